@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Starts the local product: the Vipps simulator on :8090 and kasse on :8080 (in-process store, built plugin).
+# Ctrl-C stops both. Called by `make run`, which builds bin/ and plugin/build/ first.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+SIM_ADDR=${SIM_ADDR:-127.0.0.1:8090}
+./bin/vippssim -addr "$SIM_ADDR" -allow-http-loopback &
+sim=$!
+trap 'kill $sim 2>/dev/null; wait $sim 2>/dev/null' EXIT INT TERM
+
+cat <<MSG
+
+  kasse            http://127.0.0.1:8080   (API, callbacks, /healthz, /readyz)
+  Vipps simulator  http://$SIM_ADDR   (eCom v2 API, landing page, force approve)
+
+  Try first (see README.md for the whole walk-through):
+    curl -s -X POST http://127.0.0.1:8080/v1/checkouts \\
+      -H 'Authorization: Bearer demo-api-key' -H 'Content-Type: application/json' \\
+      --data @examples/checkout.json
+  then open the "redirectUrl" it answers with in a browser.
+
+MSG
+./bin/kasse -config examples/kasse.yaml

@@ -1,0 +1,104 @@
+// Command vippssim runs the Vipps eCom v2 simulator (package vippssim) with
+// the demo tenant, for local development and demos.
+//
+//	go run ./examples/vippssim/cmd/vippssim -addr 127.0.0.1:8090
+//
+// Flags:
+//
+//	-addr                 listen address (default 127.0.0.1:8090)
+//	-public-url           base URL in landing page links (default http://<addr>)
+//	-allow-http-loopback  accept http:// callback and fallBack URLs on loopback hosts
+//
+// The demo credentials are MSN 123456, client_id demo-client-id, client_secret
+// demo-client-secret and Ocp-Apim-Subscription-Key demo-subscription-key.
+// Logs go to stderr and never contain secrets.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/kassehq/kasse/examples/vippssim"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stderr, nil); err != nil {
+		fmt.Fprintln(os.Stderr, "vippssim:", err)
+		os.Exit(1)
+	}
+}
+
+// run parses args, serves until ctx is done, and calls ready (if not nil)
+// with the address it listens on.
+func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr string)) error {
+	fs := flag.NewFlagSet("vippssim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:8090", "listen address")
+	publicURL := fs.String("public-url", "", "base URL used in landing page links (default http://<addr>)")
+	allowHTTP := fs.Bool("allow-http-loopback", false, "accept http:// callbackPrefix/fallBack URLs whose host is loopback (dev only)")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("parse flags: %w", err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	if *publicURL == "" {
+		*publicURL = "http://" + ln.Addr().String()
+	}
+	logger := log.New(stderr, "", log.LstdFlags)
+	sim, err := vippssim.New(vippssim.Config{
+		Tenants:           []vippssim.Tenant{vippssim.DemoTenant()},
+		PublicURL:         *publicURL,
+		AllowHTTPLoopback: *allowHTTP,
+		Logf:              logger.Printf,
+	})
+	if err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("start simulator: %w", err)
+	}
+	defer sim.Close()
+
+	srv := &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	logger.Printf("vippssim: listening on %s (public URL %s, allow-http-loopback=%t); demo MSN %s",
+		ln.Addr(), *publicURL, *allowHTTP, vippssim.DemoTenant().MerchantSerialNumber)
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+
+	tick := time.NewTicker(time.Second) // expire abandoned payments even if nobody polls
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			sim.ExpireDue()
+		case err := <-errc:
+			return fmt.Errorf("serve: %w", err)
+		case <-ctx.Done():
+			shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("shutdown: %w", err)
+			}
+			return nil
+		}
+	}
+}

@@ -1,0 +1,284 @@
+package vippssim
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"path"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Tenant is one set of Vipps API credentials and the sales unit (merchant
+// serial number) they belong to. Tokens issued to a tenant only work together
+// with the tenant's subscription key and only for payments of its MSN.
+type Tenant struct {
+	// MerchantSerialNumber is the MSN of the sales unit: 5 or 6 digits.
+	MerchantSerialNumber string
+	// ClientID is sent as the client_id header to /accesstoken/get.
+	ClientID string
+	// ClientSecret is sent as the client_secret header to /accesstoken/get.
+	ClientSecret string
+	// SubscriptionKey is the Ocp-Apim-Subscription-Key required on every call.
+	SubscriptionKey string
+}
+
+// DemoTenant returns the credentials of the demo merchant: MSN "123456",
+// client id "demo-client-id", secret "demo-client-secret" and subscription key
+// "demo-subscription-key". They are public and for local use only.
+func DemoTenant() Tenant {
+	return Tenant{
+		MerchantSerialNumber: "123456",
+		ClientID:             "demo-client-id",
+		ClientSecret:         "demo-client-secret",
+		SubscriptionKey:      "demo-subscription-key",
+	}
+}
+
+// Config configures a [Server]. The zero value of every field but Tenants
+// has a default.
+type Config struct {
+	// Tenants are the accepted credentials. At least one is required; client
+	// ids and merchant serial numbers must be unique.
+	Tenants []Tenant
+	// PublicURL is the base URL the simulator is reached at, used in the
+	// landing page url returned by initiate, e.g. http://127.0.0.1:8090.
+	// Default: derived from each initiate request's Host header.
+	PublicURL string
+	// AllowHTTPLoopback accepts http:// callbackPrefix and fallBack URLs whose
+	// host is 127.0.0.1 (any 127.0.0.0/8 address), localhost or ::1, and
+	// https:// URLs to those hosts. For development and tests only: real Vipps
+	// demands public HTTPS URLs, and so does the simulator when this is false.
+	AllowHTTPLoopback bool
+	// CallbackClient sends the callbacks. Default: a client with Vipps's
+	// 3 second timeout that does not follow redirects.
+	CallbackClient *http.Client
+	// Now is the clock. Default: time.Now.
+	Now func() time.Time
+	// TokenTTL is how long an access token is valid. Default: 1 hour, as in
+	// the Vipps test environment.
+	TokenTTL time.Duration
+	// PaymentTTL is how long a payment waits for the user before it expires
+	// (REJECTED callback, errorCode 45). Expiry happens lazily when the payment
+	// is next touched, or through [Server.Expire] and [Server.ExpireDue].
+	// Default: 10 minutes.
+	PaymentTTL time.Duration
+	// Logf receives one line per request and per callback. Secrets (client
+	// secrets, tokens, authToken) are never logged. Default: no logging.
+	Logf func(format string, args ...any)
+}
+
+const (
+	defaultTokenTTL   = time.Hour
+	defaultPaymentTTL = 10 * time.Minute
+	callbackTimeout   = 3 * time.Second
+	landingPath       = "/dwo-api-application/v1/deeplink/vippsgateway"
+)
+
+var msnPattern = regexp.MustCompile(`^\d{5,6}$`)
+
+// Server is a running simulator. It is safe for concurrent use. Create it
+// with [New], serve [Server.Handler], and call [Server.Close] when done.
+type Server struct {
+	cfg      Config
+	tenants  []Tenant
+	byClient map[string]int
+	byMSN    map[string]int
+	mux      *http.ServeMux
+	handler  http.Handler
+
+	mu        sync.Mutex
+	idle      *sync.Cond // signalled when inflight drops to zero
+	inflight  int        // callbacks being sent
+	closed    bool
+	mode      CallbackMode
+	tokens    map[string]accessToken
+	payments  map[paymentKey]*payment
+	landing   map[string]paymentKey // landing page token -> payment
+	callbacks []*callbackEntry
+	txSeq     int64
+}
+
+// New checks cfg, fills in defaults and returns a simulator with no payments.
+func New(cfg Config) (*Server, error) {
+	if len(cfg.Tenants) == 0 {
+		return nil, errors.New("vippssim: config: at least one tenant is required")
+	}
+	s := &Server{
+		byClient: make(map[string]int),
+		byMSN:    make(map[string]int),
+		tokens:   make(map[string]accessToken),
+		payments: make(map[paymentKey]*payment),
+		landing:  make(map[string]paymentKey),
+	}
+	s.idle = sync.NewCond(&s.mu)
+	for i, t := range cfg.Tenants {
+		if !msnPattern.MatchString(t.MerchantSerialNumber) {
+			return nil, fmt.Errorf("vippssim: config: tenant[%d]: merchant serial number %q is not 5 or 6 digits", i, t.MerchantSerialNumber)
+		}
+		if t.ClientID == "" || t.ClientSecret == "" || t.SubscriptionKey == "" {
+			return nil, fmt.Errorf("vippssim: config: tenant[%d] (MSN %s): client id, client secret and subscription key are required", i, t.MerchantSerialNumber)
+		}
+		if _, dup := s.byClient[t.ClientID]; dup {
+			return nil, fmt.Errorf("vippssim: config: tenant[%d]: duplicate client id", i)
+		}
+		if _, dup := s.byMSN[t.MerchantSerialNumber]; dup {
+			return nil, fmt.Errorf("vippssim: config: tenant[%d]: duplicate merchant serial number %s", i, t.MerchantSerialNumber)
+		}
+		s.byClient[t.ClientID] = i
+		s.byMSN[t.MerchantSerialNumber] = i
+		s.tenants = append(s.tenants, t)
+	}
+	if cfg.PublicURL != "" {
+		u, err := url.Parse(cfg.PublicURL)
+		if err != nil {
+			return nil, fmt.Errorf("vippssim: config: public URL: %w", err)
+		}
+		if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("vippssim: config: public URL %q: want an absolute http or https URL", cfg.PublicURL)
+		}
+		cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
+	}
+	if cfg.CallbackClient == nil {
+		cfg.CallbackClient = &http.Client{
+			Timeout: callbackTimeout,
+			// Vipps does not follow redirects on callbacks.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.TokenTTL <= 0 {
+		cfg.TokenTTL = defaultTokenTTL
+	}
+	if cfg.PaymentTTL <= 0 {
+		cfg.PaymentTTL = defaultPaymentTTL
+	}
+	if cfg.Logf == nil {
+		cfg.Logf = func(string, ...any) {}
+	}
+	cfg.Tenants = append([]Tenant(nil), cfg.Tenants...)
+	s.cfg = cfg
+	s.routes()
+	return s, nil
+}
+
+// Handler returns the HTTP handler serving the API, the landing page and the
+// /_sim/ controls. Unknown routes get a JSON 404 (or 405).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Close stops sending new callbacks (later ones are recorded with an error)
+// and waits for callbacks in flight. It is safe to call more than once.
+func (s *Server) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	for s.inflight > 0 {
+		s.idle.Wait()
+	}
+}
+
+// Flush waits until every callback started so far has been answered or has
+// failed, so that [Server.Callbacks] includes it.
+func (s *Server) Flush() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.inflight > 0 {
+		s.idle.Wait()
+	}
+}
+
+func (s *Server) now() time.Time { return s.cfg.Now().UTC() }
+
+func (s *Server) routes() {
+	m := http.NewServeMux()
+	m.HandleFunc("POST /accesstoken/get", s.handleAccessToken)
+	m.HandleFunc("POST /accessToken/get", s.handleAccessToken) // spelling used in Vipps quick-starts
+	m.HandleFunc("POST /ecomm/v2/payments", s.handleInitiate)
+	m.HandleFunc("GET /ecomm/v2/payments/{orderId}/details", s.handleDetails)
+	m.HandleFunc("GET /ecomm/v2/payments/{orderId}/status", s.handleStatus)
+	m.HandleFunc("POST /ecomm/v2/payments/{orderId}/capture", s.handleCapture)
+	m.HandleFunc("PUT /ecomm/v2/payments/{orderId}/cancel", s.handleCancel)
+	m.HandleFunc("POST /ecomm/v2/payments/{orderId}/refund", s.handleRefund)
+	m.HandleFunc("POST /ecomm/v2/integration-test/payments/{orderId}/approve", s.handleForceApprove)
+	m.HandleFunc("GET "+landingPath, s.handleLandingGet)
+	m.HandleFunc("POST "+landingPath, s.handleLandingPost)
+	s.simRoutes(m)
+	s.mux = m
+	s.handler = http.HandlerFunc(s.serve)
+}
+
+// serve wraps the mux: JSON for unknown routes, a request log line, and a
+// last-resort recover so that no input can take the process down.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	rec := &statusRecorder{ResponseWriter: w}
+	defer func() {
+		if v := recover(); v != nil {
+			s.cfg.Logf("vippssim: internal error serving %s %s: %v", r.Method, r.URL.Path, v)
+			if rec.status == 0 {
+				writeAPIError(rec, newVippsError(http.StatusInternalServerError, groupVippsError, "99", "Internal error"))
+			}
+		}
+		// The path only: the landing page query carries the payment token.
+		s.cfg.Logf("vippssim: %s %s -> %d", r.Method, r.URL.Path, rec.code())
+	}()
+	// No redirects to cleaned paths: a path that is not canonical is unknown.
+	if _, pattern := s.mux.Handler(r); pattern == "" || path.Clean(r.URL.Path) != r.URL.Path {
+		s.noRoute(rec, r)
+		return
+	}
+	s.mux.ServeHTTP(rec, r)
+}
+
+func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
+		if m == r.Method || path.Clean(r.URL.Path) != r.URL.Path {
+			continue
+		}
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, p := s.mux.Handler(probe); p != "" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeAPIError(w, newAzureError(http.StatusMethodNotAllowed, "Method not allowed for this resource"))
+		return
+	}
+	writeAPIError(w, newAzureError(http.StatusNotFound, "Resource not found"))
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+func (r *statusRecorder) code() int {
+	if r.status == 0 {
+		return http.StatusOK
+	}
+	return r.status
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

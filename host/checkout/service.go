@@ -1,0 +1,611 @@
+// Package checkout owns the checkout service: it turns a canonical checkout into a payment session, asks
+// the merchant's payment plugin to build and read every provider request, sends them through the provider
+// client, and moves sessions through the one state machine in package payment. It is the only package that
+// changes sessions; the HTTP API calls it, and it calls the store, the plugins and the provider client.
+package checkout
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base32"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kassehq/kasse/host/config"
+	"github.com/kassehq/kasse/host/payment"
+	"github.com/kassehq/kasse/host/provider"
+	"github.com/kassehq/kasse/host/store"
+	"github.com/kassehq/kasse/plugin/abi"
+	"github.com/kassehq/kasse/schemas"
+)
+
+// Plugin is a loaded payment plugin: *plugins.Plugin satisfies it.
+type Plugin interface {
+	Name() string
+	Version() string
+	Call(ctx context.Context, input []byte) ([]byte, error)
+}
+
+// Plugins finds the active version of a payment plugin by name.
+type Plugins interface {
+	Plugin(name string) (Plugin, bool)
+}
+
+// Merchants finds a merchant's current configuration.
+type Merchants interface {
+	Merchant(id string) (config.Merchant, bool)
+}
+
+// Provider sends plugin-built requests to the payment provider; *provider.Client satisfies it.
+type Provider interface {
+	Do(ctx context.Context, call provider.Call) (*abi.Response, error)
+}
+
+// Config holds the settings and collaborators of a Service. Every field without a default is required.
+type Config struct {
+	Store     store.Store
+	Plugins   Plugins
+	Merchants Merchants
+	Provider  Provider
+	Schemas   *schemas.Set
+	// PublicURL is the base URL browsers and the provider reach kasse at, without a trailing slash.
+	PublicURL string
+	// SessionTTL is how long a session is kept in the store.
+	SessionTTL time.Duration
+	// PendingTimeout is how long a session may stay pending before it is expired.
+	PendingTimeout time.Duration
+	// FirstPoll is how long after initiation the reconciler first asks the provider for the payment's state.
+	FirstPoll time.Duration
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// Logger receives one line per state change and per failure; default slog.Default().
+	Logger *slog.Logger
+}
+
+// Service is the checkout service. It is safe for concurrent use, and several instances (in several
+// processes) may share one Redis store.
+type Service struct {
+	cfg Config
+	now func() time.Time
+	log *slog.Logger
+}
+
+// New returns a Service, or an error naming the first missing collaborator.
+func New(cfg Config) (*Service, error) {
+	switch {
+	case cfg.Store == nil:
+		return nil, errors.New("checkout: config: Store is required")
+	case cfg.Plugins == nil:
+		return nil, errors.New("checkout: config: Plugins is required")
+	case cfg.Merchants == nil:
+		return nil, errors.New("checkout: config: Merchants is required")
+	case cfg.Provider == nil:
+		return nil, errors.New("checkout: config: Provider is required")
+	case cfg.Schemas == nil:
+		return nil, errors.New("checkout: config: Schemas is required")
+	case cfg.PublicURL == "":
+		return nil, errors.New("checkout: config: PublicURL is required")
+	}
+	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = 400 * 24 * time.Hour
+	}
+	if cfg.PendingTimeout <= 0 {
+		cfg.PendingTimeout = 10 * time.Minute
+	}
+	if cfg.FirstPoll <= 0 {
+		cfg.FirstPoll = 5 * time.Second
+	}
+	s := &Service{cfg: cfg, now: cfg.Now, log: cfg.Logger}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	return s, nil
+}
+
+// CallbackPrefix is the callbackPrefix kasse gives the provider for a merchant.
+func (s *Service) CallbackPrefix(merchant string) string {
+	return s.cfg.PublicURL + "/v1/vipps/" + merchant + "/callback"
+}
+
+// FallBack is the URL the customer's browser returns to after paying.
+func (s *Service) FallBack(sessionID string) string {
+	return s.cfg.PublicURL + "/v1/checkouts/" + sessionID + "/return"
+}
+
+// Create starts the payment for a checkout: it asks the merchant's plugin for the initiate request, stores
+// a pending session, sends the request and records the redirect URL. With a non-empty idempotencyKey a
+// repeated call with the same body returns the first call's session and replayed=true.
+func (s *Service) Create(ctx context.Context, co payment.Checkout, idempotencyKey string) (sess *payment.Session, replayed bool, err error) {
+	m, ok := s.cfg.Merchants.Merchant(co.Merchant)
+	if !ok {
+		return nil, false, &UnknownMerchantError{Merchant: co.Merchant}
+	}
+	if !returnURLAllowed(m, co.ReturnURL) {
+		return nil, false, &InputError{Pointer: "/returnUrl", Detail: fmt.Sprintf(
+			"must start with one of merchant %q's returnUrlPrefixes", co.Merchant)}
+	}
+	plugin, ok := s.cfg.Plugins.Plugin(m.Plugin)
+	if !ok {
+		return nil, false, &UnavailableError{What: "payment plugin " + m.Plugin}
+	}
+
+	id := newID()
+	if idempotencyKey != "" {
+		fingerprint, err := fingerprintOf(co)
+		if err != nil {
+			return nil, false, err
+		}
+		existing, err := s.cfg.Store.ClaimIdempotencyKey(ctx, "checkout:"+co.Merchant, idempotencyKey,
+			id+"|"+fingerprint, 24*time.Hour)
+		if err != nil {
+			return nil, false, fmt.Errorf("checkout: claim idempotency key: %w", err)
+		}
+		if existing != "" {
+			prevID, prevFingerprint, _ := strings.Cut(existing, "|")
+			if prevFingerprint != fingerprint {
+				return nil, false, &IdempotencyError{Detail: "Idempotency-Key was already used with a different request body"}
+			}
+			prev, err := s.cfg.Store.Get(ctx, prevID)
+			if errors.Is(err, store.ErrNotFound) {
+				return nil, false, &IdempotencyError{InProgress: true,
+					Detail: "a request with this Idempotency-Key is still being processed; retry shortly"}
+			}
+			if err != nil {
+				return nil, false, fmt.Errorf("checkout: idempotent replay: %w", err)
+			}
+			return prev, true, nil
+		}
+		defer func() {
+			// A request that stored nothing may be retried with the same key.
+			if err != nil && sess == nil {
+				_ = s.cfg.Store.ReleaseIdempotencyKey(context.WithoutCancel(ctx), "checkout:"+co.Merchant,
+					idempotencyKey, id+"|"+fingerprint)
+			}
+		}()
+	}
+
+	now := s.now().UTC()
+	draft := &payment.Session{
+		ID: id, Merchant: co.Merchant, Reference: co.Reference, State: payment.StatePending,
+		Amount: co.Amount, Currency: co.Currency, Description: co.Description, ReturnURL: co.ReturnURL,
+		Customer: co.Customer, Lines: co.Lines,
+		Plugin: plugin.Name(), PluginVersion: plugin.Version(),
+		ProviderReference: id, CallbackToken: newToken(),
+		CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(s.cfg.PendingTimeout),
+		History: []payment.Event{{At: now, To: payment.StatePending, Cause: "checkout created", Amount: co.Amount}},
+	}
+
+	// Build first: a plugin that fails here leaves nothing behind.
+	req, err := s.build(ctx, plugin, abi.OpBuildInitiate, m, draft, nil)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := s.cfg.Store.Create(ctx, draft, s.cfg.SessionTTL); err != nil {
+		return nil, false, fmt.Errorf("checkout: create session[%s]: %w", id, err)
+	}
+	sess = draft
+
+	resp, sendErr := s.send(ctx, plugin, m, req, "", draft)
+	var pay *abi.Payment
+	if sendErr == nil {
+		pay, sendErr = s.read(ctx, plugin, abi.OpReadInitiate, m, draft, nil, resp)
+	}
+	if sendErr != nil {
+		failed, uerr := s.cfg.Store.Update(ctx, id, func(cur *payment.Session) (bool, error) {
+			return cur.Apply(payment.Observation{State: payment.StateFailed, AuthorizedAmount: -1,
+				CapturedAmount: -1, RefundedAmount: -1, CancelledAmount: -1,
+				Reason: "initiate failed: " + reasonOf(sendErr)}, "initiate failed", s.now()), nil
+		})
+		if uerr == nil {
+			sess = failed
+		}
+		s.log.Warn("checkout initiate failed", "session", id, "merchant", co.Merchant, "err", sendErr)
+		return sess, false, sendErr
+	}
+
+	sess, err = s.cfg.Store.Update(ctx, id, func(cur *payment.Session) (bool, error) {
+		cur.RedirectURL = pay.RedirectURL
+		if pay.ProviderReference != "" {
+			cur.ProviderReference = pay.ProviderReference
+		}
+		cur.UpdatedAt = s.now().UTC()
+		return true, nil
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("checkout: record redirect for session[%s]: %w", id, err)
+	}
+	if err := s.cfg.Store.SchedulePoll(ctx, id, now.Add(s.cfg.FirstPoll)); err != nil {
+		s.log.Error("checkout: schedule first poll", "session", id, "err", err)
+	}
+	s.log.Info("checkout created", "session", id, "merchant", co.Merchant, "amount", co.Amount,
+		"plugin", plugin.Name()+"@"+plugin.Version())
+	return sess, false, nil
+}
+
+// Get returns a session.
+func (s *Service) Get(ctx context.Context, id string) (*payment.Session, error) {
+	sess, err := s.cfg.Store.Get(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("checkout: get session[%s]: %w", id, err)
+	}
+	return sess, nil
+}
+
+// Operation names a merchant-initiated change.
+type Operation string
+
+// The merchant operations.
+const (
+	OpCapture Operation = "capture"
+	OpRefund  Operation = "refund"
+	OpCancel  Operation = "cancel"
+)
+
+// Modify captures, refunds or cancels. amount 0 means "all that is left" for capture and refund; it is
+// ignored for cancel. With a non-empty idempotencyKey a retried call reuses the provider idempotency key of
+// the first, so the provider applies it once.
+func (s *Service) Modify(ctx context.Context, id string, op Operation, amount int64, text, idempotencyKey string) (*payment.Session, error) {
+	sess, err := s.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	m, ok := s.cfg.Merchants.Merchant(sess.Merchant)
+	if !ok {
+		return nil, &UnknownMerchantError{Merchant: sess.Merchant}
+	}
+	plugin, ok := s.cfg.Plugins.Plugin(sess.Plugin)
+	if !ok {
+		return nil, &UnavailableError{What: "payment plugin " + sess.Plugin}
+	}
+
+	var buildOp, readOp abi.Op
+	switch op {
+	case OpCapture:
+		buildOp, readOp = abi.OpBuildCapture, abi.OpReadCapture
+		amount, err = sess.CheckCapture(amount)
+	case OpRefund:
+		buildOp, readOp = abi.OpBuildRefund, abi.OpReadRefund
+		amount, err = sess.CheckRefund(amount)
+	case OpCancel:
+		buildOp, readOp = abi.OpBuildCancel, abi.OpReadCancel
+		amount, err = 0, sess.CheckCancel()
+	default:
+		return nil, fmt.Errorf("checkout: unknown operation %q", op)
+	}
+	if err != nil {
+		return sess, &StateError{Session: sess.ID, State: sess.State, Err: err}
+	}
+	if text == "" {
+		text = defaultText(op, sess)
+	}
+
+	requestID := newRequestID()
+	if idempotencyKey != "" {
+		value := requestID + "|" + fmt.Sprintf("%s:%d:%s", op, amount, text)
+		existing, err := s.cfg.Store.ClaimIdempotencyKey(ctx, "op:"+sess.ID, idempotencyKey, value, 24*time.Hour)
+		if err != nil {
+			return nil, fmt.Errorf("checkout: claim idempotency key: %w", err)
+		}
+		if existing != "" {
+			prevID, prevParams, _ := strings.Cut(existing, "|")
+			if prevParams != fmt.Sprintf("%s:%d:%s", op, amount, text) {
+				return nil, &IdempotencyError{Detail: "Idempotency-Key was already used for a different operation or amount"}
+			}
+			requestID = prevID
+		}
+	}
+
+	opIn := &abi.Operation{Amount: amount, Text: text}
+	req, err := s.build(ctx, plugin, buildOp, m, sess, opIn)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := s.send(ctx, plugin, m, req, requestID, sess)
+	if err != nil {
+		return nil, err
+	}
+	pay, err := s.read(ctx, plugin, readOp, m, sess, opIn, resp)
+	if err != nil {
+		return nil, err
+	}
+	return s.apply(ctx, sess.ID, pay, string(op))
+}
+
+// Callback handles a provider callback for the merchant's payment providerRef. authorization is the
+// callback's Authorization header; it must equal the session's callback token.
+func (s *Service) Callback(ctx context.Context, merchant, providerRef, authorization string, body []byte) (*payment.Session, error) {
+	m, ok := s.cfg.Merchants.Merchant(merchant)
+	if !ok {
+		return nil, &UnknownMerchantError{Merchant: merchant}
+	}
+	sess, err := s.cfg.Store.GetByProviderReference(ctx, merchant, providerRef)
+	if err != nil {
+		return nil, fmt.Errorf("checkout: callback for %s/%s: %w", merchant, providerRef, err)
+	}
+	token := strings.TrimPrefix(authorization, "Bearer ")
+	if sess.CallbackToken == "" || subtle.ConstantTimeCompare([]byte(token), []byte(sess.CallbackToken)) != 1 {
+		return nil, ErrCallbackUnauthorized
+	}
+	if err := s.cfg.Schemas.Validate(schemas.VippsEcomCallback, body); err != nil {
+		return nil, err
+	}
+	plugin, ok := s.cfg.Plugins.Plugin(sess.Plugin)
+	if !ok {
+		return nil, &UnavailableError{What: "payment plugin " + sess.Plugin}
+	}
+	in := s.input(abi.OpReadCallback, m, sess, nil)
+	in.Callback = json.RawMessage(body)
+	out, err := s.call(ctx, plugin, in)
+	if err != nil {
+		return nil, err
+	}
+	if !out.OK {
+		return nil, &PluginError{Plugin: plugin.Name(), Op: abi.OpReadCallback, Err: out.Error}
+	}
+	return s.apply(ctx, sess.ID, out.Payment, "callback")
+}
+
+// Refresh asks the provider for the payment's current state and folds it into the session. A session still
+// pending after its expiry time is expired.
+func (s *Service) Refresh(ctx context.Context, id string) (*payment.Session, error) {
+	sess, err := s.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if sess.State.Final() {
+		return sess, nil
+	}
+	m, ok := s.cfg.Merchants.Merchant(sess.Merchant)
+	if !ok {
+		return nil, &UnknownMerchantError{Merchant: sess.Merchant}
+	}
+	plugin, ok := s.cfg.Plugins.Plugin(sess.Plugin)
+	if !ok {
+		return nil, &UnavailableError{What: "payment plugin " + sess.Plugin}
+	}
+	req, err := s.build(ctx, plugin, abi.OpBuildDetails, m, sess, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := s.send(ctx, plugin, m, req, "", sess)
+	if err != nil {
+		return nil, err
+	}
+	pay, err := s.read(ctx, plugin, abi.OpReadDetails, m, sess, nil, resp)
+	if err != nil {
+		return nil, err
+	}
+	sess, err = s.apply(ctx, id, pay, "status check")
+	if err != nil {
+		return nil, err
+	}
+	if sess.State == payment.StatePending && !s.now().Before(sess.ExpiresAt) {
+		return s.apply(ctx, id, &abi.Payment{State: string(payment.StateExpired), AuthorizedAmount: -1,
+			CapturedAmount: -1, RefundedAmount: -1, CancelledAmount: -1,
+			Reason: "the customer did not complete the payment in time"}, "expired")
+	}
+	return sess, nil
+}
+
+// Return settles a session when the customer's browser comes back from the provider: if no callback has
+// arrived yet it asks the provider directly. It returns the session; the caller redirects to its ReturnURL.
+func (s *Service) Return(ctx context.Context, id string) (*payment.Session, error) {
+	sess, err := s.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if sess.State != payment.StatePending {
+		return sess, nil
+	}
+	refreshed, err := s.Refresh(ctx, id)
+	if err != nil {
+		// The customer still goes back to the shop; the reconciler keeps trying.
+		s.log.Warn("checkout: status check on return failed", "session", id, "err", err)
+		return sess, nil
+	}
+	return refreshed, nil
+}
+
+func (s *Service) apply(ctx context.Context, id string, pay *abi.Payment, cause string) (*payment.Session, error) {
+	obs := payment.Observation{State: payment.State(pay.State), AuthorizedAmount: pay.AuthorizedAmount,
+		CapturedAmount: pay.CapturedAmount, RefundedAmount: pay.RefundedAmount,
+		CancelledAmount: pay.CancelledAmount, Reason: pay.Reason}
+	var from payment.State
+	sess, err := s.cfg.Store.Update(ctx, id, func(cur *payment.Session) (bool, error) {
+		from = cur.State
+		return cur.Apply(obs, cause, s.now()), nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("checkout: apply %s to session[%s]: %w", cause, id, err)
+	}
+	if sess.State != from {
+		s.log.Info("checkout state changed", "session", id, "from", from, "to", sess.State, "cause", cause)
+	}
+	if sess.State.Settled() {
+		if err := s.cfg.Store.CancelPoll(ctx, id); err != nil {
+			s.log.Warn("checkout: cancel poll", "session", id, "err", err)
+		}
+	}
+	return sess, nil
+}
+
+func (s *Service) input(op abi.Op, m config.Merchant, sess *payment.Session, opIn *abi.Operation) *abi.Input {
+	in := &abi.Input{
+		Op: op,
+		Merchant: abi.Merchant{
+			ID: m.ID, MerchantSerialNumber: m.Vipps.MerchantSerialNumber,
+			CallbackPrefix: s.CallbackPrefix(m.ID), FallBack: s.FallBack(sess.ID),
+			TransactionTextPrefix: m.TransactionTextPrefix,
+		},
+		Session: abi.Session{
+			ID: sess.ID, Reference: sess.Reference, ProviderReference: sess.ProviderReference,
+			State: string(sess.State), Amount: sess.Amount, Currency: sess.Currency,
+			Description: sess.Description, AuthorizedAmount: sess.AuthorizedAmount,
+			CapturedAmount: sess.CapturedAmount, RefundedAmount: sess.RefundedAmount,
+			CancelledAmount: sess.CancelledAmount,
+		},
+		Operation: opIn,
+	}
+	if sess.Customer != nil {
+		in.Session.CustomerPhone = sess.Customer.PhoneNumber
+	}
+	for _, l := range sess.Lines {
+		in.Session.Lines = append(in.Session.Lines, abi.Line{SKU: l.SKU, Name: l.Name, Quantity: l.Quantity, UnitPrice: l.UnitPrice})
+	}
+	return in
+}
+
+// call runs one plugin operation and checks its output against the plugin output schema.
+func (s *Service) call(ctx context.Context, plugin Plugin, in *abi.Input) (*abi.Output, error) {
+	raw, err := json.Marshal(in)
+	if err != nil {
+		return nil, fmt.Errorf("checkout: encode plugin input: %w", err)
+	}
+	outRaw, err := plugin.Call(ctx, raw)
+	if err != nil {
+		return nil, &PluginError{Plugin: plugin.Name(), Version: plugin.Version(), Op: in.Op, Cause: err}
+	}
+	if err := s.cfg.Schemas.Validate(schemas.PluginOutput, outRaw); err != nil {
+		return nil, &PluginError{Plugin: plugin.Name(), Version: plugin.Version(), Op: in.Op,
+			Cause: fmt.Errorf("output fails its schema: %w", err)}
+	}
+	var out abi.Output
+	if err := json.Unmarshal(outRaw, &out); err != nil {
+		return nil, &PluginError{Plugin: plugin.Name(), Version: plugin.Version(), Op: in.Op,
+			Cause: fmt.Errorf("decode output: %w", err)}
+	}
+	return &out, nil
+}
+
+func (s *Service) build(ctx context.Context, plugin Plugin, op abi.Op, m config.Merchant, sess *payment.Session, opIn *abi.Operation) (*abi.Request, error) {
+	out, err := s.call(ctx, plugin, s.input(op, m, sess, opIn))
+	if err != nil {
+		return nil, err
+	}
+	if !out.OK {
+		return nil, &PluginError{Plugin: plugin.Name(), Version: plugin.Version(), Op: op, Err: out.Error}
+	}
+	if out.Request == nil {
+		return nil, &PluginError{Plugin: plugin.Name(), Version: plugin.Version(), Op: op,
+			Cause: errors.New("output has no request")}
+	}
+	return out.Request, nil
+}
+
+func (s *Service) read(ctx context.Context, plugin Plugin, op abi.Op, m config.Merchant, sess *payment.Session, opIn *abi.Operation, resp *abi.Response) (*abi.Payment, error) {
+	in := s.input(op, m, sess, opIn)
+	in.Response = resp
+	out, err := s.call(ctx, plugin, in)
+	if err != nil {
+		return nil, err
+	}
+	if !out.OK {
+		if out.Error != nil && out.Error.Code == "provider_error" {
+			return nil, &ProviderError{Status: out.Error.ProviderStatus, Detail: out.Error.Message,
+				Errors: out.Error.ProviderErrors, Retryable: out.Error.Retryable}
+		}
+		return nil, &PluginError{Plugin: plugin.Name(), Version: plugin.Version(), Op: op, Err: out.Error}
+	}
+	if out.Payment == nil {
+		return nil, &PluginError{Plugin: plugin.Name(), Version: plugin.Version(), Op: op,
+			Cause: errors.New("output has no payment")}
+	}
+	return out.Payment, nil
+}
+
+func (s *Service) send(ctx context.Context, plugin Plugin, m config.Merchant, req *abi.Request, requestID string, sess *payment.Session) (*abi.Response, error) {
+	if req.IdempotencyHeader != "" && requestID == "" {
+		requestID = newRequestID()
+	}
+	resp, err := s.cfg.Provider.Do(ctx, provider.Call{
+		Endpoint: provider.Endpoint{
+			MerchantID: m.ID, BaseURL: m.Vipps.BaseURL, MerchantSerialNumber: m.Vipps.MerchantSerialNumber,
+			ClientID: m.Vipps.ClientID, ClientSecret: m.Vipps.ClientSecret, SubscriptionKey: m.Vipps.SubscriptionKey,
+		},
+		Request:        req,
+		IdempotencyKey: requestID,
+		Inject:         map[string]string{abi.InjectCallbackToken: sess.CallbackToken},
+		PluginName:     plugin.Name(),
+		PluginVersion:  plugin.Version(),
+	})
+	if err != nil {
+		var reqErr *provider.RequestError
+		var tokErr *provider.TokenError
+		switch {
+		case errors.As(err, &reqErr):
+			// The plugin built a request the host will not send: a plugin fault, not the provider's.
+			return nil, &PluginError{Plugin: plugin.Name(), Version: plugin.Version(), Op: "send", Cause: err}
+		case errors.As(err, &tokErr) && tokErr.Status >= 400 && tokErr.Status < 500:
+			return nil, &ProviderError{Detail: "Vipps refused kasse's credentials for merchant " + m.ID +
+				" (access token answered " + strconv.Itoa(tokErr.Status) + "); check clientId and the secrets",
+				Cause: err}
+		}
+		return nil, &ProviderError{Detail: err.Error(), Retryable: true, Cause: err}
+	}
+	return resp, nil
+}
+
+func returnURLAllowed(m config.Merchant, u string) bool {
+	for _, p := range m.ReturnURLPrefixes {
+		if strings.HasPrefix(u, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func defaultText(op Operation, sess *payment.Session) string {
+	switch op {
+	case OpCapture:
+		return "Order " + sess.Reference + " shipped"
+	case OpRefund:
+		return "Refund for order " + sess.Reference
+	default:
+		return "Order " + sess.Reference + " cancelled"
+	}
+}
+
+func fingerprintOf(co payment.Checkout) (string, error) {
+	b, err := json.Marshal(co)
+	if err != nil {
+		return "", fmt.Errorf("checkout: fingerprint: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16]), nil
+}
+
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// newID returns a session id that is also a valid provider reference: 26 lowercase letters and digits
+// (Vipps eCom orderId allows [a-zA-Z0-9-]{1,50}, ePayment reference [a-zA-Z0-9-]{8,50}).
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return "k" + idEncoding.EncodeToString(b[:])[:25]
+}
+
+// newToken returns a 256-bit random callback token.
+func newToken() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// newRequestID returns a provider idempotency key: 32 hex characters, within eCom's 40-character limit.
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,465 @@
+// Package config owns kasse's config file: its Go types, their defaults, and loading a file into them.
+//
+// Loading goes one way: YAML is converted to JSON (sigs.k8s.io/yaml, duplicate keys refused), checked
+// against schemas/config.schema.json, decoded strictly (unknown fields refused) over the defaults, and then
+// checked for what the schema cannot express: URLs that must parse, plain http only towards loopback hosts,
+// positive durations. Secrets are never in the file: a merchant names the environment variables that hold
+// them, and Load reads them through the getenv function it is given, into Secret values that never print.
+//
+// Every problem found is reported at once, each at the JSON pointer of the offending field, in an *Error.
+// The package does no I/O besides reading the file and does not keep any state.
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/kassehq/kasse/schemas"
+)
+
+// EnvRedisURL is the environment variable that, when set, overrides store.redisUrl.
+const EnvRedisURL = "KASSE_REDIS_URL"
+
+// Config is a loaded config file with its defaults applied and its secrets resolved. Load returns a new
+// value each time; treat it as read-only.
+type Config struct {
+	// Server is the HTTP server kasse listens on.
+	Server Server `json:"server"`
+	// Store says where checkout sessions are kept.
+	Store Store `json:"store"`
+	// Plugins configures the WebAssembly plugin runtime.
+	Plugins Plugins `json:"plugins"`
+	// Reconciler configures the polling of payments whose callback has not arrived.
+	Reconciler Reconciler `json:"reconciler"`
+	// Merchants are the merchants this kasse serves, by merchant id (lowercase letters, digits and
+	// hyphens, at most 63 characters). At least one is required.
+	Merchants map[string]Merchant `json:"merchants"`
+}
+
+// Server is the HTTP server.
+type Server struct {
+	// Listen is the TCP address to listen on, host:port. Default "127.0.0.1:8080".
+	Listen string `json:"listen"`
+	// PublicURL is the absolute http or https base URL at which Vipps and browsers reach kasse; the
+	// callbackPrefix and fallBack URLs sent to Vipps are built from it. Load removes a trailing slash.
+	// Default: "http://" + Listen, with 127.0.0.1 when Listen has no specific host.
+	PublicURL string `json:"publicUrl"`
+}
+
+// Store says where sessions are kept.
+type Store struct {
+	// RedisURL is redis://host:port/db (rediss:// for TLS, unix:// for a socket). Empty, the default,
+	// keeps sessions in process, for a single instance. The environment variable KASSE_REDIS_URL
+	// overrides it.
+	RedisURL string `json:"redisUrl"`
+	// SessionTTL is how long a session is kept after it is created. Refunds are possible up to 365 days
+	// after the reservation. Default 9600h (400 days).
+	SessionTTL Duration `json:"sessionTtl"`
+}
+
+// Plugins configures the plugin runtime.
+type Plugins struct {
+	// Dir is the directory where <plugin>.wasm modules are found. Default "plugin/build".
+	Dir string `json:"dir"`
+	// CacheDir is the wazero compilation cache directory. Default (also when empty in the file):
+	// <user cache dir>/kasse/wazero; empty only when the system has no user cache directory.
+	CacheDir string `json:"cacheDir"`
+	// CallTimeout is the longest one plugin call may run before it is stopped. Default 100ms.
+	CallTimeout Duration `json:"callTimeout"`
+	// MemoryLimitPages is the most linear memory one plugin instance may use, in 64 KiB pages.
+	// Default 512 (32 MiB); at most 65536.
+	MemoryLimitPages uint32 `json:"memoryLimitPages"`
+	// PoolSize is the number of instances kept per plugin version. Default 0, which means
+	// GOMAXPROCS-1, at least 1 (the plugin runtime resolves it).
+	PoolSize int `json:"poolSize"`
+}
+
+// Reconciler configures the polling of pending payments.
+type Reconciler struct {
+	// FirstPoll is how long after initiation the provider is first asked for a payment's state.
+	// Default 5s.
+	FirstPoll Duration `json:"firstPoll"`
+	// Interval is the shortest time between two polls of one payment. Default 2s.
+	Interval Duration `json:"interval"`
+	// MaxInterval is the longest time between two polls of one payment; the interval backs off up to
+	// it. Default 30s; must not be shorter than Interval.
+	MaxInterval Duration `json:"maxInterval"`
+	// PendingTimeout is how long a checkout may stay pending before it is expired. Default 10m.
+	PendingTimeout Duration `json:"pendingTimeout"`
+}
+
+// Merchant is one merchant (a Vipps sales unit) and how kasse reaches its payment provider.
+type Merchant struct {
+	// ID is the merchant's key in the merchants map; Load sets it.
+	ID string `json:"-"`
+	// Plugin names the payment plugin (plugins.dir/<plugin>.wasm). Required; one of the schema's enum,
+	// for now "vipps-ecom".
+	Plugin string `json:"plugin"`
+	// ReturnURLPrefixes are absolute http(s) URLs with a path; a checkout's returnUrl must start with
+	// one of them, so kasse is not an open redirect. Required, at least one.
+	ReturnURLPrefixes []string `json:"returnUrlPrefixes"`
+	// TransactionTextPrefix is put in front of every checkout's description in the transaction text
+	// the customer sees. Default empty; at most 50 characters.
+	TransactionTextPrefix string `json:"transactionTextPrefix,omitempty"`
+	// APIKeyEnv names the environment variable holding the API key the merchant's shop must send as
+	// "Authorization: Bearer <key>". Optional: without it the merchant's API is open, which is for
+	// local development only.
+	APIKeyEnv string `json:"apiKeyEnv,omitempty"`
+	// APIKey is the value of APIKeyEnv; Load sets it.
+	APIKey Secret `json:"-"`
+	// Vipps holds the merchant's Vipps API settings and credentials. Required.
+	Vipps Vipps `json:"vipps"`
+}
+
+// Vipps is a merchant's Vipps MobilePay API settings. The secrets are given in the file by the names of
+// the environment variables that hold them.
+type Vipps struct {
+	// BaseURL is the API base URL: https://apitest.vipps.no (test) or https://api.vipps.no
+	// (production). Plain http is accepted only for loopback hosts. Load removes a trailing slash.
+	// Required.
+	BaseURL string `json:"baseUrl"`
+	// MerchantSerialNumber is the sales unit's MSN, 5 or 6 digits. Required.
+	MerchantSerialNumber string `json:"merchantSerialNumber"`
+	// ClientID is the client_id from the Vipps portal; not a secret. Required.
+	ClientID string `json:"clientId"`
+	// ClientSecretEnv names the environment variable holding the client_secret. Required.
+	ClientSecretEnv string `json:"clientSecretEnv"`
+	// SubscriptionKeyEnv names the environment variable holding the Ocp-Apim-Subscription-Key.
+	// Required.
+	SubscriptionKeyEnv string `json:"subscriptionKeyEnv"`
+	// ClientSecret is the value of ClientSecretEnv; Load sets it.
+	ClientSecret Secret `json:"-"`
+	// SubscriptionKey is the value of SubscriptionKeyEnv; Load sets it.
+	SubscriptionKey Secret `json:"-"`
+}
+
+// Merchant returns the merchant with the given id.
+func (c *Config) Merchant(id string) (Merchant, bool) {
+	m, ok := c.Merchants[id]
+	return m, ok
+}
+
+// Problem is one thing wrong with a config file.
+type Problem struct {
+	// Pointer is the RFC 6901 JSON pointer of the offending field in the file ("" is the whole file).
+	Pointer string
+	// Detail says what is wrong. It never contains a secret's value.
+	Detail string
+}
+
+// Error lists every problem found in a config file: schema violations first checked, then the invariants
+// the schema cannot express. Problems are sorted by pointer.
+type Error struct {
+	Problems []Problem
+	// Err is the schema validation error the problems came from, if they came from the schema.
+	Err error
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	if len(e.Problems) == 1 {
+		writeProblem(&b, e.Problems[0])
+		return b.String()
+	}
+	fmt.Fprintf(&b, "%d problems:", len(e.Problems))
+	for _, p := range e.Problems {
+		b.WriteString("\n  ")
+		writeProblem(&b, p)
+	}
+	return b.String()
+}
+
+// Unwrap returns the schema validation error, if any.
+func (e *Error) Unwrap() error { return e.Err }
+
+func writeProblem(b *strings.Builder, p Problem) {
+	ptr := p.Pointer
+	if ptr == "" {
+		ptr = "(document)"
+	}
+	b.WriteString(ptr)
+	b.WriteString(": ")
+	b.WriteString(p.Detail)
+}
+
+// Load reads the config file at path and returns it with defaults applied and secrets resolved.
+// s must hold schemas.Config. getenv resolves the environment variables the file names (nil means
+// os.Getenv).
+//
+// # Errors
+//
+// A file that cannot be read or parsed is an error naming the path. A file that fails its schema or an
+// invariant is an *Error listing each problem at its JSON pointer. A secret's environment variable that
+// is unset is a Problem naming the merchant, the field and the variable, never a value.
+func Load(path string, s *schemas.Set, getenv func(string) string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c, err := parse(data, s, getenv)
+	if err != nil {
+		return nil, fmt.Errorf("config: %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse is Load for a file already in memory.
+func Parse(data []byte, s *schemas.Set, getenv func(string) string) (*Config, error) {
+	c, err := parse(data, s, getenv)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return c, nil
+}
+
+// defaults returns the config every file is decoded over.
+func defaults() Config {
+	return Config{
+		Server: Server{Listen: "127.0.0.1:8080"},
+		Store:  Store{SessionTTL: Duration(9600 * time.Hour)},
+		Plugins: Plugins{
+			Dir:              "plugin/build",
+			CallTimeout:      Duration(100 * time.Millisecond),
+			MemoryLimitPages: 512,
+		},
+		Reconciler: Reconciler{
+			FirstPoll:      Duration(5 * time.Second),
+			Interval:       Duration(2 * time.Second),
+			MaxInterval:    Duration(30 * time.Second),
+			PendingTimeout: Duration(10 * time.Minute),
+		},
+	}
+}
+
+func parse(data []byte, s *schemas.Set, getenv func(string) string) (*Config, error) {
+	if s == nil {
+		return nil, errors.New("no schema set to validate against")
+	}
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	doc, err := yaml.YAMLToJSONStrict(data)
+	if err != nil {
+		return nil, fmt.Errorf("parse yaml: %w", err)
+	}
+	if err := s.Validate(schemas.Config, doc); err != nil {
+		var ve *schemas.ValidationError
+		if !errors.As(err, &ve) {
+			return nil, fmt.Errorf("validate: %w", err)
+		}
+		e := &Error{Err: err}
+		for _, v := range ve.Violations {
+			e.Problems = append(e.Problems, Problem{Pointer: v.Pointer, Detail: v.Detail})
+		}
+		if len(e.Problems) == 0 {
+			e.Problems = []Problem{{Detail: err.Error()}}
+		}
+		sortProblems(e.Problems)
+		return nil, e
+	}
+
+	c := defaults()
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("decode: %w", err)
+	}
+
+	var problems []Problem
+	add := func(ptr, format string, args ...any) {
+		problems = append(problems, Problem{Pointer: ptr, Detail: fmt.Sprintf(format, args...)})
+	}
+
+	redisFromEnv := false
+	if v := getenv(EnvRedisURL); v != "" {
+		c.Store.RedisURL = v
+		redisFromEnv = true
+	}
+	if c.Plugins.CacheDir == "" {
+		if dir, err := os.UserCacheDir(); err == nil {
+			c.Plugins.CacheDir = filepath.Join(dir, "kasse", "wazero")
+		}
+	}
+
+	for _, d := range []struct {
+		ptr string
+		v   Duration
+	}{
+		{"/store/sessionTtl", c.Store.SessionTTL},
+		{"/plugins/callTimeout", c.Plugins.CallTimeout},
+		{"/reconciler/firstPoll", c.Reconciler.FirstPoll},
+		{"/reconciler/interval", c.Reconciler.Interval},
+		{"/reconciler/maxInterval", c.Reconciler.MaxInterval},
+		{"/reconciler/pendingTimeout", c.Reconciler.PendingTimeout},
+	} {
+		if d.v <= 0 {
+			add(d.ptr, "must be a positive duration, got %s", d.v)
+		}
+	}
+	if c.Reconciler.MaxInterval < c.Reconciler.Interval {
+		add("/reconciler/maxInterval", "must not be shorter than interval (%s), got %s",
+			c.Reconciler.Interval, c.Reconciler.MaxInterval)
+	}
+
+	host, port, err := net.SplitHostPort(c.Server.Listen)
+	if err != nil {
+		add("/server/listen", "must be host:port, got %q", c.Server.Listen)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		add("/server/listen", "port must be 0 to 65535, got %q", port)
+	} else if c.Server.PublicURL == "" {
+		if ip, err := netip.ParseAddr(host); host == "" || (err == nil && ip.IsUnspecified()) {
+			host = "127.0.0.1"
+		}
+		c.Server.PublicURL = "http://" + net.JoinHostPort(host, port)
+	}
+	if c.Server.PublicURL != "" {
+		c.Server.PublicURL = strings.TrimRight(c.Server.PublicURL, "/")
+		if detail := checkBaseURL(c.Server.PublicURL); detail != "" {
+			add("/server/publicUrl", "%s, got %q", detail, c.Server.PublicURL)
+		}
+	}
+
+	if c.Store.RedisURL != "" {
+		// The value is not shown: a Redis URL may carry a password.
+		u, err := url.Parse(c.Store.RedisURL)
+		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") ||
+			(u.Scheme != "unix" && u.Host == "") {
+			if redisFromEnv {
+				add("/store/redisUrl", "environment variable %s must be a redis://host:port/db, rediss:// or unix:// URL", EnvRedisURL)
+			} else {
+				add("/store/redisUrl", "must be a redis://host:port/db, rediss:// or unix:// URL")
+			}
+		}
+	}
+
+	ids := make([]string, 0, len(c.Merchants))
+	for id := range c.Merchants {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		m := c.Merchants[id]
+		m.ID = id
+		base := "/merchants/" + escapePointer(id)
+		for i, p := range m.ReturnURLPrefixes {
+			if detail := checkReturnPrefix(p); detail != "" {
+				add(base+"/returnUrlPrefixes/"+strconv.Itoa(i), "%s, got %q", detail, p)
+			}
+		}
+		m.Vipps.BaseURL = strings.TrimRight(m.Vipps.BaseURL, "/")
+		if detail := checkVippsBaseURL(m.Vipps.BaseURL); detail != "" {
+			add(base+"/vipps/baseUrl", "%s, got %q", detail, m.Vipps.BaseURL)
+		}
+		secret := func(ptr, what, env string) Secret {
+			v := getenv(env)
+			switch {
+			case v == "":
+				add(ptr, "merchant %s: %s: environment variable %s is not set", id, what, env)
+			case strings.ContainsFunc(v, isControl):
+				add(ptr, "merchant %s: %s: environment variable %s contains control characters (a trailing newline?)", id, what, env)
+			}
+			return Secret(v)
+		}
+		m.Vipps.ClientSecret = secret(base+"/vipps/clientSecretEnv", "client secret", m.Vipps.ClientSecretEnv)
+		m.Vipps.SubscriptionKey = secret(base+"/vipps/subscriptionKeyEnv", "subscription key", m.Vipps.SubscriptionKeyEnv)
+		if m.APIKeyEnv != "" {
+			m.APIKey = secret(base+"/apiKeyEnv", "API key", m.APIKeyEnv)
+		}
+		c.Merchants[id] = m
+	}
+
+	if len(problems) > 0 {
+		sortProblems(problems)
+		return nil, &Error{Problems: problems}
+	}
+	return &c, nil
+}
+
+func sortProblems(ps []Problem) {
+	sort.SliceStable(ps, func(i, j int) bool {
+		if ps[i].Pointer != ps[j].Pointer {
+			return ps[i].Pointer < ps[j].Pointer
+		}
+		return ps[i].Detail < ps[j].Detail
+	})
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+// escapePointer escapes one RFC 6901 reference token.
+func escapePointer(s string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
+}
+
+// checkBaseURL checks an absolute http(s) URL with a host and without user info, query or fragment. It
+// returns what is wrong, or "".
+func checkBaseURL(raw string) string {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return "must be an absolute http or https URL"
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "must be an absolute http or https URL"
+	case u.Host == "" || u.Hostname() == "":
+		return "must have a host"
+	case u.User != nil:
+		return "must not carry user info"
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.ContainsAny(raw, "?#"):
+		return "must not have a query or fragment"
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return "port must be 1 to 65535"
+		}
+	}
+	return ""
+}
+
+// checkVippsBaseURL is checkBaseURL plus: https, or http to a loopback host.
+func checkVippsBaseURL(raw string) string {
+	if detail := checkBaseURL(raw); detail != "" {
+		return detail
+	}
+	u, _ := url.Parse(raw)
+	if u.Scheme == "http" && !IsLoopback(u.Hostname()) {
+		return "must be https (plain http is accepted only for loopback hosts)"
+	}
+	return ""
+}
+
+// checkReturnPrefix is checkBaseURL plus a path that starts with "/", so that the prefix ends the host:
+// without it "http://shop.example" would also admit "http://shop.example.evil.test/".
+func checkReturnPrefix(raw string) string {
+	if detail := checkBaseURL(raw); detail != "" {
+		return detail
+	}
+	u, _ := url.Parse(raw)
+	if !strings.HasPrefix(u.Path, "/") {
+		return "must have a path, at least \"/\" after the host"
+	}
+	return ""
+}
+
+// IsLoopback reports whether host (a URL's hostname, without port or brackets) is "localhost" or a
+// loopback IP address.
+func IsLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}

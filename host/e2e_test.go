@@ -1,0 +1,323 @@
+package host_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kassehq/kasse/examples/vippssim"
+	"github.com/kassehq/kasse/examples/vippssim/vippsspec"
+	"github.com/kassehq/kasse/host"
+	"github.com/kassehq/kasse/host/internal/testredis"
+	"github.com/kassehq/kasse/plugin/plugintest"
+)
+
+const apiKey = "test-api-key"
+
+// stack is one kasse instance with its Vipps simulator, all on loopback.
+type stack struct {
+	t       testing.TB
+	sim     *vippssim.Server
+	simURL  string
+	kasse   *host.Server
+	baseURL string
+	client  *http.Client
+	redis   string
+}
+
+type stackOptions struct {
+	redisURL       string
+	pendingTimeout string
+	listener       net.Listener
+	wasmDir        string
+	sim            *vippssim.Server
+	simURL         string
+}
+
+var (
+	wasmOnce sync.Once
+	wasmDir  string
+)
+
+// pluginDir builds the eCom plugin from plugin/vippsecom once per test binary.
+func pluginDir(t testing.TB) string {
+	t.Helper()
+	wasmOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "kasse-e2e-plugins-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		wasm := plugintest.Build(t, "./plugin/vippsecom")
+		if err := os.WriteFile(filepath.Join(dir, "vipps-ecom.wasm"), wasm, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		wasmDir = dir
+	})
+	if wasmDir == "" {
+		t.Fatal("plugin build failed earlier")
+	}
+	return wasmDir
+}
+
+func newSim(t testing.TB) (*vippssim.Server, string) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	simURL := "http://" + l.Addr().String()
+	sim, err := vippssim.New(vippssim.Config{
+		Tenants:           []vippssim.Tenant{vippssim.DemoTenant()},
+		PublicURL:         simURL,
+		AllowHTTPLoopback: true,
+		Logf:              t.Logf,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(sim.Handler())
+	srv.Listener.Close()
+	srv.Listener = l
+	srv.Start()
+	t.Cleanup(func() { srv.Close(); sim.Close() })
+	return sim, simURL
+}
+
+func newStack(t testing.TB, o stackOptions) *stack {
+	t.Helper()
+	if o.sim == nil {
+		o.sim, o.simURL = newSim(t)
+	}
+	if o.wasmDir == "" {
+		o.wasmDir = pluginDir(t)
+	}
+	if o.pendingTimeout == "" {
+		o.pendingTimeout = "10m"
+	}
+	l := o.listener
+	if l == nil {
+		var err error
+		l, err = net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	baseURL := "http://" + l.Addr().String()
+	cfg := fmt.Sprintf(`
+server:
+  listen: %q
+  publicUrl: %q
+store:
+  redisUrl: %q
+plugins:
+  dir: %q
+  cacheDir: %q
+  callTimeout: 2s
+reconciler:
+  firstPoll: 300ms
+  interval: 200ms
+  maxInterval: 1s
+  pendingTimeout: %s
+merchants:
+  demo:
+    plugin: vipps-ecom
+    returnUrlPrefixes: ["http://shop.test/"]
+    apiKeyEnv: TEST_API_KEY
+    vipps:
+      baseUrl: %q
+      merchantSerialNumber: "123456"
+      clientId: demo-client-id
+      clientSecretEnv: TEST_CLIENT_SECRET
+      subscriptionKeyEnv: TEST_SUBSCRIPTION_KEY
+`, l.Addr().String(), baseURL, o.redisURL, o.wasmDir, plugintest.CacheDir(), o.pendingTimeout, o.simURL)
+	path := filepath.Join(t.TempDir(), "kasse.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{
+		"TEST_API_KEY": apiKey, "TEST_CLIENT_SECRET": "demo-client-secret",
+		"TEST_SUBSCRIPTION_KEY": "demo-subscription-key",
+	}
+	specs := vippsspec.Load(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := host.New(ctx, host.Options{
+		ConfigPath:        path,
+		Getenv:            func(k string) string { return env[k] },
+		Logger:            slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		ProviderTransport: specs.Transport(t, http.DefaultTransport),
+	})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, l) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+		_ = srv.Close(context.Background())
+	})
+	return &stack{t: t, sim: o.sim, simURL: o.simURL, kasse: srv, baseURL: baseURL, redis: o.redisURL,
+		client: &http.Client{Timeout: 10 * time.Second,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// result is an HTTP answer decoded as JSON.
+type result struct {
+	status int
+	header http.Header
+	body   map[string]any
+	raw    []byte
+}
+
+func (s *stack) do(method, path string, body any, headers ...string) result {
+	s.t.Helper()
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case []byte:
+		r = bytes.NewReader(b)
+	case string:
+		r = strings.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		r = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, s.baseURL+path, r)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+apiKey)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		s.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	res := result{status: resp.StatusCode, header: resp.Header, raw: raw}
+	if len(raw) > 0 {
+		_ = json.Unmarshal(raw, &res.body)
+	}
+	return res
+}
+
+func checkoutBody(amount int64) map[string]any {
+	return map[string]any{
+		"merchant": "demo", "reference": "order-1001", "amount": amount, "currency": "NOK",
+		"description": "One pair of wool socks", "returnUrl": "http://shop.test/orders/1001/thanks",
+		"customer": map[string]any{"phoneNumber": "91234567"},
+	}
+}
+
+func (s *stack) create(amount int64) (id, orderID string) {
+	s.t.Helper()
+	res := s.do("POST", "/v1/checkouts", checkoutBody(amount))
+	if res.status != http.StatusCreated {
+		s.t.Fatalf("create: %d %s", res.status, res.raw)
+	}
+	id, _ = res.body["id"].(string)
+	orderID, _ = res.body["providerReference"].(string)
+	if id == "" || orderID == "" || res.body["state"] != "pending" {
+		s.t.Fatalf("create: unexpected body %s", res.raw)
+	}
+	if u, _ := res.body["redirectUrl"].(string); !strings.HasPrefix(u, s.simURL+"/") {
+		s.t.Fatalf("redirectUrl %q does not lead to the simulator %s", u, s.simURL)
+	}
+	return id, orderID
+}
+
+func (s *stack) get(id string) result {
+	s.t.Helper()
+	res := s.do("GET", "/v1/checkouts/"+id, nil)
+	if res.status != http.StatusOK {
+		s.t.Fatalf("get %s: %d %s", id, res.status, res.raw)
+	}
+	return res
+}
+
+// waitState polls the API until the session reaches want, or fails after a few seconds.
+func (s *stack) waitState(id, want string) result {
+	s.t.Helper()
+	deadline := time.Now().Add(8 * time.Second)
+	for {
+		res := s.get(id)
+		if res.body["state"] == want {
+			return res
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("session %s: state %v, want %s; body %s", id, res.body["state"], want, res.raw)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+func amounts(res result) string {
+	return fmt.Sprintf("state=%v amount=%v authorized=%v captured=%v refunded=%v", res.body["state"],
+		res.body["amount"], res.body["authorizedAmount"], res.body["capturedAmount"], res.body["refundedAmount"])
+}
+
+func expectAmounts(t *testing.T, res result, want string) {
+	t.Helper()
+	if got := amounts(res); got != want {
+		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+}
+
+func expectProblem(t *testing.T, res result, status int, pointer string) {
+	t.Helper()
+	if res.status != status {
+		t.Fatalf("status %d, want %d: %s", res.status, status, res.raw)
+	}
+	if ct := res.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/problem+json") {
+		t.Fatalf("Content-Type %q, want application/problem+json", ct)
+	}
+	if res.body["title"] == nil || res.body["status"] != float64(status) {
+		t.Fatalf("not a problem document: %s", res.raw)
+	}
+	if pointer == "" {
+		return
+	}
+	errs, _ := res.body["errors"].([]any)
+	for _, e := range errs {
+		if m, _ := e.(map[string]any); m["pointer"] == pointer && m["detail"] != "" {
+			return
+		}
+	}
+	t.Fatalf("problem does not name %s: %s", pointer, res.raw)
+}
+
+// stores runs f once with the in-process store and once with a real redis-server.
+func stores(t *testing.T, f func(t *testing.T, redisURL string)) {
+	t.Run("memory", func(t *testing.T) { f(t, "") })
+	t.Run("redis", func(t *testing.T) { f(t, testredis.Start(t)) })
+}

@@ -1,0 +1,64 @@
+package host_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/kassehq/kasse/examples/vippssim"
+)
+
+const vippssimDrop = vippssim.CallbackDrop
+
+// lastCallback waits for the simulator to have produced a callback for orderID (sent or dropped).
+func lastCallback(t *testing.T, s *stack, orderID string) vippssim.DeliveredCallback {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		cbs := s.sim.Callbacks()
+		for i := len(cbs) - 1; i >= 0; i-- {
+			if cbs[i].OrderID == orderID {
+				return cbs[i]
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no callback for %s", orderID)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// redisKeys counts the keys in the test's redis database.
+func redisKeys(t *testing.T, url string) int64 {
+	t.Helper()
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := redis.NewClient(opts)
+	defer c.Close()
+	n, err := c.DBSize(context.Background()).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// simPaymentCount is how many payments were initiated at the simulator.
+func simPaymentCount(t *testing.T, s *stack) int {
+	t.Helper()
+	resp, err := http.Get(s.simURL + "/_sim/payments")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var list []json.RawMessage
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+		t.Fatal(err)
+	}
+	return len(list)
+}

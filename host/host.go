@@ -1,0 +1,273 @@
+// Package host wires kasse together from its configuration: the session store, the plugin runtime with
+// the merchants' payment plugins, the provider client, the checkout service, the reconciler and the HTTP
+// API. It owns start-up and shutdown and nothing else; each part lives in its own package.
+package host
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/kassehq/kasse/host/checkout"
+	"github.com/kassehq/kasse/host/config"
+	"github.com/kassehq/kasse/host/httpapi"
+	"github.com/kassehq/kasse/host/plugins"
+	"github.com/kassehq/kasse/host/provider"
+	"github.com/kassehq/kasse/host/reconciler"
+	"github.com/kassehq/kasse/host/store"
+	"github.com/kassehq/kasse/schemas"
+)
+
+// Version is kasse's version, sent to Vipps as Vipps-System-Version.
+const Version = "0.1.0"
+
+// Options are what New needs besides the config file.
+type Options struct {
+	// ConfigPath is the merchant config file (YAML).
+	ConfigPath string
+	// Getenv resolves the environment variables the config names for secrets. Default os.Getenv.
+	Getenv func(string) string
+	// Logger receives the service's logs. Default: JSON lines on stderr.
+	Logger *slog.Logger
+	// ProviderTransport, if set, carries every request to the payment provider (tests wrap it to check
+	// requests against the provider's OpenAPI files).
+	ProviderTransport http.RoundTripper
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// Server is a configured kasse instance.
+type Server struct {
+	Config     *config.Config
+	Service    *checkout.Service
+	Reconciler *reconciler.Reconciler
+	Store      store.Store
+
+	handler http.Handler
+	runtime *plugins.Runtime
+	plugins *pluginSet
+	log     *slog.Logger
+}
+
+// New builds a Server from its config file. It fails fast: a config that fails its schema, a store that
+// cannot be reached or a plugin that does not load is an error here, not at the first request.
+func New(ctx context.Context, opts Options) (_ *Server, err error) {
+	if opts.Getenv == nil {
+		opts.Getenv = os.Getenv
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	log := opts.Logger
+	set, err := schemas.Compile()
+	if err != nil {
+		return nil, fmt.Errorf("host: %w", err)
+	}
+	cfg, err := config.Load(opts.ConfigPath, set, opts.Getenv)
+	if err != nil {
+		return nil, fmt.Errorf("host: %w", err)
+	}
+
+	s := &Server{Config: cfg, log: log}
+	defer func() {
+		if err != nil {
+			_ = s.Close(context.WithoutCancel(ctx))
+		}
+	}()
+
+	if cfg.Store.RedisURL != "" {
+		s.Store, err = store.NewRedis(ctx, cfg.Store.RedisURL, store.RedisOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("host: %w", err)
+		}
+		if err := s.Store.Ping(ctx); err != nil {
+			return nil, fmt.Errorf("host: redis store: %w", err)
+		}
+		log.Info("session store: redis")
+	} else {
+		s.Store = store.NewMemory(store.WithNow(opts.Now))
+		log.Info("session store: in-process (single instance; configure store.redisUrl to scale out)")
+	}
+
+	rcfg := plugins.NewRuntimeConfig().
+		WithCallTimeout(time.Duration(cfg.Plugins.CallTimeout)).
+		WithMemoryLimitPages(cfg.Plugins.MemoryLimitPages).
+		WithCompilationCacheDir(cfg.Plugins.CacheDir)
+	if cfg.Plugins.PoolSize > 0 {
+		rcfg = rcfg.WithPoolSize(cfg.Plugins.PoolSize)
+	}
+	s.runtime, err = plugins.NewRuntime(ctx, rcfg)
+	if err != nil {
+		return nil, fmt.Errorf("host: %w", err)
+	}
+	s.plugins = &pluginSet{byName: map[string]*plugins.Plugin{}}
+	for _, m := range cfg.Merchants {
+		if _, done := s.plugins.byName[m.Plugin]; done {
+			continue
+		}
+		path := filepath.Join(cfg.Plugins.Dir, m.Plugin+".wasm")
+		wasm, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("host: plugin %s for merchant %s: %w (run `make plugins`)", m.Plugin, m.ID, err)
+		}
+		sum := sha256.Sum256(wasm)
+		version := "sha256-" + hex.EncodeToString(sum[:6])
+		p, err := s.runtime.Load(ctx, m.Plugin, version, wasm)
+		if err != nil {
+			return nil, fmt.Errorf("host: %w", err)
+		}
+		s.plugins.byName[m.Plugin] = p
+		log.Info("plugin loaded", "plugin", m.Plugin, "version", version, "path", path)
+	}
+
+	httpClient := &http.Client{Timeout: 15 * time.Second, Transport: opts.ProviderTransport}
+	prov := provider.New(httpClient, provider.SystemInfo{Name: "kasse", Version: Version}, opts.Now)
+
+	s.Service, err = checkout.New(checkout.Config{
+		Store: s.Store, Plugins: s.plugins, Merchants: cfg, Provider: prov, Schemas: set,
+		PublicURL:      cfg.Server.PublicURL,
+		SessionTTL:     time.Duration(cfg.Store.SessionTTL),
+		PendingTimeout: time.Duration(cfg.Reconciler.PendingTimeout),
+		FirstPoll:      time.Duration(cfg.Reconciler.FirstPoll),
+		Now:            opts.Now,
+		Logger:         log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("host: %w", err)
+	}
+	s.Reconciler = reconciler.New(s.Store, s.Service, reconciler.Config{
+		Interval:    time.Duration(cfg.Reconciler.Interval),
+		MaxInterval: time.Duration(cfg.Reconciler.MaxInterval),
+		Now:         opts.Now,
+		Logger:      log,
+	})
+	s.handler = httpapi.New(httpapi.Config{
+		Service: s.Service, Schemas: set, APIKeys: apiKeys{cfg}, Logger: log,
+		Ready: func(ctx context.Context) error {
+			if err := s.Store.Ping(ctx); err != nil {
+				return fmt.Errorf("session store: %w", err)
+			}
+			return nil
+		},
+	})
+	return s, nil
+}
+
+// Handler is the HTTP API.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Serve serves the API on l and runs the reconciler until ctx is done, then shuts down gracefully.
+func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	rctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); s.Reconciler.Run(rctx) }()
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	select {
+	case err := <-errc:
+		stop()
+		wg.Wait()
+		return fmt.Errorf("host: serve: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	err := srv.Shutdown(shutdownCtx)
+	stop()
+	wg.Wait()
+	if err != nil {
+		return fmt.Errorf("host: shutdown: %w", err)
+	}
+	return nil
+}
+
+// Close releases the plugins, the runtime and the store.
+func (s *Server) Close(ctx context.Context) error {
+	var errs []error
+	if s.runtime != nil {
+		errs = append(errs, s.runtime.Close(ctx))
+	}
+	if s.Store != nil {
+		errs = append(errs, s.Store.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// pluginSet is the set of active plugins, by name.
+type pluginSet struct {
+	byName map[string]*plugins.Plugin
+}
+
+func (p *pluginSet) Plugin(name string) (checkout.Plugin, bool) {
+	pl, ok := p.byName[name]
+	if !ok {
+		return nil, false
+	}
+	return pl, true
+}
+
+type apiKeys struct{ cfg *config.Config }
+
+func (k apiKeys) APIKey(merchant string) (string, bool) {
+	m, ok := k.cfg.Merchant(merchant)
+	if !ok || m.APIKey.Reveal() == "" {
+		return "", false
+	}
+	return m.APIKey.Reveal(), true
+}
+
+// Main runs kasse as a command: it reads flags, starts the server and stops on SIGINT or SIGTERM.
+func Main() {
+	fs := flag.NewFlagSet("kasse", flag.ExitOnError)
+	configPath := fs.String("config", envOr("KASSE_CONFIG", "examples/kasse.yaml"), "merchant config file (env KASSE_CONFIG)")
+	_ = fs.Parse(os.Args[1:])
+
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *configPath, log); err != nil {
+		log.Error("kasse stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, configPath string, log *slog.Logger) error {
+	s, err := New(ctx, Options{ConfigPath: configPath, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = s.Close(context.WithoutCancel(ctx)) }()
+	l, err := net.Listen("tcp", s.Config.Server.Listen)
+	if err != nil {
+		return fmt.Errorf("host: listen: %w", err)
+	}
+	log.Info("kasse listening", "url", "http://"+l.Addr().String(), "publicUrl", s.Config.Server.PublicURL)
+	return s.Serve(ctx, l)
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}

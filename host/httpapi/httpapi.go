@@ -1,0 +1,289 @@
+// Package httpapi owns kasse's HTTP surface: the gin routes of the checkout API, the provider callback and
+// return endpoints, health checks, request limits and authentication, and the mapping of every error to an
+// RFC 9457 problem document. It validates request bodies against the JSON Schemas and then calls the
+// checkout service; it holds no payment logic.
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/kassehq/kasse/host/checkout"
+	"github.com/kassehq/kasse/host/payment"
+	"github.com/kassehq/kasse/schemas"
+)
+
+// MaxBodyBytes is the largest request body any endpoint reads.
+const MaxBodyBytes = 64 << 10
+
+// APIKeys says which API key a merchant's shop must present. ok=false means the merchant has none configured.
+type APIKeys interface {
+	APIKey(merchant string) (key string, ok bool)
+}
+
+// Config holds the API's collaborators.
+type Config struct {
+	Service *checkout.Service
+	Schemas *schemas.Set
+	APIKeys APIKeys
+	// Ready reports whether the service can take traffic (store reachable, plugins loaded).
+	Ready  func(ctx context.Context) error
+	Logger *slog.Logger
+}
+
+type api struct {
+	svc     *checkout.Service
+	schemas *schemas.Set
+	keys    APIKeys
+	ready   func(ctx context.Context) error
+	log     *slog.Logger
+}
+
+// New returns the HTTP handler of the kasse API.
+func New(cfg Config) http.Handler {
+	gin.SetMode(gin.ReleaseMode)
+	a := &api{svc: cfg.Service, schemas: cfg.Schemas, keys: cfg.APIKeys, ready: cfg.Ready, log: cfg.Logger}
+	if a.log == nil {
+		a.log = slog.Default()
+	}
+	if a.ready == nil {
+		a.ready = func(context.Context) error { return nil }
+	}
+	r := gin.New()
+	r.Use(a.requestIDs, a.recover)
+	r.NoRoute(func(c *gin.Context) {
+		abortProblem(c, Problem{Type: problemBase + "not-found", Title: "Not found", Status: http.StatusNotFound,
+			Detail: "no route " + c.Request.Method + " " + c.Request.URL.Path})
+	})
+	r.HandleMethodNotAllowed = true
+	r.NoMethod(func(c *gin.Context) {
+		abortProblem(c, Problem{Type: problemBase + "method-not-allowed", Title: "Method not allowed",
+			Status: http.StatusMethodNotAllowed, Detail: c.Request.Method + " is not allowed on " + c.Request.URL.Path})
+	})
+
+	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/readyz", a.readyz)
+
+	v1 := r.Group("/v1")
+	v1.POST("/checkouts", a.createCheckout)
+	v1.GET("/checkouts/:id", a.getCheckout)
+	v1.POST("/checkouts/:id/capture", a.modify(checkout.OpCapture))
+	v1.POST("/checkouts/:id/refund", a.modify(checkout.OpRefund))
+	v1.POST("/checkouts/:id/cancel", a.modify(checkout.OpCancel))
+	v1.GET("/checkouts/:id/return", a.returnFromProvider)
+	v1.POST("/vipps/:merchant/callback/v2/payments/:orderId", a.vippsCallback)
+	return r
+}
+
+func (a *api) requestIDs(c *gin.Context) {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	id := hex.EncodeToString(b[:])
+	c.Set("kasse.requestID", id)
+	c.Header("X-Request-Id", id)
+	c.Next()
+}
+
+func requestID(c *gin.Context) string { return c.GetString("kasse.requestID") }
+
+func (a *api) recover(c *gin.Context) {
+	defer func() {
+		if v := recover(); v != nil {
+			a.log.Error("httpapi: panic", "request", requestID(c), "path", c.Request.URL.Path, "panic", v)
+			abortProblem(c, problemFor(errors.New("panic")))
+		}
+	}()
+	c.Next()
+}
+
+// fail logs err with the request id and answers with its problem.
+func (a *api) fail(c *gin.Context, err error) {
+	p := problemFor(err)
+	level := slog.LevelInfo
+	if p.Status >= 500 {
+		level = slog.LevelError
+	}
+	a.log.Log(c.Request.Context(), level, "request failed", "request", requestID(c), "method", c.Request.Method,
+		"path", c.Request.URL.Path, "status", p.Status, "err", err)
+	abortProblem(c, p)
+}
+
+func (a *api) readBody(c *gin.Context) ([]byte, error) {
+	return io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes))
+}
+
+func (a *api) readyz(c *gin.Context) {
+	if err := a.ready(c.Request.Context()); err != nil {
+		abortProblem(c, Problem{Type: problemBase + "not-ready", Title: "Not ready",
+			Status: http.StatusServiceUnavailable, Detail: err.Error()})
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+}
+
+// authorize checks the shop's API key for merchant. A merchant without a configured key is open (for
+// local development only; the config documents it).
+func (a *api) authorize(c *gin.Context, merchant string) bool {
+	if a.keys == nil {
+		return true
+	}
+	want, ok := a.keys.APIKey(merchant)
+	if !ok {
+		return true
+	}
+	got, found := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+	if !found || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+		c.Header("WWW-Authenticate", `Bearer realm="kasse"`)
+		abortProblem(c, Problem{Type: problemBase + "unauthorized", Title: "Unauthorized",
+			Status: http.StatusUnauthorized, Detail: "send the merchant's API key as Authorization: Bearer <key>",
+			Merchant: merchant})
+		return false
+	}
+	return true
+}
+
+func (a *api) createCheckout(c *gin.Context) {
+	body, err := a.readBody(c)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	if err := a.schemas.Validate(schemas.Checkout, body); err != nil {
+		a.fail(c, err)
+		return
+	}
+	var co payment.Checkout
+	if err := json.Unmarshal(body, &co); err != nil {
+		a.fail(c, &schemas.ValidationError{Schema: schemas.Checkout,
+			Violations: []schemas.Violation{{Pointer: "", Detail: err.Error()}}})
+		return
+	}
+	if !a.authorize(c, co.Merchant) {
+		return
+	}
+	sess, replayed, err := a.svc.Create(c.Request.Context(), co, c.GetHeader("Idempotency-Key"))
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	if replayed {
+		c.Header("Idempotent-Replayed", "true")
+	}
+	c.Header("Location", "/v1/checkouts/"+sess.ID)
+	c.JSON(http.StatusCreated, view(sess))
+}
+
+func (a *api) session(c *gin.Context) (*payment.Session, bool) {
+	sess, err := a.svc.Get(c.Request.Context(), c.Param("id"))
+	if err != nil {
+		a.fail(c, err)
+		return nil, false
+	}
+	if !a.authorize(c, sess.Merchant) {
+		return nil, false
+	}
+	return sess, true
+}
+
+func (a *api) getCheckout(c *gin.Context) {
+	sess, ok := a.session(c)
+	if !ok {
+		return
+	}
+	c.JSON(http.StatusOK, view(sess))
+}
+
+// operationRequest is the optional body of capture, refund and cancel.
+type operationRequest struct {
+	// Amount in minor units; omitted or 0 means everything that is left.
+	Amount int64  `json:"amount"`
+	Text   string `json:"text"`
+}
+
+func (a *api) modify(op checkout.Operation) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		body, err := a.readBody(c)
+		if err != nil {
+			a.fail(c, err)
+			return
+		}
+		var req operationRequest
+		if len(strings.TrimSpace(string(body))) > 0 {
+			if err := a.schemas.Validate(schemas.Operation, body); err != nil {
+				a.fail(c, err)
+				return
+			}
+			if err := json.Unmarshal(body, &req); err != nil {
+				a.fail(c, &schemas.ValidationError{Schema: schemas.Operation,
+					Violations: []schemas.Violation{{Pointer: "", Detail: err.Error()}}})
+				return
+			}
+		}
+		sess, ok := a.session(c)
+		if !ok {
+			return
+		}
+		sess, err = a.svc.Modify(c.Request.Context(), sess.ID, op, req.Amount, req.Text, c.GetHeader("Idempotency-Key"))
+		if err != nil {
+			a.fail(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, view(sess))
+	}
+}
+
+func (a *api) returnFromProvider(c *gin.Context) {
+	sess, err := a.svc.Return(c.Request.Context(), c.Param("id"))
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	target, err := url.Parse(sess.ReturnURL)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	q := target.Query()
+	q.Set("kasse_checkout", sess.ID)
+	q.Set("kasse_state", string(sess.State))
+	target.RawQuery = q.Encode()
+	c.Redirect(http.StatusSeeOther, target.String())
+}
+
+func (a *api) vippsCallback(c *gin.Context) {
+	body, err := a.readBody(c)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	_, err = a.svc.Callback(c.Request.Context(), c.Param("merchant"), c.Param("orderId"),
+		c.GetHeader("Authorization"), body)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.Status(http.StatusOK)
+}
+
+// view is the session as the API shows it: without the callback token.
+func view(s *payment.Session) *payment.Session {
+	v := *s
+	v.CallbackToken = ""
+	return &v
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func quote(s string) string { return strconv.Quote(s) }

@@ -1,0 +1,111 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/kassehq/kasse/host/checkout"
+	"github.com/kassehq/kasse/host/store"
+	"github.com/kassehq/kasse/plugin/abi"
+	"github.com/kassehq/kasse/schemas"
+)
+
+// ProblemContentType is the media type of every error kasse answers with (RFC 9457).
+const ProblemContentType = "application/problem+json"
+
+// Problem is an RFC 9457 problem document.
+type Problem struct {
+	Type     string `json:"type"`
+	Title    string `json:"title"`
+	Status   int    `json:"status"`
+	Detail   string `json:"detail,omitempty"`
+	Instance string `json:"instance,omitempty"`
+	// Errors lists each offending field as a JSON pointer into the request body, with what is wrong.
+	Errors []schemas.Violation `json:"errors,omitempty"`
+	// Merchant names the merchant the problem concerns, where there is one.
+	Merchant string `json:"merchant,omitempty"`
+	// ProviderErrors are the payment provider's own error entries, passed on unchanged.
+	ProviderErrors []abi.ProviderError `json:"providerErrors,omitempty"`
+}
+
+const problemBase = "https://kasse.dev/problems/"
+
+// problemFor maps an error from the layers below to the problem the client sees. It is the one place
+// where errors become HTTP statuses.
+func problemFor(err error) Problem {
+	var (
+		verr   *schemas.ValidationError
+		inErr  *checkout.InputError
+		merr   *checkout.UnknownMerchantError
+		sterr  *checkout.StateError
+		iderr  *checkout.IdempotencyError
+		perr   *checkout.ProviderError
+		plerr  *checkout.PluginError
+		unerr  *checkout.UnavailableError
+		maxErr *http.MaxBytesError
+	)
+	switch {
+	case errors.As(err, &maxErr):
+		return Problem{Type: problemBase + "body-too-large", Title: "Request body too large",
+			Status: http.StatusRequestEntityTooLarge, Detail: "the request body exceeds the limit of " +
+				itoa(maxErr.Limit) + " bytes"}
+	case errors.As(err, &verr):
+		return Problem{Type: problemBase + "invalid-request", Title: "Request body is invalid",
+			Status: http.StatusBadRequest, Detail: "the request body does not match " + verr.Schema,
+			Errors: verr.Violations}
+	case errors.As(err, &inErr):
+		return Problem{Type: problemBase + "invalid-request", Title: "Request body is invalid",
+			Status: http.StatusUnprocessableEntity, Detail: inErr.Detail,
+			Errors: []schemas.Violation{{Pointer: inErr.Pointer, Detail: inErr.Detail}}}
+	case errors.As(err, &merr):
+		return Problem{Type: problemBase + "unknown-merchant", Title: "Unknown merchant",
+			Status: http.StatusNotFound, Detail: "no merchant " + quote(merr.Merchant) + " is configured",
+			Merchant: merr.Merchant}
+	case errors.Is(err, store.ErrNotFound):
+		return Problem{Type: problemBase + "not-found", Title: "Checkout not found", Status: http.StatusNotFound,
+			Detail: "no checkout session with this id"}
+	case errors.Is(err, checkout.ErrCallbackUnauthorized):
+		return Problem{Type: problemBase + "unauthorized", Title: "Unauthorized", Status: http.StatusUnauthorized,
+			Detail: "the Authorization header does not match this payment"}
+	case errors.As(err, &sterr):
+		return Problem{Type: problemBase + "operation-not-allowed", Title: "Operation not allowed in this state",
+			Status: http.StatusConflict, Detail: sterr.Err.Error()}
+	case errors.As(err, &iderr):
+		if iderr.InProgress {
+			return Problem{Type: problemBase + "idempotency-in-progress", Title: "Request in progress",
+				Status: http.StatusConflict, Detail: iderr.Detail}
+		}
+		return Problem{Type: problemBase + "idempotency-key-reused", Title: "Idempotency-Key reused",
+			Status: http.StatusUnprocessableEntity, Detail: iderr.Detail}
+	case errors.As(err, &perr):
+		if perr.Status >= 400 && perr.Status < 500 && perr.Status != http.StatusTooManyRequests {
+			return Problem{Type: problemBase + "provider-refused", Title: "The payment provider refused the request",
+				Status: http.StatusUnprocessableEntity, Detail: perr.Detail, ProviderErrors: perr.Errors}
+		}
+		return Problem{Type: problemBase + "provider-unavailable", Title: "The payment provider could not be reached",
+			Status: http.StatusBadGateway, Detail: "the payment provider did not answer successfully; nothing was changed by kasse",
+			ProviderErrors: perr.Errors}
+	case errors.As(err, &plerr):
+		if plerr.Err != nil && plerr.Err.Code == "invalid_input" {
+			return Problem{Type: problemBase + "invalid-request", Title: "Request refused by the payment plugin",
+				Status: http.StatusUnprocessableEntity, Detail: plerr.Err.Message}
+		}
+		return Problem{Type: problemBase + "plugin-failed", Title: "The payment plugin failed",
+			Status: http.StatusInternalServerError, Detail: "plugin " + plerr.Plugin + "@" + plerr.Version +
+				" failed during " + string(plerr.Op) + "; nothing was changed"}
+	case errors.As(err, &unerr):
+		return Problem{Type: problemBase + "unavailable", Title: "Service unavailable",
+			Status: http.StatusServiceUnavailable, Detail: unerr.What + " is not available"}
+	}
+	return Problem{Type: problemBase + "internal", Title: "Internal error", Status: http.StatusInternalServerError,
+		Detail: "an unexpected error occurred; see the server log for this request's id"}
+}
+
+// abortProblem writes p (with the request's id as instance) and stops the handler chain.
+func abortProblem(c *gin.Context, p Problem) {
+	p.Instance = "urn:kasse:request:" + requestID(c)
+	c.Header("Content-Type", ProblemContentType)
+	c.AbortWithStatusJSON(p.Status, p)
+}

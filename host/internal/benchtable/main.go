@@ -1,0 +1,84 @@
+// Command benchtable reads `go test -bench` output on stdin and prints the table `make bench` shows: the
+// plugin's initiate mapping in wasm and natively (p50, p99, their ratio) and the checkout API's
+// throughput. Lines it does not recognise are ignored.
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// metrics maps a benchmark name (without the -N CPU suffix) to its reported metrics by unit.
+type metrics map[string]map[string]float64
+
+func parse(r io.Reader) (metrics, []string, error) {
+	out := metrics{}
+	var order []string
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") {
+			continue
+		}
+		name := f[0]
+		if i := strings.LastIndex(name, "-"); i > 0 {
+			if _, err := strconv.Atoi(name[i+1:]); err == nil {
+				name = name[:i]
+			}
+		}
+		m := map[string]float64{}
+		for i := 2; i+1 < len(f); i += 2 {
+			v, err := strconv.ParseFloat(f[i], 64)
+			if err != nil {
+				continue
+			}
+			m[f[i+1]] = v
+		}
+		if _, seen := out[name]; !seen {
+			order = append(order, name)
+		}
+		out[name] = m
+	}
+	return out, order, sc.Err()
+}
+
+func main() {
+	ms, order, err := parse(os.Stdin)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "benchtable:", err)
+		os.Exit(1)
+	}
+	if len(ms) == 0 {
+		fmt.Fprintln(os.Stderr, "benchtable: no benchmark results on stdin (see bin/bench.txt)")
+		os.Exit(1)
+	}
+	fmt.Println()
+	fmt.Printf("%-44s %12s %12s %14s\n", "benchmark", "p50", "p99", "ns/op | req/s")
+	fmt.Println(strings.Repeat("-", 86))
+	for _, name := range order {
+		m := ms[name]
+		last := fmt.Sprintf("%.0f ns/op", m["ns/op"])
+		if rps, ok := m["req/s"]; ok {
+			last = fmt.Sprintf("%.0f req/s", rps)
+		}
+		fmt.Printf("%-44s %12s %12s %14s\n", strings.TrimPrefix(name, "Benchmark"), us(m["p50-µs"]), us(m["p99-µs"]), last)
+	}
+	wasm, native := ms["BenchmarkBuildInitiate/wasm"], ms["BenchmarkBuildInitiate/native"]
+	if wasm != nil && native != nil && native["p50-µs"] > 0 {
+		fmt.Println(strings.Repeat("-", 86))
+		fmt.Printf("initiate mapping, wasm ÷ native (encoding/json): p50 %.1fx, p99 %.1fx  (aim: within 5x, wasm p50 < 100 µs)\n",
+			wasm["p50-µs"]/native["p50-µs"], wasm["p99-µs"]/native["p99-µs"])
+	}
+	fmt.Println()
+}
+
+func us(v float64) string {
+	if v == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f µs", v)
+}

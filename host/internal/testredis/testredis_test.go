@@ -1,0 +1,128 @@
+package testredis
+
+import (
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+var sharedURL string
+
+func TestMain(m *testing.M) { os.Exit(Main(m, &sharedURL)) }
+
+func ping(t *testing.T, url string) {
+	t.Helper()
+	o, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := redis.NewClient(o)
+	defer c.Close()
+	if err := c.Set(t.Context(), "k", "v", 0).Err(); err != nil {
+		t.Fatalf("SET on %s: %v", url, err)
+	}
+	if v, err := c.Get(t.Context(), "k").Result(); err != nil || v != "v" {
+		t.Fatalf("GET on %s: %q, %v", url, v, err)
+	}
+}
+
+func TestMainServesTheWholeBinary(t *testing.T) {
+	if !strings.HasPrefix(sharedURL, "redis://127.0.0.1:") {
+		t.Fatalf("Main set url %q", sharedURL)
+	}
+	ping(t, sharedURL)
+}
+
+func TestStartStopsOnCleanup(t *testing.T) {
+	var addr string
+	t.Run("server", func(t *testing.T) {
+		url := Start(t)
+		ping(t, url)
+		o, err := redis.ParseURL(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr = o.Addr
+	})
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err == nil {
+		c.Close()
+		t.Fatalf("%s still accepts connections after the test's cleanup", addr)
+	}
+}
+
+func TestStartCluster(t *testing.T) {
+	addr := StartCluster(t)
+	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{addr}})
+	defer c.Close()
+	ctx := t.Context()
+	if err := c.Set(ctx, "a", "1", 0).Err(); err != nil {
+		t.Fatalf("SET: %v", err)
+	}
+	// A real cluster refuses keys from two slots in one script; so must this one.
+	err := c.Eval(ctx, "return 1", []string{"a", "b"}).Err()
+	if err == nil || !strings.Contains(err.Error(), "CROSSSLOT") {
+		t.Fatalf("EVAL over two slots: got %v, want CROSSSLOT", err)
+	}
+	if err := c.Eval(ctx, "return 1", []string{"{x}a", "{x}b"}).Err(); err != nil {
+		t.Fatalf("EVAL over one hash tag: %v", err)
+	}
+}
+
+func TestStartRetriesWhenThePortIsTaken(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	taken := l.Addr().(*net.TCPAddr).Port
+	calls := 0
+	s, err := start(config{nextPort: func() (int, error) {
+		calls++
+		if calls == 1 {
+			return taken, nil
+		}
+		return freePort()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.stop()
+	if calls != 2 {
+		t.Errorf("ports asked for: %d, want 2", calls)
+	}
+	if strings.HasSuffix(s.addr, ":"+strconv.Itoa(taken)) {
+		t.Errorf("server claims the taken port %d", taken)
+	}
+	ping(t, s.URL())
+}
+
+func TestStartGivesUpAfterRepeatedClashes(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	taken := l.Addr().(*net.TCPAddr).Port
+	calls := 0
+	_, err = start(config{nextPort: func() (int, error) { calls++; return taken, nil }})
+	if err == nil || !strings.Contains(err.Error(), "port already in use") {
+		t.Fatalf("got %v, want a port clash error", err)
+	}
+	if calls != portAttempts {
+		t.Errorf("ports asked for: %d, want %d", calls, portAttempts)
+	}
+}
+
+func TestMissingBinarySaysHowToInstall(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	_, err := start(config{nextPort: freePort})
+	if err == nil || err.Error() != InstallHint {
+		t.Fatalf("got %v, want %q", err, InstallHint)
+	}
+}

@@ -1,0 +1,111 @@
+package plugins
+
+import (
+	"io"
+	"runtime"
+	"time"
+)
+
+// Defaults of NewRuntimeConfig.
+const (
+	// DefaultMemoryLimitPages is 512 pages of 64 KiB (32 MiB). A Go reactor needs about 52 pages after
+	// initialisation and about 130 in steady state.
+	DefaultMemoryLimitPages = 512
+	// DefaultCallTimeout is the per-call deadline. A call measured in microseconds to a few milliseconds.
+	DefaultCallTimeout = 100 * time.Millisecond
+	// DefaultMaxInputBytes caps the input message (Shopify Functions use 128 kB too).
+	DefaultMaxInputBytes = 128 << 10
+	// DefaultMaxOutputBytes caps the output message.
+	DefaultMaxOutputBytes = 64 << 10
+	// DefaultAcquireTimeout is how long Call waits for a free instance before failing with KindBusy.
+	DefaultAcquireTimeout = 250 * time.Millisecond
+)
+
+// RuntimeConfig configures a Runtime. It is immutable: every With method returns a changed copy, and only
+// NewRuntime reports errors, so there is one place to handle them. The zero value is not valid; start from
+// NewRuntimeConfig.
+type RuntimeConfig struct {
+	memoryLimitPages uint32
+	callTimeout      time.Duration
+	maxInputBytes    int
+	maxOutputBytes   int
+	poolSize         int
+	acquireTimeout   time.Duration
+	cacheDir         string
+	stderr           io.Writer
+	// valid is false for a zero RuntimeConfig, so NewRuntime can tell it from one made by NewRuntimeConfig.
+	valid bool
+}
+
+// NewRuntimeConfig returns the default configuration: a memory limit of DefaultMemoryLimitPages, a call
+// timeout of DefaultCallTimeout, inputs up to DefaultMaxInputBytes, outputs up to DefaultMaxOutputBytes,
+// max(1, GOMAXPROCS-1) instances per plugin (guests cannot be preempted, so one P is left for the rest of
+// the host), an acquire wait of DefaultAcquireTimeout, no compilation cache directory and guest stderr
+// discarded (its tail still appears in trap errors).
+func NewRuntimeConfig() RuntimeConfig {
+	return RuntimeConfig{
+		memoryLimitPages: DefaultMemoryLimitPages,
+		callTimeout:      DefaultCallTimeout,
+		maxInputBytes:    DefaultMaxInputBytes,
+		maxOutputBytes:   DefaultMaxOutputBytes,
+		poolSize:         max(1, runtime.GOMAXPROCS(0)-1),
+		acquireTimeout:   DefaultAcquireTimeout,
+		valid:            true,
+	}
+}
+
+// WithMemoryLimitPages limits every instance's linear memory to n pages of 64 KiB. The host reserves the
+// whole limit per instance up front (virtual memory), so that growing never copies.
+func (c RuntimeConfig) WithMemoryLimitPages(n uint32) RuntimeConfig {
+	c.memoryLimitPages = n
+	return c
+}
+
+// WithCallTimeout sets the deadline of one call. A guest still running at the deadline is stopped and its
+// instance discarded.
+func (c RuntimeConfig) WithCallTimeout(d time.Duration) RuntimeConfig {
+	c.callTimeout = d
+	return c
+}
+
+// WithMaxInputBytes caps the size of an input message. Larger inputs fail with KindInputTooLarge before
+// they reach the guest.
+func (c RuntimeConfig) WithMaxInputBytes(n int) RuntimeConfig {
+	c.maxInputBytes = n
+	return c
+}
+
+// WithMaxOutputBytes caps the size of an output message. A larger output fails with KindOutputTooLarge and
+// the instance is discarded.
+func (c RuntimeConfig) WithMaxOutputBytes(n int) RuntimeConfig {
+	c.maxOutputBytes = n
+	return c
+}
+
+// WithPoolSize sets the number of instances per plugin, which is also the number of concurrent calls one
+// plugin serves.
+func (c RuntimeConfig) WithPoolSize(n int) RuntimeConfig {
+	c.poolSize = n
+	return c
+}
+
+// WithAcquireTimeout sets how long Call waits for a free instance before failing with KindBusy.
+func (c RuntimeConfig) WithAcquireTimeout(d time.Duration) RuntimeConfig {
+	c.acquireTimeout = d
+	return c
+}
+
+// WithCompilationCacheDir keeps compiled modules in dir, so that a restart compiles a known module in tens
+// of milliseconds instead of more than a second. The directory is created if needed.
+func (c RuntimeConfig) WithCompilationCacheDir(dir string) RuntimeConfig {
+	c.cacheDir = dir
+	return c
+}
+
+// WithStderr forwards what guests write to stderr to w, at most stderrForwardLimit bytes per call and
+// instance (the rest is dropped). w must be safe for concurrent use or is serialised by the runtime; it is
+// never closed by the runtime.
+func (c RuntimeConfig) WithStderr(w io.Writer) RuntimeConfig {
+	c.stderr = w
+	return c
+}

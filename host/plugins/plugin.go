@@ -1,0 +1,404 @@
+package plugins
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/kassehq/kasse/plugin/abi"
+)
+
+// yieldEvery is how many successful calls an instance serves between two kasse_yield calls. The yield runs
+// in the background when the instance goes back to the pool, never on a caller's path. A Go guest that
+// allocates needs it, or its heap grows without bound (wasm-runtime-notes §5, GC stall); every 16th call
+// kept an allocating guest flat in the measurements, and a guest that does not allocate loses little.
+const yieldEvery = 16
+
+// Plugin is a loaded plugin version: its compiled module and a fixed pool of instances. It is safe for
+// concurrent use.
+type Plugin struct {
+	r        *Runtime
+	name     string
+	version  string
+	compiled wazero.CompiledModule
+
+	// slots holds one slot per pool place. Whoever has taken a slot out of the channel owns it and its
+	// instance exclusively, which is what keeps an instance on one goroutine at a time.
+	slots     chan *slot
+	closing   chan struct{}
+	closeOnce sync.Once
+	closed    atomic.Bool
+
+	calls      atomic.Uint64
+	inFlight   atomic.Int64
+	failures   [len(kinds)]atomic.Uint64
+	live       atomic.Int64
+	replaced   atomic.Uint64
+	peakMemory atomic.Uint32
+}
+
+// slot is one place in the pool. inst is nil while the place has no instance: after a failed call, until the
+// replacement is ready, or when starting one failed.
+type slot struct {
+	inst *instance
+}
+
+// kinds lists every ErrorKind, indexing Plugin.failures.
+var kinds = [...]ErrorKind{KindTimeout, KindTrap, KindExit, KindInputTooLarge, KindOutputTooLarge, KindBusy, KindABI}
+
+func kindIndex(k ErrorKind) int {
+	for i, kk := range kinds {
+		if kk == k {
+			return i
+		}
+	}
+	panic("plugins: unknown error kind " + string(k))
+}
+
+func newPlugin(r *Runtime, name, version string, compiled wazero.CompiledModule) *Plugin {
+	return &Plugin{
+		r:        r,
+		name:     name,
+		version:  version,
+		compiled: compiled,
+		slots:    make(chan *slot, r.cfg.poolSize),
+		closing:  make(chan struct{}),
+	}
+}
+
+// start puts the first instance in the pool and starts the others in the background.
+func (p *Plugin) start(first *instance) {
+	p.slots <- &slot{inst: first}
+	for range p.r.cfg.poolSize - 1 {
+		go p.refill(&slot{})
+	}
+}
+
+// Name returns the plugin's name.
+func (p *Plugin) Name() string { return p.name }
+
+// Version returns the plugin's version.
+func (p *Plugin) Version() string { return p.version }
+
+// Stats is a snapshot of a plugin's counters.
+type Stats struct {
+	// Calls counts calls to Call, failed ones included.
+	Calls uint64
+	// Failures counts failed calls by kind. Kinds without failures are absent.
+	Failures map[ErrorKind]uint64
+	// InstancesLive is the number of instances currently instantiated.
+	InstancesLive int
+	// InFlight is the number of calls currently holding an instance (or starting one).
+	InFlight int
+	// Replaced counts instances discarded after a failure.
+	Replaced uint64
+	// PeakMemoryPages is the largest linear memory, in 64 KiB pages, seen at the end of a call.
+	PeakMemoryPages uint32
+}
+
+// Stats returns the plugin's counters.
+func (p *Plugin) Stats() Stats {
+	s := Stats{
+		Calls:           p.calls.Load(),
+		Failures:        map[ErrorKind]uint64{},
+		InstancesLive:   int(p.live.Load()),
+		InFlight:        int(p.inFlight.Load()),
+		Replaced:        p.replaced.Load(),
+		PeakMemoryPages: p.peakMemory.Load(),
+	}
+	for i, k := range kinds {
+		if n := p.failures[i].Load(); n > 0 {
+			s.Failures[k] = n
+		}
+	}
+	return s
+}
+
+// Call sends input (one abi.Input as JSON) to the plugin and returns its output (one abi.Output as JSON),
+// copied out of the guest. It waits up to the acquire timeout for a free instance, honouring ctx, and runs
+// the guest under the call timeout (or ctx's deadline, if sooner). Every failure is a *CallError; after a
+// timeout, trap, exit, oversized output or ABI violation the instance is discarded and replaced in the
+// background.
+func (p *Plugin) Call(ctx context.Context, input []byte) ([]byte, error) {
+	p.calls.Add(1)
+	if len(input) > p.r.cfg.maxInputBytes {
+		return nil, p.fail("", KindInputTooLarge,
+			fmt.Errorf("input of %d bytes exceeds the limit of %d", len(input), p.r.cfg.maxInputBytes))
+	}
+	s, err := p.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p.inFlight.Add(1)
+	defer p.inFlight.Add(-1)
+	if s.inst == nil {
+		inst, err := p.instantiate(ctx)
+		if err != nil {
+			p.slots <- s
+			var ce *CallError
+			if errors.As(err, &ce) {
+				p.failures[kindIndex(ce.Kind)].Add(1)
+				return nil, err
+			}
+			return nil, p.fail(abi.StartFunction, KindABI, err)
+		}
+		s.inst = inst
+	}
+	out, export, kind, err := s.inst.call(ctx, input, p.r.cfg)
+	if mem := s.inst.mod.Memory(); mem != nil {
+		pages := mem.Size() / 65536
+		for {
+			old := p.peakMemory.Load()
+			if pages <= old || p.peakMemory.CompareAndSwap(old, pages) {
+				break
+			}
+		}
+	}
+	if err != nil {
+		if tail := s.inst.output.text(); kind == KindTrap && tail != "" {
+			err = fmt.Errorf("%w; guest output: %q", err, tail)
+		}
+		p.discard(s)
+		return nil, p.fail(export, kind, err)
+	}
+	p.release(s)
+	return out, nil
+}
+
+func (p *Plugin) fail(export string, kind ErrorKind, err error) *CallError {
+	p.failures[kindIndex(kind)].Add(1)
+	return &CallError{Plugin: p.name, Version: p.version, Export: export, Kind: kind, Err: err}
+}
+
+// acquire takes a slot out of the pool, waiting up to the acquire timeout.
+func (p *Plugin) acquire(ctx context.Context) (*slot, error) {
+	var s *slot
+	select {
+	case s = <-p.slots:
+	default:
+		timer := time.NewTimer(p.r.cfg.acquireTimeout)
+		defer timer.Stop()
+		select {
+		case s = <-p.slots:
+		case <-p.closing:
+			return nil, p.fail("", KindBusy, ErrClosed)
+		case <-ctx.Done():
+			return nil, p.fail("", KindBusy, fmt.Errorf("no free instance before the context ended: %w", ctx.Err()))
+		case <-timer.C:
+			return nil, p.fail("", KindBusy, fmt.Errorf("no free instance of %d within %v", cap(p.slots), p.r.cfg.acquireTimeout))
+		}
+	}
+	if p.closed.Load() {
+		p.slots <- s
+		return nil, p.fail("", KindBusy, ErrClosed)
+	}
+	return s, nil
+}
+
+// release returns a slot whose call succeeded, yielding in the background every yieldEvery calls.
+func (p *Plugin) release(s *slot) {
+	s.inst.calls++
+	if s.inst.calls%yieldEvery != 0 {
+		p.slots <- s
+		return
+	}
+	go func() {
+		if err := s.inst.yield(p.r.cfg.callTimeout); err != nil {
+			p.discard(s)
+			return
+		}
+		p.slots <- s
+	}()
+}
+
+// discard closes a slot's instance after a failure and replaces it in the background.
+func (p *Plugin) discard(s *slot) {
+	p.closeInstance(s.inst)
+	s.inst = nil
+	p.replaced.Add(1)
+	go p.refill(s)
+}
+
+// refill instantiates an instance for an empty slot and puts the slot back. If that fails, the slot goes
+// back empty and the next call that takes it tries again (and reports the error).
+func (p *Plugin) refill(s *slot) {
+	if !p.closed.Load() {
+		if inst, err := p.instantiate(context.Background()); err == nil {
+			s.inst = inst
+		}
+	}
+	p.slots <- s
+}
+
+// Close waits for in-flight calls (up to ctx), closes every instance and the compiled module. Calls made
+// after Close fail with KindBusy and ErrClosed.
+func (p *Plugin) Close(ctx context.Context) error {
+	p.closeOnce.Do(func() {
+		p.closed.Store(true)
+		close(p.closing)
+	})
+	defer p.r.unregister(p)
+	for range cap(p.slots) {
+		select {
+		case s := <-p.slots:
+			if s.inst != nil {
+				p.closeInstance(s.inst)
+				s.inst = nil
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("plugins: close plugin[%s]@%s: %w", p.name, p.version, ctx.Err())
+		}
+	}
+	if err := p.compiled.Close(ctx); err != nil {
+		return fmt.Errorf("plugins: close plugin[%s]@%s: %w", p.name, p.version, err)
+	}
+	return nil
+}
+
+// instance is one instantiated module with its cached exports and buffers. Only the owner of its slot uses
+// it.
+type instance struct {
+	mod        api.Module
+	abiVersion api.Function
+	input      api.Function
+	callFn     api.Function
+	yieldFn    api.Function
+	// stack is reused by every CallWithStack; one slot fits every ABI function's params and results.
+	stack []uint64
+	// inPtr and inCap describe the guest's input buffer as last returned by kasse_input.
+	inPtr, inCap uint32
+	calls        uint64
+	output       *captureWriter
+	// busy guards the rule that an instance runs one call at a time: wazero instances are not safe for
+	// concurrent use, and sharing one has crashed the host process in the past.
+	busy atomic.Bool
+}
+
+// instantiationTimeout bounds wazero's instantiation plus the guest's _initialize.
+func (p *Plugin) instantiationTimeout() time.Duration {
+	return max(time.Second, 10*p.r.cfg.callTimeout)
+}
+
+// instantiate creates an instance. Its errors are *CallError for guest failures in _initialize.
+func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.instantiationTimeout())
+	defer cancel()
+	out := newCaptureWriter(p.r.stderr)
+	cfg := wazero.NewModuleConfig().
+		WithName("").
+		WithStartFunctions(abi.StartFunction).
+		WithStdout(out.stdout()).
+		WithStderr(out)
+	mod, err := p.r.wz.InstantiateModule(ctx, p.compiled, cfg)
+	if err != nil {
+		kind := classify(err)
+		if tail := out.text(); tail != "" {
+			err = fmt.Errorf("%w; guest output: %q", err, tail)
+		}
+		return nil, &CallError{Plugin: p.name, Version: p.version, Export: abi.StartFunction, Kind: kind,
+			Err: fmt.Errorf("instantiate: %w", err)}
+	}
+	p.live.Add(1)
+	return &instance{
+		mod:        mod,
+		abiVersion: mod.ExportedFunction(abi.ExportABIVersion),
+		input:      mod.ExportedFunction(abi.ExportInput),
+		callFn:     mod.ExportedFunction(abi.ExportCall),
+		yieldFn:    mod.ExportedFunction(abi.ExportYield),
+		stack:      make([]uint64, 1),
+		output:     out,
+	}, nil
+}
+
+func (p *Plugin) closeInstance(in *instance) {
+	_ = in.mod.Close(context.Background())
+	p.live.Add(-1)
+}
+
+// call runs one input through the instance. On failure it returns the export that failed and the kind.
+func (in *instance) call(ctx context.Context, input []byte, cfg RuntimeConfig) ([]byte, string, ErrorKind, error) {
+	if !in.busy.CompareAndSwap(false, true) {
+		panic("plugins: an instance was used by two goroutines at once")
+	}
+	defer in.busy.Store(false)
+	ctx, cancel := context.WithTimeout(ctx, cfg.callTimeout)
+	defer cancel()
+	in.output.reset()
+	n := uint32(len(input))
+	if n > in.inCap || in.inCap == 0 {
+		in.stack[0] = api.EncodeI32(int32(n))
+		if err := in.input.CallWithStack(ctx, in.stack); err != nil {
+			return nil, abi.ExportInput, classify(err), guestError(ctx, err)
+		}
+		ptr := uint32(in.stack[0])
+		if ptr == 0 {
+			return nil, abi.ExportInput, KindABI, fmt.Errorf("no buffer for %d bytes of input", n)
+		}
+		in.inPtr, in.inCap = ptr, max(n, 1)
+	}
+	mem := in.mod.Memory()
+	if !mem.Write(in.inPtr, input) {
+		return nil, abi.ExportInput, KindABI,
+			fmt.Errorf("input buffer at %#x (+%d bytes) outside guest memory of %d bytes", in.inPtr, n, mem.Size())
+	}
+	in.stack[0] = api.EncodeI32(int32(n))
+	if err := in.callFn.CallWithStack(ctx, in.stack); err != nil {
+		return nil, abi.ExportCall, classify(err), guestError(ctx, err)
+	}
+	ptr, size := uint32(in.stack[0]>>32), uint32(in.stack[0])
+	if int64(size) > int64(cfg.maxOutputBytes) {
+		return nil, abi.ExportCall, KindOutputTooLarge,
+			fmt.Errorf("output of %d bytes exceeds the limit of %d", size, cfg.maxOutputBytes)
+	}
+	if size == 0 {
+		return nil, abi.ExportCall, KindABI, errors.New("empty output")
+	}
+	view, ok := mem.Read(ptr, size)
+	if !ok {
+		return nil, abi.ExportCall, KindABI,
+			fmt.Errorf("output at %#x (+%d bytes) outside guest memory of %d bytes", ptr, size, mem.Size())
+	}
+	if err := checkOutput(view); err != nil {
+		return nil, abi.ExportCall, KindABI, err
+	}
+	return append([]byte(nil), view...), "", "", nil
+}
+
+// yield calls kasse_yield under the call timeout.
+func (in *instance) yield(timeout time.Duration) error {
+	if !in.busy.CompareAndSwap(false, true) {
+		panic("plugins: an instance was used by two goroutines at once")
+	}
+	defer in.busy.Store(false)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return in.yieldFn.CallWithStack(ctx, in.stack)
+}
+
+// classify maps an error from a guest call to its kind.
+func classify(err error) ErrorKind {
+	var exit *sys.ExitError
+	if errors.As(err, &exit) {
+		switch exit.ExitCode() {
+		case sys.ExitCodeDeadlineExceeded, sys.ExitCodeContextCanceled:
+			return KindTimeout
+		}
+		return KindExit
+	}
+	return KindTrap
+}
+
+// guestError makes a timeout's error say why it stopped, and wrap the context's error.
+func guestError(ctx context.Context, err error) error {
+	if classify(err) == KindTimeout && ctx.Err() != nil {
+		return fmt.Errorf("guest stopped: %w", context.Cause(ctx))
+	}
+	return err
+}

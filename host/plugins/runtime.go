@@ -1,0 +1,156 @@
+// Package plugins runs kasse payment plugins: WebAssembly modules that implement the ABI in plugin/ABI.md.
+// It owns the wazero runtime, load-time validation of modules, a fixed pool of instances per loaded plugin,
+// and the containment of misbehaving guests (deadline, memory cap, input and output caps, discarding and
+// replacing an instance after any failure).
+//
+// A Runtime compiles and hosts many plugins. Runtime.Load validates a module and returns a *Plugin whose
+// Call sends one JSON input and returns the guest's JSON output. Plugin.Call is safe for concurrent use;
+// an instance is never used by two goroutines at once.
+//
+// # Containment
+//
+// Every call runs under a deadline (WithCallTimeout). wazero stops a guest at its deadline by checking at
+// every loop header, which covers every function the Go toolchain emits. A hand-written module can recurse
+// without ever entering a loop; such a call is not interruptible, so Load refuses any module in which a
+// function that contains no loop can reach itself through direct calls, and any module that makes indirect
+// calls from a function without a loop (see checkTermination). Memory is capped per instance
+// (WithMemoryLimitPages); the native stack is bounded by wazero (deep recursion traps with a stack overflow).
+// After a timeout, trap, exit, oversized output or ABI violation the instance is closed and replaced in the
+// background; the plugin keeps serving from its other instances.
+package plugins
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+)
+
+// Runtime hosts plugins. It wraps one wazero.Runtime configured with a per-call deadline check
+// (WithCloseOnContextDone), the memory limit and, optionally, an on-disk compilation cache.
+type Runtime struct {
+	cfg    RuntimeConfig
+	wz     wazero.Runtime
+	cache  wazero.CompilationCache
+	stderr io.Writer
+
+	mu      sync.Mutex
+	plugins map[*Plugin]struct{}
+	closed  bool
+}
+
+// NewRuntime creates a Runtime from cfg. It fails if cfg has an invalid setting or the compilation cache
+// directory cannot be used.
+func NewRuntime(ctx context.Context, cfg RuntimeConfig) (*Runtime, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("plugins: new runtime: %w", err)
+	}
+	wcfg := wazero.NewRuntimeConfig().
+		WithCloseOnContextDone(true).
+		WithMemoryLimitPages(cfg.memoryLimitPages).
+		WithMemoryCapacityFromMax(true)
+	r := &Runtime{cfg: cfg, plugins: map[*Plugin]struct{}{}}
+	if cfg.cacheDir != "" {
+		cache, err := wazero.NewCompilationCacheWithDir(cfg.cacheDir)
+		if err != nil {
+			return nil, fmt.Errorf("plugins: new runtime: compilation cache: %w", err)
+		}
+		r.cache = cache
+		wcfg = wcfg.WithCompilationCache(cache)
+	}
+	if cfg.stderr != nil {
+		r.stderr = &lockedWriter{w: cfg.stderr}
+	}
+	r.wz = wazero.NewRuntimeWithConfig(ctx, wcfg)
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, r.wz); err != nil {
+		_ = r.wz.Close(ctx)
+		if r.cache != nil {
+			_ = r.cache.Close(ctx)
+		}
+		return nil, fmt.Errorf("plugins: new runtime: instantiate wasi: %w", err)
+	}
+	return r, nil
+}
+
+func (c RuntimeConfig) validate() error {
+	switch {
+	case !c.valid:
+		return errors.New("config not made by NewRuntimeConfig")
+	case c.memoryLimitPages < 1 || c.memoryLimitPages > 65536:
+		return fmt.Errorf("memory limit %d pages out of range 1..65536", c.memoryLimitPages)
+	case c.callTimeout <= 0:
+		return fmt.Errorf("call timeout %v not positive", c.callTimeout)
+	case c.maxInputBytes < 1 || c.maxInputBytes > 1<<30:
+		return fmt.Errorf("max input %d bytes out of range 1..1GiB", c.maxInputBytes)
+	case c.maxOutputBytes < 1 || c.maxOutputBytes > 1<<30:
+		return fmt.Errorf("max output %d bytes out of range 1..1GiB", c.maxOutputBytes)
+	case c.poolSize < 1:
+		return fmt.Errorf("pool size %d not positive", c.poolSize)
+	case c.acquireTimeout < 0:
+		return fmt.Errorf("acquire timeout %v negative", c.acquireTimeout)
+	}
+	return nil
+}
+
+// Close closes every plugin (waiting for their in-flight calls, as Plugin.Close does) and then the wazero
+// runtime and compilation cache. The Runtime cannot be used afterwards.
+func (r *Runtime) Close(ctx context.Context) error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	ps := make([]*Plugin, 0, len(r.plugins))
+	for p := range r.plugins {
+		ps = append(ps, p)
+	}
+	r.mu.Unlock()
+	var errs []error
+	for _, p := range ps {
+		if err := p.Close(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := r.wz.Close(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("plugins: close runtime: %w", err))
+	}
+	if r.cache != nil {
+		if err := r.cache.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("plugins: close compilation cache: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (r *Runtime) register(p *Plugin) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return false
+	}
+	r.plugins[p] = struct{}{}
+	return true
+}
+
+func (r *Runtime) unregister(p *Plugin) {
+	r.mu.Lock()
+	delete(r.plugins, p)
+	r.mu.Unlock()
+}
+
+// lockedWriter serialises writes from instances running on different goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}

@@ -1,0 +1,396 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/kassehq/kasse/host/payment"
+)
+
+// errClosed is returned (wrapped) by a Memory store after Close.
+var errClosed = errors.New("store is closed")
+
+// DefaultJanitorInterval is how often a Memory store sweeps expired sessions and idempotency keys unless
+// WithJanitorInterval says otherwise.
+const DefaultJanitorInterval = time.Minute
+
+// MemoryOption configures NewMemory.
+type MemoryOption func(*memoryConfig)
+
+type memoryConfig struct {
+	now     func() time.Time
+	janitor time.Duration
+}
+
+// WithNow makes the store read the time from now instead of time.Now, for TTLs. Tests pass a manual clock.
+func WithNow(now func() time.Time) MemoryOption {
+	return func(c *memoryConfig) { c.now = now }
+}
+
+// WithJanitorInterval sets how often expired entries are swept (default DefaultJanitorInterval).
+// Expiry is also checked on every read, so the janitor only bounds memory use. d <= 0 turns it off.
+func WithJanitorInterval(d time.Duration) MemoryOption {
+	return func(c *memoryConfig) { c.janitor = d }
+}
+
+// Memory is the in-process Store: one mutex over plain maps, with deep copies in and out. It is the
+// embedded default when no Redis is configured, and is only shared by the goroutines of one process.
+//
+// Update holds the mutex while fn runs, so fn is called exactly once per Update here; fn must not call
+// the store (it would deadlock), which the Store contract forbids anyway.
+type Memory struct {
+	now func() time.Time
+
+	mu       sync.Mutex
+	closed   bool
+	sessions map[string]memSession
+	refs     map[string]string // refIndexKey -> session id
+	idem     map[string]memIdem
+	polls    map[string]time.Time
+
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+type memSession struct {
+	s       *payment.Session
+	expires time.Time // zero: never
+}
+
+type memIdem struct {
+	value   string
+	expires time.Time
+}
+
+var _ Store = (*Memory)(nil)
+
+// NewMemory returns an empty in-process store. Unless WithJanitorInterval(0) is given it starts one
+// goroutine that sweeps expired entries; Close stops it and waits for it.
+func NewMemory(opts ...MemoryOption) *Memory {
+	cfg := memoryConfig{now: time.Now, janitor: DefaultJanitorInterval}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	m := &Memory{
+		now:      cfg.now,
+		sessions: map[string]memSession{},
+		refs:     map[string]string{},
+		idem:     map[string]memIdem{},
+		polls:    map[string]time.Time{},
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	if cfg.janitor > 0 {
+		go m.janitor(cfg.janitor)
+	} else {
+		close(m.done)
+	}
+	return m
+}
+
+func (m *Memory) janitor(every time.Duration) {
+	defer close(m.done)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-t.C:
+			m.sweep()
+		}
+	}
+}
+
+// sweep drops every expired session, reference and idempotency key.
+func (m *Memory) sweep() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	for id, e := range m.sessions {
+		if expired(e.expires, now) {
+			m.dropLocked(id, e.s)
+		}
+	}
+	for k, v := range m.idem {
+		if expired(v.expires, now) {
+			delete(m.idem, k)
+		}
+	}
+}
+
+// toMicros truncates t to whole microseconds, the resolution of the Redis poll schedule, so that both
+// stores order and compare due times the same way.
+func toMicros(t time.Time) time.Time { return time.UnixMicro(t.UnixMicro()) }
+
+func expired(expires, now time.Time) bool {
+	return !expires.IsZero() && !now.Before(expires)
+}
+
+// dropLocked deletes session id and its reference index entry.
+func (m *Memory) dropLocked(id string, s *payment.Session) {
+	delete(m.sessions, id)
+	if k := refIndexKey(s.Merchant, s.ProviderReference); k != "" && m.refs[k] == id {
+		delete(m.refs, k)
+	}
+}
+
+// liveLocked returns session id unless it is missing or expired; an expired one is dropped.
+func (m *Memory) liveLocked(id string) (memSession, bool) {
+	e, ok := m.sessions[id]
+	if !ok {
+		return memSession{}, false
+	}
+	if expired(e.expires, m.now()) {
+		m.dropLocked(id, e.s)
+		return memSession{}, false
+	}
+	return e, true
+}
+
+// refOwnerLocked returns the live session holding reference index key k.
+func (m *Memory) refOwnerLocked(k string) (string, bool) {
+	id, ok := m.refs[k]
+	if !ok {
+		return "", false
+	}
+	if _, live := m.liveLocked(id); !live {
+		delete(m.refs, k)
+		return "", false
+	}
+	return id, true
+}
+
+// Create implements Store.Create.
+func (m *Memory) Create(_ context.Context, s *payment.Session, ttl time.Duration) error {
+	if err := validateNew(s); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return fmt.Errorf("store: create session[%s]: %w", s.ID, errClosed)
+	}
+	if _, ok := m.liveLocked(s.ID); ok {
+		return fmt.Errorf("store: create session[%s]: %w", s.ID, ErrExists)
+	}
+	k := refIndexKey(s.Merchant, s.ProviderReference)
+	if k != "" {
+		if _, taken := m.refOwnerLocked(k); taken {
+			return fmt.Errorf("store: create session[%s]: provider reference %q of merchant %q is taken: %w",
+				s.ID, s.ProviderReference, s.Merchant, ErrExists)
+		}
+	}
+	c := clone(s)
+	c.Revision = 1
+	e := memSession{s: c}
+	if ttl > 0 {
+		e.expires = m.now().Add(ttl)
+	}
+	m.sessions[s.ID] = e
+	if k != "" {
+		m.refs[k] = s.ID
+	}
+	s.Revision = 1
+	return nil
+}
+
+// Get implements Store.Get.
+func (m *Memory) Get(_ context.Context, id string) (*payment.Session, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, fmt.Errorf("store: get session[%s]: %w", id, errClosed)
+	}
+	e, ok := m.liveLocked(id)
+	if !ok {
+		return nil, fmt.Errorf("store: get session[%s]: %w", id, ErrNotFound)
+	}
+	return clone(e.s), nil
+}
+
+// GetByProviderReference implements Store.GetByProviderReference.
+func (m *Memory) GetByProviderReference(_ context.Context, merchant, ref string) (*payment.Session, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, fmt.Errorf("store: get session by reference[%s/%s]: %w", merchant, ref, errClosed)
+	}
+	k := refIndexKey(merchant, ref)
+	if k == "" {
+		return nil, fmt.Errorf("store: get session by reference[%s/%s]: %w", merchant, ref, ErrNotFound)
+	}
+	id, ok := m.refOwnerLocked(k)
+	if !ok {
+		return nil, fmt.Errorf("store: get session by reference[%s/%s]: %w", merchant, ref, ErrNotFound)
+	}
+	return clone(m.sessions[id].s), nil
+}
+
+// Update implements Store.Update. fn runs under the store's mutex, exactly once.
+func (m *Memory) Update(_ context.Context, id string, fn func(s *payment.Session) (bool, error)) (*payment.Session, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, fmt.Errorf("store: update session[%s]: %w", id, errClosed)
+	}
+	e, ok := m.liveLocked(id)
+	if !ok {
+		return nil, fmt.Errorf("store: update session[%s]: %w", id, ErrNotFound)
+	}
+	next := clone(e.s)
+	changed, err := fn(next)
+	if err != nil {
+		return nil, fmt.Errorf("store: update session[%s]: %w", id, err)
+	}
+	if !changed {
+		return clone(e.s), nil
+	}
+	if next.ID != id {
+		return nil, fmt.Errorf("store: update session[%s]: the update changed the id to %q", id, next.ID)
+	}
+	oldK := refIndexKey(e.s.Merchant, e.s.ProviderReference)
+	newK := refIndexKey(next.Merchant, next.ProviderReference)
+	if newK != oldK && newK != "" {
+		if owner, taken := m.refOwnerLocked(newK); taken && owner != id {
+			return nil, fmt.Errorf("store: update session[%s]: provider reference %q of merchant %q is taken: %w",
+				id, next.ProviderReference, next.Merchant, ErrExists)
+		}
+	}
+	next = clone(next) // fn may still hold its copy
+	next.Revision = e.s.Revision + 1
+	if newK != oldK {
+		if oldK != "" && m.refs[oldK] == id {
+			delete(m.refs, oldK)
+		}
+		if newK != "" {
+			m.refs[newK] = id
+		}
+	}
+	m.sessions[id] = memSession{s: next, expires: e.expires}
+	return clone(next), nil
+}
+
+// ClaimIdempotencyKey implements Store.ClaimIdempotencyKey.
+func (m *Memory) ClaimIdempotencyKey(_ context.Context, scope, key, value string, ttl time.Duration) (string, error) {
+	if err := checkClaim(scope, key, value, ttl); err != nil {
+		return "", err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return "", fmt.Errorf("store: claim idempotency key[%s/%s]: %w", scope, key, errClosed)
+	}
+	k := idemIndexKey(scope, key)
+	now := m.now()
+	if v, ok := m.idem[k]; ok && !expired(v.expires, now) {
+		return v.value, nil
+	}
+	m.idem[k] = memIdem{value: value, expires: now.Add(ttl)}
+	return "", nil
+}
+
+// ReleaseIdempotencyKey implements Store.ReleaseIdempotencyKey.
+func (m *Memory) ReleaseIdempotencyKey(_ context.Context, scope, key, value string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return fmt.Errorf("store: release idempotency key[%s/%s]: %w", scope, key, errClosed)
+	}
+	k := idemIndexKey(scope, key)
+	if v, ok := m.idem[k]; ok && v.value == value {
+		delete(m.idem, k)
+	}
+	return nil
+}
+
+// SchedulePoll implements Store.SchedulePoll.
+func (m *Memory) SchedulePoll(_ context.Context, id string, at time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return fmt.Errorf("store: schedule poll[%s]: %w", id, errClosed)
+	}
+	m.polls[id] = toMicros(at)
+	return nil
+}
+
+// CancelPoll implements Store.CancelPoll.
+func (m *Memory) CancelPoll(_ context.Context, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return fmt.Errorf("store: cancel poll[%s]: %w", id, errClosed)
+	}
+	delete(m.polls, id)
+	return nil
+}
+
+// ClaimDuePolls implements Store.ClaimDuePolls. It scans every scheduled id, which is fine for the number
+// of open payments one process holds.
+func (m *Memory) ClaimDuePolls(_ context.Context, now time.Time, limit int, lease time.Duration) ([]string, error) {
+	if err := checkLease(lease); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		return nil, nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, fmt.Errorf("store: claim due polls: %w", errClosed)
+	}
+	type due struct {
+		id string
+		at time.Time
+	}
+	var ready []due
+	now = toMicros(now)
+	for id, at := range m.polls {
+		if !at.After(now) {
+			ready = append(ready, due{id, at})
+		}
+	}
+	slices.SortFunc(ready, func(a, b due) int {
+		if c := a.at.Compare(b.at); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.id, b.id)
+	})
+	ready = ready[:min(limit, len(ready))]
+	ids := make([]string, len(ready))
+	until := toMicros(now.Add(lease))
+	for i, d := range ready {
+		ids[i] = d.id
+		m.polls[d.id] = until
+	}
+	return ids, nil
+}
+
+// Ping implements Store.Ping: it fails only after Close.
+func (m *Memory) Ping(context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return fmt.Errorf("store: ping: %w", errClosed)
+	}
+	return nil
+}
+
+// Close stops the janitor, waits for it to return, and makes every later call fail.
+func (m *Memory) Close() error {
+	m.closeOnce.Do(func() {
+		m.mu.Lock()
+		m.closed = true
+		m.mu.Unlock()
+		close(m.stop)
+	})
+	<-m.done
+	return nil
+}

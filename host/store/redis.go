@@ -1,0 +1,521 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/kassehq/kasse/host/payment"
+)
+
+// DefaultKeyPrefix is the prefix of every key the Redis store writes unless RedisOptions says otherwise.
+const DefaultKeyPrefix = "kasse:"
+
+// DefaultMaxUpdateAttempts bounds how often Redis.Update tries to write before it returns ErrConflict.
+const DefaultMaxUpdateAttempts = 64
+
+// Back-off between conflicting Update attempts: a random wait below min(base<<attempt, max).
+const (
+	updateBackoffBase = 100 * time.Microsecond
+	updateBackoffMax  = 20 * time.Millisecond
+)
+
+// RedisOptions configures NewRedis and NewRedisFromClient. The zero value is usable.
+type RedisOptions struct {
+	// KeyPrefix starts every key (default DefaultKeyPrefix, "kasse:"). Instances that share one Redis
+	// share state exactly when their prefixes are equal.
+	//
+	// On a *redis.ClusterClient or *redis.Ring a prefix without a hash tag is wrapped in one ("kasse:"
+	// becomes "{kasse}:"), because Create and Update touch a session key and reference keys in one atomic
+	// script, which Redis Cluster allows only for keys in one hash slot. See the Redis type.
+	KeyPrefix string
+	// MaxUpdateAttempts bounds the optimistic write attempts of one Update (default
+	// DefaultMaxUpdateAttempts). Past it Update returns ErrConflict.
+	MaxUpdateAttempts int
+}
+
+// Redis is the Store shared by every kasse instance that points at the same Redis with the same key prefix.
+// It needs Redis 6.0 or later (SET ... KEEPTTL).
+//
+// # Keys
+//
+//	<prefix>session:<id>            the session as JSON, with the session's TTL
+//	<prefix>ref:<merchant>:<ref>    the id of the session holding that provider reference, same TTL
+//	<prefix>idem:<scope>:<key>      an idempotency key's value (SET NX semantics), with its own TTL
+//	<prefix>polls                   sorted set: session id scored by due time in Unix microseconds
+//
+// ":" and "%" in merchant and scope are percent-escaped so that two pairs never share a key.
+//
+// # Atomicity
+//
+// Create runs one Lua script that checks both the session key and the reference key and writes both, so
+// two instances creating the same id or reference cannot both win. ClaimDuePolls is one Lua script
+// (ZRANGEBYSCORE ... LIMIT, then ZADD XX with the lease's end), so each due id goes to one caller per lease.
+// Idempotency keys are claimed and released by small scripts (get-or-set, compare-and-delete).
+//
+// Update is optimistic: it reads the session, runs fn in Go, and writes with a Lua compare-and-set that
+// succeeds only if the stored JSON is still byte for byte what was read; otherwise it waits a short
+// jittered back-off, reads again and calls fn again, up to MaxUpdateAttempts. The same script checks
+// that a new provider reference is free, moves the reference key and keeps the TTL (KEEPTTL), all in one
+// step. That was chosen over WATCH/MULTI because a transaction cannot branch on what it reads (is the new
+// reference free?) without also WATCHing the reference key, WATCH pins a pooled connection for as long as
+// fn runs, and the script writes in one round trip. Comparing the whole value rather than the Revision
+// also rules out ABA: a session that expired and was created again with the same id and revision is a
+// different value, unless it is identical, in which case applying fn to it is exactly right.
+//
+// # Redis Cluster
+//
+// Every multi-key operation (Create: session and reference; Update: session, old and new reference)
+// needs all its keys in one hash slot, or Redis answers CROSSSLOT. The reference key cannot share a hash
+// tag with its session (it is looked up by merchant and reference, not by id), so on a cluster every key
+// carries the prefix's hash tag and the store lives in one slot: sharding stops at one primary, while
+// replication and failover still work. Single-key operations (Get, idempotency keys, the poll set) would
+// be fine in any slot.
+type Redis struct {
+	client      redis.UniversalClient
+	owned       bool
+	prefix      string
+	maxAttempts int
+
+	create  *redis.Script
+	update  *redis.Script
+	claim   *redis.Script
+	release *redis.Script
+	polls   *redis.Script
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ Store = (*Redis)(nil)
+
+// createScript: KEYS[1] session key, KEYS[2] reference key (optional).
+// ARGV[1] session JSON, ARGV[2] TTL in milliseconds ("0": none), ARGV[3] session id.
+// Returns 0 on success, 1 if the id is taken, 2 if the reference is taken.
+const createScript = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 1 end
+if #KEYS > 1 and redis.call('EXISTS', KEYS[2]) == 1 then return 2 end
+if ARGV[2] ~= '0' then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  if #KEYS > 1 then redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[2]) end
+else
+  redis.call('SET', KEYS[1], ARGV[1])
+  if #KEYS > 1 then redis.call('SET', KEYS[2], ARGV[3]) end
+end
+return 0
+`
+
+// updateScript: KEYS[1] session key, then the old reference key if ARGV[4] is "1", then the new reference
+// key if ARGV[5] is "1". ARGV[1] the JSON that was read, ARGV[2] the new JSON, ARGV[3] session id.
+// Returns 0 on success, 1 if the session is gone, 2 if it changed since it was read, 3 if the new
+// reference is held by another session.
+const updateScript = `
+local cur = redis.call('GET', KEYS[1])
+if not cur then return 1 end
+if cur ~= ARGV[1] then return 2 end
+local i = 2
+local old, new
+if ARGV[4] == '1' then old = KEYS[i]; i = i + 1 end
+if ARGV[5] == '1' then new = KEYS[i] end
+if new then
+  local owner = redis.call('GET', new)
+  if owner and owner ~= ARGV[3] then return 3 end
+end
+redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+if old and redis.call('GET', old) == ARGV[3] then redis.call('DEL', old) end
+if new then
+  local ttl = redis.call('PTTL', KEYS[1])
+  if ttl > 0 then redis.call('SET', new, ARGV[3], 'PX', ttl) else redis.call('SET', new, ARGV[3]) end
+end
+return 0
+`
+
+// claimScript: KEYS[1] idempotency key; ARGV[1] value, ARGV[2] TTL in milliseconds.
+// Returns the stored value, or "" after storing ARGV[1].
+const claimScript = `
+local v = redis.call('GET', KEYS[1])
+if v then return v end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return ''
+`
+
+// releaseScript: KEYS[1] idempotency key; ARGV[1] value. Deletes the key only if it holds ARGV[1].
+const releaseScript = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`
+
+// pollsScript: KEYS[1] poll set; ARGV[1] now, ARGV[2] limit, ARGV[3] lease end (Unix microseconds).
+// Returns the claimed ids, earliest due first.
+const pollsScript = `
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+
+return ids
+`
+
+// NewRedis connects to the Redis at rawURL (redis://[user:password@]host:port/db or rediss://, as
+// redis.ParseURL reads it), checks it answers PING within ctx, and returns a store that owns the
+// connection: Close closes it. Errors never contain the URL's password.
+func NewRedis(ctx context.Context, rawURL string, opts RedisOptions) (*Redis, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		// url.Error repeats the whole URL, password included.
+		return nil, errors.New("store: redis url is malformed (not shown: it may hold a password)")
+	}
+	shown := u.Redacted()
+	o, err := redis.ParseURL(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("store: redis url %s: %w", shown, err)
+	}
+	client := redis.NewClient(o)
+	r, err := NewRedisFromClient(client, opts)
+	if err != nil {
+		_ = client.Close()
+		return nil, err
+	}
+	r.owned = true
+	if err := client.Ping(ctx).Err(); err != nil {
+		_ = client.Close()
+		return nil, fmt.Errorf("store: connect to redis %s: %w", shown, err)
+	}
+	return r, nil
+}
+
+// NewRedisFromClient returns a store over an existing client: a *redis.Client, a *redis.ClusterClient
+// (see RedisOptions.KeyPrefix) or anything else implementing redis.UniversalClient. The caller keeps
+// ownership of client: Close does not close it.
+func NewRedisFromClient(client redis.UniversalClient, opts RedisOptions) (*Redis, error) {
+	if client == nil {
+		return nil, errors.New("store: new redis store: nil client")
+	}
+	prefix := opts.KeyPrefix
+	if prefix == "" {
+		prefix = DefaultKeyPrefix
+	}
+	switch client.(type) {
+	case *redis.ClusterClient, *redis.Ring:
+		prefix = withHashTag(prefix)
+	}
+	attempts := opts.MaxUpdateAttempts
+	if attempts <= 0 {
+		attempts = DefaultMaxUpdateAttempts
+	}
+	return &Redis{
+		client:      client,
+		prefix:      prefix,
+		maxAttempts: attempts,
+		create:      redis.NewScript(createScript),
+		update:      redis.NewScript(updateScript),
+		claim:       redis.NewScript(claimScript),
+		release:     redis.NewScript(releaseScript),
+		polls:       redis.NewScript(pollsScript),
+	}, nil
+}
+
+// KeyPrefix returns the prefix the store's keys start with, after any hash tag was added.
+func (r *Redis) KeyPrefix() string { return r.prefix }
+
+// hasHashTag reports whether key has a Redis Cluster hash tag: a "{" followed later by a "}" with at
+// least one byte between them (Redis hashes only the part between the first such pair).
+func hasHashTag(key string) bool {
+	i := strings.IndexByte(key, '{')
+	if i < 0 {
+		return false
+	}
+	return strings.IndexByte(key[i+1:], '}') > 0
+}
+
+// withHashTag returns prefix unchanged if it has a hash tag, and otherwise wraps it in one, keeping a
+// trailing ":" outside the braces ("kasse:" -> "{kasse}:").
+func withHashTag(prefix string) string {
+	if hasHashTag(prefix) {
+		return prefix
+	}
+	tag, sep := prefix, ""
+	if strings.HasSuffix(tag, ":") {
+		tag, sep = strings.TrimSuffix(tag, ":"), ":"
+	}
+	if tag == "" {
+		tag = strings.TrimSuffix(DefaultKeyPrefix, ":")
+	}
+	return "{" + tag + "}" + sep
+}
+
+func (r *Redis) sessionKey(id string) string { return r.prefix + "session:" + id }
+
+// refKey returns the reference key of (merchant, ref), or "" if ref is empty.
+func (r *Redis) refKey(merchant, ref string) string {
+	k := refIndexKey(merchant, ref)
+	if k == "" {
+		return ""
+	}
+	return r.prefix + "ref:" + k
+}
+
+func (r *Redis) idemKey(scope, key string) string {
+	return r.prefix + "idem:" + idemIndexKey(scope, key)
+}
+
+func (r *Redis) pollsKey() string { return r.prefix + "polls" }
+
+// millis converts a positive TTL to whole milliseconds for PX, rounding up so that it never becomes 0.
+func millis(d time.Duration) string {
+	ms := (d + time.Millisecond - 1) / time.Millisecond
+	return strconv.FormatInt(int64(ms), 10)
+}
+
+func micros(t time.Time) string { return strconv.FormatInt(t.UnixMicro(), 10) }
+
+func decodeSession(raw string) (*payment.Session, error) {
+	var s payment.Session
+	if err := json.Unmarshal([]byte(raw), &s); err != nil {
+		return nil, fmt.Errorf("decode stored session: %w", err)
+	}
+	normalizeTimes(&s)
+	return &s, nil
+}
+
+// Create implements Store.Create.
+func (r *Redis) Create(ctx context.Context, s *payment.Session, ttl time.Duration) error {
+	if err := validateNew(s); err != nil {
+		return err
+	}
+	c := clone(s)
+	c.Revision = 1
+	data, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("store: create session[%s]: encode: %w", s.ID, err)
+	}
+	keys := []string{r.sessionKey(s.ID)}
+	if k := r.refKey(s.Merchant, s.ProviderReference); k != "" {
+		keys = append(keys, k)
+	}
+	px := "0"
+	if ttl > 0 {
+		px = millis(ttl)
+	}
+	res, err := r.create.Run(ctx, r.client, keys, data, px, s.ID).Int()
+	if err != nil {
+		return fmt.Errorf("store: create session[%s]: %w", s.ID, err)
+	}
+	switch res {
+	case 0:
+		s.Revision = 1
+		return nil
+	case 1:
+		return fmt.Errorf("store: create session[%s]: %w", s.ID, ErrExists)
+	case 2:
+		return fmt.Errorf("store: create session[%s]: provider reference %q of merchant %q is taken: %w",
+			s.ID, s.ProviderReference, s.Merchant, ErrExists)
+	}
+	return fmt.Errorf("store: create session[%s]: unexpected script result %d", s.ID, res)
+}
+
+// get reads and decodes session id; raw is the stored JSON.
+func (r *Redis) get(ctx context.Context, id string) (s *payment.Session, raw string, err error) {
+	raw, err = r.client.Get(ctx, r.sessionKey(id)).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, "", ErrNotFound
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	s, err = decodeSession(raw)
+	return s, raw, err
+}
+
+// Get implements Store.Get.
+func (r *Redis) Get(ctx context.Context, id string) (*payment.Session, error) {
+	s, _, err := r.get(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("store: get session[%s]: %w", id, err)
+	}
+	return s, nil
+}
+
+// GetByProviderReference implements Store.GetByProviderReference. It reads the reference key, then the
+// session, and checks that the session still holds the reference.
+func (r *Redis) GetByProviderReference(ctx context.Context, merchant, ref string) (*payment.Session, error) {
+	fail := func(err error) (*payment.Session, error) {
+		return nil, fmt.Errorf("store: get session by reference[%s/%s]: %w", merchant, ref, err)
+	}
+	k := r.refKey(merchant, ref)
+	if k == "" {
+		return fail(ErrNotFound)
+	}
+	id, err := r.client.Get(ctx, k).Result()
+	if errors.Is(err, redis.Nil) {
+		return fail(ErrNotFound)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	s, _, err := r.get(ctx, id)
+	if err != nil {
+		return fail(err)
+	}
+	if s.Merchant != merchant || s.ProviderReference != ref {
+		// The session moved on between the two reads.
+		return fail(ErrNotFound)
+	}
+	return s, nil
+}
+
+// Update implements Store.Update with an optimistic compare-and-set; see the Redis type.
+func (r *Redis) Update(ctx context.Context, id string, fn func(s *payment.Session) (bool, error)) (*payment.Session, error) {
+	fail := func(err error) (*payment.Session, error) {
+		return nil, fmt.Errorf("store: update session[%s]: %w", id, err)
+	}
+	key := r.sessionKey(id)
+	for attempt := 0; attempt < r.maxAttempts; attempt++ {
+		if attempt > 0 {
+			if err := backoff(ctx, attempt); err != nil {
+				return fail(err)
+			}
+		}
+		cur, raw, err := r.get(ctx, id)
+		if err != nil {
+			return fail(err)
+		}
+		next := clone(cur)
+		changed, err := fn(next)
+		if err != nil {
+			return fail(err)
+		}
+		if !changed {
+			return cur, nil
+		}
+		if next.ID != id {
+			return fail(fmt.Errorf("the update changed the id to %q", next.ID))
+		}
+		next.Revision = cur.Revision + 1
+		next = clone(next) // fn may still hold its copy
+		data, err := json.Marshal(next)
+		if err != nil {
+			return fail(fmt.Errorf("encode: %w", err))
+		}
+		keys := []string{key}
+		oldK := r.refKey(cur.Merchant, cur.ProviderReference)
+		newK := r.refKey(next.Merchant, next.ProviderReference)
+		hasOld, hasNew := "0", "0"
+		if oldK != newK {
+			if oldK != "" {
+				keys, hasOld = append(keys, oldK), "1"
+			}
+			if newK != "" {
+				keys, hasNew = append(keys, newK), "1"
+			}
+		}
+		res, err := r.update.Run(ctx, r.client, keys, raw, data, id, hasOld, hasNew).Int()
+		if err != nil {
+			return fail(err)
+		}
+		switch res {
+		case 0:
+			return next, nil
+		case 1:
+			return fail(ErrNotFound)
+		case 2:
+			continue // changed since read
+		case 3:
+			return fail(fmt.Errorf("provider reference %q of merchant %q is taken: %w",
+				next.ProviderReference, next.Merchant, ErrExists))
+		default:
+			return fail(fmt.Errorf("unexpected script result %d", res))
+		}
+	}
+	return fail(fmt.Errorf("gave up after %d attempts: %w", r.maxAttempts, ErrConflict))
+}
+
+// backoff waits a random time below min(base<<attempt, max), or until ctx is done.
+func backoff(ctx context.Context, attempt int) error {
+	ceiling := min(updateBackoffBase<<min(attempt, 16), updateBackoffMax)
+	t := time.NewTimer(rand.N(ceiling) + 1)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// ClaimIdempotencyKey implements Store.ClaimIdempotencyKey.
+func (r *Redis) ClaimIdempotencyKey(ctx context.Context, scope, key, value string, ttl time.Duration) (string, error) {
+	if err := checkClaim(scope, key, value, ttl); err != nil {
+		return "", err
+	}
+	v, err := r.claim.Run(ctx, r.client, []string{r.idemKey(scope, key)}, value, millis(ttl)).Text()
+	if err != nil {
+		return "", fmt.Errorf("store: claim idempotency key[%s/%s]: %w", scope, key, err)
+	}
+	return v, nil
+}
+
+// ReleaseIdempotencyKey implements Store.ReleaseIdempotencyKey.
+func (r *Redis) ReleaseIdempotencyKey(ctx context.Context, scope, key, value string) error {
+	if err := r.release.Run(ctx, r.client, []string{r.idemKey(scope, key)}, value).Err(); err != nil {
+		return fmt.Errorf("store: release idempotency key[%s/%s]: %w", scope, key, err)
+	}
+	return nil
+}
+
+// SchedulePoll implements Store.SchedulePoll. Due times are kept to the microsecond.
+func (r *Redis) SchedulePoll(ctx context.Context, id string, at time.Time) error {
+	err := r.client.ZAdd(ctx, r.pollsKey(), redis.Z{Score: float64(at.UnixMicro()), Member: id}).Err()
+	if err != nil {
+		return fmt.Errorf("store: schedule poll[%s]: %w", id, err)
+	}
+	return nil
+}
+
+// CancelPoll implements Store.CancelPoll.
+func (r *Redis) CancelPoll(ctx context.Context, id string) error {
+	if err := r.client.ZRem(ctx, r.pollsKey(), id).Err(); err != nil {
+		return fmt.Errorf("store: cancel poll[%s]: %w", id, err)
+	}
+	return nil
+}
+
+// ClaimDuePolls implements Store.ClaimDuePolls with one Lua script.
+func (r *Redis) ClaimDuePolls(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]string, error) {
+	if err := checkLease(lease); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		return nil, nil
+	}
+	ids, err := r.polls.Run(ctx, r.client, []string{r.pollsKey()},
+		micros(now), limit, micros(now.Add(lease))).StringSlice()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("store: claim due polls: %w", err)
+	}
+	return ids, nil
+}
+
+// Ping implements Store.Ping.
+func (r *Redis) Ping(ctx context.Context) error {
+	if err := r.client.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("store: ping redis: %w", err)
+	}
+	return nil
+}
+
+// Close closes the client if NewRedis created it; a client passed to NewRedisFromClient stays open.
+func (r *Redis) Close() error {
+	r.closeOnce.Do(func() {
+		if r.owned {
+			r.closeErr = r.client.Close()
+		}
+	})
+	return r.closeErr
+}

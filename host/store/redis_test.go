@@ -1,0 +1,283 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/kassehq/kasse/host/internal/testredis"
+	"github.com/kassehq/kasse/host/payment"
+	"github.com/kassehq/kasse/host/store"
+	"github.com/kassehq/kasse/host/store/storetest"
+)
+
+// redisURL is one redis-server for the whole test binary; tests keep apart by key prefix.
+var redisURL string
+
+func TestMain(m *testing.M) { os.Exit(testredis.Main(m, &redisURL)) }
+
+var prefixes atomic.Int64
+
+// newPrefix returns a key prefix no other test uses.
+func newPrefix() string { return fmt.Sprintf("kasse:test%d:", prefixes.Add(1)) }
+
+func newRedis(t testing.TB, prefix string) *store.Redis {
+	t.Helper()
+	r, err := store.NewRedis(t.Context(), redisURL, store.RedisOptions{KeyPrefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func rawClient(t testing.TB) *redis.Client {
+	t.Helper()
+	o, err := redis.ParseURL(redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := redis.NewClient(o)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func TestRedisConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store { return newRedis(t, newPrefix()) },
+		storetest.WithShared(func(t *testing.T) (a, b store.Store) {
+			p := newPrefix()
+			return newRedis(t, p), newRedis(t, p)
+		}))
+}
+
+func TestRedisClusterConformance(t *testing.T) {
+	addr := testredis.StartCluster(t)
+	client := func(t *testing.T) redis.UniversalClient {
+		c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{addr}})
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	open := func(t *testing.T, c redis.UniversalClient, prefix string) store.Store {
+		r, err := store.NewRedisFromClient(c, store.RedisOptions{KeyPrefix: prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := "{" + strings.TrimSuffix(prefix, ":") + "}:"; r.KeyPrefix() != want {
+			t.Fatalf("cluster key prefix %q, want %q", r.KeyPrefix(), want)
+		}
+		return r
+	}
+	storetest.Run(t, func(t *testing.T) store.Store { return open(t, client(t), newPrefix()) },
+		storetest.WithShared(func(t *testing.T) (a, b store.Store) {
+			p := newPrefix()
+			return open(t, client(t), p), open(t, client(t), p)
+		}))
+}
+
+func TestRedisKeyLayout(t *testing.T) {
+	ctx := t.Context()
+	r, err := store.NewRedis(ctx, redisURL, store.RedisOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if r.KeyPrefix() != store.DefaultKeyPrefix {
+		t.Fatalf("default prefix %q", r.KeyPrefix())
+	}
+	s := storetest.Sample("layout-1", "layout-ref")
+	s.Merchant = "shop:1"
+	if err := r.Create(ctx, s, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.ClaimIdempotencyKey(ctx, "checkout:shop:1", "k", "v", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SchedulePoll(ctx, "layout-1", time.UnixMicro(1_700_000_000_000_001)); err != nil {
+		t.Fatal(err)
+	}
+	c := rawClient(t)
+	raw, err := c.Get(ctx, "kasse:session:layout-1").Result()
+	if err != nil || !strings.Contains(raw, `"id":"layout-1"`) || !strings.Contains(raw, `"revision":1`) {
+		t.Fatalf("session key: %q, %v", raw, err)
+	}
+	if id, err := c.Get(ctx, "kasse:ref:shop%3A1:layout-ref").Result(); err != nil || id != "layout-1" {
+		t.Fatalf("reference key: %q, %v", id, err)
+	}
+	if v, err := c.Get(ctx, "kasse:idem:checkout%3Ashop%3A1:k").Result(); err != nil || v != "v" {
+		t.Fatalf("idempotency key: %q, %v", v, err)
+	}
+	if score, err := c.ZScore(ctx, "kasse:polls", "layout-1").Result(); err != nil || score != 1_700_000_000_000_001 {
+		t.Fatalf("poll score: %v, %v", score, err)
+	}
+	for _, k := range []string{"kasse:session:layout-1", "kasse:ref:shop%3A1:layout-ref"} {
+		if ttl, err := c.PTTL(ctx, k).Result(); err != nil || ttl <= 59*time.Minute || ttl > time.Hour {
+			t.Fatalf("PTTL %s = %s, %v; want about 1h", k, ttl, err)
+		}
+	}
+	// Update keeps the TTL of the session, and a moved reference gets the same.
+	if _, err := r.Update(ctx, "layout-1", func(s *payment.Session) (bool, error) {
+		s.ProviderReference = "layout-ref-2"
+		return true, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"kasse:session:layout-1", "kasse:ref:shop%3A1:layout-ref-2"} {
+		if ttl, err := c.PTTL(ctx, k).Result(); err != nil || ttl <= 59*time.Minute || ttl > time.Hour {
+			t.Fatalf("PTTL %s after Update = %s, %v; want about 1h", k, ttl, err)
+		}
+	}
+	if n, err := c.Exists(ctx, "kasse:ref:shop%3A1:layout-ref").Result(); err != nil || n != 0 {
+		t.Fatalf("old reference key: exists %d, %v", n, err)
+	}
+}
+
+func TestRedisUpdateRetriesThenGivesUp(t *testing.T) {
+	ctx := t.Context()
+	p := newPrefix()
+	other := newRedis(t, p)
+	defer other.Close()
+	if err := other.Create(ctx, storetest.Sample("race-1", ""), 0); err != nil {
+		t.Fatal(err)
+	}
+	// interfere writes through another client while fn runs, as a concurrent instance would.
+	interfere := func(t *testing.T) {
+		if _, err := other.Update(ctx, "race-1", func(s *payment.Session) (bool, error) {
+			s.Reason += "x"
+			return true, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	t.Run("retry", func(t *testing.T) {
+		r, err := store.NewRedis(ctx, redisURL, store.RedisOptions{KeyPrefix: p, MaxUpdateAttempts: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		calls := 0
+		got, err := r.Update(ctx, "race-1", func(s *payment.Session) (bool, error) {
+			calls++
+			if calls == 1 {
+				interfere(t)
+			}
+			s.Description = "mine"
+			return true, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if calls != 2 || got.Reason != "x" || got.Description != "mine" || got.Revision != 3 {
+			t.Fatalf("fn called %d times; result reason %q, description %q, revision %d; want 2, x, mine, 3",
+				calls, got.Reason, got.Description, got.Revision)
+		}
+	})
+
+	t.Run("give up", func(t *testing.T) {
+		r, err := store.NewRedis(ctx, redisURL, store.RedisOptions{KeyPrefix: p, MaxUpdateAttempts: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		calls := 0
+		_, err = r.Update(ctx, "race-1", func(s *payment.Session) (bool, error) {
+			calls++
+			interfere(t)
+			s.Description = "lost"
+			return true, nil
+		})
+		if !errors.Is(err, store.ErrConflict) || calls != 2 {
+			t.Fatalf("Update = %v after %d calls; want ErrConflict after 2", err, calls)
+		}
+		if want := "store: update session[race-1]: gave up after 2 attempts"; !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("error %q does not start with %q", err, want)
+		}
+		if got, _ := r.Get(ctx, "race-1"); got.Description == "lost" {
+			t.Fatal("a given-up Update was written")
+		}
+	})
+
+	t.Run("context", func(t *testing.T) {
+		r := newRedis(t, p)
+		defer r.Close()
+		cctx, cancel := context.WithCancel(ctx)
+		_, err := r.Update(cctx, "race-1", func(s *payment.Session) (bool, error) {
+			interfere(t)
+			cancel()
+			return true, nil
+		})
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Update = %v; want context.Canceled", err)
+		}
+	})
+}
+
+func TestNewRedisErrorsHidePasswords(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	for _, u := range []string{
+		"redis://user:s3cret@127.0.0.1:1/0", // nothing listens on port 1
+		"redis://user:s3cret@127.0.0.1:%zz/0",
+		"http://user:s3cret@127.0.0.1:6379/0",
+	} {
+		r, err := store.NewRedis(ctx, u, store.RedisOptions{})
+		if err == nil {
+			r.Close()
+			t.Fatalf("NewRedis(%s) succeeded", u)
+		}
+		if strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("error shows the password: %v", err)
+		}
+		if !strings.HasPrefix(err.Error(), "store: ") {
+			t.Errorf("error %q has no store: prefix", err)
+		}
+	}
+}
+
+func TestNewRedisFromClientLeavesTheClientOpen(t *testing.T) {
+	c := rawClient(t)
+	r, err := store.NewRedisFromClient(c, store.RedisOptions{KeyPrefix: newPrefix()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Ping(t.Context()).Err(); err != nil {
+		t.Fatalf("client closed by the store: %v", err)
+	}
+	if _, err := store.NewRedisFromClient(nil, store.RedisOptions{}); err == nil {
+		t.Fatal("NewRedisFromClient(nil) succeeded")
+	}
+}
+
+func TestRedisCloseClosesItsOwnClient(t *testing.T) {
+	r := newRedis(t, newPrefix())
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if err := r.Ping(t.Context()); err == nil {
+		t.Fatal("Ping after Close succeeded")
+	}
+}
+
+func BenchmarkRedisUpdate(b *testing.B) {
+	r := newRedis(b, newPrefix())
+	defer r.Close()
+	benchUpdate(b, r)
+}
+
+func BenchmarkRedisUpdateParallel(b *testing.B) {
+	r := newRedis(b, newPrefix())
+	defer r.Close()
+	benchUpdateParallel(b, r)
+}

@@ -1,0 +1,171 @@
+// Package store owns where checkout sessions live between requests: the sessions themselves, the index
+// from a provider's payment reference to its session, idempotency keys, and the reconciler's poll
+// schedule. It has two implementations behind one interface: Memory, the in-process default used when no
+// Redis is configured, and Redis, which lets several kasse instances share one state.
+//
+// The store knows nothing about payment rules: it persists payment.Session values and applies the caller's
+// update function atomically. It must not import the checkout service, the plugin runtime or the HTTP API.
+//
+// Both implementations pass the same conformance suite, host/store/storetest.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/kassehq/kasse/host/payment"
+)
+
+// ErrNotFound is returned (wrapped) when a session, or a provider reference, does not exist or has expired.
+var ErrNotFound = errors.New("session not found")
+
+// ErrExists is returned (wrapped) by Create when the session ID, or the (Merchant, ProviderReference) pair,
+// is already taken, and by Update when it would give a session a provider reference another session holds.
+var ErrExists = errors.New("session already exists")
+
+// ErrConflict is returned (wrapped) by an Update that lost the race against concurrent writers of the same
+// session more times than the store allows. Nothing was written by the failed call; retrying later is safe.
+var ErrConflict = errors.New("too many concurrent modifications")
+
+// Store persists checkout sessions and the small pieces of shared state around them. All methods are safe
+// for concurrent use. Sessions going in and out are copies: mutating a session after passing it in, or
+// after getting it back, never changes what is stored.
+//
+// Time values come back in UTC, without a monotonic clock reading.
+type Store interface {
+	// Create stores a new session with Revision set to 1 (s.Revision is set to 1 on success too). It
+	// returns ErrExists if the ID is taken, or if ProviderReference is not empty and another session of
+	// the same Merchant holds it. With ttl > 0 the session and its reference index disappear after ttl;
+	// with ttl <= 0 they are kept until deleted by hand.
+	Create(ctx context.Context, s *payment.Session, ttl time.Duration) error
+
+	// Get returns the session with the given ID, or ErrNotFound.
+	Get(ctx context.Context, id string) (*payment.Session, error)
+
+	// GetByProviderReference returns the session of merchant whose ProviderReference is ref, or
+	// ErrNotFound.
+	GetByProviderReference(ctx context.Context, merchant, ref string) (*payment.Session, error)
+
+	// Update atomically applies fn to the current session and returns the session as stored after the
+	// call.
+	//
+	// fn gets a private copy. If it returns (false, nil) nothing is written. If it returns an error,
+	// nothing is written and the error is returned, wrapped. Otherwise the copy is stored with Revision
+	// incremented, keeping the session's remaining TTL. fn may change ProviderReference (or Merchant): the
+	// reference index follows, and ErrExists is returned, with nothing written, if another session holds
+	// the new reference. fn must not change ID.
+	//
+	// If the session is modified concurrently, Update reads it again and calls fn again, so fn must be a
+	// pure function of the session it is given, and it must not call the Store. Two concurrent Updates that
+	// apply the same idempotent change result in exactly one write of that change.
+	//
+	// Errors: ErrNotFound if the session does not exist, ErrExists as above, ErrConflict if concurrent
+	// writers kept winning (Redis only).
+	Update(ctx context.Context, id string, fn func(s *payment.Session) (changed bool, err error)) (*payment.Session, error)
+
+	// ClaimIdempotencyKey stores value under (scope, key) for ttl if nothing is stored there and returns
+	// "". If a value is stored there it returns that value and changes nothing. value must not be empty
+	// and ttl must be positive.
+	ClaimIdempotencyKey(ctx context.Context, scope, key, value string, ttl time.Duration) (existing string, err error)
+
+	// ReleaseIdempotencyKey deletes (scope, key) if it still holds value, so that a claim whose operation
+	// failed before doing anything can be retried. A key that holds another value, or none, is left alone.
+	ReleaseIdempotencyKey(ctx context.Context, scope, key, value string) error
+
+	// SchedulePoll makes the session id due for a reconciler poll at at, replacing any earlier schedule.
+	SchedulePoll(ctx context.Context, id string, at time.Time) error
+
+	// CancelPoll removes the session id from the poll schedule. Cancelling an id that is not scheduled is
+	// not an error.
+	CancelPoll(ctx context.Context, id string) error
+
+	// ClaimDuePolls atomically takes up to limit ids due at or before now, earliest due first (ties in id
+	// order), and moves each one's due time to now+lease. Across every client of one store (many kasse
+	// instances sharing one Redis) each due id goes to exactly one caller per lease. A caller that handles
+	// an id reschedules or cancels it; one that dies loses the lease, and the id is due again at now+lease.
+	// limit <= 0 claims nothing; lease must be positive.
+	ClaimDuePolls(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]string, error)
+
+	// Ping reports whether the store can serve requests.
+	Ping(ctx context.Context) error
+
+	// Close releases the store's resources. It is safe to call more than once.
+	Close() error
+}
+
+// validateNew checks a session handed to Create.
+func validateNew(s *payment.Session) error {
+	if s == nil {
+		return errors.New("store: create session: nil session")
+	}
+	if s.ID == "" {
+		return errors.New("store: create session: empty id")
+	}
+	return nil
+}
+
+// checkClaim checks the arguments of ClaimIdempotencyKey.
+func checkClaim(scope, key, value string, ttl time.Duration) error {
+	if value == "" {
+		return fmt.Errorf("store: claim idempotency key[%s/%s]: empty value", scope, key)
+	}
+	if ttl <= 0 {
+		return fmt.Errorf("store: claim idempotency key[%s/%s]: ttl %s is not positive", scope, key, ttl)
+	}
+	return nil
+}
+
+// checkLease checks the lease of ClaimDuePolls.
+func checkLease(lease time.Duration) error {
+	if lease <= 0 {
+		return fmt.Errorf("store: claim due polls: lease %s is not positive", lease)
+	}
+	return nil
+}
+
+// clone returns a deep copy of s with every time value in UTC and without a monotonic clock reading,
+// the same shape a session has after a JSON round trip through Redis. TestCloneCoversReferenceFields
+// fails when payment.Session gains a field that shares memory and clone does not copy it.
+func clone(s *payment.Session) *payment.Session {
+	c := *s
+	if s.Customer != nil {
+		cu := *s.Customer
+		c.Customer = &cu
+	}
+	c.Lines = slices.Clone(s.Lines)
+	c.History = slices.Clone(s.History)
+	normalizeTimes(&c)
+	return &c
+}
+
+// normalizeTimes puts every time value of s in UTC, which also drops monotonic clock readings.
+func normalizeTimes(s *payment.Session) {
+	s.CreatedAt = s.CreatedAt.UTC()
+	s.UpdatedAt = s.UpdatedAt.UTC()
+	s.ExpiresAt = s.ExpiresAt.UTC()
+	for i := range s.History {
+		s.History[i].At = s.History[i].At.UTC()
+	}
+}
+
+// keyEscaper escapes the separator in key parts that are followed by another part, so that
+// ("a:b", "c") and ("a", "b:c") never share a key. It is immutable and safe for concurrent use.
+var keyEscaper = strings.NewReplacer("%", "%25", ":", "%3A")
+
+// refIndexKey is the in-process and Redis key part of a (merchant, ref) pair: "<merchant>:<ref>" with the
+// merchant escaped. It is "" when ref is empty: sessions without a provider reference are not indexed.
+func refIndexKey(merchant, ref string) string {
+	if ref == "" {
+		return ""
+	}
+	return keyEscaper.Replace(merchant) + ":" + ref
+}
+
+// idemIndexKey is the key part of an idempotency (scope, key) pair: "<scope>:<key>", scope escaped.
+func idemIndexKey(scope, key string) string {
+	return keyEscaper.Replace(scope) + ":" + key
+}

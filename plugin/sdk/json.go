@@ -1,0 +1,240 @@
+package sdk
+
+import (
+	"unicode/utf8"
+)
+
+// JSON is an append-based writer of JSON values, for building provider request bodies without
+// encoding/json. Strings are escaped exactly as encoding/json escapes them (HTML-safe, U+2028 and U+2029
+// escaped, invalid UTF-8 replaced by \ufffd), so the bytes equal json.Marshal's for the same values.
+//
+// Methods with a key (Str, Int, ObjField, ...) write an object member; methods ending in Elem, and Obj and
+// Arr, write a value at the top level or into an array. Every method returns the writer, so calls chain:
+//
+//	var w sdk.JSON
+//	w.Obj().Str("reference", ref).ObjField("amount").Int("value", 1000).Str("currency", "NOK").End().End()
+//	body := w.Bytes()
+//
+// The writer does not check that calls nest correctly; misuse produces invalid JSON, which the host
+// rejects. A JSON is reused across calls with Reset, which keeps its buffer.
+type JSON struct {
+	buf []byte
+	// more[i] is true once the container at depth i has a member, so the next one needs a comma.
+	more []bool
+	// closers[i] is the byte that ends the container at depth i.
+	closers []byte
+}
+
+// Reset empties the writer, keeping its buffer.
+func (j *JSON) Reset() *JSON {
+	j.buf = j.buf[:0]
+	j.more = j.more[:0]
+	j.closers = j.closers[:0]
+	return j
+}
+
+// Bytes returns the JSON written so far. It aliases the writer's buffer until the next Reset.
+func (j *JSON) Bytes() []byte { return j.buf }
+
+// Len returns the number of bytes written so far.
+func (j *JSON) Len() int { return len(j.buf) }
+
+// sep writes the comma before a value or member, if one is needed.
+func (j *JSON) sep() {
+	if n := len(j.more); n > 0 {
+		if j.more[n-1] {
+			j.buf = append(j.buf, ',')
+		}
+		j.more[n-1] = true
+	}
+}
+
+func (j *JSON) key(k string) {
+	j.sep()
+	j.buf = appendString(j.buf, k)
+	j.buf = append(j.buf, ':')
+}
+
+func (j *JSON) open(c, closer byte) *JSON {
+	j.buf = append(j.buf, c)
+	j.more = append(j.more, false)
+	j.closers = append(j.closers, closer)
+	return j
+}
+
+// Obj begins an object value (at the top level or in an array).
+func (j *JSON) Obj() *JSON {
+	j.sep()
+	return j.open('{', '}')
+}
+
+// Arr begins an array value (at the top level or in an array).
+func (j *JSON) Arr() *JSON {
+	j.sep()
+	return j.open('[', ']')
+}
+
+// ObjField begins an object as the member k of the current object.
+func (j *JSON) ObjField(k string) *JSON {
+	j.key(k)
+	return j.open('{', '}')
+}
+
+// ArrField begins an array as the member k of the current object.
+func (j *JSON) ArrField(k string) *JSON {
+	j.key(k)
+	return j.open('[', ']')
+}
+
+// End ends the innermost open object or array.
+func (j *JSON) End() *JSON {
+	n := len(j.more)
+	if n == 0 {
+		return j
+	}
+	j.buf = append(j.buf, j.closers[n-1])
+	j.more = j.more[:n-1]
+	j.closers = j.closers[:n-1]
+	return j
+}
+
+// Str writes the string member k: v.
+func (j *JSON) Str(k, v string) *JSON {
+	j.key(k)
+	j.buf = appendString(j.buf, v)
+	return j
+}
+
+// Int writes the integer member k: v.
+func (j *JSON) Int(k string, v int64) *JSON {
+	j.key(k)
+	j.buf = appendInt(j.buf, v)
+	return j
+}
+
+// Bool writes the boolean member k: v.
+func (j *JSON) Bool(k string, v bool) *JSON {
+	j.key(k)
+	j.buf = appendBool(j.buf, v)
+	return j
+}
+
+// Null writes the member k: null.
+func (j *JSON) Null(k string) *JSON {
+	j.key(k)
+	j.buf = append(j.buf, "null"...)
+	return j
+}
+
+// Raw writes the member k with an already encoded JSON value, written as is (an empty v writes null).
+func (j *JSON) Raw(k string, v []byte) *JSON {
+	j.key(k)
+	j.buf = appendRaw(j.buf, v)
+	return j
+}
+
+// StrElem writes a string value into the current array (or at the top level).
+func (j *JSON) StrElem(v string) *JSON {
+	j.sep()
+	j.buf = appendString(j.buf, v)
+	return j
+}
+
+// IntElem writes an integer value into the current array (or at the top level).
+func (j *JSON) IntElem(v int64) *JSON {
+	j.sep()
+	j.buf = appendInt(j.buf, v)
+	return j
+}
+
+// BoolElem writes a boolean value into the current array (or at the top level).
+func (j *JSON) BoolElem(v bool) *JSON {
+	j.sep()
+	j.buf = appendBool(j.buf, v)
+	return j
+}
+
+// RawElem writes an already encoded JSON value into the current array (or at the top level); an empty v
+// writes null.
+func (j *JSON) RawElem(v []byte) *JSON {
+	j.sep()
+	j.buf = appendRaw(j.buf, v)
+	return j
+}
+
+func appendRaw(b, v []byte) []byte {
+	if len(v) == 0 {
+		return append(b, "null"...)
+	}
+	return append(b, v...)
+}
+
+func appendBool(b []byte, v bool) []byte {
+	if v {
+		return append(b, "true"...)
+	}
+	return append(b, "false"...)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// safeASCII[c] is true for the ASCII bytes encoding/json writes unescaped (with HTML escaping on).
+var safeASCII = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
+
+// appendString appends s as a JSON string, byte for byte as encoding/json writes it.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if safeASCII[c] {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '\\', '"':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}

@@ -1,0 +1,71 @@
+// Package sdk is the guest side of the kasse plugin ABI for plugins written in Go. It owns the WebAssembly
+// exports a plugin module must provide (see plugin/ABI.md), the input and output buffers, and the JSON codec
+// for the two ABI messages, so that a plugin author writes one function from *abi.Input to *abi.Output:
+//
+//	package main
+//
+//	import (
+//		"github.com/kassehq/kasse/plugin/abi"
+//		"github.com/kassehq/kasse/plugin/sdk"
+//	)
+//
+//	func init() { sdk.Handle(handle) }
+//
+//	func handle(in *abi.Input) *abi.Output { ... }
+//
+//	func main() {}
+//
+// Build the package with
+//
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -ldflags='-s -w' -o plugin.wasm .
+//
+// # Lifetimes
+//
+// The SDK reuses the *abi.Input, its slices and its strings between calls: strings alias the input buffer or
+// a reused scratch arena, and json.RawMessage fields are copied into reused buffers. Everything reachable from
+// the Input is valid only until the handler returns. A handler that keeps a value for later must copy it
+// (strings.Clone, bytes.Clone).
+//
+// # Speed
+//
+// Go compiled to WebAssembly and run with a per-call deadline pays for every taken branch and every heap
+// allocation (see the runtime notes linked from plugin/ABI.md). The SDK therefore decodes abi.Input with a
+// hand-written, allocation-free scanner and encodes abi.Output with append code instead of encoding/json, and
+// offers [JSON] for building provider request bodies the same way. Handlers should avoid encoding/json,
+// fmt and maps on the hot path.
+//
+// # Panics
+//
+// A panic in the handler is recovered and returned as an output with ok=false and error code
+// [CodePanic]; the module stays usable.
+package sdk
+
+import (
+	"github.com/kassehq/kasse/plugin/abi"
+)
+
+// Error codes the SDK itself puts in an output. Plugins choose their own codes for everything else.
+const (
+	// CodePanic reports that the handler panicked. The message is the panic value.
+	CodePanic = "plugin_panic"
+	// CodeInvalidInput reports that the input message was not a valid abi.Input.
+	CodeInvalidInput = "invalid_input"
+	// CodeNoHandler reports that the plugin never called Handle.
+	CodeNoHandler = "plugin_no_handler"
+	// CodeNilOutput reports that the handler returned a nil *abi.Output.
+	CodeNilOutput = "plugin_nil_output"
+)
+
+// HandlerFunc handles one call. The input and everything it references is valid only until the function
+// returns; the output must stay valid until then too (it is encoded right after the handler returns).
+type HandlerFunc func(in *abi.Input) *abi.Output
+
+// Handle registers the plugin's handler. Call it once, from the plugin's init function; a later call replaces
+// the handler.
+func Handle(h HandlerFunc) {
+	guest.handler = h
+}
+
+// guest is the module's one dispatcher. A WebAssembly instance runs one call at a time (the host never
+// shares an instance between goroutines), so the exports need no locking.
+var guest dispatcher
