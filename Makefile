@@ -22,8 +22,9 @@ build: plugins
 	@mkdir -p bin
 	$(GO) build -o bin/kasse ./host/cmd/kasse
 	$(GO) build -o bin/vippssim ./examples/vippssim/cmd/vippssim
+	$(GO) build -o bin/demoshop ./examples/demoshop/cmd/demoshop
 
-# run: the host on :8080 with the in-process store and the built plugin, and the Vipps simulator on :8090.
+# run: the host on :8080 (in-process store, built plugin), the Vipps simulator on :8090, the demo shop on :8081.
 run: build
 	@./examples/dev/run.sh
 

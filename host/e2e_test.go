@@ -22,6 +22,7 @@ import (
 	"github.com/kassehq/kasse/host"
 	"github.com/kassehq/kasse/host/internal/testredis"
 	"github.com/kassehq/kasse/plugin/plugintest"
+	"github.com/kassehq/kasse/schemas"
 )
 
 const apiKey = "test-api-key"
@@ -44,12 +45,27 @@ type stackOptions struct {
 	wasmDir        string
 	sim            *vippssim.Server
 	simURL         string
+	// transport, if set, carries the provider requests (under the OpenAPI check).
+	transport http.RoundTripper
 }
 
 var (
-	wasmOnce sync.Once
-	wasmDir  string
+	schemaOnce sync.Once
+	schemaSetV *schemas.Set
+	wasmOnce   sync.Once
+	wasmDir    string
 )
+
+func schemaSet(t testing.TB) *schemas.Set {
+	schemaOnce.Do(func() {
+		set, err := schemas.Compile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		schemaSetV = set
+	})
+	return schemaSetV
+}
 
 // pluginDir builds the eCom plugin from plugin/vippsecom once per test binary.
 func pluginDir(t testing.TB) string {
@@ -151,12 +167,16 @@ merchants:
 		"TEST_SUBSCRIPTION_KEY": "demo-subscription-key",
 	}
 	specs := vippsspec.Load(t)
+	next := o.transport
+	if next == nil {
+		next = http.DefaultTransport
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := host.New(ctx, host.Options{
 		ConfigPath:        path,
 		Getenv:            func(k string) string { return env[k] },
 		Logger:            slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		ProviderTransport: specs.Transport(t, http.DefaultTransport),
+		ProviderTransport: specs.Transport(t, next),
 	})
 	if err != nil {
 		cancel()
@@ -261,6 +281,10 @@ func (s *stack) get(id string) result {
 	res := s.do("GET", "/v1/checkouts/"+id, nil)
 	if res.status != http.StatusOK {
 		s.t.Fatalf("get %s: %d %s", id, res.status, res.raw)
+	}
+	// Every session the API shows matches its published schema, and never shows the callback token.
+	if err := schemaSet(s.t).Validate(schemas.Session, res.raw); err != nil {
+		s.t.Fatalf("GET /v1/checkouts/%s: %v\n%s", id, err, res.raw)
 	}
 	return res
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Starts the local product: the Vipps simulator on :8090 and kasse on :8080 (in-process store, built plugin).
+# Starts the local product: the Vipps simulator on :8090, the demo shop on :8081 and kasse on :8080
+# (in-process store, built plugin).
 # Ctrl-C stops both. Called by `make run`, which builds bin/ and plugin/build/ first.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -7,12 +8,15 @@ cd "$(dirname "$0")/../.."
 SIM_ADDR=${SIM_ADDR:-127.0.0.1:8090}
 ./bin/vippssim -addr "$SIM_ADDR" -allow-http-loopback &
 sim=$!
-trap 'kill $sim 2>/dev/null; wait $sim 2>/dev/null' EXIT INT TERM
+./bin/demoshop -addr 127.0.0.1:8081 -kasse http://127.0.0.1:8080 -merchant demo &
+shop=$!
+trap 'kill $sim $shop 2>/dev/null; wait $sim $shop 2>/dev/null' EXIT INT TERM
 
 cat <<MSG
 
   kasse            http://127.0.0.1:8080   (API, callbacks, /healthz, /readyz)
   Vipps simulator  http://$SIM_ADDR   (eCom v2 API, landing page, force approve)
+  demo shop        http://127.0.0.1:8081   (open it in a browser and buy a pair of socks)
 
   Try first (see README.md for the whole walk-through):
     curl -s -X POST http://127.0.0.1:8080/v1/checkouts \\

@@ -1,0 +1,29 @@
+// Package demoshop is the small web shop that `make run` serves next to kasse: a product list, a product
+// page with a "Pay with Vipps" button, a thank-you page, and a merchant view that ships (captures), cancels
+// and refunds orders. It shows an integrator's side of kasse: it talks to kasse's HTTP API only, from the
+// server, with the merchant's API key, exactly as a real shop would.
+//
+// The package owns the shop's in-memory orders, its HTML pages and its small client of kasse's API. It
+// owns no payment logic: every payment state it shows is read from kasse, and every amount is integer øre.
+//
+// # Flow
+//
+//  1. GET /products/{sku} shows the product with a quantity field and the "Pay with Vipps" button.
+//  2. POST /checkout creates an order ("1001", "1002", ...), calls POST /v1/checkouts with an
+//     Idempotency-Key derived from the order id, and 303-redirects the browser to the checkout's
+//     redirectUrl (the Vipps landing page).
+//  3. After paying, kasse sends the browser to the returnUrl, GET /orders/{id}/thanks, which reads the
+//     payment state from kasse (never from the kasse_state query parameter, which anyone can type).
+//  4. GET /orders and GET /orders/{id} are the merchant view; its buttons POST to
+//     /orders/{id}/capture, /orders/{id}/cancel and /orders/{id}/refund, which call kasse and redirect back
+//     to the order with the outcome.
+//
+// # Demo limitations
+//
+// Orders live in memory and are lost when the shop stops; order numbers start again at 1001. The merchant
+// view has no login: anyone who can reach the shop can capture, cancel and refund, which is why the command
+// listens on loopback by default. There is no CSRF token: POSTs are guarded only by [http.CrossOriginProtection]
+// (Sec-Fetch-Site and Origin headers), which old browsers that send neither do not get. Thank-you pages are
+// found by sequential order numbers. A real shop needs authentication for the merchant view, CSRF tokens,
+// unguessable order references and durable storage.
+package demoshop
