@@ -36,6 +36,8 @@ type stack struct {
 	baseURL string
 	client  *http.Client
 	redis   string
+	// configPath is the instance's config file; tests may rewrite it and call kasse.ReloadConfig.
+	configPath string
 }
 
 type stackOptions struct {
@@ -191,7 +193,7 @@ merchants:
 		}
 		_ = srv.Close(context.Background())
 	})
-	return &stack{t: t, sim: o.sim, simURL: o.simURL, kasse: srv, baseURL: baseURL, redis: o.redisURL,
+	return &stack{t: t, sim: o.sim, simURL: o.simURL, kasse: srv, baseURL: baseURL, redis: o.redisURL, configPath: path,
 		client: &http.Client{Timeout: 10 * time.Second,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }

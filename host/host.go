@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -46,20 +47,30 @@ type Options struct {
 	ProviderTransport http.RoundTripper
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// ConfigPollInterval is how often the config file is checked for changes. Default 1s.
+	ConfigPollInterval time.Duration
 }
 
 // Server is a configured kasse instance.
 type Server struct {
-	Config     *config.Config
 	Service    *checkout.Service
 	Reconciler *reconciler.Reconciler
 	Store      store.Store
 
-	handler http.Handler
-	runtime *plugins.Runtime
-	plugins *pluginSet
-	log     *slog.Logger
+	handler    http.Handler
+	runtime    *plugins.Runtime
+	plugins    *pluginSet
+	live       *liveConfig
+	configPoll time.Duration
+	log        *slog.Logger
 }
+
+// Config returns the running configuration; it changes when the config file does.
+func (s *Server) Config() *config.Config { return s.live.Config() }
+
+// ReloadConfig reads the config file now instead of waiting for the next poll. It reports whether a new
+// configuration became active.
+func (s *Server) ReloadConfig() bool { return s.live.Reload() }
 
 // New builds a Server from its config file. It fails fast: a config that fails its schema, a store that
 // cannot be reached or a plugin that does not load is an error here, not at the first request.
@@ -78,12 +89,13 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("host: %w", err)
 	}
-	cfg, err := config.Load(opts.ConfigPath, set, opts.Getenv)
+	live, err := newLiveConfig(opts.ConfigPath, set, opts.Getenv, log)
 	if err != nil {
 		return nil, fmt.Errorf("host: %w", err)
 	}
+	cfg := live.Config()
 
-	s := &Server{Config: cfg, log: log}
+	s := &Server{live: live, log: log, configPoll: opts.ConfigPollInterval}
 	defer func() {
 		if err != nil {
 			_ = s.Close(context.WithoutCancel(ctx))
@@ -115,31 +127,20 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("host: %w", err)
 	}
-	s.plugins = &pluginSet{byName: map[string]*plugins.Plugin{}}
-	for _, m := range cfg.Merchants {
-		if _, done := s.plugins.byName[m.Plugin]; done {
-			continue
-		}
-		path := filepath.Join(cfg.Plugins.Dir, m.Plugin+".wasm")
-		wasm, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("host: plugin %s for merchant %s: %w (run `make plugins`)", m.Plugin, m.ID, err)
-		}
-		sum := sha256.Sum256(wasm)
-		version := "sha256-" + hex.EncodeToString(sum[:6])
-		p, err := s.runtime.Load(ctx, m.Plugin, version, wasm)
-		if err != nil {
-			return nil, fmt.Errorf("host: %w", err)
-		}
-		s.plugins.byName[m.Plugin] = p
-		log.Info("plugin loaded", "plugin", m.Plugin, "version", version, "path", path)
+	s.plugins, err = loadPlugins(ctx, s.runtime, cfg.Plugins.Dir, log)
+	if err != nil {
+		return nil, err
+	}
+	live.check = s.plugins.check
+	if err := live.check(cfg); err != nil {
+		return nil, fmt.Errorf("host: %w", err)
 	}
 
 	httpClient := &http.Client{Timeout: 15 * time.Second, Transport: opts.ProviderTransport}
 	prov := provider.New(httpClient, provider.SystemInfo{Name: "kasse", Version: Version}, opts.Now)
 
 	s.Service, err = checkout.New(checkout.Config{
-		Store: s.Store, Plugins: s.plugins, Merchants: cfg, Provider: prov, Schemas: set,
+		Store: s.Store, Plugins: s.plugins, Merchants: live, Provider: prov, Schemas: set,
 		PublicURL:      cfg.Server.PublicURL,
 		SessionTTL:     time.Duration(cfg.Store.SessionTTL),
 		PendingTimeout: time.Duration(cfg.Reconciler.PendingTimeout),
@@ -157,7 +158,7 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		Logger:      log,
 	})
 	s.handler = httpapi.New(httpapi.Config{
-		Service: s.Service, Schemas: set, APIKeys: apiKeys{cfg}, Logger: log,
+		Service: s.Service, Schemas: set, APIKeys: live, Logger: log,
 		Ready: func(ctx context.Context) error {
 			if err := s.Store.Ping(ctx); err != nil {
 				return fmt.Errorf("session store: %w", err)
@@ -178,8 +179,16 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	rctx, stop := context.WithCancel(ctx)
 	defer stop()
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
 	go func() { defer wg.Done(); s.Reconciler.Run(rctx) }()
+	go func() {
+		defer wg.Done()
+		poll := s.configPoll
+		if poll <= 0 {
+			poll = time.Second
+		}
+		s.live.Watch(rctx, poll)
+	}()
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
@@ -213,9 +222,45 @@ func (s *Server) Close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// pluginSet is the set of active plugins, by name.
+// pluginSet is the set of loaded plugins, by name: every <name>.wasm in the plugins directory, so that
+// sessions created by a plugin a merchant no longer uses keep working.
 type pluginSet struct {
 	byName map[string]*plugins.Plugin
+}
+
+func loadPlugins(ctx context.Context, rt *plugins.Runtime, dir string, log *slog.Logger) (*pluginSet, error) {
+	paths, err := filepath.Glob(filepath.Join(dir, "*.wasm"))
+	if err != nil {
+		return nil, fmt.Errorf("host: plugins dir %s: %w", dir, err)
+	}
+	set := &pluginSet{byName: map[string]*plugins.Plugin{}}
+	for _, path := range paths {
+		wasm, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("host: %w", err)
+		}
+		name := strings.TrimSuffix(filepath.Base(path), ".wasm")
+		sum := sha256.Sum256(wasm)
+		version := "sha256-" + hex.EncodeToString(sum[:6])
+		p, err := rt.Load(ctx, name, version, wasm)
+		if err != nil {
+			return nil, fmt.Errorf("host: %w", err)
+		}
+		set.byName[name] = p
+		log.Info("plugin loaded", "plugin", name, "version", version, "path", path)
+	}
+	return set, nil
+}
+
+// check refuses a configuration that names a plugin that is not loaded.
+func (p *pluginSet) check(cfg *config.Config) error {
+	for _, m := range cfg.Merchants {
+		if _, ok := p.byName[m.Plugin]; !ok {
+			return fmt.Errorf("merchant %s: plugin %s is not loaded (no %s.wasm in plugins.dir %s; run `make plugins`)",
+				m.ID, m.Plugin, m.Plugin, cfg.Plugins.Dir)
+		}
+	}
+	return nil
 }
 
 func (p *pluginSet) Plugin(name string) (checkout.Plugin, bool) {
@@ -224,16 +269,6 @@ func (p *pluginSet) Plugin(name string) (checkout.Plugin, bool) {
 		return nil, false
 	}
 	return pl, true
-}
-
-type apiKeys struct{ cfg *config.Config }
-
-func (k apiKeys) APIKey(merchant string) (string, bool) {
-	m, ok := k.cfg.Merchant(merchant)
-	if !ok || m.APIKey.Reveal() == "" {
-		return "", false
-	}
-	return m.APIKey.Reveal(), true
 }
 
 // Main runs kasse as a command: it reads flags, starts the server and stops on SIGINT or SIGTERM.
@@ -257,11 +292,11 @@ func run(ctx context.Context, configPath string, log *slog.Logger) error {
 		return err
 	}
 	defer func() { _ = s.Close(context.WithoutCancel(ctx)) }()
-	l, err := net.Listen("tcp", s.Config.Server.Listen)
+	l, err := net.Listen("tcp", s.Config().Server.Listen)
 	if err != nil {
 		return fmt.Errorf("host: listen: %w", err)
 	}
-	log.Info("kasse listening", "url", "http://"+l.Addr().String(), "publicUrl", s.Config.Server.PublicURL)
+	log.Info("kasse listening", "url", "http://"+l.Addr().String(), "publicUrl", s.Config().Server.PublicURL)
 	return s.Serve(ctx, l)
 }
 
