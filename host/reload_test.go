@@ -37,7 +37,7 @@ func TestConfigReload(t *testing.T) {
 	}
 
 	for name, broken := range map[string]string{
-		"schema violation": strings.Replace(allowOther, `merchantSerialNumber: "123456"`, `merchantSerialNumber: "12"`, 1),
+		"schema violation":  strings.Replace(allowOther, `merchantSerialNumber: "123456"`, `merchantSerialNumber: "12"`, 1),
 		"plugin not loaded": strings.Replace(allowOther, `plugin: vipps-ecom`, `plugin: vipps-epayment`, 1),
 		"not YAML":          "merchants: [",
 	} {
