@@ -534,6 +534,7 @@ func testNoAliasing(t *testing.T, st store.Store, _ *config) {
 	})
 	want = utcCopy(res)
 	scribble(held)
+	mustEqual(t, "Update's result after changing fn's copy", res, want)
 	scribble(res)
 	mustEqual(t, "after changing fn's copy and Update's result", mustGet(t, st, "alias-1"), want)
 
@@ -850,7 +851,8 @@ func testSharedPolls(t *testing.T, a, b store.Store) {
 		seen := map[string]int{}
 		stores := []store.Store{a, b}
 		hammer(6, func(w int) {
-			for {
+			// Bounded: a store whose claims do not lease would otherwise hand out the same ids forever.
+			for range ids {
 				got, err := stores[w%2].ClaimDuePolls(ctx, now, 4, time.Minute)
 				if err != nil {
 					t.Errorf("worker %d: %v", w, err)
@@ -865,6 +867,7 @@ func testSharedPolls(t *testing.T, a, b store.Store) {
 				}
 				mu.Unlock()
 			}
+			t.Errorf("worker %d: still claiming after %d calls", w, ids)
 		})
 		return seen
 	}
