@@ -68,6 +68,9 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives one line per state change and per failure; default slog.Default().
 	Logger *slog.Logger
+	// OnStateChange, if set, is called after a session's state changed and the change is stored, e.g.
+	// to tell the shop's platform that the order is paid. It must not block for long.
+	OnStateChange func(ctx context.Context, from payment.State, sess *payment.Session)
 }
 
 // Service is the checkout service. It is safe for concurrent use, and several instances (in several
@@ -196,6 +199,9 @@ func (s *Service) Create(ctx context.Context, co payment.Checkout, idempotencyKe
 		return nil, false, fmt.Errorf("checkout: create session[%s]: %w", id, err)
 	}
 	sess = draft
+	if err := s.cfg.Store.IndexReference(ctx, co.Merchant, co.Reference, id, s.cfg.SessionTTL); err != nil {
+		s.log.Error("checkout: index shop reference", "session", id, "reference", co.Reference, "err", err)
+	}
 
 	resp, sendErr := s.send(ctx, plugin, m, req, "", draft)
 	var pay *abi.Payment
@@ -210,6 +216,7 @@ func (s *Service) Create(ctx context.Context, co payment.Checkout, idempotencyKe
 		})
 		if uerr == nil {
 			sess = failed
+			s.notify(ctx, payment.StatePending, failed)
 		}
 		s.log.Warn("checkout initiate failed", "session", id, "merchant", co.Merchant, "err", sendErr)
 		return sess, false, sendErr
@@ -241,6 +248,21 @@ func (s *Service) Get(ctx context.Context, id string) (*payment.Session, error) 
 		return nil, fmt.Errorf("checkout: get session[%s]: %w", id, err)
 	}
 	return sess, nil
+}
+
+// Lookup returns the newest session created for the shop's order reference at merchant.
+func (s *Service) Lookup(ctx context.Context, merchant, reference string) (*payment.Session, error) {
+	sess, err := s.cfg.Store.GetByReference(ctx, merchant, reference)
+	if err != nil {
+		return nil, fmt.Errorf("checkout: lookup %s/%s: %w", merchant, reference, err)
+	}
+	return sess, nil
+}
+
+func (s *Service) notify(ctx context.Context, from payment.State, sess *payment.Session) {
+	if s.cfg.OnStateChange != nil {
+		s.cfg.OnStateChange(context.WithoutCancel(ctx), from, sess)
+	}
 }
 
 // Operation names a merchant-initiated change.
@@ -432,6 +454,7 @@ func (s *Service) apply(ctx context.Context, id string, pay *abi.Payment, cause 
 	}
 	if sess.State != from {
 		s.log.Info("checkout state changed", "session", id, "from", from, "to", sess.State, "cause", cause)
+		s.notify(ctx, from, sess)
 	}
 	if sess.State.Settled() {
 		if err := s.cfg.Store.CancelPoll(ctx, id); err != nil {

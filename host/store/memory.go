@@ -51,6 +51,7 @@ type Memory struct {
 	sessions map[string]memSession
 	refs     map[string]string // refIndexKey -> session id
 	idem     map[string]memIdem
+	shopRefs map[string]memIdem // refIndexKey of the shop reference -> session id
 	polls    map[string]time.Time
 
 	stop      chan struct{}
@@ -82,6 +83,7 @@ func NewMemory(opts ...MemoryOption) *Memory {
 		sessions: map[string]memSession{},
 		refs:     map[string]string{},
 		idem:     map[string]memIdem{},
+		shopRefs: map[string]memIdem{},
 		polls:    map[string]time.Time{},
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
@@ -121,6 +123,11 @@ func (m *Memory) sweep() {
 	for k, v := range m.idem {
 		if expired(v.expires, now) {
 			delete(m.idem, k)
+		}
+	}
+	for k, v := range m.shopRefs {
+		if expired(v.expires, now) {
+			delete(m.shopRefs, k)
 		}
 	}
 }
@@ -393,4 +400,32 @@ func (m *Memory) Close() error {
 	})
 	<-m.done
 	return nil
+}
+
+// IndexReference implements Store.IndexReference.
+func (m *Memory) IndexReference(_ context.Context, merchant, reference, id string, ttl time.Duration) error {
+	if reference == "" || id == "" || ttl <= 0 {
+		return fmt.Errorf("store: index reference[%s/%s]: reference, id and a positive ttl are required", merchant, reference)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return fmt.Errorf("store: index reference[%s/%s]: %w", merchant, reference, errClosed)
+	}
+	m.shopRefs[refIndexKey(merchant, reference)] = memIdem{value: id, expires: m.now().Add(ttl)}
+	return nil
+}
+
+// GetByReference implements Store.GetByReference.
+func (m *Memory) GetByReference(ctx context.Context, merchant, reference string) (*payment.Session, error) {
+	m.mu.Lock()
+	v, ok := m.shopRefs[refIndexKey(merchant, reference)]
+	if ok && expired(v.expires, m.now()) {
+		ok = false
+	}
+	m.mu.Unlock()
+	if !ok || reference == "" {
+		return nil, fmt.Errorf("store: get session by shop reference[%s/%s]: %w", merchant, reference, ErrNotFound)
+	}
+	return m.Get(ctx, v.value)
 }

@@ -519,3 +519,33 @@ func (r *Redis) Close() error {
 	})
 	return r.closeErr
 }
+
+func (r *Redis) shopRefKey(merchant, reference string) string {
+	return r.prefix + "shopref:" + refIndexKey(merchant, reference)
+}
+
+// IndexReference implements Store.IndexReference.
+func (r *Redis) IndexReference(ctx context.Context, merchant, reference, id string, ttl time.Duration) error {
+	if reference == "" || id == "" || ttl <= 0 {
+		return fmt.Errorf("store: index reference[%s/%s]: reference, id and a positive ttl are required", merchant, reference)
+	}
+	if err := r.client.Set(ctx, r.shopRefKey(merchant, reference), id, ttl).Err(); err != nil {
+		return fmt.Errorf("store: index reference[%s/%s]: %w", merchant, reference, err)
+	}
+	return nil
+}
+
+// GetByReference implements Store.GetByReference.
+func (r *Redis) GetByReference(ctx context.Context, merchant, reference string) (*payment.Session, error) {
+	if reference == "" {
+		return nil, fmt.Errorf("store: get session by shop reference[%s/%s]: %w", merchant, reference, ErrNotFound)
+	}
+	id, err := r.client.Get(ctx, r.shopRefKey(merchant, reference)).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("store: get session by shop reference[%s/%s]: %w", merchant, reference, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: get session by shop reference[%s/%s]: %w", merchant, reference, err)
+	}
+	return r.Get(ctx, id)
+}

@@ -76,6 +76,13 @@ type Store interface {
 	// failed before doing anything can be retried. A key that holds another value, or none, is left alone.
 	ReleaseIdempotencyKey(ctx context.Context, scope, key, value string) error
 
+	// IndexReference points the shop's order reference (merchant, reference) at session id, replacing
+	// any session it pointed at before: the newest checkout for a shop order wins. ttl > 0.
+	IndexReference(ctx context.Context, merchant, reference, id string, ttl time.Duration) error
+	// GetByReference returns the session the shop's order reference points at; ErrNotFound (wrapped)
+	// if none does.
+	GetByReference(ctx context.Context, merchant, reference string) (*payment.Session, error)
+
 	// SchedulePoll makes the session id due for a reconciler poll at at, replacing any earlier schedule.
 	SchedulePoll(ctx context.Context, id string, at time.Time) error
 

@@ -82,6 +82,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, opts ...Option) 
 		{"CreateValidates", testCreateValidates},
 		{"NotFound", testNotFound},
 		{"GetByProviderReference", testGetByProviderReference},
+		{"ShopReferenceIndex", testShopReference},
 		{"UpdateWrites", testUpdateWrites},
 		{"UpdateNoOpWritesNothing", testUpdateNoOp},
 		{"UpdateErrorWritesNothing", testUpdateError},
@@ -367,6 +368,28 @@ func testGetByProviderReference(t *testing.T, st store.Store, _ *config) {
 	}
 	_, err = st.GetByProviderReference(ctx, "globex", "vipps-2")
 	wantErr(t, "GetByProviderReference for another merchant", err, store.ErrNotFound)
+}
+
+func testShopReference(t *testing.T, st store.Store, _ *config) {
+	ctx := t.Context()
+	mustCreate(t, st, Sample("shop-1", "vipps-shop-1"), 0)
+	mustCreate(t, st, Sample("shop-2", "vipps-shop-2"), 0)
+	_, err := st.GetByReference(ctx, "acme", "order-7")
+	wantErr(t, "GetByReference before IndexReference", err, store.ErrNotFound)
+	for _, id := range []string{"shop-1", "shop-2"} {
+		if err := st.IndexReference(ctx, "acme", "order-7", id, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := st.GetByReference(ctx, "acme", "order-7")
+	if err != nil || got.ID != "shop-2" {
+		t.Fatalf("GetByReference(acme, order-7) = %v, %v; want the newest, shop-2", got, err)
+	}
+	_, err = st.GetByReference(ctx, "globex", "order-7")
+	wantErr(t, "GetByReference for another merchant", err, store.ErrNotFound)
+	if err := st.IndexReference(ctx, "acme", "", "shop-1", time.Hour); err == nil {
+		t.Fatal("IndexReference accepted an empty reference")
+	}
 }
 
 func testUpdateWrites(t *testing.T, st store.Store, _ *config) {
