@@ -1,6 +1,6 @@
 # kasse: see README.md. Every target works on a fresh clone with Go and (for tests) redis-server installed.
 GO      ?= go
-PLUGINS := vipps-ecom
+PLUGINS := vipps-ecom vipps-epayment
 WASMDIR := plugin/build
 
 # Demo credentials of the local Vipps simulator's tenant (not secrets: they only open the simulator).
@@ -12,11 +12,15 @@ export KASSE_DEMO_API_KEY ?= demo-api-key
 
 all: build
 
-plugins: $(WASMDIR)/vipps-ecom.wasm
+plugins: $(WASMDIR)/vipps-ecom.wasm $(WASMDIR)/vipps-epayment.wasm
 
 $(WASMDIR)/vipps-ecom.wasm: $(shell find plugin -name '*.go' -not -path '*/testdata/*')
 	@mkdir -p $(WASMDIR)
 	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -ldflags='-s -w' -o $@ ./plugin/vippsecom
+
+$(WASMDIR)/vipps-epayment.wasm: $(shell find plugin -name '*.go' -not -path '*/testdata/*')
+	@mkdir -p $(WASMDIR)
+	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -ldflags='-s -w' -o $@ ./plugin/vippsepayment
 
 build: plugins
 	@mkdir -p bin

@@ -18,6 +18,16 @@
 //     /orders/{id}/capture, /orders/{id}/cancel and /orders/{id}/refund, which call kasse and redirect back
 //     to the order with the outcome.
 //
+// # Express Checkout
+//
+// With Config.ExpressFromKasse (the command sets it) every product page asks kasse, GET
+// /v1/express/{merchant}, whether the merchant's expressCheckout is on, and shows the "Vipps Express
+// Checkout" button only then, so switching it in kasse's config file takes effect without a restart. The
+// button posts the same form with flow=express; the shop starts the payment with POST
+// /v1/express/{merchant} and the cart, and the customer chooses address and shipping in Vipps. The
+// thank-you and order pages show the customer, the address, the shipping method and its cost, and the
+// total with shipping, as kasse read them from Vipps.
+//
 // # Demo limitations
 //
 // Orders live in memory and are lost when the shop stops; order numbers start again at 1001. The merchant

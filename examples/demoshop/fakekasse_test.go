@@ -48,6 +48,8 @@ type fakeKasse struct {
 	opKeys     map[string]string
 	nextID     int
 	createFail *problemDoc
+	// expressOn is what GET /v1/express/demo answers; POST /v1/express/demo works either way.
+	expressOn bool
 }
 
 type keyUse struct {
@@ -120,6 +122,22 @@ func (k *fakeKasse) authorize(id string) {
 		RefundedAmount: -1, CancelledAmount: -1}, true)
 }
 
+// authorizeExpress plays the customer sharing an address, choosing shipping for 99 kr and approving an
+// Express payment: the reserved amount includes the shipping.
+func (k *fakeKasse) authorizeExpress(id string) {
+	k.t.Helper()
+	k.mu.Lock()
+	s := k.sessions[id]
+	s.Contact = payment.Contact{UserID: "uiJskNQ6qNN1iwN891uuob==", FirstName: "Ada", LastName: "Lovelace",
+		Email: "ada@example.com", PhoneNumber: "91234567"}
+	s.Shipping = payment.Shipping{MethodID: "posten", Method: "Posten Servicepakke", Cost: 9900,
+		Address: payment.Address{Line1: "Dronning Eufemias gate 42", PostCode: "0191", City: "OSLO", Country: "NO"}}
+	amount := s.Amount + 9900
+	k.mu.Unlock()
+	k.observe(id, payment.Observation{State: payment.StateAuthorized, AuthorizedAmount: amount, CapturedAmount: -1,
+		RefundedAmount: -1, CancelledAmount: -1}, false)
+}
+
 // reject plays the customer declining in Vipps.
 func (k *fakeKasse) reject(id string) {
 	k.t.Helper()
@@ -166,7 +184,19 @@ func (k *fakeKasse) serve(w http.ResponseWriter, r *http.Request) {
 	}
 
 	if r.URL.Path == "/v1/checkouts" && r.Method == http.MethodPost {
-		k.create(w, r, body)
+		k.create(w, r, body, false)
+		return
+	}
+	if r.URL.Path == "/v1/express/demo" && r.Method == http.MethodPost {
+		k.create(w, r, body, true)
+		return
+	}
+	if r.URL.Path == "/v1/express/demo" && r.Method == http.MethodGet {
+		k.mu.Lock()
+		on := k.expressOn
+		k.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		_, _ = fmt.Fprintf(w, `{"merchant":"demo","expressCheckout":%t}`, on)
 		return
 	}
 	m := sessionIDPattern.FindStringSubmatch(r.URL.Path)
@@ -194,7 +224,7 @@ func (k *fakeKasse) serve(w http.ResponseWriter, r *http.Request) {
 
 var checkoutKeyPattern = regexp.MustCompile(`^demoshop-[0-9a-f]{8}-order-([0-9]+)$`)
 
-func (k *fakeKasse) create(w http.ResponseWriter, r *http.Request, body []byte) {
+func (k *fakeKasse) create(w http.ResponseWriter, r *http.Request, body []byte, express bool) {
 	if err := k.schemas.Validate(schemas.Checkout, body); err != nil {
 		k.t.Errorf("fake kasse: POST /v1/checkouts body %s: %v", body, err)
 		p := problemDoc{Title: "Request body is invalid", Status: http.StatusBadRequest,
@@ -244,7 +274,7 @@ func (k *fakeKasse) create(w http.ResponseWriter, r *http.Request, body []byte) 
 		Amount: co.Amount, Currency: co.Currency, Description: co.Description, ReturnURL: co.ReturnURL,
 		Customer: co.Customer, Lines: co.Lines, Plugin: "vipps-ecom", PluginVersion: "1.0.0",
 		ProviderReference: "kasse-" + id, RedirectURL: k.redirectURL(id), CreatedAt: now, UpdatedAt: now,
-		ExpiresAt: now.Add(10 * time.Minute), Revision: 1,
+		ExpiresAt: now.Add(10 * time.Minute), Revision: 1, Express: express,
 		History: []payment.Event{{At: now, To: payment.StatePending, Cause: "checkout created", Amount: co.Amount}}}
 	k.sessions[id] = s
 	k.checkoutKeys[key] = keyUse{id: id, body: string(body)}

@@ -61,6 +61,33 @@ type checkoutView struct {
 	RedirectURL       string  `json:"redirectUrl"`
 	Reason            string  `json:"reason"`
 	History           []event `json:"history"`
+	// Express, Contact and Shipping are set for Vipps Express Checkout payments: who paid, where to
+	// ship, how and at what cost (in øre, part of AuthorizedAmount).
+	Express  bool         `json:"express"`
+	Contact  contactView  `json:"contact"`
+	Shipping shippingView `json:"shipping"`
+}
+
+// contactView is the Express customer as Vipps shared them.
+type contactView struct {
+	FirstName   string `json:"firstName"`
+	LastName    string `json:"lastName"`
+	Email       string `json:"email"`
+	PhoneNumber string `json:"phoneNumber"`
+}
+
+// shippingView is the shipping an Express customer chose.
+type shippingView struct {
+	MethodID string `json:"methodId"`
+	Method   string `json:"method"`
+	Cost     int64  `json:"cost"`
+	Address  struct {
+		Line1    string `json:"line1"`
+		Line2    string `json:"line2"`
+		PostCode string `json:"postCode"`
+		City     string `json:"city"`
+		Country  string `json:"country"`
+	} `json:"address"`
 }
 
 // event is one entry of a session's history.
@@ -114,6 +141,43 @@ type kasseClient struct {
 // create starts a payment: POST /v1/checkouts.
 func (k *kasseClient) create(ctx context.Context, req checkoutRequest, idempotencyKey string) (*checkoutView, error) {
 	return k.do(ctx, http.MethodPost, "/v1/checkouts", idempotencyKey, req)
+}
+
+// createExpress starts a Vipps Express Checkout payment: POST /v1/express/{merchant}. A merchant with
+// Express Checkout off gets a *problem naming the setting.
+func (k *kasseClient) createExpress(ctx context.Context, req checkoutRequest, idempotencyKey string) (*checkoutView, error) {
+	return k.do(ctx, http.MethodPost, "/v1/express/"+url.PathEscape(req.Merchant), idempotencyKey, req)
+}
+
+// expressEnabled asks kasse whether the merchant's Express Checkout is on: GET /v1/express/{merchant}.
+func (k *kasseClient) expressEnabled(ctx context.Context, merchant string) (bool, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, k.base+"/v1/express/"+url.PathEscape(merchant), nil)
+	if err != nil {
+		return false, fmt.Errorf("kasse: express status: %w", err)
+	}
+	req.Header.Set("Accept", "application/json, application/problem+json")
+	if k.apiKey != "" {
+		req.Header.Set("Authorization", "Bearer "+k.apiKey)
+	}
+	resp, err := k.http.Do(req)
+	if err != nil {
+		return false, fmt.Errorf("kasse: express status: %w", err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+	if err != nil {
+		return false, fmt.Errorf("kasse: express status: read answer: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return false, decodeProblem(resp, data)
+	}
+	var v struct {
+		ExpressCheckout bool `json:"expressCheckout"`
+	}
+	if err := json.Unmarshal(data, &v); err != nil {
+		return false, fmt.Errorf("kasse: express status: decode answer: %w", err)
+	}
+	return v.ExpressCheckout, nil
 }
 
 // get reads a checkout: GET /v1/checkouts/{id}.

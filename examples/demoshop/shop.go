@@ -86,6 +86,11 @@ type Config struct {
 	// never. The shop asks on every product page view and checkout, so the answer may change at runtime;
 	// it must be safe for concurrent use.
 	ExpressEnabled func() bool
+	// ExpressFromKasse, when ExpressEnabled is nil, makes the shop ask kasse (GET /v1/express/{merchant},
+	// with a 2 second timeout) whether the merchant's Express Checkout is on, on every product page view
+	// and Express checkout: switching expressCheckout in kasse's config file shows or hides the button
+	// without restarting either. A failed probe hides the button.
+	ExpressFromKasse bool
 	// Logger receives one line per failed call to kasse. nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -134,6 +139,9 @@ type order struct {
 	CheckoutID string
 	// PaymentError says why the checkout could not be created; empty otherwise.
 	PaymentError string
+	// Express is true for an order placed with Vipps Express Checkout: the customer chose address and
+	// shipping in Vipps, and kasse holds them.
+	Express bool
 	// Ops are the merchant's actions on this order, oldest first.
 	Ops    []opResult
 	nextOp int
@@ -207,9 +215,6 @@ func New(cfg Config) (*Shop, error) {
 		logger = slog.Default()
 	}
 	express := cfg.ExpressEnabled
-	if express == nil {
-		express = func() bool { return false }
-	}
 	pg, err := parsePages()
 	if err != nil {
 		return nil, fmt.Errorf("demoshop: parse templates: %w", err)
@@ -227,8 +232,25 @@ func New(cfg Config) (*Shop, error) {
 		orders:    map[string]*order{},
 		nextID:    firstOrderID,
 	}
+	if express == nil && cfg.ExpressFromKasse {
+		s.express = s.expressFromKasse
+	} else if express == nil {
+		s.express = func() bool { return false }
+	}
 	s.handler = s.routes()
 	return s, nil
+}
+
+// expressFromKasse asks kasse whether the merchant offers Express Checkout now.
+func (s *Shop) expressFromKasse() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	on, err := s.kasse.expressEnabled(ctx, s.merchant)
+	if err != nil {
+		s.log.Warn("demoshop: ask kasse whether Express Checkout is on", "err", err)
+		return false
+	}
+	return on
 }
 
 // Handler returns the shop's HTTP handler: the pages listed in the package documentation, behind
@@ -480,6 +502,7 @@ func (s *Shop) checkout(w http.ResponseWriter, r *http.Request) {
 		s.notFound(w, r, "There is no product with this SKU.")
 		return
 	}
+	express := false
 	switch flow {
 	case "", "vipps":
 	case "express":
@@ -487,13 +510,7 @@ func (s *Shop) checkout(w http.ResponseWriter, r *http.Request) {
 			s.badRequest(w, r, "Vipps Express Checkout is not offered in this shop.")
 			return
 		}
-		// ExpressEnabled is the hook for Express Checkout, which the shop does not implement: say so
-		// plainly instead of silently running an ordinary payment.
-		s.render(w, r, http.StatusNotImplemented, "message", messageView{Title: "Not available",
-			Heading:    "Vipps Express Checkout is not available yet",
-			Paragraphs: []string{"This version of the demo shop takes ordinary Vipps payments only. Use Pay with Vipps."},
-			Links:      []link{{"/products/" + p.SKU, "Back to " + p.Name}}})
-		return
+		express = true
 	default:
 		s.badRequest(w, r, "Unknown payment method.")
 		return
@@ -519,7 +536,7 @@ func (s *Shop) checkout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	o, ok := s.newOrder(p, qty, phone)
+	o, ok := s.newOrder(p, qty, phone, express)
 	if !ok {
 		s.render(w, r, http.StatusServiceUnavailable, "message", messageView{Title: "Shop full", Heading: "The shop is full",
 			Paragraphs: []string{fmt.Sprintf("This demo keeps at most %d orders in memory. Restart it to start over.", MaxOrders)}})
@@ -537,7 +554,13 @@ func (s *Shop) checkout(w http.ResponseWriter, r *http.Request) {
 	if phone != "" {
 		req.Customer = &customer{PhoneNumber: phone}
 	}
-	co, err := s.kasse.create(r.Context(), req, s.idempotencyKey(o.ID))
+	create := s.kasse.create
+	if express {
+		// Vipps asks for the address and shipping; kasse keeps this cart with the payment and computes
+		// shipping from it.
+		create = s.kasse.createExpress
+	}
+	co, err := create(r.Context(), req, s.idempotencyKey(o.ID))
 	if err == nil && !isHTTPURL(co.RedirectURL) {
 		err = fmt.Errorf("kasse: checkout %s has no usable redirectUrl", co.ID)
 	}
@@ -579,14 +602,14 @@ func isHTTPURL(raw string) bool {
 }
 
 // newOrder stores a new order with the next number; ok is false when the shop is full.
-func (s *Shop) newOrder(p Product, qty int64, phone string) (order, bool) {
+func (s *Shop) newOrder(p Product, qty int64, phone string, express bool) (order, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.orders) >= MaxOrders {
 		return order{}, false
 	}
 	o := &order{ID: strconv.Itoa(s.nextID), SKU: p.SKU, ProductName: p.Name, Quantity: qty, UnitPrice: p.Price,
-		Amount: qty * p.Price, Phone: phone, CreatedAt: time.Now()}
+		Amount: qty * p.Price, Phone: phone, CreatedAt: time.Now(), Express: express}
 	s.nextID++
 	s.orders[o.ID] = o
 	s.ids = append(s.ids, o.ID)

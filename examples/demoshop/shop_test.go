@@ -301,13 +301,39 @@ func TestCheckoutRefusesBadInput(t *testing.T) {
 		wantStatus(t, 422).wantBody(t, `value="&#34;&gt;&lt;script&gt;x&lt;/script&gt;"`).wantNoBody(t, "<script>")
 }
 
-func TestExpressButtonIsOnlyAHook(t *testing.T) {
-	ts := newTestShop(t, newFakeKasse(t), func(c *demoshop.Config) { c.ExpressEnabled = func() bool { return true } })
+// TestExpressCheckout buys with the Express button: the shop asks kasse whether Express is on, starts the
+// payment with POST /v1/express/{merchant} and the cart, and shows the address and shipping Vipps gave.
+func TestExpressCheckout(t *testing.T) {
+	kasse := newFakeKasse(t)
+	ts := newTestShop(t, kasse, func(c *demoshop.Config) { c.ExpressFromKasse = true })
+	ts.get("/products/SOCK-42").wantStatus(t, http.StatusOK).wantNoBody(t, "Vipps Express Checkout")
 	ts.post("/checkout", url.Values{"sku": {"SOCK-42"}, "quantity": {"1"}, "flow": {"express"}}).
-		wantStatus(t, http.StatusNotImplemented).wantBody(t, "Vipps Express Checkout is not available yet", "Pay with Vipps")
-	if n := len(ts.kasse.Calls()); n != 0 {
-		t.Errorf("made %d kasse calls", n)
+		wantStatus(t, http.StatusBadRequest).wantBody(t, "not offered")
+
+	kasse.mu.Lock()
+	kasse.expressOn = true
+	kasse.mu.Unlock()
+	ts.get("/products/SOCK-42").wantBody(t, `<button type="submit" name="flow" value="express">Vipps Express Checkout</button>`)
+	r := ts.post("/checkout", url.Values{"sku": {"SOCK-42"}, "quantity": {"2"}, "flow": {"express"}}).
+		wantStatus(t, http.StatusSeeOther)
+	call := kasse.lastCall()
+	if call.Method != http.MethodPost || call.Path != "/v1/express/demo" {
+		t.Fatalf("last kasse call %s %s, want POST /v1/express/demo", call.Method, call.Path)
 	}
+	var body struct {
+		Amount int64
+		Lines  []struct{ SKU string }
+	}
+	if err := json.Unmarshal(call.Body, &body); err != nil || body.Amount != 99800 || len(body.Lines) != 1 {
+		t.Fatalf("express body %s (%v)", call.Body, err)
+	}
+	id, _, _ := strings.Cut(strings.TrimPrefix(r.header.Get("Location"), kasse.URL()+"/landing/"), "?")
+	ts.get("/orders/1001/thanks").wantBody(t, "Vipps has not told us the address and shipping yet")
+	kasse.authorizeExpress(id)
+	ts.get("/orders/1001/thanks").wantStatus(t, http.StatusOK).wantBody(t, "Payment authorized",
+		"Ada Lovelace, ada@example.com", "Dronning Eufemias gate 42, 0191 OSLO, NO", "Posten Servicepakke – <data value=\"9900\">99,00 kr</data>",
+		`<data value="109700">1097,00 kr</data>`)
+	ts.get("/orders/1001").wantBody(t, "Delivery (Vipps Express Checkout)", "Posten Servicepakke", "Ship (capture)")
 }
 
 // TestFlow walks the whole demo: product, checkout, the customer's return, and the merchant's buttons.

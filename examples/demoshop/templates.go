@@ -46,7 +46,22 @@ footer{margin-top:2rem;font-size:.85rem;color:#555}
 </main>
 <footer>A demo shop for kasse. Payments go through kasse to Vipps (or the local Vipps simulator); orders live in memory only.</footer>
 </body>
-</html>{{end}}`
+</html>{{end}}
+{{define "delivery"}}
+<section aria-labelledby="delivery">
+<h2 id="delivery">Delivery (Vipps Express Checkout)</h2>
+{{- if .Shipping.Method}}
+<dl>
+<dt>Customer</dt><dd id="customer">{{if .Contact.FirstName}}{{.Contact.FirstName}} {{.Contact.LastName}}{{if .Contact.Email}}, {{.Contact.Email}}{{end}}{{if .Contact.PhoneNumber}}, {{.Contact.PhoneNumber}}{{end}}{{else}}removed at the customer's request{{end}}</dd>
+<dt>Address</dt><dd id="address">{{if .Shipping.Address.Line1}}{{.Shipping.Address.Line1}}{{if .Shipping.Address.Line2}}, {{.Shipping.Address.Line2}}{{end}}, {{.Shipping.Address.PostCode}} {{.Shipping.Address.City}}{{if .Shipping.Address.Country}}, {{.Shipping.Address.Country}}{{end}}{{else}}removed at the customer's request{{end}}</dd>
+<dt>Shipping</dt><dd id="shipping">{{.Shipping.Method}} – <data value="{{.Shipping.Cost}}">{{kr .Shipping.Cost}}</data></dd>
+<dt>Total with shipping</dt><dd id="total"><data value="{{.AuthorizedAmount}}">{{kr .AuthorizedAmount}}</data></dd>
+</dl>
+{{- else}}
+<p>Vipps has not told us the address and shipping yet.</p>
+{{- end}}
+</section>
+{{end}}`
 
 const homePage = `{{define "content"}}
 <h1>Products</h1>
@@ -104,6 +119,7 @@ const thanksPage = `{{define "content"}}
 {{- if .Checkout}}
 <p class="state" role="status">{{.Words}}</p>
 {{- if .Checkout.Reason}}<p>Reason given by Vipps: {{.Checkout.Reason}}</p>{{end}}
+{{- if .Checkout.Express}}{{template "delivery" .Checkout}}{{end}}
 {{- else if .Order.PaymentError}}
 <p class="error" role="alert">The payment was not started: {{.Order.PaymentError}}</p>
 {{- else if .ReadError}}
@@ -158,6 +174,7 @@ const orderPage = `{{define "content"}}
 <h2 id="payment">Payment</h2>
 <p class="state">State: {{.State}} – {{$.Words}}</p>
 {{if .Reason}}<p>Reason: {{.Reason}}</p>{{end}}
+{{- if .Express}}{{template "delivery" .}}{{end}}
 <table>
 <caption class="hint">Amounts</caption>
 <tbody>

@@ -115,6 +115,9 @@ type callbackBody struct {
 	OrderID              string              `json:"orderId"`
 	TransactionInfo      callbackTransaction `json:"transactionInfo"`
 	ErrorInfo            *vippsError         `json:"errorInfo,omitempty"`
+	// ShippingDetails and UserDetails make it ExpressCheckOutPaymentRequest (express.go).
+	ShippingDetails any `json:"shippingDetails,omitempty"`
+	UserDetails     any `json:"userDetails,omitempty"`
 }
 
 type callbackTransaction struct {
@@ -126,7 +129,10 @@ type callbackTransaction struct {
 
 // sendCallbackLocked records or starts the callback for p. Call with s.mu held.
 func (s *Server) sendCallbackLocked(p *payment, info callbackInfo) {
+	shipping, user := p.expressCallbackFields()
 	body, _ := json.Marshal(callbackBody{ // plain struct: cannot fail
+		ShippingDetails:      shipping,
+		UserDetails:          user,
 		MerchantSerialNumber: p.key.msn,
 		OrderID:              p.key.orderID,
 		TransactionInfo: callbackTransaction{

@@ -1,6 +1,7 @@
 package vippssim
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,6 +24,13 @@ func (s *Server) Approve(orderID, phone string) error {
 	p, err := s.pendingLocked(orderID)
 	if err != nil {
 		return fmt.Errorf("approve: %w", err)
+	}
+	if p.express != nil {
+		// The express user shares the demo address and takes the default shipping (express.go).
+		s.mu.Unlock()
+		err := s.ApproveExpress(context.Background(), orderID, ExpressChoice{Phone: phone})
+		s.mu.Lock()
+		return err
 	}
 	s.reserveLocked(p, phone, "")
 	return nil

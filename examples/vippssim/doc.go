@@ -48,10 +48,14 @@
 //     treated as absent.
 //   - isApp: true returns a vippsMT://?token=... url (the test app's scheme);
 //     the landing page still works with the token.
-//   - Express checkout (paymentType "eComm Express Payment") is refused with
-//     InvalidRequest merchantInfo.paymentType.invalid. scope is checked but
-//     no profile data (userDetails, sub) is returned. Direct capture (SALE),
-//     the MT magic amounts and rate limits are not simulated.
+//   - Express checkout (paymentType "eComm Express Payment") is simulated in
+//     express.go: address and shipping pages after the phone number, the
+//     shippingDetails call to the merchant, the RESERVE callback with
+//     shippingDetails and userDetails, and consent removal
+//     (POST /_sim/consents/remove). Force approve refuses express payments, as
+//     Vipps does. scope is checked but no profile data (sub) is returned for
+//     regular payments. Direct capture (SALE), the MT magic amounts and rate
+//     limits are not simulated.
 //
 // # Test controls over HTTP
 //

@@ -42,6 +42,7 @@ type initiateRequest struct {
 	amount                          int64
 	callbackPrefix, fallBack, token string
 	isApp                           bool
+	express                         *expressPayment // nil for regular payments (express.go)
 }
 
 // parseInitiate checks an InitiatePaymentCommand against the spec and the
@@ -83,7 +84,7 @@ func (s *Server) parseInitiate(body map[string]any) (initiateRequest, *apiError)
 		switch pt {
 		case "eComm Regular Payment":
 		case "eComm Express Payment":
-			f.invalid("merchantInfo.paymentType", "express not supported by this simulator yet")
+			out.express = &expressPayment{} // read below, once transaction is known
 		default:
 			f.invalid("merchantInfo.paymentType", `must be "eComm Regular Payment" or "eComm Express Payment"`)
 		}
@@ -93,6 +94,9 @@ func (s *Server) parseInitiate(body map[string]any) (initiateRequest, *apiError)
 	}
 
 	tx := f.object(body, "transaction", "transaction", true)
+	if out.express != nil {
+		out.express = parseExpress(&f, mi, tx)
+	}
 	if id, ok := f.str(tx, "orderId", "transaction.orderId", tx != nil, 0); ok {
 		if !orderIDPattern.MatchString(id) {
 			f.invalid("transaction.orderId", "must match ^[a-zA-Z0-9-]{1,50}$")
@@ -229,6 +233,7 @@ func (s *Server) handleInitiate(w http.ResponseWriter, r *http.Request) {
 		fallBack: in.fallBack, authToken: in.token, isApp: in.isApp, phone: in.mobile,
 		landingToken: tok, url: u, txID: s.nextTxID(), created: now,
 		expires: now.Add(s.cfg.PaymentTTL), state: StateInitiate, idem: map[string]idemRecord{},
+		express: in.express,
 	}
 	p.addLog(now, opInitiate, p.amount, "", p.txID, p.text)
 	s.payments[key] = p
@@ -258,6 +263,8 @@ func (s *Server) handleDetails(w http.ResponseWriter, r *http.Request) {
 		OrderID               string              `json:"orderId"`
 		TransactionSummary    *transactionSummary `json:"transactionSummary,omitempty"`
 		TransactionLogHistory []logItem           `json:"transactionLogHistory"`
+		ShippingDetails       any                 `json:"shippingDetails,omitempty"` // express (express.go)
+		UserDetails           any                 `json:"userDetails,omitempty"`
 	}
 
 	s.mu.Lock()
@@ -271,6 +278,7 @@ func (s *Server) handleDetails(w http.ResponseWriter, r *http.Request) {
 	if p.reacted {
 		sum := summaryOf(p)
 		out.TransactionSummary = &sum
+		out.ShippingDetails, out.UserDetails = p.expressDetailsFields()
 	}
 	for i := len(p.log) - 1; i >= 0; i-- { // newest first
 		e := p.log[i]
@@ -555,6 +563,10 @@ func (s *Server) handleForceApprove(w http.ResponseWriter, r *http.Request) {
 	p, found := s.lookupLocked(paymentKey{msn: t.MerchantSerialNumber, orderID: orderID})
 	if !found {
 		writeAPIError(w, unknownOrder(orderID))
+		return
+	}
+	if p.express != nil {
+		writeAPIError(w, invalidRequest("paymentType.invalid", "force approve does not support express payments"))
 		return
 	}
 	if !secureEqual(token, p.landingToken) {

@@ -47,7 +47,7 @@ func TestInitiateValidation(t *testing.T) {
 		{"fallBack javascript", set("merchantInfo", "fallBack", "javascript:alert(1)"), false, 400, "InvalidRequest", "merchantInfo.fallBack.invalid"},
 		{"authToken too long", set("merchantInfo", "authToken", strings.Repeat("t", 256)), true, 400, "InvalidRequest", "merchantInfo.authToken.invalid"},
 		{"paymentType unknown", set("merchantInfo", "paymentType", "eCom Regular Payment"), true, 400, "InvalidRequest", "merchantInfo.paymentType.invalid"},
-		{"express not supported", set("merchantInfo", "paymentType", "eComm Express Payment"), false, 400, "InvalidRequest", "merchantInfo.paymentType.invalid"},
+		{"express without consentRemovalPrefix", set("merchantInfo", "paymentType", "eComm Express Payment"), false, 400, "InvalidRequest", "merchantInfo.consentRemovalPrefix.missing"},
 		{"isApp not boolean", set("merchantInfo", "isApp", "false"), true, 400, "InvalidRequest", "merchantInfo.isApp.invalid"},
 		{"skipLandingPage", set("transaction", "skipLandingPage", true), false, 400, "Merchant", "38"},
 		{"unknown scope", set("transaction", "scope", "name shoeSize"), false, 400, "InvalidRequest", "transaction.scope.invalid"},

@@ -168,6 +168,10 @@ func (s *Server) handleLandingPost(w http.ResponseWriter, r *http.Request) {
 		s.renderLanding(w, http.StatusBadRequest, page)
 		return
 	}
+	if p.express != nil {
+		s.expressStepLocked(w, r, p, phone)
+		return
+	}
 	switch r.PostForm.Get("step") {
 	case "phone":
 		page := s.pageFor(r, p, "confirm")

@@ -91,6 +91,8 @@ type PaymentSnapshot struct {
 	ExpiresAt time.Time `json:"expiresAt"`
 	// Log is the transaction log, oldest first (/details shows it newest first).
 	Log []LogEntry `json:"log"`
+	// Express is set for express payments: the shipping offered and chosen, the address and the userId.
+	Express *ExpressSnapshot `json:"express,omitempty"`
 }
 
 type paymentKey struct{ msn, orderID string }
@@ -124,6 +126,7 @@ type payment struct {
 	released bool // the remainder after a partial capture was cancelled
 	log      []LogEntry
 	idem     map[string]idemRecord // "capture:<X-Request-Id>" etc.
+	express  *expressPayment       // nil for regular payments (express.go)
 }
 
 func (p *payment) remainingToCapture() int64 {
@@ -163,6 +166,7 @@ func (p *payment) snapshot() PaymentSnapshot {
 		CreatedAt:            p.created,
 		ExpiresAt:            p.expires,
 		Log:                  append([]LogEntry(nil), p.log...),
+		Express:              p.express.snapshot(),
 	}
 }
 
@@ -227,7 +231,11 @@ func (s *Server) reserveLocked(p *payment, phone, requestID string) {
 		p.phone = phone
 	}
 	p.addLog(now, opReserve, p.amount, requestID, p.txID, p.text)
-	s.sendCallbackLocked(p, callbackInfo{status: "RESERVED", txID: p.txID, at: now})
+	status := "RESERVED"
+	if p.express != nil {
+		status = "RESERVE" // the express callback's spelling
+	}
+	s.sendCallbackLocked(p, callbackInfo{status: status, txID: p.txID, at: now})
 }
 
 // userCancelLocked is the user rejecting the payment. Call with s.mu held.

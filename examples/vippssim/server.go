@@ -66,6 +66,14 @@ type Config struct {
 	// is next touched, or through [Server.Expire] and [Server.ExpireDue].
 	// Default: 10 minutes.
 	PaymentTTL time.Duration
+	// WebhookTimeout is how long a webhook delivery waits for kasse's answer. Default: 10 seconds, as
+	// Vipps does.
+	WebhookTimeout time.Duration
+	// WebhookRetry is the first pause before a failed webhook delivery is sent again; it doubles up to
+	// WebhookRetryMax. Defaults: 100ms and 5s (Vipps: about 2s, and up to daily for 7 days).
+	WebhookRetry, WebhookRetryMax time.Duration
+	// WebhookAttempts is how many times one event is sent to one webhook before it is dropped. Default 30.
+	WebhookAttempts int
 	// Logf receives one line per request and per callback. Secrets (client
 	// secrets, tokens, authToken) are never logged. Default: no logging.
 	Logf func(format string, args ...any)
@@ -100,6 +108,7 @@ type Server struct {
 	landing   map[string]paymentKey // landing page token -> payment
 	callbacks []*callbackEntry
 	txSeq     int64
+	ep        *epaymentSim // ePayment payments and webhooks (epayment.go, webhooks.go)
 }
 
 // New checks cfg, fills in defaults and returns a simulator with no payments.
@@ -113,6 +122,7 @@ func New(cfg Config) (*Server, error) {
 		tokens:   make(map[string]accessToken),
 		payments: make(map[paymentKey]*payment),
 		landing:  make(map[string]paymentKey),
+		ep:       newEPaymentSim(),
 	}
 	s.idle = sync.NewCond(&s.mu)
 	for i, t := range cfg.Tenants {
@@ -158,6 +168,18 @@ func New(cfg Config) (*Server, error) {
 	if cfg.PaymentTTL <= 0 {
 		cfg.PaymentTTL = defaultPaymentTTL
 	}
+	if cfg.WebhookTimeout <= 0 {
+		cfg.WebhookTimeout = defaultWebhookTimeout
+	}
+	if cfg.WebhookRetry <= 0 {
+		cfg.WebhookRetry = defaultWebhookRetry
+	}
+	if cfg.WebhookRetryMax < cfg.WebhookRetry {
+		cfg.WebhookRetryMax = max(defaultWebhookRetryMax, cfg.WebhookRetry)
+	}
+	if cfg.WebhookAttempts <= 0 {
+		cfg.WebhookAttempts = defaultWebhookAttempts
+	}
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
@@ -171,9 +193,11 @@ func New(cfg Config) (*Server, error) {
 // /_sim/ controls. Unknown routes get a JSON 404 (or 405).
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Close stops sending new callbacks (later ones are recorded with an error)
+// Close stops webhook delivery (queued events are dropped) and sending new
+// callbacks (later ones are recorded with an error)
 // and waits for callbacks in flight. It is safe to call more than once.
 func (s *Server) Close() {
+	s.closeWebhooks()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
@@ -208,6 +232,8 @@ func (s *Server) routes() {
 	m.HandleFunc("GET "+landingPath, s.handleLandingGet)
 	m.HandleFunc("POST "+landingPath, s.handleLandingPost)
 	s.simRoutes(m)
+	s.expressRoutes(m)
+	s.epaymentRoutes(m)
 	s.mux = m
 	s.handler = http.HandlerFunc(s.serve)
 }

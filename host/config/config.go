@@ -106,9 +106,15 @@ type Reconciler struct {
 type Merchant struct {
 	// ID is the merchant's key in the merchants map; Load sets it.
 	ID string `json:"-"`
-	// Plugin names the payment plugin (plugins.dir/<plugin>.wasm). Required; one of the schema's enum,
-	// for now "vipps-ecom".
+	// Plugin names the payment plugin (plugins.dir/<plugin>.wasm). Required; one of the schema's enum:
+	// "vipps-ecom" (Vipps eCom API v2) or "vipps-epayment" (Vipps ePayment API v1, with webhooks).
+	// Changing it sends new checkouts to the other plugin; sessions keep the plugin that created them.
+	// Express Checkout needs vipps-ecom: the ePayment API has none yet.
 	Plugin string `json:"plugin"`
+	// WebhookEvents are the Vipps Webhooks API events kasse subscribes to for a vipps-epayment merchant,
+	// e.g. "epayments.payment.authorized.v1". Default (empty): all eight ePayment events. Ignored for
+	// other plugins.
+	WebhookEvents []string `json:"webhookEvents,omitempty"`
 	// ReturnURLPrefixes are absolute http(s) URLs with a path; a checkout's returnUrl must start with
 	// one of them, so kasse is not an open redirect. Required, at least one.
 	ReturnURLPrefixes []string `json:"returnUrlPrefixes"`
@@ -123,6 +129,80 @@ type Merchant struct {
 	APIKey Secret `json:"-"`
 	// Vipps holds the merchant's Vipps API settings and credentials. Required.
 	Vipps Vipps `json:"vipps"`
+	// ExpressCheckout turns Vipps Express Checkout (Hurtigkasse) on: shops may then start payments with
+	// POST /v1/express/{merchant}, and the customer chooses address and shipping in Vipps. Default false;
+	// true requires Shipping. A change takes effect at the next config reload, without a restart.
+	ExpressCheckout bool `json:"expressCheckout,omitempty"`
+	// Shipping is the merchant's shipping for Express Checkout: mode, methods and rules. Required when
+	// ExpressCheckout is true.
+	Shipping *Shipping `json:"shipping,omitempty"`
+	// Platform says which webshop platform drives this merchant through POST /hooks/{kind}/{merchant}
+	// and how kasse reports payment outcomes back to it. Optional: without it the merchant's shop uses
+	// the checkout API directly.
+	Platform *Platform `json:"platform,omitempty"`
+}
+
+// Platform is a merchant's webshop platform: the adapter that reads its webhooks and writes its status
+// updates, and that adapter's settings. Which fields an adapter needs is checked by the adapter when the
+// host starts (package adapters); the secrets are given by the names of the environment variables that
+// hold them.
+type Platform struct {
+	// Kind is the registered adapter id: "woocommerce", "shopify", "generic", or the id a third-party
+	// adapter registered. Required.
+	Kind string `json:"kind"`
+	// WebhookSecretEnv names the environment variable holding the secret the platform signs its
+	// deliveries with (WooCommerce: the webhook's secret; Shopify: the app's client secret or the
+	// store's notification signing key; generic: the shared secret of kasse's own scheme). Required.
+	WebhookSecretEnv string `json:"webhookSecretEnv"`
+	// PreviousWebhookSecretEnv names the environment variable holding the secret being rotated out.
+	// While it is set, deliveries signed with either secret are accepted. Optional.
+	PreviousWebhookSecretEnv string `json:"previousWebhookSecretEnv,omitempty"`
+	// BaseURL is where kasse reaches the platform's API: the WordPress site URL for WooCommerce
+	// (https://shop.example), https://{shop}.myshopify.com for Shopify, and for generic the URL kasse
+	// POSTs signed status updates to. https, or http to a loopback host only. Load removes a trailing
+	// slash. Required by woocommerce and shopify; optional for generic (no status updates without it).
+	BaseURL string `json:"baseUrl,omitempty"`
+	// ConsumerKeyEnv names the environment variable holding the WooCommerce REST API consumer key
+	// (ck_...), with read/write scope. Required by woocommerce.
+	ConsumerKeyEnv string `json:"consumerKeyEnv,omitempty"`
+	// ConsumerSecretEnv names the environment variable holding the WooCommerce REST API consumer secret
+	// (cs_...). Required by woocommerce.
+	ConsumerSecretEnv string `json:"consumerSecretEnv,omitempty"`
+	// AccessTokenEnv names the environment variable holding the Shopify Admin API access token
+	// (shpat_...), sent as X-Shopify-Access-Token. Required by shopify.
+	AccessTokenEnv string `json:"accessTokenEnv,omitempty"`
+	// APIVersion is the Shopify Admin API version in the request path. Default "2026-07" (shopify only).
+	APIVersion string `json:"apiVersion,omitempty"`
+	// GatewayID says which orders are paid through kasse: the WooCommerce payment_method id, or a name
+	// in Shopify's payment_gateway_names. Orders with another gateway are ignored. Default "vipps".
+	GatewayID string `json:"gatewayId,omitempty"`
+	// CaptureOnStatus is the WooCommerce order status that captures the payment. Default "completed"
+	// (Norwegian law requires capture at shipping). Shopify captures on fulfilment.
+	CaptureOnStatus string `json:"captureOnStatus,omitempty"`
+	// PaidStatus is the WooCommerce order status kasse sets when the payment is reserved. Default
+	// "processing".
+	PaidStatus string `json:"paidStatus,omitempty"`
+	// FailedStatus is the WooCommerce order status kasse sets when the payment fails, is rejected or
+	// expires: "failed" (the default; the customer can pay the order again) or "cancelled".
+	FailedStatus string `json:"failedStatus,omitempty"`
+	// ReturnURL is where the customer lands after paying. "{id}" and "{key}" are replaced by the order
+	// id and the order key. Default for woocommerce: baseUrl + "/checkout/order-received/{id}/?key={key}";
+	// Shopify orders carry their own order_status_url. It must start with one of returnUrlPrefixes.
+	ReturnURL string `json:"returnUrl,omitempty"`
+	// Options holds adapter-specific settings that are not secrets, for adapters outside kasse. The
+	// adapter's validator checks them. Optional.
+	Options map[string]string `json:"options,omitempty"`
+
+	// WebhookSecret is the value of WebhookSecretEnv; Load sets it.
+	WebhookSecret Secret `json:"-"`
+	// PreviousWebhookSecret is the value of PreviousWebhookSecretEnv; Load sets it.
+	PreviousWebhookSecret Secret `json:"-"`
+	// ConsumerKey is the value of ConsumerKeyEnv; Load sets it.
+	ConsumerKey Secret `json:"-"`
+	// ConsumerSecret is the value of ConsumerSecretEnv; Load sets it.
+	ConsumerSecret Secret `json:"-"`
+	// AccessToken is the value of AccessTokenEnv; Load sets it.
+	AccessToken Secret `json:"-"`
 }
 
 // Vipps is a merchant's Vipps MobilePay API settings. The secrets are given in the file by the names of
@@ -378,6 +458,29 @@ func parse(data []byte, s *schemas.Set, getenv func(string) string) (*Config, er
 		m.Vipps.SubscriptionKey = secret(base+"/vipps/subscriptionKeyEnv", "subscription key", m.Vipps.SubscriptionKeyEnv)
 		if m.APIKeyEnv != "" {
 			m.APIKey = secret(base+"/apiKeyEnv", "API key", m.APIKeyEnv)
+		}
+		checkExpress(base, &m, add)
+		if m.Platform != nil {
+			p := *m.Platform
+			pbase := base + "/platform"
+			if p.BaseURL != "" {
+				p.BaseURL = strings.TrimRight(p.BaseURL, "/")
+				if detail := checkVippsBaseURL(p.BaseURL); detail != "" {
+					add(pbase+"/baseUrl", "%s, got %q", detail, p.BaseURL)
+				}
+			}
+			p.WebhookSecret = secret(pbase+"/webhookSecretEnv", "platform webhook secret", p.WebhookSecretEnv)
+			optional := func(ptr, what, env string) Secret {
+				if env == "" {
+					return ""
+				}
+				return secret(pbase+ptr, what, env)
+			}
+			p.PreviousWebhookSecret = optional("/previousWebhookSecretEnv", "previous platform webhook secret", p.PreviousWebhookSecretEnv)
+			p.ConsumerKey = optional("/consumerKeyEnv", "platform consumer key", p.ConsumerKeyEnv)
+			p.ConsumerSecret = optional("/consumerSecretEnv", "platform consumer secret", p.ConsumerSecretEnv)
+			p.AccessToken = optional("/accessTokenEnv", "platform access token", p.AccessTokenEnv)
+			m.Platform = &p
 		}
 		c.Merchants[id] = m
 	}

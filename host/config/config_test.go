@@ -24,10 +24,15 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 // testEnv is the environment every test config is loaded with. Its values stand for secrets: no error
 // may contain any of them.
 var testEnv = map[string]string{
-	"KASSE_DEMO_CLIENT_SECRET":    "demo-client-secret",
-	"KASSE_DEMO_SUBSCRIPTION_KEY": "demo-subscription-key",
-	"KASSE_DEMO_API_KEY":          "demo-api-key",
-	"KASSE_NEWLINE_SECRET":        "secret-read-from-a-file\n",
+	"KASSE_DEMO_CLIENT_SECRET":      "demo-client-secret",
+	"KASSE_DEMO_SUBSCRIPTION_KEY":   "demo-subscription-key",
+	"KASSE_DEMO_API_KEY":            "demo-api-key",
+	"KASSE_NEWLINE_SECRET":          "secret-read-from-a-file\n",
+	"KASSE_DEMO_WEBHOOK_SECRET":     "demo-webhook-secret",
+	"KASSE_DEMO_OLD_WEBHOOK_SECRET": "demo-old-webhook-secret",
+	"KASSE_DEMO_CONSUMER_KEY":       "ck_demo-consumer-key",
+	"KASSE_DEMO_CONSUMER_SECRET":    "cs_demo-consumer-secret",
+	"KASSE_DEMO_ACCESS_TOKEN":       "shpat_demo-access-token",
 }
 
 // secretsInTestdata are values in the invalid test files that stand for secrets or passwords.
@@ -470,4 +475,37 @@ func TestSchemaDocumentsEveryField(t *testing.T) {
 		}
 	}
 	compare("config", reflect.TypeFor[config.Config](), doc)
+}
+
+// TestPlatformSecretsResolved checks that every platform secret is read from the variable its *Env field
+// names, and that optional ones stay empty when not named.
+func TestPlatformSecretsResolved(t *testing.T) {
+	c, err := config.Load("testdata/valid/platforms.yaml", compile(t), getenv(testEnv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, m := range c.Merchants {
+		p := m.Platform
+		if p == nil {
+			t.Fatalf("merchant %s has no platform", id)
+		}
+		for _, s := range []struct {
+			env string
+			got config.Secret
+		}{
+			{p.WebhookSecretEnv, p.WebhookSecret}, {p.PreviousWebhookSecretEnv, p.PreviousWebhookSecret},
+			{p.ConsumerKeyEnv, p.ConsumerKey}, {p.ConsumerSecretEnv, p.ConsumerSecret},
+			{p.AccessTokenEnv, p.AccessToken},
+		} {
+			if s.got.Reveal() != testEnv[s.env] {
+				t.Errorf("merchant %s: secret of %q not resolved", id, s.env)
+			}
+		}
+	}
+	if got := c.Merchants["woo"].Platform.BaseURL; got != "https://woo.example" {
+		t.Errorf("woo baseUrl %q", got)
+	}
+	if got := c.Merchants["custom"].Platform.Options["storeId"]; got != "42" {
+		t.Errorf("custom options %q", got)
+	}
 }

@@ -130,6 +130,17 @@ type Session struct {
 	// Reason explains a rejected, expired or failed payment.
 	Reason string `json:"reason,omitempty"`
 
+	// Express is true for an Express Checkout session: the customer chooses address and shipping with
+	// the provider. Lines (with Amount) are the cart as it was at initiation, from which shipping is
+	// computed.
+	Express bool `json:"express,omitempty"`
+	// Contact is who the Express customer is, as the provider told. Personal data: consent removal
+	// clears it.
+	Contact Contact `json:"contact,omitempty,omitzero"`
+	// Shipping is the delivery the Express customer chose: method, cost (in øre, included in the
+	// authorized amount) and address. Consent removal clears the address.
+	Shipping Shipping `json:"shipping,omitempty,omitzero"`
+
 	CreatedAt time.Time `json:"createdAt"`
 	UpdatedAt time.Time `json:"updatedAt"`
 	// ExpiresAt is when a still-pending session is given up on as expired.
@@ -137,6 +148,37 @@ type Session struct {
 	History   []Event   `json:"history"`
 	// Revision counts stored changes; stores use it to detect lost updates.
 	Revision int64 `json:"revision"`
+}
+
+// Contact is a customer as the payment provider knows them (Express Checkout). Every field is personal
+// data except that UserID is the provider's pseudonymous id, which consent removal names.
+type Contact struct {
+	// UserID is the provider's id of the user (Vipps userId).
+	UserID      string `json:"userId,omitempty"`
+	FirstName   string `json:"firstName,omitempty"`
+	LastName    string `json:"lastName,omitempty"`
+	Email       string `json:"email,omitempty"`
+	PhoneNumber string `json:"phoneNumber,omitempty"`
+}
+
+// Address is a delivery address.
+type Address struct {
+	Line1    string `json:"line1,omitempty"`
+	Line2    string `json:"line2,omitempty"`
+	PostCode string `json:"postCode,omitempty"`
+	City     string `json:"city,omitempty"`
+	// Country is an ISO 3166-1 alpha-2 code, e.g. "NO".
+	Country string `json:"country,omitempty"`
+}
+
+// Shipping is the shipping an Express customer chose.
+type Shipping struct {
+	// MethodID and Method are the merchant's id and name of the shipping method.
+	MethodID string `json:"methodId,omitempty"`
+	Method   string `json:"method,omitempty"`
+	// Cost is the shipping cost in minor units (øre); it is part of the authorized amount.
+	Cost    int64   `json:"cost,omitempty"`
+	Address Address `json:"address,omitempty,omitzero"`
 }
 
 // Observation is what one provider answer or callback says about a payment. Amounts of -1 are unknown.

@@ -135,6 +135,9 @@ func (r *Runtime) load(ctx context.Context, name, version string, wasm []byte) (
 	inst, err := p.instantiate(ctx)
 	if err != nil {
 		_ = compiled.Close(ctx)
+		if ce, ok := err.(*CallError); ok {
+			return nil, ce.Err // the load error names the plugin already
+		}
 		return nil, err
 	}
 	if err := inst.checkVersion(ctx, r.cfg.callTimeout); err != nil {

@@ -35,6 +35,9 @@ type Plugin struct {
 	closing   chan struct{}
 	closeOnce sync.Once
 	closed    atomic.Bool
+	// closeLock serialises Close; drained counts the slots Close has taken for good.
+	closeLock chan struct{}
+	drained   int
 
 	calls      atomic.Uint64
 	inFlight   atomic.Int64
@@ -64,12 +67,13 @@ func kindIndex(k ErrorKind) int {
 
 func newPlugin(r *Runtime, name, version string, compiled wazero.CompiledModule) *Plugin {
 	return &Plugin{
-		r:        r,
-		name:     name,
-		version:  version,
-		compiled: compiled,
-		slots:    make(chan *slot, r.cfg.poolSize),
-		closing:  make(chan struct{}),
+		r:         r,
+		name:      name,
+		version:   version,
+		compiled:  compiled,
+		slots:     make(chan *slot, r.cfg.poolSize),
+		closing:   make(chan struct{}),
+		closeLock: make(chan struct{}, 1),
 	}
 }
 
@@ -238,16 +242,23 @@ func (p *Plugin) refill(s *slot) {
 }
 
 // Close waits for in-flight calls (up to ctx), closes every instance and the compiled module. Calls made
-// after Close fail with KindBusy and ErrClosed.
+// after Close fail with KindBusy and ErrClosed. Close may be called again, for example after its context
+// ended, and then finishes the job.
 func (p *Plugin) Close(ctx context.Context) error {
 	p.closeOnce.Do(func() {
 		p.closed.Store(true)
 		close(p.closing)
 	})
-	defer p.r.unregister(p)
-	for range cap(p.slots) {
+	select {
+	case p.closeLock <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("plugins: close plugin[%s]@%s: %w", p.name, p.version, ctx.Err())
+	}
+	defer func() { <-p.closeLock }()
+	for p.drained < cap(p.slots) {
 		select {
 		case s := <-p.slots:
+			p.drained++
 			if s.inst != nil {
 				p.closeInstance(s.inst)
 				s.inst = nil
@@ -256,8 +267,13 @@ func (p *Plugin) Close(ctx context.Context) error {
 			return fmt.Errorf("plugins: close plugin[%s]@%s: %w", p.name, p.version, ctx.Err())
 		}
 	}
-	if err := p.compiled.Close(ctx); err != nil {
-		return fmt.Errorf("plugins: close plugin[%s]@%s: %w", p.name, p.version, err)
+	if p.compiled != nil {
+		err := p.compiled.Close(ctx)
+		p.compiled = nil
+		p.r.unregister(p)
+		if err != nil {
+			return fmt.Errorf("plugins: close plugin[%s]@%s: %w", p.name, p.version, err)
+		}
 	}
 	return nil
 }

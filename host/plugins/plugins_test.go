@@ -99,6 +99,8 @@ func TestPoolHammer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The second instance starts in the background at Load; hammer both.
+	waitFor(t, "both instances", func() bool { return p.Stats().InstancesLive == 2 })
 	const goroutines, calls = 8, 40
 	var wg sync.WaitGroup
 	errs := make(chan error, goroutines)
@@ -125,7 +127,7 @@ func TestPoolHammer(t *testing.T) {
 		t.Error(err)
 	}
 	st := p.Stats()
-	if st.Calls != goroutines*calls || len(st.Failures) != 0 || st.InstancesLive != 2 {
+	if st.Calls != goroutines*calls || len(st.Failures) != 0 || st.InFlight != 0 || st.Replaced != 0 || st.InstancesLive != 2 {
 		t.Fatalf("stats %+v", st)
 	}
 }

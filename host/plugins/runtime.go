@@ -10,13 +10,13 @@
 // # Containment
 //
 // Every call runs under a deadline (WithCallTimeout). wazero stops a guest at its deadline by checking at
-// every loop header, which covers every function the Go toolchain emits. A hand-written module can recurse
-// without ever entering a loop; such a call is not interruptible, so Load refuses any module in which a
-// function that contains no loop can reach itself through direct calls, and any module that makes indirect
-// calls from a function without a loop (see checkTermination). Memory is capped per instance
-// (WithMemoryLimitPages); the native stack is bounded by wazero (deep recursion traps with a stack overflow).
-// After a timeout, trap, exit, oversized output or ABI violation the instance is closed and replaced in the
-// background; the plugin keeps serving from its other instances.
+// every loop header it executes. Code that recurses (or fans out through a chain of calls) without ever
+// entering a loop escapes that check, so Load analyses the module's call graph and gives the functions that
+// could do so a deadline check on entry (terminate.go explains the rule and why it bounds the work between
+// two checks). Memory is capped per instance (WithMemoryLimitPages, with the capacity reserved up front);
+// the native stack is bounded by wazero (deep recursion traps with a stack overflow). After a timeout, trap,
+// exit, oversized output or ABI violation the instance is closed and replaced in the background; the
+// plugin keeps serving from its other instances.
 package plugins
 
 import (

@@ -53,6 +53,8 @@ type Memory struct {
 	idem     map[string]memIdem
 	shopRefs map[string]memIdem // refIndexKey of the shop reference -> session id
 	polls    map[string]time.Time
+	// users is the UserIndex: refIndexKey(merchant, userID) -> session id -> expiry. Created on first use.
+	users map[string]map[string]time.Time
 
 	stop      chan struct{}
 	done      chan struct{}
@@ -428,4 +430,54 @@ func (m *Memory) GetByReference(ctx context.Context, merchant, reference string)
 		return nil, fmt.Errorf("store: get session by shop reference[%s/%s]: %w", merchant, reference, ErrNotFound)
 	}
 	return m.Get(ctx, v.value)
+}
+
+// IndexUser implements UserIndex.IndexUser.
+func (m *Memory) IndexUser(_ context.Context, merchant, userID, id string, ttl time.Duration) error {
+	if userID == "" || id == "" || ttl <= 0 {
+		return fmt.Errorf("store: index user of session[%s]: user id, id and a positive ttl are required", id)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return fmt.Errorf("store: index user of session[%s]: %w", id, errClosed)
+	}
+	if m.users == nil {
+		m.users = map[string]map[string]time.Time{}
+	}
+	k := refIndexKey(merchant, userID)
+	if m.users[k] == nil {
+		m.users[k] = map[string]time.Time{}
+	}
+	m.users[k][id] = m.now().Add(ttl)
+	return nil
+}
+
+// SessionsOfUser implements UserIndex.SessionsOfUser.
+func (m *Memory) SessionsOfUser(_ context.Context, merchant, userID string) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, fmt.Errorf("store: sessions of a user of merchant %s: %w", merchant, errClosed)
+	}
+	now := m.now()
+	var ids []string
+	for id, exp := range m.users[refIndexKey(merchant, userID)] {
+		if !expired(exp, now) {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+// ForgetUser implements UserIndex.ForgetUser.
+func (m *Memory) ForgetUser(_ context.Context, merchant, userID string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return fmt.Errorf("store: forget a user of merchant %s: %w", merchant, errClosed)
+	}
+	delete(m.users, refIndexKey(merchant, userID))
+	return nil
 }

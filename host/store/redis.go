@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -548,4 +549,44 @@ func (r *Redis) GetByReference(ctx context.Context, merchant, reference string) 
 		return nil, fmt.Errorf("store: get session by shop reference[%s/%s]: %w", merchant, reference, err)
 	}
 	return r.Get(ctx, id)
+}
+
+func (r *Redis) userKey(merchant, userID string) string {
+	return r.prefix + "user:" + refIndexKey(merchant, userID)
+}
+
+// IndexUser implements UserIndex.IndexUser: a set of session ids per user, whose TTL is pushed out to the
+// newest session's.
+func (r *Redis) IndexUser(ctx context.Context, merchant, userID, id string, ttl time.Duration) error {
+	if userID == "" || id == "" || ttl <= 0 {
+		return fmt.Errorf("store: index user of session[%s]: user id, id and a positive ttl are required", id)
+	}
+	k := r.userKey(merchant, userID)
+	_, err := r.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.SAdd(ctx, k, id)
+		p.Expire(ctx, k, ttl)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: index user of session[%s]: %w", id, err)
+	}
+	return nil
+}
+
+// SessionsOfUser implements UserIndex.SessionsOfUser.
+func (r *Redis) SessionsOfUser(ctx context.Context, merchant, userID string) ([]string, error) {
+	ids, err := r.client.SMembers(ctx, r.userKey(merchant, userID)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("store: sessions of a user of merchant %s: %w", merchant, err)
+	}
+	sort.Strings(ids)
+	return ids, nil
+}
+
+// ForgetUser implements UserIndex.ForgetUser.
+func (r *Redis) ForgetUser(ctx context.Context, merchant, userID string) error {
+	if err := r.client.Del(ctx, r.userKey(merchant, userID)).Err(); err != nil {
+		return fmt.Errorf("store: forget a user of merchant %s: %w", merchant, err)
+	}
+	return nil
 }

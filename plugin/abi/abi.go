@@ -46,6 +46,11 @@ const (
 	OpBuildDetails  Op = "build_details"
 	OpReadDetails   Op = "read_details"
 	OpReadCallback  Op = "read_callback"
+	// OpShippingOptions answers the provider's Express shipping question: from the cart stored with the
+	// session at initiation (Session.Lines, Session.Amount), the address in Callback (the provider's
+	// request body, as received) and the merchant's shipping rules (Merchant.Express.Shipping), it returns
+	// the body to answer the provider with in Output.Reply.
+	OpShippingOptions Op = "shipping_options"
 )
 
 // Ops lists every operation, in the order they are documented.
@@ -53,6 +58,10 @@ var Ops = []Op{
 	OpBuildInitiate, OpReadInitiate, OpBuildCapture, OpReadCapture, OpBuildCancel, OpReadCancel,
 	OpBuildRefund, OpReadRefund, OpBuildDetails, OpReadDetails, OpReadCallback,
 }
+
+// ExpressOps lists the operations a plugin that offers Express Checkout implements besides Ops. The host
+// calls them only for merchants whose Express Checkout is on; other plugins answer "unsupported_op".
+var ExpressOps = []Op{OpShippingOptions}
 
 // Input is the one message the host sends for every call. Fields that an operation does not use are empty.
 type Input struct {
@@ -63,7 +72,8 @@ type Input struct {
 	Operation *Operation `json:"operation,omitempty"`
 	// Response is the provider's answer to the request a build operation produced (read_* operations).
 	Response *Response `json:"response,omitempty"`
-	// Callback is the raw body of a provider callback (read_callback).
+	// Callback is the raw body of a provider callback (read_callback), or of the provider's shipping
+	// question (shipping_options).
 	Callback json.RawMessage `json:"callback,omitempty"`
 }
 
@@ -77,6 +87,70 @@ type Merchant struct {
 	FallBack string `json:"fallBack"`
 	// TransactionTextPrefix, when set, is put in front of the checkout's description.
 	TransactionTextPrefix string `json:"transactionTextPrefix,omitempty"`
+	// Express, when set, asks build_initiate for an Express Checkout payment (the customer chooses address
+	// and shipping with the provider) and gives shipping_options the merchant's shipping rules. The host sets
+	// it only for a checkout that asked for Express at a merchant whose Express Checkout is on.
+	Express *Express `json:"express,omitempty"`
+}
+
+// Express is a merchant's Express Checkout settings for one session.
+type Express struct {
+	// ShippingDetailsPrefix is where the provider asks for shipping options (dynamic shipping).
+	ShippingDetailsPrefix string `json:"shippingDetailsPrefix"`
+	// ConsentRemovalPrefix is where the provider tells the merchant to forget a user.
+	ConsentRemovalPrefix string `json:"consentRemovalPrefix"`
+	// Shipping is the merchant's shipping methods and rules.
+	Shipping Shipping `json:"shipping"`
+}
+
+// Shipping modes.
+const (
+	// ShippingStatic sends every method with its cost at initiation; the provider does not ask again.
+	ShippingStatic = "static"
+	// ShippingDynamic lets the provider ask for the options once the customer chose an address.
+	ShippingDynamic = "dynamic"
+)
+
+// Shipping is a merchant's shipping configuration.
+type Shipping struct {
+	// Mode is ShippingStatic or ShippingDynamic.
+	Mode string `json:"mode"`
+	// Methods are the ways the merchant ships, in the order offered.
+	Methods []ShippingMethod `json:"methods"`
+	// Rules change a method's cost by cart total, country and postcode; the first matching rule of a
+	// method wins. Static shipping applies only the rules that do not depend on the address.
+	Rules []ShippingRule `json:"rules,omitempty"`
+}
+
+// ShippingMethod is one way of shipping. Money in minor units (øre).
+type ShippingMethod struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// Cost is the method's price before rules, in øre.
+	Cost int64 `json:"cost"`
+	// Default marks the method preselected for the customer.
+	Default bool `json:"default,omitempty"`
+	// PickupPoint marks a method where the customer collects the parcel (a shop, a locker).
+	PickupPoint bool `json:"pickupPoint,omitempty"`
+	// Countries (ISO 3166-1 alpha-2) the method ships to; empty means every country.
+	Countries []string `json:"countries,omitempty"`
+	// PostCodePrefixes the method serves, e.g. ["0", "1"] for Oslo; empty means every postcode.
+	PostCodePrefixes []string `json:"postCodePrefixes,omitempty"`
+}
+
+// ShippingRule sets a method's cost when the cart and the address match. Empty conditions match all.
+type ShippingRule struct {
+	// Methods are the ids of the methods the rule applies to; empty means every method.
+	Methods []string `json:"methods,omitempty"`
+	// Countries (ISO 3166-1 alpha-2) the rule applies to.
+	Countries []string `json:"countries,omitempty"`
+	// PostCodePrefixes the rule applies to.
+	PostCodePrefixes []string `json:"postCodePrefixes,omitempty"`
+	// MinAmount is the cart total (the goods at initiation, in øre) from which the rule applies, e.g.
+	// free shipping from 100000.
+	MinAmount int64 `json:"minAmount,omitempty"`
+	// Cost is the method's cost when the rule applies, in øre (0: free).
+	Cost int64 `json:"cost"`
 }
 
 // Session is the canonical view of a checkout session the plugin works on.
@@ -125,6 +199,14 @@ type Output struct {
 	Request *Request `json:"request,omitempty"`
 	// Payment is set by read operations: what the provider's answer says about the payment.
 	Payment *Payment `json:"payment,omitempty"`
+	// Reply is set by shipping_options: the HTTP answer the host sends back to the provider's request.
+	Reply *Reply `json:"reply,omitempty"`
+}
+
+// Reply is an HTTP answer the host gives the provider on the plugin's behalf.
+type Reply struct {
+	Status int             `json:"status"`
+	Body   json.RawMessage `json:"body,omitempty"`
 }
 
 // Error is a failure the plugin reports as data: invalid input, or an error the provider answered with.
@@ -188,4 +270,36 @@ type Payment struct {
 	CancelledAmount  int64 `json:"cancelledAmount"`
 	// Reason explains a rejected, expired or failed payment, e.g. the provider's error message.
 	Reason string `json:"reason,omitempty"`
+	// Contact is who paid, when the answer says (Express: the provider's user details).
+	Contact *Contact `json:"contact,omitempty"`
+	// Shipping is the delivery the customer chose (Express).
+	Shipping *ShippingChoice `json:"shipping,omitempty"`
+}
+
+// Contact is a customer as the provider knows them. Personal data: the host removes it on consent removal.
+type Contact struct {
+	// UserID is the provider's id of the user; consent removal names it.
+	UserID      string `json:"userId,omitempty"`
+	FirstName   string `json:"firstName,omitempty"`
+	LastName    string `json:"lastName,omitempty"`
+	Email       string `json:"email,omitempty"`
+	PhoneNumber string `json:"phoneNumber,omitempty"`
+}
+
+// Address is a delivery address, normalised by the plugin.
+type Address struct {
+	Line1    string `json:"line1,omitempty"`
+	Line2    string `json:"line2,omitempty"`
+	PostCode string `json:"postCode,omitempty"`
+	City     string `json:"city,omitempty"`
+	// Country is an ISO 3166-1 alpha-2 code, e.g. "NO".
+	Country string `json:"country,omitempty"`
+}
+
+// ShippingChoice is the shipping method the customer chose, its cost in minor units (øre) and the address.
+type ShippingChoice struct {
+	MethodID string   `json:"methodId,omitempty"`
+	Method   string   `json:"method,omitempty"`
+	Cost     int64    `json:"cost"`
+	Address  *Address `json:"address,omitempty"`
 }

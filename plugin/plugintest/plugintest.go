@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -107,10 +108,31 @@ func goTool() string {
 }
 
 // CacheDir returns the wazero compilation cache directory shared by tests:
-// $TMPDIR/kasse-wazero-cache.
+// $TMPDIR/kasse-wazero-cache/<wazero version>. The version (from the module's go.mod) is part of the path
+// because wazero keys its cache by its own version, which reads "dev" in test binaries: a wazero upgrade
+// must not load modules compiled by the previous one.
 func CacheDir() string {
-	return filepath.Join(os.TempDir(), "kasse-wazero-cache")
+	return filepath.Join(os.TempDir(), "kasse-wazero-cache", wazeroVersion())
 }
+
+// wazeroVersion reads the wazero version this module requires, once per process.
+var wazeroVersion = sync.OnceValue(func() string {
+	msg, err := exec.Command(goTool(), "env", "GOMOD").Output()
+	if err != nil {
+		return "unknown"
+	}
+	gomod, err := os.ReadFile(strings.TrimSpace(string(msg)))
+	if err != nil {
+		return "unknown"
+	}
+	for line := range strings.Lines(string(gomod)) {
+		f := strings.Fields(line)
+		if f = slices.DeleteFunc(f, func(s string) bool { return s == "require" }); len(f) >= 2 && f[0] == "github.com/tetratelabs/wazero" {
+			return f[1]
+		}
+	}
+	return "unknown"
+})
 
 // Runtime returns a plugins.Runtime built from cfg with CacheDir as its compilation cache, closed when the
 // test ends.

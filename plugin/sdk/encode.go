@@ -1,8 +1,6 @@
 package sdk
 
 import (
-	"strconv"
-
 	"github.com/kassehq/kasse/plugin/abi"
 )
 
@@ -88,6 +86,72 @@ func appendOutput(b []byte, o *abi.Output) []byte {
 			b = append(b, `,"reason":`...)
 			b = appendString(b, p.Reason)
 		}
+		if c := p.Contact; c != nil {
+			b = append(b, `,"contact":`...)
+			b = appendContact(b, c)
+		}
+		if sh := p.Shipping; sh != nil {
+			b = append(b, `,"shipping":`...)
+			b = appendShippingChoice(b, sh)
+		}
+		b = append(b, '}')
+	}
+	if r := o.Reply; r != nil {
+		b = append(b, `,"reply":{"status":`...)
+		b = appendInt(b, int64(r.Status))
+		if len(r.Body) > 0 {
+			b = append(b, `,"body":`...)
+			b = append(b, r.Body...)
+		}
+		b = append(b, '}')
+	}
+	return append(b, '}')
+}
+
+// appendOptional appends the member `"key":"v"` of an object whose string members are omitempty, unless v
+// is empty; open is the length of b right after the object's '{'.
+func appendOptional(b []byte, open int, key, v string) []byte {
+	if v == "" {
+		return b
+	}
+	if len(b) > open {
+		b = append(b, ',')
+	}
+	b = append(b, '"')
+	b = append(b, key...)
+	b = append(b, '"', ':')
+	return appendString(b, v)
+}
+
+func appendContact(b []byte, c *abi.Contact) []byte {
+	b = append(b, '{')
+	open := len(b)
+	b = appendOptional(b, open, "userId", c.UserID)
+	b = appendOptional(b, open, "firstName", c.FirstName)
+	b = appendOptional(b, open, "lastName", c.LastName)
+	b = appendOptional(b, open, "email", c.Email)
+	b = appendOptional(b, open, "phoneNumber", c.PhoneNumber)
+	return append(b, '}')
+}
+
+func appendShippingChoice(b []byte, sc *abi.ShippingChoice) []byte {
+	b = append(b, '{')
+	open := len(b)
+	b = appendOptional(b, open, "methodId", sc.MethodID)
+	b = appendOptional(b, open, "method", sc.Method)
+	if len(b) > open {
+		b = append(b, ',')
+	}
+	b = append(b, `"cost":`...)
+	b = appendInt(b, sc.Cost)
+	if a := sc.Address; a != nil {
+		b = append(b, `,"address":{`...)
+		open := len(b)
+		b = appendOptional(b, open, "line1", a.Line1)
+		b = appendOptional(b, open, "line2", a.Line2)
+		b = appendOptional(b, open, "postCode", a.PostCode)
+		b = appendOptional(b, open, "city", a.City)
+		b = appendOptional(b, open, "country", a.Country)
 		b = append(b, '}')
 	}
 	return append(b, '}')
@@ -95,29 +159,43 @@ func appendOutput(b []byte, o *abi.Output) []byte {
 
 func appendProviderError(b []byte, e *abi.ProviderError) []byte {
 	b = append(b, '{')
-	n := len(b)
-	if e.Group != "" {
-		b = append(b, `"group":`...)
-		b = appendString(b, e.Group)
-	}
-	if e.Code != "" {
-		if len(b) > n {
-			b = append(b, ',')
-		}
-		b = append(b, `"code":`...)
-		b = appendString(b, e.Code)
-	}
-	if e.Message != "" {
-		if len(b) > n {
-			b = append(b, ',')
-		}
-		b = append(b, `"message":`...)
-		b = appendString(b, e.Message)
-	}
+	open := len(b)
+	b = appendOptional(b, open, "group", e.Group)
+	b = appendOptional(b, open, "code", e.Code)
+	b = appendOptional(b, open, "message", e.Message)
 	return append(b, '}')
 }
 
-// appendInt appends v in decimal.
+// digitPairs holds "00" to "99".
+const digitPairs = "00010203040506070809101112131415161718192021222324252627282930313233343536373839" +
+	"40414243444546474849505152535455565758596061626364656667686970717273747576777879" +
+	"8081828384858687888990919293949596979899"
+
+// appendInt appends v in decimal, as strconv.AppendInt(b, v, 10) does, two digits per step.
 func appendInt(b []byte, v int64) []byte {
-	return strconv.AppendInt(b, v, 10)
+	u := uint64(v)
+	if v < 0 {
+		b = append(b, '-')
+		u = -u
+	}
+	if u < 10 {
+		return append(b, byte('0'+u))
+	}
+	var buf [20]byte
+	i := len(buf)
+	for u >= 100 {
+		q := u / 100
+		r := (u - q*100) * 2
+		i -= 2
+		buf[i], buf[i+1] = digitPairs[r], digitPairs[r+1]
+		u = q
+	}
+	if u >= 10 {
+		i -= 2
+		buf[i], buf[i+1] = digitPairs[u*2], digitPairs[u*2+1]
+	} else {
+		i--
+		buf[i] = byte('0' + u)
+	}
+	return append(b, buf[i:]...)
 }

@@ -69,3 +69,12 @@ func Handle(h HandlerFunc) {
 // guest is the module's one dispatcher. A WebAssembly instance runs one call at a time (the host never
 // shares an instance between goroutines), so the exports need no locking.
 var guest dispatcher
+
+// Run decodes input as the host sends it, calls h and returns the encoded output: what the module's
+// kasse_call returns for the same bytes, panics and invalid input included. It lets plugin authors test a
+// handler natively, without building the module. The output is a new slice.
+func Run(h HandlerFunc, input []byte) []byte {
+	d := dispatcher{handler: h}
+	copy(d.input(len(input)), input)
+	return append([]byte(nil), d.call(len(input))...)
+}

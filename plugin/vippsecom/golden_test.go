@@ -158,7 +158,7 @@ func TestGoldenCoverage(t *testing.T) {
 			callbackStatuses[cb.TransactionInfo.Status] = true
 		}
 	}
-	for _, op := range abi.Ops {
+	for _, op := range append(append([]abi.Op(nil), abi.Ops...), abi.ExpressOps...) {
 		if !ops[op] {
 			t.Errorf("no golden vector for op %s", op)
 		}

@@ -57,6 +57,10 @@ const (
 	ECOMFile        = "ecom-v2.swagger.yaml"
 	AccessTokenFile = "access-token.swagger.yaml"
 	MerchantFile    = "ms_import.yaml"
+	// EPaymentFile is the ePayment API v1 (see epayment.go for its quirks).
+	EPaymentFile = "epayment-v1.yaml"
+	// WebhooksFile is the Webhooks API v1.
+	WebhooksFile = "webhooks-v1.swagger.yaml"
 )
 
 // EnvSharedDir names the environment variable that points at kasse's shared
@@ -121,8 +125,13 @@ type Specs struct {
 	AccessToken *openapi3.T
 	// Merchant is ms_import.yaml: the endpoints Vipps calls on the merchant.
 	Merchant *openapi3.T
+	// EPayment is epayment-v1.yaml, patched as epayment.go describes.
+	EPayment *openapi3.T
+	// Webhooks is webhooks-v1.swagger.yaml with its paths under /webhooks.
+	Webhooks *openapi3.T
 
 	ecomRouter, tokenRouter, merchantRouter routers.Router
+	epaymentRouter, webhooksRouter          routers.Router
 }
 
 // Load parses the documents in [Dir] and fails the test on any error.
@@ -148,6 +157,9 @@ func LoadDir(dir string) (*Specs, error) {
 	if s.Merchant, s.merchantRouter, err = loadDoc(filepath.Join(dir, MerchantFile)); err != nil {
 		return nil, err
 	}
+	if err := s.loadEPayment(dir); err != nil {
+		return nil, err
+	}
 	// Quirk: the callback's Authorization (the merchant's optional authToken)
 	// is marked required; Vipps sends it only if an authToken was given.
 	if item := s.Merchant.Paths.Value(callbackSpecPath); item != nil && item.Post != nil {
@@ -163,14 +175,26 @@ func LoadDir(dir string) (*Specs, error) {
 const callbackSpecPath = "/callbackPrefix/v2/payments/{orderId}"
 
 func loadDoc(path string) (*openapi3.T, routers.Router, error) {
+	return loadDocWith(path, nil, nil)
+}
+
+// loadDocWith is loadDoc with a reader for external references (nil: files only) and a patch applied
+// before the router is built.
+func loadDocWith(path string, read openapi3.ReadFromURIFunc, patch func(*openapi3.T)) (*openapi3.T, routers.Router, error) {
 	loader := openapi3.NewLoader()
 	loader.IsExternalRefsAllowed = true
+	if read != nil {
+		loader.ReadFromURIFunc = read
+	}
 	doc, err := loader.LoadFromFile(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("vippsspec: load %s: %w", path, err)
 	}
 	doc.Servers = nil // match on the path only
 	patchDoc(doc)
+	if patch != nil {
+		patch(doc)
+	}
 	router, err := legacy.NewRouter(doc, openapi3.DisableExamplesValidation())
 	if err != nil {
 		return nil, nil, fmt.Errorf("vippsspec: %s: %w", path, err)
@@ -276,7 +300,8 @@ func patchDoc(doc *openapi3.T) {
 // Other paths (the landing page, simulator controls) pass unvalidated.
 func isAPIPath(path string) bool {
 	lower := strings.ToLower(path)
-	return strings.HasPrefix(lower, "/ecomm/") || strings.HasPrefix(lower, "/accesstoken/") || strings.HasPrefix(lower, "/miami/")
+	return strings.HasPrefix(lower, "/ecomm/") || strings.HasPrefix(lower, "/accesstoken/") || strings.HasPrefix(lower, "/miami/") ||
+		strings.HasPrefix(lower, "/epayment/") || strings.HasPrefix(lower, "/webhooks/")
 }
 
 // findRoute picks the document by path and finds the operation.
@@ -289,6 +314,12 @@ func (s *Specs) findRoute(req *http.Request) (*routers.Route, map[string]string,
 			req.URL.Path = lower
 		}
 		return s.tokenRouter.FindRoute(req)
+	}
+	if strings.HasPrefix(lower, "/epayment/") {
+		return s.epaymentRouter.FindRoute(req)
+	}
+	if strings.HasPrefix(lower, "/webhooks/") {
+		return s.webhooksRouter.FindRoute(req)
 	}
 	return s.ecomRouter.FindRoute(req)
 }

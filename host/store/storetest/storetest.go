@@ -96,6 +96,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, opts ...Option) 
 		{"HammerAppends", testHammerAppends},
 		{"ConcurrentCreate", testConcurrentCreate},
 		{"Ping", testPing},
+		{"UserIndex", testUserIndex},
 	}
 	for _, tc := range single {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, open(t), &cfg) })
@@ -913,4 +914,45 @@ func testSharedPolls(t *testing.T, a, b store.Store) {
 		}
 	}
 	check("after the lease", claimAll(now.Add(time.Minute)))
+}
+
+// testUserIndex checks the index consent removal uses: every session indexed for a user, per merchant,
+// with user ids that contain the characters Vipps's do ("/", "=", "+", ":"), until ForgetUser.
+func testUserIndex(t *testing.T, st store.Store, _ *config) {
+	ui, ok := st.(store.UserIndex)
+	if !ok {
+		t.Fatalf("%T does not implement store.UserIndex", st)
+	}
+	ctx := t.Context()
+	user := "uiJskNQ6/qNN1iw+N891:uob=="
+	for _, id := range []string{"u-2", "u-1", "u-2"} {
+		if err := ui.IndexUser(ctx, "m1", user, id, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := ui.IndexUser(ctx, "m2", user, "other-merchant", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := ui.IndexUser(ctx, "m1", "", "x", time.Hour); err == nil {
+		t.Error("IndexUser accepted an empty user id")
+	}
+	ids, err := ui.SessionsOfUser(ctx, "m1", user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(ids, []string{"u-1", "u-2"}) {
+		t.Fatalf("SessionsOfUser = %q, want [u-1 u-2]", ids)
+	}
+	if ids, err := ui.SessionsOfUser(ctx, "m1", "nobody"); err != nil || len(ids) != 0 {
+		t.Fatalf("SessionsOfUser(nobody) = %q, %v", ids, err)
+	}
+	if err := ui.ForgetUser(ctx, "m1", user); err != nil {
+		t.Fatal(err)
+	}
+	if ids, err := ui.SessionsOfUser(ctx, "m1", user); err != nil || len(ids) != 0 {
+		t.Fatalf("after ForgetUser: %q, %v", ids, err)
+	}
+	if ids, err := ui.SessionsOfUser(ctx, "m2", user); err != nil || !slices.Equal(ids, []string{"other-merchant"}) {
+		t.Fatalf("other merchant's index: %q, %v", ids, err)
+	}
 }

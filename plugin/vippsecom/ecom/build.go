@@ -58,9 +58,13 @@ func buildInitiate(in *abi.Input) *abi.Output {
 		Str("merchantSerialNumber", msn).
 		Str("callbackPrefix", m.CallbackPrefix).
 		Str("fallBack", m.FallBack).
-		Bool("isApp", false).
-		Str("paymentType", paymentTypeRegular).
-		End().
+		Bool("isApp", false)
+	if m.Express == nil {
+		w.Str("paymentType", paymentTypeRegular)
+	} else if bad := appendExpress(&w, in); bad != nil {
+		return bad
+	}
+	w.End().
 		ObjField("transaction").
 		Str("orderId", id).
 		Int("amount", s.Amount).

@@ -7,8 +7,9 @@ import (
 )
 
 // callback is the body Vipps posts to [callbackPrefix]/v2/payments/{orderId}: ms_import.yaml's
-// RegularCheckOutPaymentRequest or ExpressCheckOutPaymentRequest (whose shippingDetails and userDetails are
-// not read). merchantSerialNumber and amount are decoded tolerantly (vipps-reference.md §9.2).
+// RegularCheckOutPaymentRequest or ExpressCheckOutPaymentRequest, whose shippingDetails and userDetails
+// become the payment's contact and shipping. merchantSerialNumber and amount are decoded tolerantly
+// (vipps-reference.md §9.2).
 type callback struct {
 	MerchantSerialNumber flexString `json:"merchantSerialNumber"`
 	OrderID              flexString `json:"orderId"`
@@ -19,6 +20,7 @@ type callback struct {
 		TransactionID flexString `json:"transactionId"`
 	} `json:"transactionInfo"`
 	ErrorInfo *vippsError `json:"errorInfo"`
+	expressDetails
 }
 
 // errorCodeNotActed is errorInfo.errorCode on a REJECTED callback when the customer did nothing before the
@@ -77,12 +79,20 @@ func readCallback(in *abi.Input) *abi.Output {
 		if !ti.Amount.Set {
 			return fail(CodeCallbackMismatch, "Vipps callback approves no amount; this session's is "+itoa(in.Session.Amount)+" øre")
 		}
-		if !ok || amount != in.Session.Amount {
+		contact, shipping := c.contactAndShipping()
+		// Express: Vipps adds the chosen shipping cost to the amount; an amount without it is accepted too
+		// (the spec's own example shows one).
+		withShipping := in.Session.Amount
+		if shipping != nil {
+			withShipping += shipping.Cost
+		}
+		if !ok || (amount != in.Session.Amount && amount != withShipping) {
 			return fail(CodeCallbackMismatch, "Vipps callback approves amount "+quote(clip(ti.Amount.Raw, 30))+
 				", not this session's "+itoa(in.Session.Amount)+" øre")
 		}
 		p := unknownAmounts("authorized")
 		p.AuthorizedAmount = amount
+		p.Contact, p.Shipping = contact, shipping
 		if ti.Status == "SALE" {
 			p.State, p.CapturedAmount = "captured", amount
 		}

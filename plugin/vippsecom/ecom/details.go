@@ -18,11 +18,13 @@ type logEntry struct {
 }
 
 // transactionDetails is eCom's TransactionDetails (GET /ecomm/v2/payments/{orderId}/details). Express
-// shippingDetails and userDetails are not read.
+// shippingDetails and userDetails become the payment's contact and shipping, so that an Express order
+// whose one callback was lost still gets its address from the poll.
 type transactionDetails struct {
 	OrderID               flexString `json:"orderId"`
 	TransactionLogHistory []logEntry `json:"transactionLogHistory"`
 	TransactionSummary    *summary   `json:"transactionSummary"`
+	expressDetails
 }
 
 // readDetails reads TransactionDetails. Only log entries with operationSuccess true count (eCom API guide:
@@ -142,6 +144,9 @@ func readDetails(in *abi.Input) *abi.Output {
 			// Nothing in the answer says anything about the amounts.
 			p = unknownAmounts("pending")
 		}
+	}
+	if p.State != "pending" {
+		p.Contact, p.Shipping = d.contactAndShipping()
 	}
 	return okPayment(p)
 }

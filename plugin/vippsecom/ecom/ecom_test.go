@@ -32,7 +32,7 @@ func checkOutput(t *testing.T, in *abi.Input, out *abi.Output) {
 		if out.Error == nil || !codes[out.Error.Code] || out.Error.Message == "" || !utf8.ValidString(out.Error.Message) {
 			t.Fatalf("failure without a known code and a message: %+v", out.Error)
 		}
-		if out.Request != nil || out.Payment != nil {
+		if out.Request != nil || out.Payment != nil || out.Reply != nil {
 			t.Fatalf("failure with a result: %+v", out)
 		}
 		return
@@ -56,8 +56,18 @@ func checkOutput(t *testing.T, in *abi.Input, out *abi.Output) {
 		}
 		return
 	}
+	if in.Op == abi.OpShippingOptions {
+		r := out.Reply
+		if r == nil || out.Request != nil || out.Payment != nil {
+			t.Fatalf("shipping_options output without a reply: %+v", out)
+		}
+		if r.Status != 200 || !json.Valid(r.Body) {
+			t.Fatalf("reply %d %q", r.Status, r.Body)
+		}
+		return
+	}
 	p := out.Payment
-	if p == nil || out.Request != nil {
+	if p == nil || out.Request != nil || out.Reply != nil {
 		t.Fatalf("read output without a payment: %+v", out)
 	}
 	if !payment.State(p.State).Valid() {
@@ -454,4 +464,58 @@ func TestRedirectURL(t *testing.T) {
 			t.Errorf("redirectURL(%q) = %v", u, got)
 		}
 	}
+}
+
+// FuzzShippingOptions checks the shipping answer for any address and cart: valid JSON echoing the
+// addressId, every option priced in NOK with two decimals and exactly one default.
+func FuzzShippingOptions(f *testing.F) {
+	f.Add(int64(3960), "0191", "Norway", int64(49900))
+	f.Add(int64(1), "9008", "NO", int64(120000))
+	f.Add(int64(7), "", "", int64(0))
+	f.Add(int64(8), "11151", "SE", int64(100))
+	f.Fuzz(func(t *testing.T, addressID int64, postCode, country string, unitPrice int64) {
+		if addressID < 0 || unitPrice < 0 || unitPrice > 65000000 {
+			return
+		}
+		in := sampleInput(abi.OpShippingOptions)
+		in.Session.Lines = []abi.Line{{Name: "Socks", Quantity: 1, UnitPrice: unitPrice}}
+		in.Merchant.Express = &abi.Express{Shipping: abi.Shipping{Mode: abi.ShippingDynamic,
+			Methods: []abi.ShippingMethod{{ID: "a", Name: "A", Cost: 9900}, {ID: "b", Name: "B", Cost: 5, Default: true,
+				PostCodePrefixes: []string{"0"}}},
+			Rules: []abi.ShippingRule{{Methods: []string{"a"}, MinAmount: 100000, Cost: 0}}}}
+		body, _ := json.Marshal(map[string]any{"addressId": addressID, "postCode": postCode, "country": country})
+		in.Callback = body
+		out := Handle(in)
+		checkOutput(t, in, out)
+		var resp struct {
+			AddressID       int64  `json:"addressId"`
+			OrderID         string `json:"orderId"`
+			ShippingDetails []struct {
+				IsDefault    string      `json:"isDefault"`
+				ShippingCost json.Number `json:"shippingCost"`
+			} `json:"shippingDetails"`
+		}
+		if err := json.Unmarshal(out.Reply.Body, &resp); err != nil {
+			t.Fatal(err)
+		}
+		if resp.AddressID != addressID || resp.OrderID != in.Session.ProviderReference {
+			t.Fatalf("answer %s does not echo addressId %d and the orderId", out.Reply.Body, addressID)
+		}
+		defaults := 0
+		for _, d := range resp.ShippingDetails {
+			if d.IsDefault == "Y" {
+				defaults++
+			}
+			if s := d.ShippingCost.String(); len(s) < 4 || s[len(s)-3] != '.' {
+				t.Fatalf("shippingCost %s is not NOK with two decimals", s)
+			}
+		}
+		if defaults != 1 || len(resp.ShippingDetails) == 0 {
+			t.Fatalf("%d options, %d defaults: %s", len(resp.ShippingDetails), defaults, out.Reply.Body)
+		}
+		free := strings.Contains(string(out.Reply.Body), `"shippingCost":0.00,"shippingMethod":"A"`)
+		if free != (unitPrice >= 100000) {
+			t.Fatalf("free shipping from 1000 NOK: cart %d øre, answer %s", unitPrice, out.Reply.Body)
+		}
+	})
 }

@@ -34,6 +34,8 @@ func Handle(in *abi.Input) *abi.Output {
 		return readDetails(in)
 	case abi.OpReadCallback:
 		return readCallback(in)
+	case abi.OpShippingOptions:
+		return shippingDetails(in)
 	}
 	return fail(CodeUnsupportedOp, "vipps-ecom does not implement op "+quote(string(in.Op)))
 }

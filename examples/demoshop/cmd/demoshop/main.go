@@ -83,7 +83,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		Merchant:  *merchant,
 		APIKey:    apiKey,
 		PublicURL: *publicURL,
-		Logger:    logger,
+		// The "Vipps Express Checkout" button follows the merchant's expressCheckout in kasse's config.
+		ExpressFromKasse: true,
+		Logger:           logger,
 	})
 	if err != nil {
 		_ = ln.Close()

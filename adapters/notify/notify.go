@@ -1,0 +1,323 @@
+// Package notify owns kasse's status updates to webshop platforms: it decides which session changes a
+// platform must hear about (paid, captured, failed, cancelled, refunded), queues each one in a durable
+// host/outbound queue, and delivers it by having the merchant's adapter render the HTTP requests and
+// sending them. A platform that is down or answers 5xx or 429 is retried with back-off, across restarts
+// when the queue is in Redis; one that refuses the request (4xx) or stays down is given up on visibly:
+// an error log line, the GivenUp counter, and the OnGiveUp callback that the host uses to record the
+// failure in the session's history.
+//
+// Requests are rendered at delivery time from the merchant's current config, so credentials are never
+// stored in the queue and a rotated key applies to updates already queued. When an update needs several
+// requests and a later one fails, the retry sends them all again: adapters make them safe to repeat.
+package notify
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/kassehq/kasse/adapters"
+	"github.com/kassehq/kasse/host/outbound"
+	"github.com/kassehq/kasse/host/payment"
+)
+
+// JobKind is the outbound.Job kind of status updates.
+const JobKind = "platform-status"
+
+// Config holds a Notifier's settings and collaborators. Adapters, Merchants and Storage are required.
+type Config struct {
+	// Adapters is the snapshot of registered adapters (adapters.Registered()).
+	Adapters []adapters.Info
+	// Merchants finds a merchant's current configuration.
+	Merchants adapters.Merchants
+	// Storage keeps queued updates: outbound.NewRedisStorage(client, "kasse:outbound:") with Redis,
+	// outbound.NewMemoryStorage() without (updates are then lost on restart).
+	Storage outbound.Storage
+	// Client sends the requests. Default: 15 s timeout, redirects not followed.
+	Client *http.Client
+	// MaxAttempts is how many times an update is tried. Default 12 (about two hours with the defaults).
+	MaxAttempts int
+	// BaseDelay is the first retry delay, doubled per failure. Default 5s.
+	BaseDelay time.Duration
+	// MaxDelay caps the retry delay. Default 30m.
+	MaxDelay time.Duration
+	// Workers is how many updates are sent at once. Default 2.
+	Workers int
+	// OnGiveUp is called once per update given up on, with the last error. Optional.
+	OnGiveUp func(ctx context.Context, merchant string, u adapters.StatusUpdate, err error)
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// Logger receives one line per update sent, retried or given up. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Notifier queues and sends status updates. It is safe for concurrent use.
+type Notifier struct {
+	adapters  map[string]adapters.Instance
+	merchants adapters.Merchants
+	client    *http.Client
+	onGiveUp  func(ctx context.Context, merchant string, u adapters.StatusUpdate, err error)
+	log       *slog.Logger
+	q         *outbound.Queue
+}
+
+// New returns a Notifier, or an error naming the first missing collaborator.
+func New(cfg Config) (*Notifier, error) {
+	switch {
+	case len(cfg.Adapters) == 0:
+		return nil, errors.New("notify: config: no adapters")
+	case cfg.Merchants == nil:
+		return nil, errors.New("notify: config: Merchants is required")
+	case cfg.Storage == nil:
+		return nil, errors.New("notify: config: Storage is required")
+	}
+	n := &Notifier{adapters: adapters.Instances(cfg.Adapters), merchants: cfg.Merchants, client: cfg.Client,
+		onGiveUp: cfg.OnGiveUp, log: cfg.Logger}
+	if n.client == nil {
+		n.client = &http.Client{Timeout: 15 * time.Second,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	}
+	if n.log == nil {
+		n.log = slog.Default()
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 12
+	}
+	if cfg.BaseDelay <= 0 {
+		cfg.BaseDelay = 5 * time.Second
+	}
+	if cfg.MaxDelay <= 0 {
+		cfg.MaxDelay = 30 * time.Minute
+	}
+	var err error
+	n.q, err = outbound.New(outbound.Config{Storage: cfg.Storage, Deliver: n.Deliver, OnGiveUp: n.gaveUp,
+		MaxAttempts: cfg.MaxAttempts, BaseDelay: cfg.BaseDelay, MaxDelay: cfg.MaxDelay, Workers: cfg.Workers,
+		Now: cfg.Now, Logger: n.log})
+	if err != nil {
+		return nil, fmt.Errorf("notify: %w", err)
+	}
+	return n, nil
+}
+
+// Run sends queued updates until ctx is done.
+func (n *Notifier) Run(ctx context.Context) { n.q.Run(ctx) }
+
+// RunOnce sends up to limit due updates in this goroutine and returns how many it tried (for tests and
+// for hosts that drive the queue themselves).
+func (n *Notifier) RunOnce(ctx context.Context, limit int) (int, error) {
+	return n.q.RunOnce(ctx, limit)
+}
+
+// Stats reports the queue's counters: updates enqueued, delivered, retried, given up and pending.
+func (n *Notifier) Stats(ctx context.Context) (outbound.Stats, error) { return n.q.Stats(ctx) }
+
+// Updates returns the status updates the change of a session from before to after means for its
+// platform, in order. before may be nil for a new session.
+func Updates(before, after *payment.Session) []adapters.StatusUpdate {
+	var b payment.Session
+	if before != nil {
+		b = *before
+	} else {
+		b.State = payment.StatePending
+	}
+	mk := func(st adapters.Status, amount int64) adapters.StatusUpdate {
+		return adapters.StatusUpdate{Status: st, Reference: after.Reference, Session: after.ID,
+			ProviderReference: after.ProviderReference, Amount: amount, Currency: after.Currency}
+	}
+	var out []adapters.StatusUpdate
+	wasReserved := b.State != payment.StatePending && !b.State.Final() || b.AuthorizedAmount > 0
+	isReserved := after.AuthorizedAmount > 0 || after.State == payment.StateAuthorized ||
+		after.State == payment.StateCaptured || after.State == payment.StateRefunded
+	if !wasReserved && isReserved {
+		out = append(out, mk(adapters.StatusPaid, max(after.AuthorizedAmount, after.Amount)))
+	}
+	if d := after.CapturedAmount - b.CapturedAmount; d > 0 {
+		out = append(out, mk(adapters.StatusCaptured, d))
+	}
+	if d := after.RefundedAmount - b.RefundedAmount; d > 0 {
+		out = append(out, mk(adapters.StatusRefunded, d))
+	}
+	if after.State == payment.StateCancelled && b.State != payment.StateCancelled {
+		out = append(out, mk(adapters.StatusCancelled, after.CancelledAmount))
+	}
+	switch after.State {
+	case payment.StateRejected, payment.StateExpired, payment.StateFailed:
+		if b.State == payment.StatePending {
+			u := mk(adapters.StatusFailed, after.Amount)
+			u.Reason = after.Reason
+			if u.Reason == "" {
+				u.Reason = string(after.State)
+			}
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// payload is a queued update.
+type payload struct {
+	Merchant string                `json:"merchant"`
+	Update   adapters.StatusUpdate `json:"update"`
+}
+
+// SessionChanged queues the updates the change from before to after means, if the session's merchant
+// has a platform. The host calls it after every stored change of a session (before nil for a new one).
+// It returns the first enqueue error. Updates are identified by session, status and cumulative amount:
+// calling it twice for the same change queues the update once while the first is still queued.
+func (n *Notifier) SessionChanged(ctx context.Context, before, after *payment.Session) error {
+	if after == nil {
+		return nil
+	}
+	m, ok := n.merchants.Merchant(after.Merchant)
+	if !ok || m.Platform == nil {
+		return nil
+	}
+	for _, u := range Updates(before, after) {
+		cumulative := u.Amount
+		switch u.Status {
+		case adapters.StatusCaptured:
+			cumulative = after.CapturedAmount
+		case adapters.StatusRefunded:
+			cumulative = after.RefundedAmount
+		}
+		if err := n.Notify(ctx, after.Merchant, u, strconv.FormatInt(cumulative, 10)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// StateChanged is SessionChanged for a host that knows only the state a session had before the stored
+// change (checkout.Config.OnStateChange). It rebuilds the session as it was from the state and the
+// newest history event, which records the amount the change moved. Amount changes that keep the state
+// (a second partial capture, a partial refund) do not reach it; SessionChanged sees those too.
+func (n *Notifier) StateChanged(ctx context.Context, from payment.State, sess *payment.Session) error {
+	if sess == nil {
+		return nil
+	}
+	return n.SessionChanged(ctx, Before(from, sess), sess)
+}
+
+// Before rebuilds the session as it was in state from, just before the change that led to sess.
+func Before(from payment.State, sess *payment.Session) *payment.Session {
+	b := *sess
+	b.State = from
+	var moved int64
+	if h := sess.History; len(h) > 0 && h[len(h)-1].From == from && h[len(h)-1].To == sess.State {
+		moved = h[len(h)-1].Amount
+	}
+	switch from {
+	case payment.StatePending:
+		b.AuthorizedAmount, b.CapturedAmount, b.RefundedAmount, b.CancelledAmount = 0, 0, 0, 0
+	case payment.StateAuthorized:
+		b.CapturedAmount, b.RefundedAmount, b.CancelledAmount = 0, 0, 0
+	case payment.StateCaptured:
+		if sess.State == payment.StateRefunded {
+			b.RefundedAmount = max(0, sess.RefundedAmount-moved)
+		}
+	}
+	return &b
+}
+
+// Notify queues one update for the merchant's platform. discriminator tells apart updates of the same
+// session and status (the cumulative amount, say); the same (session, status, discriminator) is queued
+// once.
+func (n *Notifier) Notify(ctx context.Context, merchant string, u adapters.StatusUpdate, discriminator string) error {
+	b, err := json.Marshal(payload{Merchant: merchant, Update: u})
+	if err != nil {
+		return fmt.Errorf("notify: encode update: %w", err)
+	}
+	id := "status:" + merchant + ":" + u.Session + ":" + string(u.Status) + ":" + discriminator
+	if err := n.q.Enqueue(ctx, outbound.Job{ID: id, Kind: JobKind, Merchant: merchant, Session: u.Session, Payload: b}); err != nil {
+		return fmt.Errorf("notify: %w", err)
+	}
+	return nil
+}
+
+func (n *Notifier) gaveUp(ctx context.Context, job outbound.Job, err error) {
+	if n.onGiveUp == nil {
+		return
+	}
+	var p payload
+	if json.Unmarshal(job.Payload, &p) != nil {
+		return
+	}
+	n.onGiveUp(ctx, p.Merchant, p.Update, err)
+}
+
+// Deliver sends one queued update: the queue's Deliver function.
+func (n *Notifier) Deliver(ctx context.Context, job outbound.Job) error {
+	var p payload
+	if err := json.Unmarshal(job.Payload, &p); err != nil {
+		return outbound.Permanent(fmt.Errorf("notify: decode update: %w", err))
+	}
+	m, ok := n.merchants.Merchant(p.Merchant)
+	if !ok || m.Platform == nil {
+		return outbound.Permanent(fmt.Errorf("notify: merchant %s has no platform", p.Merchant))
+	}
+	inst, ok := n.adapters[m.Platform.Kind]
+	if !ok {
+		return outbound.Permanent(fmt.Errorf("notify: no adapter %s", m.Platform.Kind))
+	}
+	reqs, err := inst.Adapter.Render(m, p.Update)
+	if err != nil {
+		return outbound.Permanent(fmt.Errorf("notify: render %s update: %w", p.Update.Status, err))
+	}
+	for i, r := range reqs {
+		if err := n.send(ctx, r); err != nil {
+			return fmt.Errorf("notify: %s %s for order %s (request %d of %d): %w",
+				m.Platform.Kind, p.Update.Status, p.Update.Reference, i+1, len(reqs), err)
+		}
+	}
+	return nil
+}
+
+// send sends one request. Network errors, 408, 425, 429 and 5xx are retried; other answers outside 2xx
+// are permanent. The error never shows the request's headers (they carry credentials).
+func (n *Notifier) send(ctx context.Context, r adapters.Request) error {
+	req, err := http.NewRequestWithContext(ctx, r.Method, r.URL, bytes.NewReader(r.Body))
+	if err != nil {
+		return outbound.Permanent(fmt.Errorf("build request: %w", err))
+	}
+	req.Header = r.Header.Clone()
+	if req.Header == nil {
+		req.Header = http.Header{}
+	}
+	req.Header.Set("User-Agent", "kasse")
+	resp, err := n.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s %s: platform unreachable: %w", r.Method, req.URL.Redacted(), errors.Unwrap(err))
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	switch s := resp.StatusCode; {
+	case s >= 200 && s < 300:
+		if r.Accept != nil {
+			if err := r.Accept(s, body); err != nil {
+				if errors.Is(err, adapters.ErrRetry) {
+					return err
+				}
+				return outbound.Permanent(err)
+			}
+		}
+		return nil
+	case s == http.StatusRequestTimeout || s == http.StatusTooEarly || s == http.StatusTooManyRequests || s >= 500:
+		return fmt.Errorf("%s %s: platform answered %d", r.Method, req.URL.Redacted(), s)
+	default:
+		return outbound.Permanent(fmt.Errorf("%s %s: platform refused with %d: %s", r.Method, req.URL.Redacted(), s, snippet(body)))
+	}
+}
+
+func snippet(b []byte) string {
+	if len(b) > 200 {
+		b = b[:200]
+	}
+	return string(bytes.ToValidUTF8(b, []byte("?")))
+}

@@ -1,0 +1,7 @@
+;; big_memory: asks for 1024 pages at start, more than the runtime allows.
+(module
+  (memory (export "memory") 1024)
+  (func (export "kasse_abi_version") (result i32) i32.const 1)
+  (func (export "kasse_input") (param i32) (result i32) i32.const 1024)
+  (func (export "kasse_yield"))
+  (func (export "kasse_call") (param i32) (result i64) i64.const 0))

@@ -1,0 +1,164 @@
+package epayment
+
+import (
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/kassehq/kasse/plugin/abi"
+)
+
+// Handle performs one plugin operation. It never panics and never returns nil: on failure the output has
+// OK false and an Error with one of the Code* codes. It keeps no state between calls and may be called
+// concurrently.
+func Handle(in *abi.Input) *abi.Output {
+	if in == nil {
+		return fail(CodeInvalidInput, "no input")
+	}
+	switch in.Op {
+	case abi.OpBuildInitiate:
+		return buildInitiate(in)
+	case abi.OpReadInitiate:
+		return readInitiate(in)
+	case abi.OpBuildCapture:
+		return buildModification(in, "capture")
+	case abi.OpReadCapture:
+		return readModification(in, "capture")
+	case abi.OpBuildCancel:
+		return buildCancel(in)
+	case abi.OpReadCancel:
+		return readModification(in, "cancel")
+	case abi.OpBuildRefund:
+		return buildModification(in, "refund")
+	case abi.OpReadRefund:
+		return readModification(in, "refund")
+	case abi.OpBuildDetails:
+		return buildGet(in, "")
+	case abi.OpReadDetails:
+		return readDetails(in)
+	case abi.OpReadCallback:
+		return readCallback(in)
+	case OpBuildEvents:
+		return buildGet(in, "/events")
+	case OpReadEvents:
+		return readEvents(in)
+	case OpBuildForceApprove:
+		return buildForceApprove(in)
+	}
+	return fail(CodeUnsupportedOp, "vipps-epayment does not implement op "+quote(clip(string(in.Op), 40)))
+}
+
+// fail returns a failed output with code and message.
+func fail(code, message string) *abi.Output {
+	return &abi.Output{Error: &abi.Error{Code: code, Message: message}}
+}
+
+// invalid returns an invalid_input failure for the input field at path (e.g. "session.amount").
+func invalid(path, problem string) *abi.Output { return fail(CodeInvalidInput, path+": "+problem) }
+
+// okRequest returns a successful build output.
+func okRequest(r *abi.Request) *abi.Output { return &abi.Output{OK: true, Request: r} }
+
+// okPayment returns a successful read output.
+func okPayment(p *abi.Payment) *abi.Output { return &abi.Output{OK: true, Payment: p} }
+
+// unknownAmounts returns a payment in state with every amount unknown (-1).
+func unknownAmounts(state string) *abi.Payment {
+	return &abi.Payment{State: state, AuthorizedAmount: -1, CapturedAmount: -1, RefundedAmount: -1, CancelledAmount: -1}
+}
+
+// reference returns the session's ePayment reference, or a failure if it does not match the spec's
+// ^[a-zA-Z0-9-]{8,50}$.
+func reference(in *abi.Input) (string, *abi.Output) {
+	ref := in.Session.ProviderReference
+	if !validReference(ref) {
+		return "", invalid("session.providerReference", quote(clip(ref, 60))+" is not a Vipps ePayment reference (^[a-zA-Z0-9-]{8,50}$)")
+	}
+	return ref, nil
+}
+
+// merchantSerialNumber returns the merchant's MSN, or a failure if it is not 4 to 6 digits (ePayment's MSN
+// pattern ^[0-9]{4,6}$).
+func merchantSerialNumber(in *abi.Input) (string, *abi.Output) {
+	msn := in.Merchant.MerchantSerialNumber
+	if len(msn) < 4 || len(msn) > 6 || !allDigits(msn) {
+		return "", invalid("merchant.merchantSerialNumber", quote(clip(msn, 20))+" is not a Vipps merchant serial number (4 to 6 digits)")
+	}
+	return msn, nil
+}
+
+// currency returns the session's currency, or a failure if ePayment does not take it (NOK, DKK, EUR).
+func currency(in *abi.Input) (string, *abi.Output) {
+	switch c := in.Session.Currency; c {
+	case "NOK", "DKK", "EUR":
+		return c, nil
+	default:
+		return "", invalid("session.currency", quote(clip(c, 10))+" is not supported: Vipps ePayment takes NOK, DKK and EUR")
+	}
+}
+
+func validReference(s string) bool {
+	if len(s) < 8 || len(s) > 50 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return len(s) > 0
+}
+
+// describe returns prefix+text trimmed of surrounding white space and cut to max characters; it is empty
+// if nothing is left.
+func describe(prefix, text string, max int) string {
+	s := text
+	if prefix != "" {
+		s = prefix + text
+	}
+	return strings.TrimSpace(cutRunes(strings.TrimSpace(s), max))
+}
+
+// cutRunes returns the first n characters of s (an invalid UTF-8 byte counts as one).
+func cutRunes(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for i := 0; i < len(s); n-- {
+		if n == 0 {
+			return s[:i]
+		}
+		if s[i] < utf8.RuneSelf {
+			i++
+			continue
+		}
+		_, size := utf8.DecodeRuneInString(s[i:])
+		i += size
+	}
+	return s
+}
+
+// clip cuts s to n characters for an error message, marking the cut with an ellipsis.
+func clip(s string, n int) string {
+	c := cutRunes(s, n)
+	if len(c) < len(s) {
+		return c + "…"
+	}
+	return c
+}
+
+// quote quotes s for an error message.
+func quote(s string) string { return strconv.Quote(s) }
+
+// itoa formats n in decimal.
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
