@@ -49,6 +49,9 @@ type stackOptions struct {
 	simURL         string
 	// transport, if set, carries the provider requests (under the OpenAPI check).
 	transport http.RoundTripper
+	// extraMerchants is YAML appended under merchants:, indented by four spaces; env adds variables.
+	extraMerchants string
+	env            map[string]string
 }
 
 var (
@@ -159,7 +162,8 @@ merchants:
       clientId: demo-client-id
       clientSecretEnv: TEST_CLIENT_SECRET
       subscriptionKeyEnv: TEST_SUBSCRIPTION_KEY
-`, l.Addr().String(), baseURL, o.redisURL, o.wasmDir, plugintest.CacheDir(), o.pendingTimeout, o.simURL)
+`, l.Addr().String(), baseURL, o.redisURL, o.wasmDir, plugintest.CacheDir(), o.pendingTimeout, o.simURL) +
+		strings.ReplaceAll(o.extraMerchants, "{{simURL}}", o.simURL)
 	path := filepath.Join(t.TempDir(), "kasse.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -167,6 +171,9 @@ merchants:
 	env := map[string]string{
 		"TEST_API_KEY": apiKey, "TEST_CLIENT_SECRET": "demo-client-secret",
 		"TEST_SUBSCRIPTION_KEY": "demo-subscription-key",
+	}
+	for k, v := range o.env {
+		env[k] = v
 	}
 	specs := vippsspec.Load(t)
 	next := o.transport

@@ -21,9 +21,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kassehq/kasse/adapters"
+	"github.com/kassehq/kasse/adapters/hooks"
+	"github.com/kassehq/kasse/adapters/notify"
 	"github.com/kassehq/kasse/host/checkout"
 	"github.com/kassehq/kasse/host/config"
 	"github.com/kassehq/kasse/host/httpapi"
+	"github.com/kassehq/kasse/host/outbound"
+	"github.com/kassehq/kasse/host/payment"
 	"github.com/kassehq/kasse/host/plugins"
 	"github.com/kassehq/kasse/host/provider"
 	"github.com/kassehq/kasse/host/reconciler"
@@ -49,6 +54,9 @@ type Options struct {
 	Now func() time.Time
 	// ConfigPollInterval is how often the config file is checked for changes. Default 1s.
 	ConfigPollInterval time.Duration
+	// Adapters are the platform adapters to serve. Default adapters.Registered(): those registered by
+	// import (see adapters/standard).
+	Adapters []adapters.Info
 }
 
 // Server is a configured kasse instance.
@@ -56,6 +64,10 @@ type Server struct {
 	Service    *checkout.Service
 	Reconciler *reconciler.Reconciler
 	Store      store.Store
+	// Notifier sends payment status updates to the shops' platforms through a durable queue.
+	Notifier *notify.Notifier
+	// Hooks serves the platforms' webhooks under /hooks/.
+	Hooks *hooks.Hooks
 
 	handler    http.Handler
 	runtime    *plugins.Runtime
@@ -116,6 +128,24 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		log.Info("session store: in-process (single instance; configure store.redisUrl to scale out)")
 	}
 
+	// Platform status updates and acknowledged-first webhook deliveries are queued beside the sessions.
+	var statusQueue, inboxQueue outbound.Storage = outbound.NewMemoryStorage(), outbound.NewMemoryStorage()
+	if rs, ok := s.Store.(*store.Redis); ok {
+		if statusQueue, err = outbound.NewRedisStorage(rs.Client(), rs.KeyPrefix()+"outbound:"); err != nil {
+			return nil, fmt.Errorf("host: %w", err)
+		}
+		if inboxQueue, err = outbound.NewRedisStorage(rs.Client(), rs.KeyPrefix()+"inbox:"); err != nil {
+			return nil, fmt.Errorf("host: %w", err)
+		}
+	}
+	adapterSet := opts.Adapters
+	if adapterSet == nil {
+		adapterSet = adapters.Registered()
+	}
+	if err := adapters.Check(adapterSet, cfg); err != nil {
+		return nil, fmt.Errorf("host: %w", err)
+	}
+
 	rcfg := plugins.NewRuntimeConfig().
 		WithCallTimeout(time.Duration(cfg.Plugins.CallTimeout)).
 		WithMemoryLimitPages(cfg.Plugins.MemoryLimitPages).
@@ -139,6 +169,17 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	httpClient := &http.Client{Timeout: 15 * time.Second, Transport: opts.ProviderTransport}
 	prov := provider.New(httpClient, provider.SystemInfo{Name: "kasse", Version: Version}, opts.Now)
 
+	s.Notifier, err = notify.New(notify.Config{Adapters: adapterSet, Merchants: live, Storage: statusQueue,
+		Logger: log, Now: opts.Now,
+		OnGiveUp: func(ctx context.Context, merchant string, u adapters.StatusUpdate, err error) {
+			if s.Service != nil && u.Session != "" {
+				_ = s.Service.Note(ctx, u.Session, "platform update given up",
+					fmt.Sprintf("telling the shop's platform %q failed for good: %v", u.Status, err))
+			}
+		}})
+	if err != nil {
+		return nil, fmt.Errorf("host: %w", err)
+	}
 	s.Service, err = checkout.New(checkout.Config{
 		Store: s.Store, Plugins: s.plugins, Merchants: live, Provider: prov, Schemas: set,
 		PublicURL:      cfg.Server.PublicURL,
@@ -147,7 +188,17 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		FirstPoll:      time.Duration(cfg.Reconciler.FirstPoll),
 		Now:            opts.Now,
 		Logger:         log,
+		OnChange: func(ctx context.Context, before, after *payment.Session) {
+			if err := s.Notifier.SessionChanged(ctx, before, after); err != nil {
+				log.Error("platform notification not queued", "session", after.ID, "err", err)
+			}
+		},
 	})
+	if err != nil {
+		return nil, fmt.Errorf("host: %w", err)
+	}
+	s.Hooks, err = hooks.New(hooks.Deps{Adapters: adapterSet, Merchants: live, Checkouts: hookCheckouts{s.Service},
+		Claims: s.Store, Schemas: set, InboxStorage: inboxQueue, Logger: log, Now: opts.Now})
 	if err != nil {
 		return nil, fmt.Errorf("host: %w", err)
 	}
@@ -158,7 +209,7 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		Logger:      log,
 	})
 	s.handler = httpapi.New(httpapi.Config{
-		Service: s.Service, Schemas: set, APIKeys: live, Logger: log,
+		Service: s.Service, Schemas: set, APIKeys: live, Logger: log, Mount: s.Hooks.Mount,
 		Ready: func(ctx context.Context) error {
 			if err := s.Store.Ping(ctx); err != nil {
 				return fmt.Errorf("session store: %w", err)
@@ -179,8 +230,10 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	rctx, stop := context.WithCancel(ctx)
 	defer stop()
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(4)
 	go func() { defer wg.Done(); s.Reconciler.Run(rctx) }()
+	go func() { defer wg.Done(); s.Notifier.Run(rctx) }()
+	go func() { defer wg.Done(); s.Hooks.Run(rctx) }()
 	go func() {
 		defer wg.Done()
 		poll := s.configPoll
@@ -220,6 +273,21 @@ func (s *Server) Close(ctx context.Context) error {
 		errs = append(errs, s.Store.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// hookCheckouts adapts the checkout service to what the platform hooks need.
+type hookCheckouts struct{ svc *checkout.Service }
+
+func (h hookCheckouts) Create(ctx context.Context, co payment.Checkout, key string) (*payment.Session, bool, error) {
+	return h.svc.Create(ctx, co, key)
+}
+
+func (h hookCheckouts) Modify(ctx context.Context, id, op string, amount int64, text, key string) (*payment.Session, error) {
+	return h.svc.Modify(ctx, id, checkout.Operation(op), amount, text, key)
+}
+
+func (h hookCheckouts) Lookup(ctx context.Context, merchant, ref string) (*payment.Session, error) {
+	return h.svc.Lookup(ctx, merchant, ref)
 }
 
 // pluginSet is the set of loaded plugins, by name: every <name>.wasm in the plugins directory, so that

@@ -177,7 +177,7 @@ func (s *Service) CreateExpress(ctx context.Context, co payment.Checkout, idempo
 		})
 		if uerr == nil {
 			sess = failed
-			s.notify(ctx, payment.StatePending, failed)
+			s.notify(ctx, draft, failed)
 		}
 		s.log.Warn("express checkout initiate failed", "session", id, "merchant", co.Merchant, "err", sendErr)
 		return sess, false, sendErr
@@ -284,9 +284,9 @@ func (s *Service) applyExpress(ctx context.Context, id string, pay *abi.Payment,
 	obs := payment.Observation{State: payment.State(pay.State), AuthorizedAmount: pay.AuthorizedAmount,
 		CapturedAmount: pay.CapturedAmount, RefundedAmount: pay.RefundedAmount,
 		CancelledAmount: pay.CancelledAmount, Reason: pay.Reason}
-	var from payment.State
+	var before payment.Session
 	sess, err := s.cfg.Store.Update(ctx, id, func(cur *payment.Session) (bool, error) {
-		from = cur.State
+		before = *cur
 		details := ApplyExpressDetails(cur, pay)
 		changed := cur.Apply(obs, cause, s.now())
 		return changed || details, nil
@@ -295,9 +295,11 @@ func (s *Service) applyExpress(ctx context.Context, id string, pay *abi.Payment,
 		return nil, fmt.Errorf("checkout: apply %s to session[%s]: %w", cause, id, err)
 	}
 	s.IndexContact(ctx, sess)
-	if sess.State != from {
-		s.log.Info("checkout state changed", "session", id, "from", from, "to", sess.State, "cause", cause)
-		s.notify(ctx, from, sess)
+	if sess.State != before.State {
+		s.log.Info("checkout state changed", "session", id, "from", before.State, "to", sess.State, "cause", cause)
+	}
+	if sess.Revision != before.Revision {
+		s.notify(ctx, &before, sess)
 	}
 	if sess.State.Settled() {
 		if err := s.cfg.Store.CancelPoll(ctx, id); err != nil {

@@ -68,9 +68,10 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives one line per state change and per failure; default slog.Default().
 	Logger *slog.Logger
-	// OnStateChange, if set, is called after a session's state changed and the change is stored, e.g.
-	// to tell the shop's platform that the order is paid. It must not block for long.
-	OnStateChange func(ctx context.Context, from payment.State, sess *payment.Session)
+	// OnChange, if set, is called after every stored change of a session's state or amounts, with the
+	// session before and after, e.g. to tell the shop's platform that the order is paid or partly
+	// refunded. It must not block for long.
+	OnChange func(ctx context.Context, before, after *payment.Session)
 }
 
 // Service is the checkout service. It is safe for concurrent use, and several instances (in several
@@ -216,7 +217,7 @@ func (s *Service) Create(ctx context.Context, co payment.Checkout, idempotencyKe
 		})
 		if uerr == nil {
 			sess = failed
-			s.notify(ctx, payment.StatePending, failed)
+			s.notify(ctx, draft, failed)
 		}
 		s.log.Warn("checkout initiate failed", "session", id, "merchant", co.Merchant, "err", sendErr)
 		return sess, false, sendErr
@@ -259,10 +260,25 @@ func (s *Service) Lookup(ctx context.Context, merchant, reference string) (*paym
 	return sess, nil
 }
 
-func (s *Service) notify(ctx context.Context, from payment.State, sess *payment.Session) {
-	if s.cfg.OnStateChange != nil {
-		s.cfg.OnStateChange(context.WithoutCancel(ctx), from, sess)
+func (s *Service) notify(ctx context.Context, before, after *payment.Session) {
+	if s.cfg.OnChange != nil {
+		s.cfg.OnChange(context.WithoutCancel(ctx), before, after)
 	}
+}
+
+// Note appends an event to a session's history without changing its state, e.g. that the shop's
+// platform could not be told about a payment.
+func (s *Service) Note(ctx context.Context, id, cause, detail string) error {
+	_, err := s.cfg.Store.Update(ctx, id, func(cur *payment.Session) (bool, error) {
+		now := s.now().UTC()
+		cur.History = append(cur.History, payment.Event{At: now, From: cur.State, To: cur.State, Cause: cause, Detail: detail})
+		cur.UpdatedAt = now
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("checkout: note on session[%s]: %w", id, err)
+	}
+	return nil
 }
 
 // Operation names a merchant-initiated change.
@@ -444,17 +460,21 @@ func (s *Service) apply(ctx context.Context, id string, pay *abi.Payment, cause 
 	obs := payment.Observation{State: payment.State(pay.State), AuthorizedAmount: pay.AuthorizedAmount,
 		CapturedAmount: pay.CapturedAmount, RefundedAmount: pay.RefundedAmount,
 		CancelledAmount: pay.CancelledAmount, Reason: pay.Reason}
-	var from payment.State
+	var before payment.Session
+	changed := false
 	sess, err := s.cfg.Store.Update(ctx, id, func(cur *payment.Session) (bool, error) {
-		from = cur.State
-		return cur.Apply(obs, cause, s.now()), nil
+		before = *cur
+		changed = cur.Apply(obs, cause, s.now())
+		return changed, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("checkout: apply %s to session[%s]: %w", cause, id, err)
 	}
-	if sess.State != from {
-		s.log.Info("checkout state changed", "session", id, "from", from, "to", sess.State, "cause", cause)
-		s.notify(ctx, from, sess)
+	if changed {
+		if sess.State != before.State {
+			s.log.Info("checkout state changed", "session", id, "from", before.State, "to", sess.State, "cause", cause)
+		}
+		s.notify(ctx, &before, sess)
 	}
 	if sess.State.Settled() {
 		if err := s.cfg.Store.CancelPoll(ctx, id); err != nil {

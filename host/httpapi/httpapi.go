@@ -41,6 +41,8 @@ type Config struct {
 	// Ready reports whether the service can take traffic (store reachable, plugins loaded).
 	Ready  func(ctx context.Context) error
 	Logger *slog.Logger
+	// Mount, if set, adds more routes (the platform hooks) to the router.
+	Mount func(r gin.IRouter)
 }
 
 type api struct {
@@ -84,6 +86,9 @@ func New(cfg Config) http.Handler {
 	v1.POST("/checkouts/:id/cancel", a.modify(checkout.OpCancel))
 	v1.GET("/checkouts/:id/return", a.returnFromProvider)
 	v1.POST("/vipps/:merchant/callback/v2/payments/:orderId", a.vippsCallback)
+	if cfg.Mount != nil {
+		cfg.Mount(r)
+	}
 	return r
 }
 

@@ -590,3 +590,7 @@ func (r *Redis) ForgetUser(ctx context.Context, merchant, userID string) error {
 	}
 	return nil
 }
+
+// Client is the Redis client the store uses, for other shared state kept beside the sessions (the
+// outbound queues). The store owns it if NewRedis created it.
+func (r *Redis) Client() redis.UniversalClient { return r.client }
