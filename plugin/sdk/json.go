@@ -186,11 +186,36 @@ var safeASCII = func() (t [utf8.RuneSelf]bool) {
 	return t
 }()
 
+// plain8 reports whether all eight bytes of w are ASCII that encoding/json writes unescaped: no control
+// byte, no '"', '\\', '<', '>' or '&', and nothing at or above 0x80. w must be 8 bytes long.
+func plain8(w string) bool {
+	x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+		uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	hasZero := func(v uint64) uint64 { return (v - ones) & ^v & highs }
+	bad := x & highs                    // non-ASCII
+	bad |= (x - 0x20*ones) & ^x & highs // a byte below 0x20
+	bad |= hasZero(x ^ ('"' * ones))
+	bad |= hasZero(x ^ ('\\' * ones))
+	bad |= hasZero(x ^ ('<' * ones))
+	bad |= hasZero(x ^ ('>' * ones))
+	bad |= hasZero(x ^ ('&' * ones))
+	return bad == 0
+}
+
 // appendString appends s as a JSON string, byte for byte as encoding/json writes it.
 func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Skip eight plain bytes at a time: in wasm every loop iteration costs a deadline check, so a
+		// word-at-a-time scan is several times faster than a byte loop on typical text.
+		for i+8 <= len(s) && plain8(s[i:i+8]) {
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if safeASCII[c] {
