@@ -33,6 +33,7 @@ import (
 	"github.com/kassehq/kasse/host/provider"
 	"github.com/kassehq/kasse/host/reconciler"
 	"github.com/kassehq/kasse/host/store"
+	"github.com/kassehq/kasse/host/webhooks"
 	"github.com/kassehq/kasse/schemas"
 )
 
@@ -68,6 +69,8 @@ type Server struct {
 	Notifier *notify.Notifier
 	// Hooks serves the platforms' webhooks under /hooks/.
 	Hooks *hooks.Hooks
+	// Webhooks keeps kasse's Vipps webhook registrations (ePayment merchants) and verifies deliveries.
+	Webhooks *webhooks.Manager
 
 	handler    http.Handler
 	runtime    *plugins.Runtime
@@ -202,6 +205,19 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("host: %w", err)
 	}
+	s.Webhooks, err = webhooks.NewManager(webhooks.ManagerConfig{Provider: prov, Store: s.Store,
+		Config: live.Config, Now: opts.Now, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("host: %w", err)
+	}
+	live.onChange = func(_, _ *config.Config) {
+		// A merchant moved to or from ePayment: register or remove its webhook now, not at the next sync.
+		go func() {
+			if err := s.Webhooks.Sync(context.WithoutCancel(ctx)); err != nil {
+				log.Warn("webhooks: sync after config reload", "err", err)
+			}
+		}()
+	}
 	s.Reconciler = reconciler.New(s.Store, s.Service, reconciler.Config{
 		Interval:    time.Duration(cfg.Reconciler.Interval),
 		MaxInterval: time.Duration(cfg.Reconciler.MaxInterval),
@@ -209,7 +225,7 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		Logger:      log,
 	})
 	s.handler = httpapi.New(httpapi.Config{
-		Service: s.Service, Schemas: set, APIKeys: live, Logger: log, Mount: s.Hooks.Mount,
+		Service: s.Service, Schemas: set, APIKeys: live, Logger: log, Mount: s.Hooks.Mount, Webhooks: s.Webhooks,
 		Ready: func(ctx context.Context) error {
 			if err := s.Store.Ping(ctx); err != nil {
 				return fmt.Errorf("session store: %w", err)
@@ -230,8 +246,9 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	rctx, stop := context.WithCancel(ctx)
 	defer stop()
 	var wg sync.WaitGroup
-	wg.Add(4)
+	wg.Add(5)
 	go func() { defer wg.Done(); s.Reconciler.Run(rctx) }()
+	go func() { defer wg.Done(); s.Webhooks.Run(rctx) }()
 	go func() { defer wg.Done(); s.Notifier.Run(rctx) }()
 	go func() { defer wg.Done(); s.Hooks.Run(rctx) }()
 	go func() {

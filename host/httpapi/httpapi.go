@@ -22,6 +22,7 @@ import (
 
 	"github.com/kassehq/kasse/host/checkout"
 	"github.com/kassehq/kasse/host/payment"
+	"github.com/kassehq/kasse/host/webhooks"
 	"github.com/kassehq/kasse/schemas"
 )
 
@@ -43,20 +44,23 @@ type Config struct {
 	Logger *slog.Logger
 	// Mount, if set, adds more routes (the platform hooks) to the router.
 	Mount func(r gin.IRouter)
+	// Webhooks verifies Vipps webhook deliveries (ePayment merchants).
+	Webhooks checkout.WebhookVerifier
 }
 
 type api struct {
-	svc     *checkout.Service
-	schemas *schemas.Set
-	keys    APIKeys
-	ready   func(ctx context.Context) error
-	log     *slog.Logger
+	webhooks checkout.WebhookVerifier
+	svc      *checkout.Service
+	schemas  *schemas.Set
+	keys     APIKeys
+	ready    func(ctx context.Context) error
+	log      *slog.Logger
 }
 
 // New returns the HTTP handler of the kasse API.
 func New(cfg Config) http.Handler {
 	gin.SetMode(gin.ReleaseMode)
-	a := &api{svc: cfg.Service, schemas: cfg.Schemas, keys: cfg.APIKeys, ready: cfg.Ready, log: cfg.Logger}
+	a := &api{webhooks: cfg.Webhooks, svc: cfg.Service, schemas: cfg.Schemas, keys: cfg.APIKeys, ready: cfg.Ready, log: cfg.Logger}
 	if a.log == nil {
 		a.log = slog.Default()
 	}
@@ -86,6 +90,9 @@ func New(cfg Config) http.Handler {
 	v1.POST("/checkouts/:id/cancel", a.modify(checkout.OpCancel))
 	v1.GET("/checkouts/:id/return", a.returnFromProvider)
 	v1.POST("/vipps/:merchant/callback/v2/payments/:orderId", a.vippsCallback)
+	if a.webhooks != nil {
+		v1.POST("/vipps/:merchant/webhooks", a.vippsWebhook)
+	}
 	if cfg.Mount != nil {
 		cfg.Mount(r)
 	}
@@ -292,3 +299,20 @@ func view(s *payment.Session) *payment.Session {
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 func quote(s string) string { return strconv.Quote(s) }
+
+// vippsWebhook takes a Vipps Webhooks API delivery (ePayment). It answers 204 when the event was applied
+// or deliberately ignored, and a problem otherwise, which makes Vipps retry: 401 when the signature does
+// not verify (nothing changes; kasse checks the payment's status with Vipps instead).
+func (a *api) vippsWebhook(c *gin.Context) {
+	body, err := a.readBody(c)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	_, err = a.svc.Webhook(c.Request.Context(), a.webhooks, c.Param("merchant"), webhooks.RequestFrom(c.Request, body))
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}

@@ -66,6 +66,9 @@ func problemFor(err error) Problem {
 	case errors.Is(err, store.ErrNotFound):
 		return Problem{Type: problemBase + "not-found", Title: "Checkout not found", Status: http.StatusNotFound,
 			Detail: "no checkout session with this id"}
+	case errors.Is(err, checkout.ErrWebhookUnverified):
+		return Problem{Type: problemBase + "unauthorized", Title: "Unauthorized", Status: http.StatusUnauthorized,
+			Detail: "the webhook's signature does not verify; the payment's status is checked with Vipps instead"}
 	case errors.Is(err, checkout.ErrCallbackUnauthorized):
 		return Problem{Type: problemBase + "unauthorized", Title: "Unauthorized", Status: http.StatusUnauthorized,
 			Detail: "the Authorization header does not match this payment"}

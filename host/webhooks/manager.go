@@ -215,7 +215,7 @@ func (m *Manager) syncMerchant(ctx context.Context, mc config.Merchant, hookURL 
 		if live && w.ID == rec.ID {
 			continue
 		}
-		if u, err := url.Parse(w.URL); err == nil && strings.TrimRight(u.Path, "/") == suffix {
+		if u, err := url.Parse(w.URL); w.URL == hookURL || err == nil && strings.HasSuffix(strings.TrimRight(u.Path, "/"), suffix) {
 			if err := m.delete(ctx, mc, w.ID); err != nil {
 				return err
 			}

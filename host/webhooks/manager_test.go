@@ -217,3 +217,27 @@ func deleteDirect(t *testing.T, e *env, id string) {
 		t.Fatalf("delete %s: %v %+v", id, err, resp)
 	}
 }
+
+// TestManagerPublicURLWithPath removes a registration of kasse's own URL whose secret this store does not
+// hold (e.g. left by an instance with a wiped store), under a public URL with a path prefix.
+func TestManagerPublicURLWithPath(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.Server.PublicURL = "http://127.0.0.1:1/kasse"
+	orphan := registerDirect(t, e, "http://127.0.0.1:1/kasse/v1/vipps/shop/webhooks")
+	m := e.manager(t)
+	if err := m.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	regs := e.sim.RegisteredWebhooks()
+	id, hookURL, _ := m.Registration("shop")
+	if len(regs) != 1 || regs[0].ID == orphan || regs[0].ID != id || hookURL != "http://127.0.0.1:1/kasse/v1/vipps/shop/webhooks" {
+		t.Fatalf("registrations %+v, manager holds %s %s", regs, id, hookURL)
+	}
+	req := webhooks.Request{Method: "POST", PathAndQuery: "/v1/vipps/shop/webhooks", Host: "proxy.internal:8080", Body: []byte(`{}`)}
+	webhooks.Sign(regs[0].Secret, &req, time.Now())
+	// Signed over the registered URL, received behind a proxy that strips /kasse and changes the host.
+	req.Authorization = webhooks.Authorization(webhooks.Signature(regs[0].Secret, "POST", "/kasse/v1/vipps/shop/webhooks", req.Date, "127.0.0.1:1", req.ContentSHA256))
+	if err := m.VerifyWebhook(context.Background(), "shop", req); err != nil {
+		t.Fatalf("verify behind a proxy: %v", err)
+	}
+}
