@@ -237,3 +237,16 @@ func must(t *testing.T) func(*http.Response, error) *http.Response {
 		return r
 	}
 }
+
+// TestConsentRemovalControl checks the HTTP form of the consent removal control.
+func TestConsentRemovalControl(t *testing.T) {
+	h := newHarness(t)
+	resp, body := h.do(call{method: "POST", path: "/_sim/consents/remove", body: map[string]any{"userId": "nobody=="}, noAuth: true})
+	if resp.StatusCode != http.StatusOK || strings.TrimSpace(string(body)) != "[]" {
+		t.Fatalf("unknown user: %d %s", resp.StatusCode, body)
+	}
+	resp, body = h.do(call{method: "POST", path: "/_sim/consents/remove", body: map[string]any{}, noAuth: true})
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "userId is required") {
+		t.Fatalf("no userId: %d %s", resp.StatusCode, body)
+	}
+}

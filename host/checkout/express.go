@@ -95,6 +95,9 @@ func (s *Service) CreateExpress(ctx context.Context, co payment.Checkout, idempo
 		return nil, false, &InputError{Pointer: "/returnUrl", Detail: fmt.Sprintf(
 			"must start with one of merchant %q's returnUrlPrefixes", co.Merchant)}
 	}
+	if err := checkCart(co); err != nil {
+		return nil, false, err
+	}
 	plugin, ok := s.cfg.Plugins.Plugin(m.Plugin)
 	if !ok {
 		return nil, false, &UnavailableError{What: "payment plugin " + m.Plugin}
@@ -199,6 +202,22 @@ func (s *Service) CreateExpress(ctx context.Context, co payment.Checkout, idempo
 	s.log.Info("express checkout created", "session", id, "merchant", co.Merchant, "amount", co.Amount,
 		"shipping", m.Shipping.Mode, "plugin", plugin.Name()+"@"+plugin.Version())
 	return sess, false, nil
+}
+
+// checkCart requires an Express checkout to carry its cart: shipping is computed from the lines stored
+// with the session, so they must be there and add up to the amount.
+func checkCart(co payment.Checkout) error {
+	if len(co.Lines) == 0 {
+		return &InputError{Pointer: "/lines", Detail: "Express Checkout needs the cart's lines: shipping is computed from them"}
+	}
+	var sum int64
+	for _, l := range co.Lines {
+		sum += l.Quantity * l.UnitPrice // the schema bounds both, so this cannot overflow
+	}
+	if sum != co.Amount {
+		return &InputError{Pointer: "/amount", Detail: fmt.Sprintf("must equal the sum of the lines, %d øre", sum)}
+	}
+	return nil
 }
 
 // expressSession finds the Express session of merchant's payment providerRef and checks the callback

@@ -464,12 +464,16 @@ func (s *Service) apply(ctx context.Context, id string, pay *abi.Payment, cause 
 	changed := false
 	sess, err := s.cfg.Store.Update(ctx, id, func(cur *payment.Session) (bool, error) {
 		before = *cur
+		// Express details (customer, address, shipping) may arrive by poll when the callback is lost.
+		details := ApplyExpressDetails(cur, pay)
 		changed = cur.Apply(obs, cause, s.now())
+		changed = changed || details
 		return changed, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("checkout: apply %s to session[%s]: %w", cause, id, err)
 	}
+	s.IndexContact(ctx, sess)
 	if changed {
 		if sess.State != before.State {
 			s.log.Info("checkout state changed", "session", id, "from", before.State, "to", sess.State, "cause", cause)

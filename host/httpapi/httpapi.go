@@ -90,6 +90,7 @@ func New(cfg Config) http.Handler {
 	v1.POST("/checkouts/:id/cancel", a.modify(checkout.OpCancel))
 	v1.GET("/checkouts/:id/return", a.returnFromProvider)
 	v1.POST("/vipps/:merchant/callback/v2/payments/:orderId", a.vippsCallback)
+	a.expressRoutes(r)
 	if a.webhooks != nil {
 		v1.POST("/vipps/:merchant/webhooks", a.vippsWebhook)
 	}

@@ -45,6 +45,7 @@ func problemFor(err error) Problem {
 		plerr  *checkout.PluginError
 		unerr  *checkout.UnavailableError
 		maxErr *http.MaxBytesError
+		exErr  *checkout.ExpressDisabledError
 	)
 	switch {
 	case errors.As(err, &maxErr):
@@ -59,6 +60,10 @@ func problemFor(err error) Problem {
 		return Problem{Type: problemBase + "invalid-request", Title: "Request body is invalid",
 			Status: http.StatusUnprocessableEntity, Detail: inErr.Detail,
 			Errors: []schemas.Violation{{Pointer: inErr.Pointer, Detail: inErr.Detail}}}
+	case errors.As(err, &exErr):
+		return Problem{Type: problemBase + "express-disabled", Title: "Express Checkout is off for this merchant",
+			Status: http.StatusForbidden, Detail: "merchant " + quote(exErr.Merchant) +
+				" has expressCheckout switched off in kasse's configuration", Merchant: exErr.Merchant}
 	case errors.As(err, &merr):
 		return Problem{Type: problemBase + "unknown-merchant", Title: "Unknown merchant",
 			Status: http.StatusNotFound, Detail: "no merchant " + quote(merr.Merchant) + " is configured",

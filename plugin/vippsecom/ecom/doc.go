@@ -19,6 +19,17 @@
 //     count, as the eCom API guide requires, and transactionSummary amounts win when present.
 //   - read_callback reads the body Vipps posts to [callbackPrefix]/v2/payments/{orderId}
 //     (ms_import.yaml, TransactionUpdateCallbackOneOf), checking that it is for this session and merchant.
+//     An Express callback's userDetails and shippingDetails become the payment's contact and shipping
+//     (the cost converted from NOK to øre, zipCode or postCode, "Norway" or "NO"), and its amount may
+//     include the shipping cost; read_details reads the same details from an Express payment's details.
+//   - Express Checkout (express.go): when the host sets merchant.express, build_initiate builds an "eComm
+//     Express Payment" with consentRemovalPrefix and either staticShippingDetails (static shipping: the
+//     merchant's methods priced by the rules that do not depend on the address, shippingCost in NOK with
+//     two decimals, isDefault "Y"/"N") or shippingDetailsPrefix (dynamic shipping). shipping_options
+//     answers Vipps's shippingDetails request (ShippingCostAndMethod) with FetchShippingCostResponse, in
+//     Output.Reply: the options for the address asked about, from the cart stored with the session at
+//     initiation (its lines, else its amount) and the merchant's rules (cost by cart total, country and
+//     postcode; methods limited to countries and postcodes, such as pick-up points).
 //   - Every read operation turns a non-2xx answer into a "provider_error" from either error shape the eCom
 //     API uses: its own JSON array of {errorGroup, errorCode, errorMessage, contextId}, or an Azure API
 //     Management object ({"responseInfo":..., "result":...} or {"statusCode":..., "message":...}).
@@ -39,7 +50,7 @@ const Name = "vipps-ecom"
 
 // Version is the plugin's version (semantic versioning). Change it with every change of behaviour: the host
 // records it on every session, and golden vectors are replayed against it before an upgrade is activated.
-const Version = "1.0.0"
+const Version = "1.1.0"
 
 // Error codes this package reports in abi.Error.Code.
 const (
