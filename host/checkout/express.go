@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/kassehq/kasse/host/config"
 	"github.com/kassehq/kasse/host/payment"
@@ -84,124 +83,7 @@ func (s *Service) expressInput(op abi.Op, m config.Merchant, sess *payment.Sessi
 // computed from. With a non-empty idempotencyKey a repeated call with the same body returns the first
 // call's session and replayed=true.
 func (s *Service) CreateExpress(ctx context.Context, co payment.Checkout, idempotencyKey string) (sess *payment.Session, replayed bool, err error) {
-	m, ok := s.cfg.Merchants.Merchant(co.Merchant)
-	if !ok {
-		return nil, false, &UnknownMerchantError{Merchant: co.Merchant}
-	}
-	if !m.ExpressCheckout || m.Shipping == nil {
-		return nil, false, &ExpressDisabledError{Merchant: co.Merchant}
-	}
-	if !returnURLAllowed(m, co.ReturnURL) {
-		return nil, false, &InputError{Pointer: "/returnUrl", Detail: fmt.Sprintf(
-			"must start with one of merchant %q's returnUrlPrefixes", co.Merchant)}
-	}
-	if err := checkCart(co); err != nil {
-		return nil, false, err
-	}
-	plugin, ok := s.cfg.Plugins.Plugin(m.Plugin)
-	if !ok {
-		return nil, false, &UnavailableError{What: "payment plugin " + m.Plugin}
-	}
-
-	id := newID()
-	if idempotencyKey != "" {
-		scope := "express:" + co.Merchant
-		fingerprint, err := fingerprintOf(co)
-		if err != nil {
-			return nil, false, err
-		}
-		existing, err := s.cfg.Store.ClaimIdempotencyKey(ctx, scope, idempotencyKey, id+"|"+fingerprint, 24*time.Hour)
-		if err != nil {
-			return nil, false, fmt.Errorf("checkout: claim idempotency key: %w", err)
-		}
-		if existing != "" {
-			prevID, prevFingerprint, _ := strings.Cut(existing, "|")
-			if prevFingerprint != fingerprint {
-				return nil, false, &IdempotencyError{Detail: "Idempotency-Key was already used with a different request body"}
-			}
-			prev, err := s.cfg.Store.Get(ctx, prevID)
-			if errors.Is(err, store.ErrNotFound) {
-				return nil, false, &IdempotencyError{InProgress: true,
-					Detail: "a request with this Idempotency-Key is still being processed; retry shortly"}
-			}
-			if err != nil {
-				return nil, false, fmt.Errorf("checkout: idempotent replay: %w", err)
-			}
-			return prev, true, nil
-		}
-		defer func() {
-			if err != nil && sess == nil {
-				_ = s.cfg.Store.ReleaseIdempotencyKey(context.WithoutCancel(ctx), scope, idempotencyKey, id+"|"+fingerprint)
-			}
-		}()
-	}
-
-	now := s.now().UTC()
-	draft := &payment.Session{
-		ID: id, Merchant: co.Merchant, Reference: co.Reference, State: payment.StatePending,
-		Amount: co.Amount, Currency: co.Currency, Description: co.Description, ReturnURL: co.ReturnURL,
-		Customer: co.Customer, Lines: co.Lines, Express: true,
-		Plugin: plugin.Name(), PluginVersion: plugin.Version(),
-		ProviderReference: id, CallbackToken: newToken(),
-		CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(s.cfg.PendingTimeout),
-		History: []payment.Event{{At: now, To: payment.StatePending, Cause: "express checkout created", Amount: co.Amount}},
-	}
-
-	in, err := s.expressInput(abi.OpBuildInitiate, m, draft)
-	if err != nil {
-		return nil, false, err
-	}
-	out, err := s.call(ctx, plugin, in)
-	if err != nil {
-		return nil, false, err
-	}
-	if !out.OK || out.Request == nil {
-		return nil, false, &PluginError{Plugin: plugin.Name(), Version: plugin.Version(), Op: abi.OpBuildInitiate,
-			Err: out.Error, Cause: errors.New("output has no request")}
-	}
-	if err := s.cfg.Store.Create(ctx, draft, s.cfg.SessionTTL); err != nil {
-		return nil, false, fmt.Errorf("checkout: create session[%s]: %w", id, err)
-	}
-	sess = draft
-	if err := s.cfg.Store.IndexReference(ctx, co.Merchant, co.Reference, id, s.cfg.SessionTTL); err != nil {
-		s.log.Error("checkout: index shop reference", "session", id, "reference", co.Reference, "err", err)
-	}
-
-	resp, sendErr := s.send(ctx, plugin, m, out.Request, "", draft)
-	var pay *abi.Payment
-	if sendErr == nil {
-		pay, sendErr = s.read(ctx, plugin, abi.OpReadInitiate, m, draft, nil, resp)
-	}
-	if sendErr != nil {
-		failed, uerr := s.cfg.Store.Update(ctx, id, func(cur *payment.Session) (bool, error) {
-			return cur.Apply(payment.Observation{State: payment.StateFailed, AuthorizedAmount: -1,
-				CapturedAmount: -1, RefundedAmount: -1, CancelledAmount: -1,
-				Reason: "initiate failed: " + reasonOf(sendErr)}, "initiate failed", s.now()), nil
-		})
-		if uerr == nil {
-			sess = failed
-			s.notify(ctx, draft, failed)
-		}
-		s.log.Warn("express checkout initiate failed", "session", id, "merchant", co.Merchant, "err", sendErr)
-		return sess, false, sendErr
-	}
-	sess, err = s.cfg.Store.Update(ctx, id, func(cur *payment.Session) (bool, error) {
-		cur.RedirectURL = pay.RedirectURL
-		if pay.ProviderReference != "" {
-			cur.ProviderReference = pay.ProviderReference
-		}
-		cur.UpdatedAt = s.now().UTC()
-		return true, nil
-	})
-	if err != nil {
-		return nil, false, fmt.Errorf("checkout: record redirect for session[%s]: %w", id, err)
-	}
-	if err := s.cfg.Store.SchedulePoll(ctx, id, now.Add(s.cfg.FirstPoll)); err != nil {
-		s.log.Error("checkout: schedule first poll", "session", id, "err", err)
-	}
-	s.log.Info("express checkout created", "session", id, "merchant", co.Merchant, "amount", co.Amount,
-		"shipping", m.Shipping.Mode, "plugin", plugin.Name()+"@"+plugin.Version())
-	return sess, false, nil
+	return s.create(ctx, co, idempotencyKey, true)
 }
 
 // checkCart requires an Express checkout to carry its cart: shipping is computed from the lines stored

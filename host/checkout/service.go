@@ -132,27 +132,47 @@ func (s *Service) FallBack(sessionID string) string {
 // a pending session, sends the request and records the redirect URL. With a non-empty idempotencyKey a
 // repeated call with the same body returns the first call's session and replayed=true.
 func (s *Service) Create(ctx context.Context, co payment.Checkout, idempotencyKey string) (sess *payment.Session, replayed bool, err error) {
+	return s.create(ctx, co, idempotencyKey, false)
+}
+
+// create is Create and, with express set, CreateExpress.
+func (s *Service) create(ctx context.Context, co payment.Checkout, idempotencyKey string, express bool) (sess *payment.Session, replayed bool, err error) {
 	m, ok := s.cfg.Merchants.Merchant(co.Merchant)
 	if !ok {
 		return nil, false, &UnknownMerchantError{Merchant: co.Merchant}
+	}
+	if express && (!m.ExpressCheckout || m.Shipping == nil) {
+		return nil, false, &ExpressDisabledError{Merchant: co.Merchant}
 	}
 	if !returnURLAllowed(m, co.ReturnURL) {
 		return nil, false, &InputError{Pointer: "/returnUrl", Detail: fmt.Sprintf(
 			"must start with one of merchant %q's returnUrlPrefixes", co.Merchant)}
 	}
+	if express {
+		if err := checkCart(co); err != nil {
+			return nil, false, err
+		}
+	}
 	plugin, ok := s.cfg.Plugins.Plugin(m.Plugin)
 	if !ok {
 		return nil, false, &UnavailableError{What: "payment plugin " + m.Plugin}
 	}
+	kind := "checkout"
+	if express {
+		kind = "express checkout"
+	}
 
 	id := newID()
 	if idempotencyKey != "" {
+		scope := "checkout:" + co.Merchant
+		if express {
+			scope = "express:" + co.Merchant
+		}
 		fingerprint, err := fingerprintOf(co)
 		if err != nil {
 			return nil, false, err
 		}
-		existing, err := s.cfg.Store.ClaimIdempotencyKey(ctx, "checkout:"+co.Merchant, idempotencyKey,
-			id+"|"+fingerprint, 24*time.Hour)
+		existing, err := s.cfg.Store.ClaimIdempotencyKey(ctx, scope, idempotencyKey, id+"|"+fingerprint, 24*time.Hour)
 		if err != nil {
 			return nil, false, fmt.Errorf("checkout: claim idempotency key: %w", err)
 		}
@@ -174,8 +194,7 @@ func (s *Service) Create(ctx context.Context, co payment.Checkout, idempotencyKe
 		defer func() {
 			// A request that stored nothing may be retried with the same key.
 			if err != nil && sess == nil {
-				_ = s.cfg.Store.ReleaseIdempotencyKey(context.WithoutCancel(ctx), "checkout:"+co.Merchant,
-					idempotencyKey, id+"|"+fingerprint)
+				_ = s.cfg.Store.ReleaseIdempotencyKey(context.WithoutCancel(ctx), scope, idempotencyKey, id+"|"+fingerprint)
 			}
 		}()
 	}
@@ -184,15 +203,21 @@ func (s *Service) Create(ctx context.Context, co payment.Checkout, idempotencyKe
 	draft := &payment.Session{
 		ID: id, Merchant: co.Merchant, Reference: co.Reference, State: payment.StatePending,
 		Amount: co.Amount, Currency: co.Currency, Description: co.Description, ReturnURL: co.ReturnURL,
-		Customer: co.Customer, Lines: co.Lines,
+		Customer: co.Customer, Lines: co.Lines, Express: express,
 		Plugin: plugin.Name(), PluginVersion: plugin.Version(),
 		ProviderReference: id, CallbackToken: newToken(),
 		CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(s.cfg.PendingTimeout),
-		History: []payment.Event{{At: now, To: payment.StatePending, Cause: "checkout created", Amount: co.Amount}},
+		History: []payment.Event{{At: now, To: payment.StatePending, Cause: kind + " created", Amount: co.Amount}},
 	}
 
 	// Build first: a plugin that fails here leaves nothing behind.
-	req, err := s.build(ctx, plugin, abi.OpBuildInitiate, m, draft, nil)
+	in := s.input(abi.OpBuildInitiate, m, draft, nil)
+	if express {
+		if in, err = s.expressInput(abi.OpBuildInitiate, m, draft); err != nil {
+			return nil, false, err
+		}
+	}
+	req, err := s.buildFrom(ctx, plugin, in)
 	if err != nil {
 		return nil, false, err
 	}
@@ -219,7 +244,7 @@ func (s *Service) Create(ctx context.Context, co payment.Checkout, idempotencyKe
 			sess = failed
 			s.notify(ctx, draft, failed)
 		}
-		s.log.Warn("checkout initiate failed", "session", id, "merchant", co.Merchant, "err", sendErr)
+		s.log.Warn(kind+" initiate failed", "session", id, "merchant", co.Merchant, "err", sendErr)
 		return sess, false, sendErr
 	}
 
@@ -237,7 +262,7 @@ func (s *Service) Create(ctx context.Context, co payment.Checkout, idempotencyKe
 	if err := s.cfg.Store.SchedulePoll(ctx, id, now.Add(s.cfg.FirstPoll)); err != nil {
 		s.log.Error("checkout: schedule first poll", "session", id, "err", err)
 	}
-	s.log.Info("checkout created", "session", id, "merchant", co.Merchant, "amount", co.Amount,
+	s.log.Info(kind+" created", "session", id, "merchant", co.Merchant, "amount", co.Amount,
 		"plugin", plugin.Name()+"@"+plugin.Version())
 	return sess, false, nil
 }
@@ -537,7 +562,13 @@ func (s *Service) call(ctx context.Context, plugin Plugin, in *abi.Input) (*abi.
 }
 
 func (s *Service) build(ctx context.Context, plugin Plugin, op abi.Op, m config.Merchant, sess *payment.Session, opIn *abi.Operation) (*abi.Request, error) {
-	out, err := s.call(ctx, plugin, s.input(op, m, sess, opIn))
+	return s.buildFrom(ctx, plugin, s.input(op, m, sess, opIn))
+}
+
+// buildFrom runs a build operation on a prepared input and returns the request it built.
+func (s *Service) buildFrom(ctx context.Context, plugin Plugin, in *abi.Input) (*abi.Request, error) {
+	op := in.Op
+	out, err := s.call(ctx, plugin, in)
 	if err != nil {
 		return nil, err
 	}
