@@ -35,6 +35,8 @@ func TestProblemFor(t *testing.T) {
 		{"plugin trap", &checkout.PluginError{Plugin: "p", Version: "1", Op: abi.OpBuildInitiate, Cause: errors.New("trap")}, 500, "plugin-failed"},
 		{"plugin refuses input", &checkout.PluginError{Err: &abi.Error{Code: "invalid_input", Message: "m"}}, 422, "invalid-request"},
 		{"unavailable", &checkout.UnavailableError{What: "plugin"}, 503, "unavailable"},
+		{"express off", &checkout.ExpressDisabledError{Merchant: "demo"}, 403, "express-disabled"},
+		{"webhook unverified", fmt.Errorf("webhook: %w", checkout.ErrWebhookUnverified), 401, "unauthorized"},
 		{"body too large", &http.MaxBytesError{Limit: 10}, 413, "body-too-large"},
 		{"anything else", errors.New("boom"), 500, "internal"},
 	}
