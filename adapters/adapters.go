@@ -40,6 +40,10 @@ const (
 	ActionPing Action = "ping"
 	// ActionCheckout: the shop wants payment for an order; Event.Checkout is set.
 	ActionCheckout Action = "checkout"
+	// ActionExpressCheckout: the shop wants an Express Checkout (Vipps Hurtigkasse) for a cart, the
+	// customer choosing address and shipping inside Vipps; Event.Checkout is set and carries the cart's
+	// Lines, from which shipping is computed. kasse refuses it when the merchant's expressCheckout is off.
+	ActionExpressCheckout Action = "express"
 	// ActionCapture: the order was completed or shipped; capture Event.Amount (0 = all that is left).
 	ActionCapture Action = "capture"
 	// ActionCancel: the order was cancelled; release the reservation.
@@ -77,7 +81,7 @@ type Event struct {
 	// Reference is the platform's order id, exactly as the platform wrote it; it is the checkout's
 	// Reference and how later events find the session.
 	Reference string `json:"reference,omitempty"`
-	// Checkout is the canonical checkout, for ActionCheckout.
+	// Checkout is the canonical checkout, for ActionCheckout and ActionExpressCheckout.
 	Checkout *payment.Checkout `json:"checkout,omitempty"`
 	// Amount is the amount to capture or refund in minor units; 0 means all that is left.
 	Amount int64 `json:"amount,omitempty"`
@@ -312,6 +316,9 @@ func Check(set []Info, cfg *config.Config) error {
 type Checkouts interface {
 	// Create starts the payment for a checkout; see checkout.Service.Create.
 	Create(ctx context.Context, co payment.Checkout, idempotencyKey string) (*payment.Session, bool, error)
+	// CreateExpress starts an Express Checkout payment for a cart; see checkout.Service.CreateExpress. It
+	// fails with a *checkout.ExpressDisabledError when the merchant's expressCheckout is off.
+	CreateExpress(ctx context.Context, co payment.Checkout, idempotencyKey string) (*payment.Session, bool, error)
 	// Modify captures, refunds or cancels ("capture", "refund", "cancel"); see checkout.Service.Modify.
 	Modify(ctx context.Context, sessionID string, op string, amount int64, text, idempotencyKey string) (*payment.Session, error)
 	// Lookup returns the newest session created for the shop's order reference at this merchant

@@ -299,6 +299,10 @@ func (h hookCheckouts) Create(ctx context.Context, co payment.Checkout, key stri
 	return h.svc.Create(ctx, co, key)
 }
 
+func (h hookCheckouts) CreateExpress(ctx context.Context, co payment.Checkout, key string) (*payment.Session, bool, error) {
+	return h.svc.CreateExpress(ctx, co, key)
+}
+
 func (h hookCheckouts) Modify(ctx context.Context, id, op string, amount int64, text, key string) (*payment.Session, error) {
 	return h.svc.Modify(ctx, id, checkout.Operation(op), amount, text, key)
 }

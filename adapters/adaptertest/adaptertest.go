@@ -10,6 +10,7 @@ package adaptertest
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -149,30 +150,46 @@ func compare(t *testing.T, got, want *adapters.Event) {
 	if got == nil {
 		t.Fatal("Parse returned a nil event")
 	}
+	for _, p := range problems(got, want) {
+		t.Error(p)
+	}
+}
+
+// problems lists how got differs from want (Action always, the other fields where want's are non-zero)
+// and what is inconsistent in got whatever was wanted: a checkout or Express event without its checkout,
+// an Express event without the cart's lines, a capture, cancel or refund without a reference.
+func problems(got, want *adapters.Event) []string {
+	var out []string
 	if got.Action != want.Action {
-		t.Errorf("Action = %q, want %q (reason %q)", got.Action, want.Action, got.Reason)
+		out = append(out, fmt.Sprintf("Action = %q, want %q (reason %q)", got.Action, want.Action, got.Reason))
 	}
 	gv, wv := reflect.ValueOf(got).Elem(), reflect.ValueOf(want).Elem()
 	for i := range wv.NumField() {
-		if wv.Field(i).IsZero() {
+		if wv.Field(i).IsZero() || wv.Type().Field(i).Name == "Action" {
 			continue
 		}
 		if !reflect.DeepEqual(gv.Field(i).Interface(), wv.Field(i).Interface()) {
-			t.Errorf("%s = %+v, want %+v", wv.Type().Field(i).Name, gv.Field(i).Interface(), wv.Field(i).Interface())
+			out = append(out, fmt.Sprintf("%s = %+v, want %+v", wv.Type().Field(i).Name, gv.Field(i).Interface(),
+				wv.Field(i).Interface()))
 		}
 	}
-	if got.Action == adapters.ActionCheckout {
-		if got.Checkout == nil {
-			t.Error("checkout event without a Checkout")
-		} else if got.Checkout.Reference != got.Reference || got.Checkout.Merchant == "" {
-			t.Errorf("checkout reference %q / merchant %q do not match the event's reference %q",
-				got.Checkout.Reference, got.Checkout.Merchant, got.Reference)
+	switch got.Action {
+	case adapters.ActionCheckout, adapters.ActionExpressCheckout:
+		switch {
+		case got.Checkout == nil:
+			out = append(out, string(got.Action)+" event without a Checkout")
+		case got.Checkout.Reference != got.Reference || got.Checkout.Merchant == "":
+			out = append(out, fmt.Sprintf("checkout reference %q / merchant %q do not match the event's reference %q",
+				got.Checkout.Reference, got.Checkout.Merchant, got.Reference))
+		case got.Action == adapters.ActionExpressCheckout && len(got.Checkout.Lines) == 0:
+			out = append(out, "express event without the cart's Lines (Express shipping is computed from them)")
+		}
+	case adapters.ActionCapture, adapters.ActionCancel, adapters.ActionRefund:
+		if got.Reference == "" {
+			out = append(out, fmt.Sprintf("%s event without a Reference", got.Action))
 		}
 	}
-	if (got.Action == adapters.ActionCapture || got.Action == adapters.ActionCancel ||
-		got.Action == adapters.ActionRefund) && got.Reference == "" {
-		t.Errorf("%s event without a Reference", got.Action)
-	}
+	return out
 }
 
 // mangle parses truncated and altered versions of the body: Parse may fail but must not panic.

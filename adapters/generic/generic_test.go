@@ -45,6 +45,11 @@ func signed(key string, t time.Time, body string) http.Header {
 const checkoutBody = `{"type":"checkout","key":"order-1001","checkout":{"reference":"1001","amount":49900,"currency":"NOK",` +
 	`"description":"Order 1001","returnUrl":"https://custom.example/thanks/1001","lines":[{"name":"Mug","quantity":2,"unitPrice":24950}]}}`
 
+// expressBody is an Express Checkout from a product page's button: the cart's lines, no address.
+const expressBody = `{"type":"express","key":"x-1","checkout":{"reference":"x-1","amount":64850,"currency":"NOK",` +
+	`"description":"Express order x-1","returnUrl":"https://custom.example/thanks/x-1",` +
+	`"lines":[{"sku":"MUG","name":"Mug","quantity":2,"unitPrice":24950},{"sku":"HAT","name":"Hat","quantity":1,"unitPrice":14950}]}}`
+
 func TestConformance(t *testing.T) {
 	fx := func(name, body string, want adapters.Event, wantErr string) adaptertest.Fixture {
 		return adaptertest.Fixture{Name: name, Merchant: merchant(), Header: signed(secret, now, body),
@@ -57,6 +62,21 @@ func TestConformance(t *testing.T) {
 			Checkout: &payment.Checkout{Merchant: "custom", Reference: "1001", Amount: 49900, Currency: "NOK",
 				Description: "Order 1001", ReturnURL: "https://custom.example/thanks/1001",
 				Lines: []payment.Line{{Name: "Mug", Quantity: 2, UnitPrice: 24950}}}}, ""),
+		fx("express", expressBody, adapters.Event{Action: adapters.ActionExpressCheckout, Topic: "express", Reference: "x-1",
+			Key: "x-1", Checkout: &payment.Checkout{Merchant: "custom", Reference: "x-1", Amount: 64850, Currency: "NOK",
+				Description: "Express order x-1", ReturnURL: "https://custom.example/thanks/x-1",
+				Lines: []payment.Line{{SKU: "MUG", Name: "Mug", Quantity: 2, UnitPrice: 24950},
+					{SKU: "HAT", Name: "Hat", Quantity: 1, UnitPrice: 14950}}}}, ""),
+		fx("express without lines", `{"type":"express","checkout":{"reference":"x-2","amount":100,"currency":"NOK"}}`,
+			adapters.Event{}, "/checkout/lines: is required for type express"),
+		fx("express with empty lines", `{"type":"express","checkout":{"reference":"x-2","amount":100,"lines":[]}}`,
+			adapters.Event{}, "/checkout/lines: is required for type express"),
+		fx("express without checkout", `{"type":"express","reference":"x-2"}`, adapters.Event{},
+			"/checkout: is required for type express"),
+		fx("express for another merchant", `{"type":"express","checkout":{"merchant":"other","reference":"x-2",`+
+			`"lines":[{"name":"Mug","quantity":1,"unitPrice":100}]}}`, adapters.Event{}, `/checkout/merchant: must be "custom"`),
+		fx("express with an unknown line field", `{"type":"express","checkout":{"reference":"x-2",`+
+			`"lines":[{"name":"Mug","quantity":1,"price":100}]}}`, adapters.Event{}, "unknown field"),
 		fx("capture part", `{"type":"capture","reference":"1001","amount":10000,"text":"first parcel"}`,
 			adapters.Event{Action: adapters.ActionCapture, Reference: "1001", Amount: 10000, Text: "first parcel", Key: "capture:10000"}, ""),
 		fx("refund", `{"type":"refund","reference":"1001","key":"rma-7"}`,
@@ -131,12 +151,23 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(checkoutBody))
 	f.Add([]byte(`{"type":"refund","reference":"1","amount":5}`))
 	f.Add([]byte(`{"type":"checkout","checkout":null}`))
+	f.Add([]byte(expressBody))
+	f.Add([]byte(`{"type":"express","checkout":{"lines":null}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		h := http.Header{}
 		h.Set("Kasse-Signature", sign(secret, now, body))
 		ev, err := generic.Adapter{}.Parse(&adapters.Delivery{Merchant: merchant(), Header: h, Body: body})
-		if err == nil && ev.Action == adapters.ActionCheckout && ev.Checkout.Merchant != "custom" {
-			t.Fatalf("checkout for merchant %q", ev.Checkout.Merchant)
+		if err != nil {
+			return
+		}
+		switch ev.Action {
+		case adapters.ActionCheckout, adapters.ActionExpressCheckout:
+			if ev.Checkout == nil || ev.Checkout.Merchant != "custom" {
+				t.Fatalf("%s event with checkout %+v", ev.Action, ev.Checkout)
+			}
+			if ev.Action == adapters.ActionExpressCheckout && len(ev.Checkout.Lines) == 0 {
+				t.Fatal("express event without the cart's lines")
+			}
 		}
 	})
 }

@@ -2,8 +2,8 @@
 // webhooks and POST /hooks/{adapter}/{merchant}/checkout for a shop's synchronous checkout step. For
 // each delivery it finds the adapter and the merchant, reads the body under a size limit, has the
 // adapter verify the signature before anything is parsed, drops repeated deliveries, and turns the
-// adapter's event into a call to the checkout service (create, capture, refund, cancel). Errors are RFC
-// 9457 problem documents, in the same shape as host/httpapi.
+// adapter's event into a call to the checkout service (create, Express create, capture, refund, cancel).
+// Errors are RFC 9457 problem documents, in the same shape as host/httpapi.
 //
 // Adapters in adapters.ModeSync are processed before the answer. Adapters in adapters.ModeAckFirst
 // (Shopify) are answered 200 as soon as the delivery is verified, de-duplicated and stored in a durable
@@ -162,7 +162,7 @@ func (h *Hooks) InboxStats(ctx context.Context) (outbound.Stats, error) { return
 // Result is the JSON body of a successful answer.
 type Result struct {
 	// Status is what kasse did: "ignored", "accepted" (stored, processed after), "duplicate",
-	// "checkout", "capture", "refund", "cancel" or "nothing-to-do".
+	// "checkout", "express" (an Express Checkout), "capture", "refund", "cancel" or "nothing-to-do".
 	Status string `json:"status"`
 	// Reason explains ignored and nothing-to-do.
 	Reason string `json:"reason,omitempty"`
@@ -170,7 +170,7 @@ type Result struct {
 	SessionID string `json:"sessionId,omitempty"`
 	// State is the session's payment state afterwards.
 	State payment.State `json:"state,omitempty"`
-	// RedirectURL is where the shop sends the customer to pay (checkout only).
+	// RedirectURL is where the shop sends the customer to pay (checkout and express only).
 	RedirectURL string `json:"redirectUrl,omitempty"`
 }
 
@@ -231,7 +231,8 @@ func (h *Hooks) handle(sync bool) gin.HandlerFunc {
 			return
 		}
 		log = log.With("topic", ev.Topic, "action", ev.Action, "reference", ev.Reference, "delivery", ev.DeliveryID)
-		if sync && ev.Action != adapters.ActionCheckout && ev.Action != adapters.ActionPing {
+		if sync && ev.Action != adapters.ActionCheckout && ev.Action != adapters.ActionExpressCheckout &&
+			ev.Action != adapters.ActionPing {
 			abortProblem(c, Problem{Type: problemBase + "not-a-checkout", Title: "Not a checkout",
 				Status: http.StatusUnprocessableEntity, Detail: "the checkout hook needs a payable order: " + ev.Reason})
 			return
@@ -407,7 +408,7 @@ func (h *Hooks) apply(ctx context.Context, adapterID, merchant string, ev *adapt
 		return &Result{Status: "ignored", Reason: "ping"}, nil
 	case adapters.ActionIgnore:
 		return &Result{Status: "ignored", Reason: ev.Reason}, nil
-	case adapters.ActionCheckout:
+	case adapters.ActionCheckout, adapters.ActionExpressCheckout:
 		return h.checkout(ctx, adapterID, merchant, ev)
 	case adapters.ActionCapture, adapters.ActionCancel, adapters.ActionRefund:
 		return h.modify(ctx, adapterID, merchant, ev)
@@ -420,9 +421,17 @@ func retryable(s payment.State) bool {
 	return s == payment.StateFailed || s == payment.StateRejected || s == payment.StateExpired || s == payment.StateCancelled
 }
 
+// checkout starts the payment of a checkout or, for adapters.ActionExpressCheckout, an Express Checkout.
+// An order with a live session gets that session, except an Express request for an order whose live
+// session is a regular payment: that is a conflict, since the regular payment asks for no address.
 func (h *Hooks) checkout(ctx context.Context, adapterID, merchant string, ev *adapters.Event) (*Result, error) {
+	express := ev.Action == adapters.ActionExpressCheckout
+	status, create := "checkout", h.checkouts.Create
+	if express {
+		status, create = "express", h.checkouts.CreateExpress
+	}
 	if ev.Checkout == nil {
-		return nil, &adapters.InputError{Detail: "checkout event without a checkout"}
+		return nil, &adapters.InputError{Detail: status + " event without a checkout"}
 	}
 	doc, err := json.Marshal(ev.Checkout)
 	if err != nil {
@@ -436,8 +445,11 @@ func (h *Hooks) checkout(ctx context.Context, adapterID, merchant string, ev *ad
 	after := "first"
 	prev, err := h.checkouts.Lookup(ctx, merchant, ev.Checkout.Reference)
 	switch {
+	case err == nil && !retryable(prev.State) && express && !prev.Express:
+		// A regular payment would skip the address and shipping the Express order needs.
+		return nil, &kindConflictError{Reference: ev.Checkout.Reference, Session: prev.ID, State: prev.State}
 	case err == nil && !retryable(prev.State):
-		return sessionResult("checkout", prev), nil
+		return sessionResult(status, prev), nil
 	case err == nil:
 		after = prev.ID
 	case !errors.Is(err, store.ErrNotFound):
@@ -447,18 +459,18 @@ func (h *Hooks) checkout(ctx context.Context, adapterID, merchant string, ev *ad
 	if ev.Key != "" {
 		key = adapterID + ":key:" + ev.Key + ":after:" + after
 	}
-	sess, _, err := h.checkouts.Create(ctx, *ev.Checkout, key)
+	sess, _, err := create(ctx, *ev.Checkout, key)
 	if err != nil {
 		var iderr *checkout.IdempotencyError
 		if errors.As(err, &iderr) && !iderr.InProgress {
 			// The same order arrived with other contents (edited meanwhile): keep the first session.
-			if again, lerr := h.checkouts.Lookup(ctx, merchant, ev.Checkout.Reference); lerr == nil {
-				return sessionResult("checkout", again), nil
+			if again, lerr := h.checkouts.Lookup(ctx, merchant, ev.Checkout.Reference); lerr == nil && (!express || again.Express) {
+				return sessionResult(status, again), nil
 			}
 		}
 		return nil, err
 	}
-	return sessionResult("checkout", sess), nil
+	return sessionResult(status, sess), nil
 }
 
 func (h *Hooks) modify(ctx context.Context, adapterID, merchant string, ev *adapters.Event) (*Result, error) {

@@ -47,17 +47,38 @@ type fakeCheckouts struct {
 	calls    []string
 	sessions map[string]*payment.Session // by merchant/reference
 	n        int
-	// createErr, when set, is returned by the next Create calls (one per element).
+	// createErr, when set, is returned by the next Create or CreateExpress calls (one per element).
 	createErr []error
 	modifyErr error
+	// expressOn lists the merchants whose expressCheckout is on; CreateExpress refuses the others as the
+	// checkout service does.
+	expressOn map[string]bool
 }
 
-func newFake() *fakeCheckouts { return &fakeCheckouts{sessions: map[string]*payment.Session{}} }
+func newFake() *fakeCheckouts {
+	return &fakeCheckouts{sessions: map[string]*payment.Session{}, expressOn: map[string]bool{}}
+}
 
 func (f *fakeCheckouts) Create(_ context.Context, co payment.Checkout, key string) (*payment.Session, bool, error) {
+	return f.create(co, key, false)
+}
+
+func (f *fakeCheckouts) CreateExpress(_ context.Context, co payment.Checkout, key string) (*payment.Session, bool, error) {
+	return f.create(co, key, true)
+}
+
+func (f *fakeCheckouts) create(co payment.Checkout, key string, express bool) (*payment.Session, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls = append(f.calls, fmt.Sprintf("create %s %s %d %s key=%s", co.Merchant, co.Reference, co.Amount, co.Currency, key))
+	call := fmt.Sprintf("create %s %s %d %s key=%s", co.Merchant, co.Reference, co.Amount, co.Currency, key)
+	if express {
+		call = fmt.Sprintf("express %s %s %d %s lines=%d key=%s", co.Merchant, co.Reference, co.Amount, co.Currency,
+			len(co.Lines), key)
+	}
+	f.calls = append(f.calls, call)
+	if express && !f.expressOn[co.Merchant] {
+		return nil, false, &checkout.ExpressDisabledError{Merchant: co.Merchant}
+	}
 	if len(f.createErr) > 0 {
 		err := f.createErr[0]
 		f.createErr = f.createErr[1:]
@@ -65,7 +86,7 @@ func (f *fakeCheckouts) Create(_ context.Context, co payment.Checkout, key strin
 	}
 	f.n++
 	s := &payment.Session{ID: fmt.Sprintf("ks%d", f.n), Merchant: co.Merchant, Reference: co.Reference, State: payment.StatePending,
-		Amount: co.Amount, Currency: co.Currency, RedirectURL: fmt.Sprintf("https://vipps.test/pay/ks%d", f.n)}
+		Amount: co.Amount, Currency: co.Currency, Express: express, RedirectURL: fmt.Sprintf("https://vipps.test/pay/ks%d", f.n)}
 	f.sessions[co.Merchant+"/"+co.Reference] = s
 	return s, false, nil
 }
@@ -570,4 +591,89 @@ func TestEditedOrderKeepsFirstSession(t *testing.T) {
 	e.fake.createErr = []error{&checkout.IdempotencyError{InProgress: true, Detail: "still being processed"}}
 	resp, body = e.post(t, "/hooks/woocommerce/woo", wooHeader("order.created", wooSecret, order), order)
 	problem(t, resp, body, 409, "idempotency-in-progress")
+}
+
+// TestGenericExpress: the generic hook's "express" delivery starts an Express Checkout through
+// Checkouts.CreateExpress, is refused with a problem naming the merchant and the setting while the
+// merchant's expressCheckout is off, and keeps one live session per order.
+func TestGenericExpress(t *testing.T) {
+	e := setup(t)
+	express := func(ref string) []byte {
+		return []byte(`{"type":"express","checkout":{"reference":"` + ref + `","amount":64850,"currency":"NOK",` +
+			`"description":"Express order","returnUrl":"https://custom.example/thanks",` +
+			`"lines":[{"name":"Mug","quantity":2,"unitPrice":24950},{"name":"Hat","quantity":1,"unitPrice":14950}]}}`)
+	}
+	body := express("x-1")
+	resp, b := e.post(t, "/hooks/generic/custom", genericHeader(now, body), body)
+	p := problem(t, resp, b, http.StatusForbidden, "express-disabled")
+	if p.Merchant != "custom" || !strings.Contains(p.Detail, `merchant "custom"`) || !strings.Contains(p.Detail, "expressCheckout") {
+		t.Errorf("the problem does not name the merchant and the setting: %+v", p)
+	}
+	if !strings.Contains(e.logs.String(), "status=403") {
+		t.Errorf("refusal not logged: %s", e.logs)
+	}
+
+	e.fake.mu.Lock()
+	e.fake.expressOn["custom"] = true
+	e.fake.mu.Unlock()
+	// The same delivery, signed anew a second later (the refused one's signature was not kept).
+	resp, b = e.post(t, "/hooks/generic/custom", genericHeader(now.Add(time.Second), body), body)
+	r := result(t, resp, b)
+	if r.Status != "express" || r.SessionID != "ks1" || r.RedirectURL != "https://vipps.test/pay/ks1" || r.State != payment.StatePending {
+		t.Errorf("express result %+v", r)
+	}
+	// Again, and through the synchronous checkout route: the live session is returned.
+	resp, b = e.post(t, "/hooks/generic/custom/checkout", genericHeader(now.Add(2*time.Second), body), body)
+	if r := result(t, resp, b); r.Status != "express" || r.SessionID != "ks1" {
+		t.Errorf("repeated express %+v", r)
+	}
+	// An Express request for an order that is being paid the regular way is a conflict.
+	regular := []byte(`{"type":"checkout","checkout":{"reference":"1001","amount":49900,"currency":"NOK","description":"Order 1001",` +
+		`"returnUrl":"https://custom.example/thanks"}}`)
+	resp, b = e.post(t, "/hooks/generic/custom", genericHeader(now, regular), regular)
+	result(t, resp, b)
+	conflict := express("1001")
+	resp, b = e.post(t, "/hooks/generic/custom", genericHeader(now, conflict), conflict)
+	if p := problem(t, resp, b, http.StatusConflict, "payment-kind-conflict"); !strings.Contains(p.Detail, `order "1001"`) {
+		t.Errorf("conflict %+v", p)
+	}
+	// Once that payment failed, the order may be paid with Express.
+	e.fake.mu.Lock()
+	e.fake.sessions["custom/1001"].State = payment.StateFailed
+	e.fake.mu.Unlock()
+	resp, b = e.post(t, "/hooks/generic/custom", genericHeader(now.Add(time.Second), conflict), conflict)
+	if r := result(t, resp, b); r.Status != "express" || r.SessionID != "ks3" {
+		t.Errorf("express after a failed payment %+v", r)
+	}
+	// A body the adapter refuses never reaches the checkout service.
+	noLines := []byte(`{"type":"express","checkout":{"reference":"x-9","amount":100,"currency":"NOK"}}`)
+	resp, b = e.post(t, "/hooks/generic/custom", genericHeader(now, noLines), noLines)
+	if p := problem(t, resp, b, http.StatusBadRequest, "invalid-request"); len(p.Errors) != 1 || p.Errors[0].Pointer != "/checkout/lines" {
+		t.Errorf("no lines %+v", p)
+	}
+	want := []string{
+		"express custom x-1 64850 NOK lines=2 key=generic:order:x-1:after:first",
+		"express custom x-1 64850 NOK lines=2 key=generic:order:x-1:after:first",
+		"create custom 1001 49900 NOK key=generic:order:1001:after:first",
+		"express custom 1001 64850 NOK lines=2 key=generic:order:1001:after:ks2",
+	}
+	if got := e.fake.log(); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("calls:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestExpressSchemaRefusal: an Express checkout the adapter accepts but the checkout schema refuses is a
+// 422 naming the field, before the checkout service is asked.
+func TestExpressSchemaRefusal(t *testing.T) {
+	e := setup(t)
+	e.fake.expressOn["custom"] = true
+	body := []byte(`{"type":"express","checkout":{"reference":"x-1","amount":100,"currency":"USD","description":"x",` +
+		`"returnUrl":"https://custom.example/thanks","lines":[{"name":"Mug","quantity":1,"unitPrice":100}]}}`)
+	resp, b := e.post(t, "/hooks/generic/custom", genericHeader(now, body), body)
+	if p := problem(t, resp, b, http.StatusUnprocessableEntity, "invalid-request"); len(p.Errors) != 1 || p.Errors[0].Pointer != "/currency" {
+		t.Errorf("errors %+v", p.Errors)
+	}
+	if calls := e.fake.log(); len(calls) != 0 {
+		t.Errorf("refused delivery had effects: %v", calls)
+	}
 }

@@ -2,6 +2,7 @@ package hooks
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -9,6 +10,7 @@ import (
 
 	"github.com/kassehq/kasse/adapters"
 	"github.com/kassehq/kasse/host/checkout"
+	"github.com/kassehq/kasse/host/payment"
 	"github.com/kassehq/kasse/host/store"
 	"github.com/kassehq/kasse/schemas"
 )
@@ -32,6 +34,17 @@ type Problem struct {
 	Merchant string `json:"merchant,omitempty"`
 }
 
+// kindConflictError is an Express Checkout request for an order that already has a live regular payment.
+type kindConflictError struct {
+	Reference string
+	Session   string
+	State     payment.State
+}
+
+func (e *kindConflictError) Error() string {
+	return fmt.Sprintf("hooks: order %s already has a live regular payment, session[%s] (%s)", e.Reference, e.Session, e.State)
+}
+
 // problemFor maps an error from an adapter or the checkout service to the problem the platform sees.
 func problemFor(err error) Problem {
 	var (
@@ -44,6 +57,8 @@ func problemFor(err error) Problem {
 		perr   *checkout.ProviderError
 		plerr  *checkout.PluginError
 		unerr  *checkout.UnavailableError
+		exErr  *checkout.ExpressDisabledError
+		kcErr  *kindConflictError
 	)
 	switch {
 	case errors.As(err, &maxErr):
@@ -66,6 +81,16 @@ func problemFor(err error) Problem {
 		return Problem{Type: problemBase + "invalid-request", Title: "Checkout is invalid",
 			Status: http.StatusUnprocessableEntity, Detail: inErr.Detail,
 			Errors: []schemas.Violation{{Pointer: inErr.Pointer, Detail: inErr.Detail}}}
+	case errors.As(err, &exErr):
+		// The same type and status as POST /v1/express/{merchant} (host/httpapi).
+		return Problem{Type: problemBase + "express-disabled", Title: "Express Checkout is off for this merchant",
+			Status: http.StatusForbidden, Merchant: exErr.Merchant, Detail: "merchant " + strconv.Quote(exErr.Merchant) +
+				" has Express Checkout off: set expressCheckout: true (with shipping) for merchant " +
+				strconv.Quote(exErr.Merchant) + " in kasse's config file to offer it"}
+	case errors.As(err, &kcErr):
+		return Problem{Type: problemBase + "payment-kind-conflict", Title: "Order already has a regular payment",
+			Status: http.StatusConflict, Detail: "order " + strconv.Quote(kcErr.Reference) + " already has a live regular " +
+				"payment (state " + string(kcErr.State) + "); an Express Checkout needs an order reference of its own"}
 	case errors.As(err, &merr):
 		return Problem{Type: problemBase + "unknown-merchant", Title: "Unknown merchant", Status: http.StatusNotFound,
 			Detail: "no merchant " + strconv.Quote(merr.Merchant) + " is configured", Merchant: merr.Merchant}
@@ -104,7 +129,7 @@ func problemFor(err error) Problem {
 // permanent reports whether retrying the work that failed with err cannot help.
 func permanent(err error) bool {
 	switch p := problemFor(err); {
-	case p.Status == http.StatusConflict:
+	case p.Type == problemBase+"idempotency-in-progress":
 		return false // in progress: try again
 	case p.Status >= 400 && p.Status < 500:
 		return true
