@@ -452,6 +452,8 @@ func TestEnumsMatchGo(t *testing.T) {
 		{Session, "/$defs/state/enum", states},
 		{Session, "/$defs/event/properties/from/enum", append([]string{""}, states...)},
 		{PluginOutput, "/$defs/injection/properties/value/enum", []string{abi.InjectCallbackToken}},
+		{Checkout, "/properties/userFlow/enum", []string{payment.UserFlowWebRedirect, payment.UserFlowNativeRedirect,
+			payment.UserFlowPushMessage, payment.UserFlowQR}},
 	}
 	for _, tt := range tests {
 		v, ok := resolve(s.docs[BaseURL+tt.schema], tt.ptr)

@@ -11,7 +11,11 @@
 //  1. GET /products/{sku} shows the product with a quantity field and the "Pay with Vipps" button.
 //  2. POST /checkout creates an order ("1001", "1002", ...), calls POST /v1/checkouts with an
 //     Idempotency-Key derived from the order id, and 303-redirects the browser to the checkout's
-//     redirectUrl (the Vipps landing page).
+//     redirectUrl (the Vipps landing page). When the customer gave a phone number, kasse's ePayment plugin
+//     starts the payment with a push message to the Vipps app (PUSH_MESSAGE) and answers without a
+//     redirectUrl: the shop then sends the browser to GET /orders/{id}/confirm, "Confirm the payment in
+//     your Vipps app", which reloads itself every 3 seconds (a meta refresh, no JavaScript) until kasse
+//     says the payment is no longer pending, and then redirects to the thank-you page.
 //  3. After paying, kasse sends the browser to the returnUrl, GET /orders/{id}/thanks, which reads the
 //     payment state from kasse (never from the kasse_state query parameter, which anyone can type).
 //  4. GET /orders and GET /orders/{id} are the merchant view; its buttons POST to

@@ -50,6 +50,9 @@ type fakeKasse struct {
 	createFail *problemDoc
 	// expressOn is what GET /v1/express/demo answers; POST /v1/express/demo works either way.
 	expressOn bool
+	// noRedirect, when set before the first request, says which checkouts kasse starts without a
+	// redirectUrl, as it does for the ePayment plugin's PUSH_MESSAGE flow.
+	noRedirect func(payment.Checkout) bool
 }
 
 type keyUse struct {
@@ -270,10 +273,14 @@ func (k *fakeKasse) create(w http.ResponseWriter, r *http.Request, body []byte, 
 	id := fmt.Sprintf("cs%06d", k.nextID)
 	k.nextID++
 	now := time.Now().UTC()
+	redirect := k.redirectURL(id)
+	if k.noRedirect != nil && k.noRedirect(co) {
+		redirect = ""
+	}
 	s := &payment.Session{ID: id, Merchant: co.Merchant, Reference: co.Reference, State: payment.StatePending,
 		Amount: co.Amount, Currency: co.Currency, Description: co.Description, ReturnURL: co.ReturnURL,
 		Customer: co.Customer, Lines: co.Lines, Plugin: "vipps-ecom", PluginVersion: "1.0.0",
-		ProviderReference: "kasse-" + id, RedirectURL: k.redirectURL(id), CreatedAt: now, UpdatedAt: now,
+		ProviderReference: "kasse-" + id, RedirectURL: redirect, UserFlow: co.UserFlow, CreatedAt: now, UpdatedAt: now,
 		ExpiresAt: now.Add(10 * time.Minute), Revision: 1, Express: express,
 		History: []payment.Event{{At: now, To: payment.StatePending, Cause: "checkout created", Amount: co.Amount}}}
 	k.sessions[id] = s

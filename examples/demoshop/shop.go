@@ -323,6 +323,7 @@ func (s *Shop) routes() http.Handler {
 	mux.HandleFunc("GET /orders", s.ordersList)
 	mux.HandleFunc("GET /orders/{id}", s.orderPage)
 	mux.HandleFunc("GET /orders/{id}/thanks", s.thanks)
+	mux.HandleFunc("GET /orders/{id}/confirm", s.confirm)
 	for _, op := range []operation{opCapture, opRefund, opCancel} {
 		mux.HandleFunc("POST /orders/{id}/"+string(op), s.operate(op))
 	}
@@ -561,7 +562,10 @@ func (s *Shop) checkout(w http.ResponseWriter, r *http.Request) {
 		create = s.kasse.createExpress
 	}
 	co, err := create(r.Context(), req, s.idempotencyKey(o.ID))
-	if err == nil && !isHTTPURL(co.RedirectURL) {
+	// A checkout with the customer's phone number may have no redirectUrl: with the ePayment plugin,
+	// Vipps sends a push message to the phone (PUSH_MESSAGE) and the customer confirms in the app.
+	pushed := err == nil && co.RedirectURL == "" && phone != "" && !express
+	if err == nil && !pushed && !isHTTPURL(co.RedirectURL) {
 		err = fmt.Errorf("kasse: checkout %s has no usable redirectUrl", co.ID)
 	}
 	if err != nil {
@@ -576,6 +580,10 @@ func (s *Shop) checkout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.setOrder(o.ID, func(o *order) { o.CheckoutID = co.ID })
+	if pushed {
+		http.Redirect(w, r, "/orders/"+o.ID+"/confirm", http.StatusSeeOther)
+		return
+	}
 	http.Redirect(w, r, co.RedirectURL, http.StatusSeeOther)
 }
 
@@ -699,6 +707,36 @@ func (s *Shop) thanks(w http.ResponseWriter, r *http.Request) {
 		v.Heading, v.TryAgain = "Your order is not paid", true
 	}
 	s.render(w, r, http.StatusOK, "thanks", v)
+}
+
+// confirmView is the page a customer waits on while confirming a pushed payment in the Vipps app.
+type confirmView struct {
+	Title     string
+	Order     order
+	ReadError string
+}
+
+// confirm is where the browser goes when kasse started the payment without a redirectUrl (PUSH_MESSAGE:
+// Vipps sent a push message to the customer's phone). While kasse says the payment is pending, the page
+// asks the customer to confirm in the Vipps app and reloads itself every few seconds with a meta refresh
+// (no JavaScript); once the payment has left pending, whatever the outcome, it sends the browser to the
+// thank-you page, which says how it ended. As on that page, the state is always read from kasse.
+func (s *Shop) confirm(w http.ResponseWriter, r *http.Request) {
+	o, ok := s.lookupOrder(w, r)
+	if !ok {
+		return
+	}
+	thanks := "/orders/" + o.ID + "/thanks"
+	if o.CheckoutID == "" {
+		http.Redirect(w, r, thanks, http.StatusSeeOther)
+		return
+	}
+	co, readErr := s.readCheckout(r.Context(), o)
+	if co != nil && co.State != "pending" {
+		http.Redirect(w, r, thanks, http.StatusSeeOther)
+		return
+	}
+	s.render(w, r, http.StatusOK, "confirm", confirmView{Title: "Confirm in Vipps", Order: o, ReadError: readErr})
 }
 
 // orderRow is one line of the merchant's order list.

@@ -13,6 +13,7 @@ const layout = `{{define "layout"}}<!DOCTYPE html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{.Title}} – Demo shop</title>
+{{- block "head" .}}{{end}}
 <style>
 body{font-family:system-ui,sans-serif;max-width:44rem;margin:0 auto;padding:0 1rem 2rem;line-height:1.5;color:#1a1a1a}
 header{display:flex;flex-wrap:wrap;gap:1rem;align-items:baseline;border-bottom:1px solid #ccc;margin-bottom:1rem;padding:.5rem 0}
@@ -127,6 +128,22 @@ const thanksPage = `{{define "content"}}
 {{- end}}
 {{- if .TryAgain}}<p><a href="/products/{{.Order.SKU}}">Try again</a></p>{{end}}
 <p><a href="/orders/{{.Order.ID}}">See order {{.Order.ID}}</a></p>
+{{end}}`
+
+// confirmPage reloads itself every 3 seconds (meta refresh, no JavaScript); the handler, Shop.confirm,
+// sends the browser on to the thank-you page once the payment has left pending.
+const confirmPage = `{{define "head"}}
+<meta http-equiv="refresh" content="3">
+{{- end}}
+{{define "content"}}
+<h1>Confirm the payment in your Vipps app</h1>
+<p class="state" role="status">We have sent a payment request to your phone{{if .Order.Phone}}, <strong>{{.Order.Phone}}</strong>{{end}}. Open the Vipps app and confirm the payment.</p>
+<p>Order <strong>{{.Order.ID}}</strong>: {{.Order.Quantity}} × {{.Order.ProductName}}, <data value="{{.Order.Amount}}">{{kr .Order.Amount}}</data>.</p>
+{{- if .ReadError}}
+<p class="error" role="alert">We could not read the payment state just now ({{.ReadError}}). We will try again.</p>
+{{- end}}
+<p>This page updates by itself and takes you on as soon as the payment is confirmed. <a href="/orders/{{.Order.ID}}/confirm">Check now</a></p>
+<p>No request in the app? <a href="/orders/{{.Order.ID}}/thanks">See the order</a> or <a href="/products/{{.Order.SKU}}">try again</a>.</p>
 {{end}}`
 
 const ordersPage = `{{define "content"}}
@@ -254,7 +271,7 @@ func parsePages() (pages, error) {
 	p := pages{}
 	for name, text := range map[string]string{
 		"home": homePage, "product": productPage, "message": messagePage, "thanks": thanksPage,
-		"orders": ordersPage, "order": orderPage,
+		"orders": ordersPage, "order": orderPage, "confirm": confirmPage,
 	} {
 		t, err := base.Clone()
 		if err == nil {

@@ -21,9 +21,12 @@ import (
 // Choices where Vipps documents nothing:
 //
 //   - WEB_REDIRECT answers with a landing page (the same form as eCom's: phone number, then confirm or
-//     reject) that sends the browser to returnUrl; NATIVE_REDIRECT with vippsMT://?token=...; QR with an
-//     https URL under /qr/v1/ (not served); PUSH_MESSAGE with no redirectUrl, and the "app" is
-//     [Server.ApproveEPayment] and friends.
+//     reject) that sends the browser to returnUrl; NATIVE_REDIRECT with vippsMT://?token=... (the test
+//     app's scheme; the spec's example is vipps://); QR with qrFormat TEXT/TARGETURL with the QR code's
+//     target, which in the simulator is the landing page (opening it stands for scanning the code with the
+//     app; without a returnUrl it ends on a "done" page), and with an image format (IMAGE/SVG+XML, the
+//     default, or IMAGE/PNG) with an https link to the image under /qr/v1/ (not served); PUSH_MESSAGE with
+//     no redirectUrl, and the "app" is [Server.ApproveEPayment] and friends.
 //   - A payment whose user never acts expires after PaymentTTL (state EXPIRED, event EXPIRED).
 //   - Cancel before authorization is TERMINATED with cancelledAmount = the amount (vipps-reference.md §5.4);
 //     after it, cancelledAmount = what was not captured, and the state stays AUTHORIZED.
@@ -277,6 +280,8 @@ func epAmount(f *fields, parent map[string]any, key, path string, required bool)
 type epCreate struct {
 	msn, reference, flow, returnURL, phone, description, currency string
 	amount                                                        int64
+	// qrFormat is qrFormat.format, empty when not sent (then IMAGE/SVG+XML).
+	qrFormat string
 }
 
 func (s *Server) parseEPCreate(body map[string]any) (epCreate, *problem) {
@@ -375,6 +380,8 @@ func (s *Server) parseEPCreate(body map[string]any) (epCreate, *problem) {
 		}
 		if fm, ok := f.str(q, "format", "qrFormat.format", true, 0); ok && fm != "TEXT/TARGETURL" && fm != "IMAGE/SVG+XML" && fm != "IMAGE/PNG" {
 			f.invalid("qrFormat.format", "must be TEXT/TARGETURL, IMAGE/SVG+XML or IMAGE/PNG")
+		} else if ok {
+			out.qrFormat = fm
 		}
 		if sz, ok := f.integer(q, "size", "qrFormat.size", false); ok && (sz < 100 || sz > 2000) {
 			f.invalid("qrFormat.size", "must be between 100 and 2000")
@@ -459,7 +466,12 @@ func (s *Server) handleEPCreate(w http.ResponseWriter, r *http.Request) {
 	case "NATIVE_REDIRECT":
 		p.redirectURL = "vippsMT://?token=" + p.token
 	case "QR":
-		p.redirectURL = s.baseURL(r) + "/qr/v1/" + p.token
+		if in.qrFormat == "TEXT/TARGETURL" {
+			// The URL the QR code encodes; scanning it opens the payment, here the landing page.
+			p.redirectURL = s.baseURL(r) + epLandingPath + "?token=" + p.token
+		} else {
+			p.redirectURL = s.baseURL(r) + "/qr/v1/" + p.token // a link to the QR image
+		}
 	}
 	ep.payments[pk] = p
 	ep.landing[p.token] = pk
@@ -929,6 +941,12 @@ func (s *Server) handleEPLandingPost(w http.ResponseWriter, r *http.Request) {
 			s.epEventLocked(p, epAborted, p.amount, "", true)
 		default:
 			s.landingError(w, http.StatusBadRequest, "Invalid form", "Choose Confirm payment or Reject.")
+			return
+		}
+		if p.returnURL == "" {
+			// QR and PUSH_MESSAGE need no returnUrl: the customer goes back to the screen they started on.
+			s.renderLanding(w, http.StatusOK, landingPage{Title: "Done", Step: "error",
+				Message: "You can close this page and go back to the shop."})
 			return
 		}
 		http.Redirect(w, r, p.returnURL, http.StatusSeeOther)

@@ -203,7 +203,7 @@ func (s *Service) create(ctx context.Context, co payment.Checkout, idempotencyKe
 	draft := &payment.Session{
 		ID: id, Merchant: co.Merchant, Reference: co.Reference, State: payment.StatePending,
 		Amount: co.Amount, Currency: co.Currency, Description: co.Description, ReturnURL: co.ReturnURL,
-		Customer: co.Customer, Lines: co.Lines, Express: express,
+		Customer: co.Customer, Lines: co.Lines, UserFlow: co.UserFlow, Express: express,
 		Plugin: plugin.Name(), PluginVersion: plugin.Version(),
 		ProviderReference: id, CallbackToken: newToken(),
 		CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(s.cfg.PendingTimeout),
@@ -526,7 +526,7 @@ func (s *Service) input(op abi.Op, m config.Merchant, sess *payment.Session, opI
 			State: string(sess.State), Amount: sess.Amount, Currency: sess.Currency,
 			Description: sess.Description, AuthorizedAmount: sess.AuthorizedAmount,
 			CapturedAmount: sess.CapturedAmount, RefundedAmount: sess.RefundedAmount,
-			CancelledAmount: sess.CancelledAmount,
+			CancelledAmount: sess.CancelledAmount, UserFlow: sess.UserFlow,
 		},
 		Operation: opIn,
 	}

@@ -89,7 +89,25 @@ type Checkout struct {
 	ReturnURL string    `json:"returnUrl"`
 	Customer  *Customer `json:"customer,omitempty"`
 	Lines     []Line    `json:"lines,omitempty"`
+	// UserFlow, when set, asks for how the customer reaches the payment in the Vipps app: one of the
+	// UserFlow* constants. Empty keeps the default: PUSH_MESSAGE when Customer names a phone number (where
+	// the provider supports it), WEB_REDIRECT otherwise.
+	UserFlow string `json:"userFlow,omitempty"`
 }
+
+// User flows a checkout may ask for (Checkout.UserFlow), named as the Vipps ePayment API names them.
+const (
+	// UserFlowWebRedirect is the browser flow: the landing page on a desktop, an app switch on a phone.
+	UserFlowWebRedirect = "WEB_REDIRECT"
+	// UserFlowNativeRedirect is for a checkout started in the merchant's own app: the redirect URL is an
+	// app deeplink (vipps://) that switches straight to the Vipps app.
+	UserFlowNativeRedirect = "NATIVE_REDIRECT"
+	// UserFlowPushMessage skips the landing page: Vipps sends a push message to the phone number in
+	// Customer, which it requires; there is no redirect URL.
+	UserFlowPushMessage = "PUSH_MESSAGE"
+	// UserFlowQR answers with the target of a QR code the customer scans with the Vipps app.
+	UserFlowQR = "QR"
+)
 
 // Event records one change to a session: when, from which state to which, and why.
 type Event struct {
@@ -113,6 +131,8 @@ type Session struct {
 	ReturnURL   string    `json:"returnUrl"`
 	Customer    *Customer `json:"customer,omitempty"`
 	Lines       []Line    `json:"lines,omitempty"`
+	// UserFlow is the checkout's requested user flow (Checkout.UserFlow); empty for the default.
+	UserFlow string `json:"userFlow,omitempty"`
 
 	AuthorizedAmount int64 `json:"authorizedAmount"`
 	CapturedAmount   int64 `json:"capturedAmount"`

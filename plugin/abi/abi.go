@@ -168,6 +168,11 @@ type Session struct {
 	RefundedAmount    int64  `json:"refundedAmount"`
 	CancelledAmount   int64  `json:"cancelledAmount"`
 	Lines             []Line `json:"lines,omitempty"`
+	// UserFlow is the user flow the checkout asked for: "WEB_REDIRECT", "NATIVE_REDIRECT", "PUSH_MESSAGE"
+	// or "QR" (the Vipps ePayment names). Empty means the plugin's default: PUSH_MESSAGE when CustomerPhone
+	// is set and the provider supports it, WEB_REDIRECT otherwise. A plugin refuses a flow it cannot offer
+	// with invalid_input.
+	UserFlow string `json:"userFlow,omitempty"`
 }
 
 // Line is one order line, amounts in minor units.

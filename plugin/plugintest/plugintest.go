@@ -1,6 +1,8 @@
 // Package plugintest is test support for plugin modules: it builds a Go plugin package to WebAssembly and
 // gives tests a plugins.Runtime that shares one on-disk compilation cache, so that each test binary does not
-// pay the second-long compile of a Go module again.
+// pay the second-long compile of a Go module again. It also owns the golden-vector harness every plugin runs
+// natively and through its built module ([Golden], with the -update flag that rewrites the expected
+// outputs), and the check of those vectors against the provider's OpenAPI description ([Spec]).
 package plugintest
 
 import (

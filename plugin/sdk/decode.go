@@ -190,6 +190,7 @@ const (
 	fCountries
 	fPostCodePrefixes
 	fMinAmount
+	fUserFlow
 	numFields
 )
 
@@ -199,7 +200,7 @@ var fieldNames = [numFields]string{"", "op", "merchant", "session", "operation",
 	"authorizedAmount", "capturedAmount", "refundedAmount", "cancelledAmount", "lines",
 	"sku", "name", "quantity", "unitPrice", "text", "status", "body",
 	"express", "shippingDetailsPrefix", "consentRemovalPrefix", "shipping", "mode", "methods", "rules", "cost",
-	"default", "pickupPoint", "countries", "postCodePrefixes", "minAmount"}
+	"default", "pickupPoint", "countries", "postCodePrefixes", "minAmount", "userFlow"}
 
 // maxKeyLen bounds the keys looked up; every field name is shorter.
 const maxKeyLen = 24
@@ -902,6 +903,8 @@ func (d *decoder) session(s *abi.Session) error {
 			err = d.intField(&s.CancelledAmount, "session.cancelledAmount")
 		case fLines:
 			err = d.linesField(s)
+		case fUserFlow:
+			err = d.stringField(&s.UserFlow, "session.userFlow")
 		default:
 			err = d.skip(2)
 		}

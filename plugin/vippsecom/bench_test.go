@@ -52,7 +52,7 @@ func reportPercentiles(b *testing.B, d []time.Duration) {
 //     (deadline checks on), SDK decoding and encoding included.
 func BenchmarkBuildInitiate(b *testing.B) {
 	input := benchInput(b)
-	plugin := loadWasm(b)
+	plugin := golden().Load(b)
 	ctx := context.Background()
 
 	b.Run("native", func(b *testing.B) {

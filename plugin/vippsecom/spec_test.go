@@ -10,11 +10,11 @@ import (
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/legacy"
 
 	"github.com/kassehq/kasse/examples/vippssim/vippsspec"
 	"github.com/kassehq/kasse/plugin/abi"
+	"github.com/kassehq/kasse/plugin/plugintest"
 	"github.com/kassehq/kasse/plugin/vippsecom/ecom"
 )
 
@@ -47,15 +47,6 @@ var offSpec = map[string]string{
 	"read_callback-not-object":                          "not a JSON object",
 }
 
-// buildFor names the build operation whose request a read operation reads the answer to.
-var buildFor = map[abi.Op]abi.Op{
-	abi.OpReadInitiate: abi.OpBuildInitiate,
-	abi.OpReadCapture:  abi.OpBuildCapture,
-	abi.OpReadCancel:   abi.OpBuildCancel,
-	abi.OpReadRefund:   abi.OpBuildRefund,
-	abi.OpReadDetails:  abi.OpBuildDetails,
-}
-
 // TestGoldenMatchesSpec checks the golden vectors against Vipps's OpenAPI documents (ecom-v2.swagger.yaml
 // and ms_import.yaml, loaded by vippsspec): every request a build operation produces names an eCom
 // operation, carries X-Request-Id exactly where the operation declares it, and has a body that validates
@@ -68,63 +59,28 @@ func TestGoldenMatchesSpec(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	requests := 0
-	for _, v := range loadVectors(t) {
-		in := decodeInput(t, v.name, v.input)
-		var out abi.Output
-		if err := json.Unmarshal(v.want, &out); err != nil {
-			t.Fatalf("%s: %v", v.outputPath(), err)
-		}
-		t.Run(v.name, func(t *testing.T) {
-			if out.OK && out.Request != nil {
-				checkRequest(t, router, out.Request)
-				requests++
-			}
-			var answerErr error
-			checked := false
-			switch {
-			case in.Op == abi.OpReadCallback && len(in.Callback) > 0:
-				req := httptest.NewRequest(http.MethodPost, "https://kasse.example.com/cb/v2/payments/"+in.Session.ProviderReference, bytes.NewReader(in.Callback))
-				req.Header.Set("Content-Type", "application/json")
-				answerErr, checked = specs.CheckCallback(req, in.Callback), true
-			case buildFor[in.Op] != "" && in.Response != nil:
-				answerErr, checked = checkAnswer(t, router, in), true
-			}
-			if !checked {
-				if _, listed := offSpec[v.name]; listed {
-					t.Errorf("listed in offSpec, but has no Vipps answer or callback")
-				}
-				return
-			}
-			reason, listed := offSpec[v.name]
-			switch {
-			case listed && answerErr == nil:
-				t.Errorf("listed in offSpec (%s), but its Vipps answer or callback validates: remove it from the list", reason)
-			case !listed && answerErr != nil:
-				t.Errorf("Vipps answer or callback violates the spec: %v", answerErr)
-			}
-		})
+	s := &plugintest.Spec{
+		Doc:          "ecom-v2.swagger.yaml",
+		Router:       router,
+		BaseURL:      "https://api.vipps.no",
+		Handle:       ecom.Handle,
+		MediaTypes:   []string{"application/json;charset=UTF-8"},
+		What:         "Vipps answer or callback",
+		OffSpec:      offSpec,
+		CheckRequest: checkRequest,
+		CheckCallback: func(in *abi.Input) error {
+			req := httptest.NewRequest(http.MethodPost, "https://kasse.example.com/cb/v2/payments/"+in.Session.ProviderReference, bytes.NewReader(in.Callback))
+			req.Header.Set("Content-Type", "application/json")
+			return specs.CheckCallback(req, in.Callback)
+		},
 	}
-	if requests == 0 {
-		t.Fatal("no vector produced a request")
-	}
-}
-
-// route finds the eCom operation for an abi.Request.
-func route(t *testing.T, router routers.Router, r *abi.Request) *routers.Route {
-	t.Helper()
-	req := httptest.NewRequest(r.Method, "https://api.vipps.no"+r.Path, nil)
-	rt, _, err := router.FindRoute(req)
-	if err != nil {
-		t.Fatalf("%s %s is no operation of ecom-v2.swagger.yaml: %v", r.Method, r.Path, err)
-	}
-	return rt
+	s.Test(t, golden().Cases(t))
 }
 
 // checkRequest validates a request a build operation produced.
-func checkRequest(t *testing.T, router routers.Router, r *abi.Request) {
+func checkRequest(t *testing.T, s *plugintest.Spec, r *abi.Request) {
 	t.Helper()
-	op := route(t, router, r).Operation
+	op := s.Route(t, r).Operation
 	needsRequestID := false
 	for _, p := range op.Parameters {
 		if p.Value != nil && p.Value.In == openapi3.ParameterInHeader && p.Value.Name == "X-Request-Id" && p.Value.Required {
@@ -163,44 +119,6 @@ func checkRequest(t *testing.T, router routers.Router, r *abi.Request) {
 	if err := mt.Schema.Value.VisitJSON(body); err != nil {
 		t.Errorf("%s: body violates the request schema: %v\nbody: %s", op.OperationID, err, r.Body)
 	}
-}
-
-// checkAnswer validates the Vipps answer a read operation was given against the response schema of the
-// operation its build operation calls.
-func checkAnswer(t *testing.T, router routers.Router, in *abi.Input) error {
-	t.Helper()
-	build := *in
-	build.Op, build.Response = buildFor[in.Op], nil
-	if build.Operation == nil {
-		build.Operation = &abi.Operation{Amount: in.Session.Amount}
-	}
-	bout := ecom.Handle(&build)
-	if !bout.OK {
-		t.Fatalf("the vector's %s fails: %+v", build.Op, bout.Error)
-	}
-	op := route(t, router, bout.Request).Operation
-	resp := op.Responses.Status(in.Response.Status)
-	if resp == nil {
-		resp = op.Responses.Default()
-	}
-	if resp == nil || resp.Value == nil {
-		return errors.New("no response declared for this status")
-	}
-	mt := resp.Value.Content.Get("application/json;charset=UTF-8")
-	if mt == nil || mt.Schema == nil || mt.Schema.Value == nil {
-		return errors.New("no JSON schema for this response")
-	}
-	if len(in.Response.Body) == 0 {
-		return errors.New("no body")
-	}
-	var body any
-	if err := json.Unmarshal(in.Response.Body, &body); err != nil {
-		return err
-	}
-	if _, isString := body.(string); isString {
-		return errors.New("body is a JSON string: the host's encoding of a non-JSON body")
-	}
-	return mt.Schema.Value.VisitJSON(body)
 }
 
 // setPointer sets the member at an RFC 6901 pointer whose parent object exists.

@@ -24,7 +24,7 @@ func BenchmarkBuildInitiate(b *testing.B) {
 		b.Fatal(err)
 	}
 	input := buf.Bytes()
-	plugin := loadWasm(b)
+	plugin := golden().Load(b)
 	ctx := context.Background()
 	b.Run("native", func(b *testing.B) {
 		b.ReportAllocs()

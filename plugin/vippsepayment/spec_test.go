@@ -2,16 +2,14 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
-	"net/http/httptest"
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/legacy"
 
 	"github.com/kassehq/kasse/examples/vippssim/vippsspec"
 	"github.com/kassehq/kasse/plugin/abi"
+	"github.com/kassehq/kasse/plugin/plugintest"
 	"github.com/kassehq/kasse/plugin/vippsepayment/epayment"
 )
 
@@ -33,16 +31,6 @@ var offSpec = map[string]string{
 	"read_callback-not-object":      "not a JSON object",
 }
 
-// buildFor names the build operation whose request a read operation reads the answer to.
-var buildFor = map[abi.Op]abi.Op{
-	abi.OpReadInitiate:    abi.OpBuildInitiate,
-	abi.OpReadCapture:     abi.OpBuildCapture,
-	abi.OpReadCancel:      abi.OpBuildCancel,
-	abi.OpReadRefund:      abi.OpBuildRefund,
-	abi.OpReadDetails:     abi.OpBuildDetails,
-	epayment.OpReadEvents: epayment.OpBuildEvents,
-}
-
 // TestGoldenMatchesSpec checks the golden vectors against epayment-v1.yaml (loaded by vippsspec): every
 // request a build operation produces names an ePayment operation, carries Idempotency-Key exactly where
 // the operation requires it, and has a body that validates against the operation's request schema; every
@@ -54,61 +42,25 @@ func TestGoldenMatchesSpec(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	requests := 0
-	for _, v := range loadVectors(t) {
-		in := decodeInput(t, v.name, v.input)
-		var out abi.Output
-		if err := json.Unmarshal(v.want, &out); err != nil {
-			t.Fatalf("%s: %v", v.outputPath(), err)
-		}
-		t.Run(v.name, func(t *testing.T) {
-			if out.OK && out.Request != nil {
-				checkRequest(t, router, out.Request)
-				requests++
-			}
-			var answerErr error
-			checked := false
-			switch {
-			case in.Op == abi.OpReadCallback && len(in.Callback) > 0:
-				answerErr, checked = specs.CheckWebhookEvent(in.Callback), true
-			case buildFor[in.Op] != "" && in.Response != nil:
-				answerErr, checked = checkAnswer(t, router, in), true
-			}
-			if !checked {
-				if _, listed := offSpec[v.name]; listed {
-					t.Errorf("listed in offSpec, but has no Vipps answer or event")
-				}
-				return
-			}
-			reason, listed := offSpec[v.name]
-			switch {
-			case listed && answerErr == nil:
-				t.Errorf("listed in offSpec (%s), but its Vipps answer or event validates: remove it from the list", reason)
-			case !listed && answerErr != nil:
-				t.Errorf("Vipps answer or event violates the spec: %v", answerErr)
-			}
-		})
+	s := &plugintest.Spec{
+		Doc:           "epayment-v1.yaml",
+		Router:        router,
+		BaseURL:       "https://api.vipps.no",
+		Handle:        epayment.Handle,
+		BuildFor:      map[abi.Op]abi.Op{epayment.OpReadEvents: epayment.OpBuildEvents},
+		MediaTypes:    []string{"application/json", "application/problem+json"},
+		What:          "Vipps answer or event",
+		OffSpec:       offSpec,
+		CheckRequest:  checkRequest,
+		CheckCallback: func(in *abi.Input) error { return specs.CheckWebhookEvent(in.Callback) },
 	}
-	if requests == 0 {
-		t.Fatal("no vector produced a request")
-	}
-}
-
-// route finds the ePayment operation for an abi.Request.
-func route(t *testing.T, router routers.Router, r *abi.Request) *routers.Route {
-	t.Helper()
-	req := httptest.NewRequest(r.Method, "https://api.vipps.no"+r.Path, nil)
-	rt, _, err := router.FindRoute(req)
-	if err != nil {
-		t.Fatalf("%s %s is no operation of epayment-v1.yaml: %v", r.Method, r.Path, err)
-	}
-	return rt
+	s.Test(t, golden().Cases(t))
 }
 
 // checkRequest validates a request a build operation produced.
-func checkRequest(t *testing.T, router routers.Router, r *abi.Request) {
+func checkRequest(t *testing.T, s *plugintest.Spec, r *abi.Request) {
 	t.Helper()
-	rt := route(t, router, r)
+	rt := s.Route(t, r)
 	op := rt.Operation
 	needsKey := false
 	params := append(openapi3.Parameters{}, rt.PathItem.Parameters...)
@@ -141,45 +93,4 @@ func checkRequest(t *testing.T, router routers.Router, r *abi.Request) {
 	if err := mt.Schema.Value.VisitJSON(body); err != nil {
 		t.Errorf("%s: body violates the request schema: %v\nbody: %s", op.OperationID, err, r.Body)
 	}
-}
-
-// checkAnswer validates the Vipps answer a read operation was given against the response schema of the
-// operation its build operation calls.
-func checkAnswer(t *testing.T, router routers.Router, in *abi.Input) error {
-	t.Helper()
-	build := *in
-	build.Op, build.Response = buildFor[in.Op], nil
-	if build.Operation == nil {
-		build.Operation = &abi.Operation{Amount: in.Session.Amount}
-	}
-	bout := epayment.Handle(&build)
-	if !bout.OK {
-		t.Fatalf("the vector's %s fails: %+v", build.Op, bout.Error)
-	}
-	op := route(t, router, bout.Request).Operation
-	resp := op.Responses.Status(in.Response.Status)
-	if resp == nil {
-		resp = op.Responses.Default()
-	}
-	if resp == nil || resp.Value == nil {
-		return errors.New("no response declared for this status")
-	}
-	mt := resp.Value.Content.Get("application/json")
-	if mt == nil {
-		mt = resp.Value.Content.Get("application/problem+json")
-	}
-	if mt == nil || mt.Schema == nil || mt.Schema.Value == nil {
-		return errors.New("no JSON schema for this response")
-	}
-	if len(in.Response.Body) == 0 {
-		return errors.New("no body")
-	}
-	var body any
-	if err := json.Unmarshal(in.Response.Body, &body); err != nil {
-		return err
-	}
-	if _, isString := body.(string); isString {
-		return errors.New("body is a JSON string: the host's encoding of a non-JSON body")
-	}
-	return mt.Schema.Value.VisitJSON(body)
 }

@@ -43,6 +43,10 @@ func buildInitiate(in *abi.Input) *abi.Output {
 	case len(m.FallBack) > maxURL:
 		return invalid("merchant.fallBack", "is longer than 255 characters")
 	}
+	isApp, bad := appFlow(s)
+	if bad != nil {
+		return bad
+	}
 	text := transactionText(m.TransactionTextPrefix, s.Description)
 	if text == "" {
 		text = transactionText("Order ", orderLabel(s.Reference, id))
@@ -58,7 +62,7 @@ func buildInitiate(in *abi.Input) *abi.Output {
 		Str("merchantSerialNumber", msn).
 		Str("callbackPrefix", m.CallbackPrefix).
 		Str("fallBack", m.FallBack).
-		Bool("isApp", false)
+		Bool("isApp", isApp)
 	if m.Express == nil {
 		w.Str("paymentType", paymentTypeRegular)
 	} else if bad := appendExpress(&w, in); bad != nil {
@@ -86,6 +90,25 @@ func buildInitiate(in *abi.Input) *abi.Output {
 	res.req.Inject = res.inj[:]
 	res.out = abi.Output{OK: true, Request: &res.req}
 	return &res.out
+}
+
+// appFlow maps the checkout's userFlow (session.userFlow, named as in the ePayment API) onto eCom, as the
+// migration guide maps the two the other way (vipps-reference.md §7): WEB_REDIRECT, or none, is isApp false
+// (the landing page, or an app switch on a phone); NATIVE_REDIRECT is isApp true (Vipps answers with a
+// vipps:// app link for the merchant's app). PUSH_MESSAGE would be skipLandingPage, which Vipps allows only
+// for whitelisted sales units, and eCom has no QR flow: both are refused with invalid_input.
+func appFlow(s *abi.Session) (bool, *abi.Output) {
+	switch s.UserFlow {
+	case "", "WEB_REDIRECT":
+		return false, nil
+	case "NATIVE_REDIRECT":
+		return true, nil
+	case "PUSH_MESSAGE":
+		return false, invalid("session.userFlow", "PUSH_MESSAGE is eCom's skipLandingPage, which Vipps allows only for whitelisted sales units and kasse does not send; use the vipps-epayment plugin, or leave userFlow unset")
+	case "QR":
+		return false, invalid("session.userFlow", "QR is not available in the eCom API (it is new in ePayment); use the vipps-epayment plugin")
+	}
+	return false, invalid("session.userFlow", quote(clip(s.UserFlow, 30))+" is not WEB_REDIRECT, NATIVE_REDIRECT, PUSH_MESSAGE or QR")
 }
 
 // buildCapture builds POST /ecomm/v2/payments/{orderId}/capture (PaymentActionsRequest).

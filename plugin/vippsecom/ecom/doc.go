@@ -12,6 +12,11 @@
 //     PaymentActionsRequest and CancelPaymentActionRequest; capture and refund ask the host for an
 //     X-Request-Id idempotency header; initiate asks the host to inject the per-session callback token at
 //     /merchantInfo/authToken, so the secret never enters the plugin.
+//   - The checkout's userFlow (session.userFlow, named as in the ePayment API) maps as the migration guide
+//     maps eCom to ePayment (vipps-reference.md §7): none or WEB_REDIRECT is isApp false, NATIVE_REDIRECT
+//     isApp true (the answer's url is then a vipps:// or vippsMT:// app link). PUSH_MESSAGE (eCom's
+//     skipLandingPage, for whitelisted sales units only) and QR (not in eCom) are refused with
+//     invalid_input naming session.userFlow.
 //   - read_initiate, read_capture, read_cancel and read_refund read the answers PaymentInitiationResponse,
 //     TransactionResponse (transactionInfo.status "Captured"), CancelTransactionResponse ("Cancelled") and
 //     RefundTransactionResponse (whose key is "transaction", not "transactionInfo"; status "Refund").
@@ -50,7 +55,7 @@ const Name = "vipps-ecom"
 
 // Version is the plugin's version (semantic versioning). Change it with every change of behaviour: the host
 // records it on every session, and golden vectors are replayed against it before an upgrade is activated.
-const Version = "1.1.0"
+const Version = "1.2.0"
 
 // Error codes this package reports in abi.Error.Code.
 const (

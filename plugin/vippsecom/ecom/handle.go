@@ -2,6 +2,7 @@ package ecom
 
 import (
 	"github.com/kassehq/kasse/plugin/abi"
+	"github.com/kassehq/kasse/plugin/internal/vipps"
 )
 
 // Handle performs one plugin operation. It never panics and never returns nil: on failure the output has
@@ -41,14 +42,10 @@ func Handle(in *abi.Input) *abi.Output {
 }
 
 // fail returns a failed output with code and message.
-func fail(code, message string) *abi.Output {
-	return &abi.Output{Error: &abi.Error{Code: code, Message: message}}
-}
+func fail(code, message string) *abi.Output { return vipps.Fail(code, message) }
 
 // invalid returns an invalid_input failure for the input field at path (e.g. "session.amount").
-func invalid(path, problem string) *abi.Output {
-	return fail(CodeInvalidInput, path+": "+problem)
-}
+func invalid(path, problem string) *abi.Output { return vipps.Invalid(path, problem) }
 
 // okRequest returns a successful build output.
 func okRequest(r *abi.Request) *abi.Output { return &abi.Output{OK: true, Request: r} }
@@ -57,9 +54,7 @@ func okRequest(r *abi.Request) *abi.Output { return &abi.Output{OK: true, Reques
 func okPayment(p *abi.Payment) *abi.Output { return &abi.Output{OK: true, Payment: p} }
 
 // unknownAmounts returns a payment in state with every amount unknown (-1).
-func unknownAmounts(state string) *abi.Payment {
-	return &abi.Payment{State: state, AuthorizedAmount: -1, CapturedAmount: -1, RefundedAmount: -1, CancelledAmount: -1}
-}
+func unknownAmounts(state string) *abi.Payment { return vipps.UnknownAmounts(state) }
 
 // orderID returns the session's eCom orderId, or a failure if it does not match ^[a-zA-Z0-9-]{1,50}$.
 func orderID(in *abi.Input) (string, *abi.Output) {
@@ -93,11 +88,5 @@ func validOrderID(s string) bool {
 	return true
 }
 
-func allDigits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return len(s) > 0
-}
+// allDigits reports whether s is one or more ASCII digits.
+func allDigits(s string) bool { return vipps.AllDigits(s) }

@@ -1,30 +1,20 @@
 package ecom
 
 import (
-	"strconv"
+	"net/url"
 	"strings"
 
 	"github.com/kassehq/kasse/plugin/abi"
+	"github.com/kassehq/kasse/plugin/internal/vipps"
 )
 
 // answer returns the body of a success (2xx) answer, or the output to return: invalid_input if the host
 // sent no answer, provider_error for any other status.
-func answer(in *abi.Input) ([]byte, *abi.Output) {
-	r := in.Response
-	switch {
-	case r == nil:
-		return nil, invalid("response", "missing ("+string(in.Op)+" reads the answer to its request)")
-	case r.Status < 100 || r.Status > 599:
-		return nil, invalid("response.status", strconv.Itoa(r.Status)+" is not an HTTP status")
-	case r.Status < 200 || r.Status > 299:
-		return nil, providerError(r.Status, r.Body)
-	}
-	return r.Body, nil
-}
+func answer(in *abi.Input) ([]byte, *abi.Output) { return vipps.Answer(in, providerError) }
 
 // unexpected reports a success answer that cannot be read as what answers op.
 func unexpected(in *abi.Input, what, problem string) *abi.Output {
-	return fail(CodeUnexpectedResponse, "Vipps "+what+" answer (HTTP "+strconv.Itoa(in.Response.Status)+"): "+problem)
+	return vipps.Unexpected(in, what, problem)
 }
 
 // checkOrderID compares the orderId of an answer with the one the request was for.
@@ -59,7 +49,12 @@ func readInitiate(in *abi.Input) *abi.Output {
 	if r.URL == "" {
 		return unexpected(in, "initiate", "url is missing")
 	}
-	if !redirectURL(r.URL) {
+	switch {
+	case len(r.URL) > maxRedirectURL:
+		return unexpected(in, "initiate", "url is longer than 4096 characters")
+	case in.Session.UserFlow == "NATIVE_REDIRECT" && !redirectURL(r.URL) && !appLink(r.URL):
+		return unexpected(in, "initiate", "url "+quote(clip(r.URL, 60))+" is neither a vipps:// app link nor an http(s) URL")
+	case in.Session.UserFlow != "NATIVE_REDIRECT" && !redirectURL(r.URL):
 		return unexpected(in, "initiate", "url "+quote(clip(r.URL, 60))+" is not an http(s) URL")
 	}
 	p := unknownAmounts("pending")
@@ -67,8 +62,27 @@ func readInitiate(in *abi.Input) *abi.Output {
 	return okPayment(p)
 }
 
+// maxRedirectURL is the longest redirect URL the host accepts from a plugin (plugin-output.schema.json).
+const maxRedirectURL = 4096
+
+// appLink reports whether u is a Vipps app deeplink, as an isApp initiation answers: vipps:// in
+// production, vippsMT:// in the test environment, without white space or control characters, parsing as a
+// URI.
+func appLink(u string) bool {
+	if !strings.HasPrefix(u, "vipps://") && !strings.HasPrefix(u, "vippsMT://") {
+		return false
+	}
+	for i := 0; i < len(u); i++ {
+		if u[i] <= ' ' || u[i] == 0x7f {
+			return false
+		}
+	}
+	p, err := url.Parse(u)
+	return err == nil && p.User == nil
+}
+
 // redirectURL reports whether u is an absolute http(s) URL without white space or control characters, so
-// that the host can send a browser to it. (Deeplinks only come back for isApp true, which is never sent.)
+// that the host can send a browser to it. (Deeplinks come back only for isApp true, see appLink.)
 func redirectURL(u string) bool {
 	lower := strings.ToLower(u)
 	var rest string

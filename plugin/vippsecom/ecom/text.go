@@ -3,7 +3,8 @@ package ecom
 import (
 	"strconv"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/kassehq/kasse/plugin/internal/vipps"
 )
 
 // maxTransactionText is the maxLength of every eCom transactionText, in characters.
@@ -29,32 +30,10 @@ func orderLabel(reference, orderID string) string {
 }
 
 // cutRunes returns the first n characters of s (an invalid UTF-8 byte counts as one).
-func cutRunes(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for i := 0; i < len(s); n-- {
-		if n == 0 {
-			return s[:i]
-		}
-		if s[i] < utf8.RuneSelf {
-			i++
-			continue
-		}
-		_, size := utf8.DecodeRuneInString(s[i:])
-		i += size
-	}
-	return s
-}
+func cutRunes(s string, n int) string { return vipps.CutRunes(s, n) }
 
 // clip cuts s to n characters for an error message, marking the cut with an ellipsis.
-func clip(s string, n int) string {
-	c := cutRunes(s, n)
-	if len(c) < len(s) {
-		return c + "…"
-	}
-	return c
-}
+func clip(s string, n int) string { return vipps.Clip(s, n) }
 
 // quote quotes s for an error message.
 func quote(s string) string { return strconv.Quote(s) }

@@ -45,11 +45,14 @@ func buildInitiate(in *abi.Input) *abi.Output {
 	case s.Amount > maxAmount:
 		return invalid("session.amount", itoa(s.Amount)+" is above the ePayment maximum of 65000000 øre")
 	}
-	flow := userFlow(s)
-	if flow == FlowWebRedirect {
+	flow, bad := userFlow(s)
+	if bad != nil {
+		return bad
+	}
+	if flow == FlowWebRedirect || flow == FlowNativeRedirect {
 		switch {
 		case m.FallBack == "":
-			return invalid("merchant.fallBack", "empty (WEB_REDIRECT needs a returnUrl)")
+			return invalid("merchant.fallBack", "empty ("+flow+" needs a returnUrl)")
 		case len(m.FallBack) > maxReturnURL:
 			return invalid("merchant.fallBack", "is longer than 2048 characters")
 		}
@@ -62,9 +65,12 @@ func buildInitiate(in *abi.Input) *abi.Output {
 		ObjField("paymentMethod").Str("type", "WALLET").End().
 		Str("reference", ref).
 		Str("userFlow", flow)
-	if flow == FlowPushMessage {
+	switch flow {
+	case FlowPushMessage:
 		w.ObjField("customer").Str("phoneNumber", "47"+s.CustomerPhone).End()
-	} else {
+	case FlowQR:
+		w.ObjField("qrFormat").Str("format", qrFormatTargetURL).End()
+	default:
 		w.Str("returnUrl", m.FallBack)
 	}
 	w.Str("customerInteraction", "CUSTOMER_NOT_PRESENT").
@@ -73,15 +79,33 @@ func buildInitiate(in *abi.Input) *abi.Output {
 	return okRequest(&abi.Request{Method: "POST", Path: pathPayments, Body: w.Bytes(), IdempotencyHeader: headerIdempotency})
 }
 
-// userFlow chooses CreatePaymentRequest.userFlow: PUSH_MESSAGE when the checkout names the customer's
-// Norwegian mobile number (8 digits, sent as MSISDN 47xxxxxxxx), so the payment opens in the app without the
-// landing page; WEB_REDIRECT otherwise, the normal browser flow (landing page on a desktop, app switch on a
-// phone). NATIVE_REDIRECT and QR need the checkout to ask for them, which the ABI cannot carry yet.
-func userFlow(s *abi.Session) string {
-	if len(s.CustomerPhone) == 8 && allDigits(s.CustomerPhone) {
-		return FlowPushMessage
+// qrFormatTargetURL asks Vipps for the QR code's target URL instead of an image of it (qrFormat.format), so
+// that redirectUrl is the URL the QR code encodes and the shop draws the code at the size it wants.
+const qrFormatTargetURL = "TEXT/TARGETURL"
+
+// userFlow chooses CreatePaymentRequest.userFlow from the session. A flow the checkout asked for
+// (session.userFlow) is used as given: WEB_REDIRECT, NATIVE_REDIRECT (an app deeplink for a checkout in the
+// merchant's own app), QR (the target of a QR code), or PUSH_MESSAGE, which needs the customer's phone.
+// Without one it is PUSH_MESSAGE when the checkout names the customer's Norwegian mobile number (8 digits,
+// sent as MSISDN 47xxxxxxxx), so the payment opens in the app without the landing page, and WEB_REDIRECT
+// otherwise, the normal browser flow (landing page on a desktop, app switch on a phone).
+func userFlow(s *abi.Session) (string, *abi.Output) {
+	phone := len(s.CustomerPhone) == 8 && allDigits(s.CustomerPhone)
+	switch s.UserFlow {
+	case "":
+		if phone {
+			return FlowPushMessage, nil
+		}
+		return FlowWebRedirect, nil
+	case FlowPushMessage:
+		if !phone {
+			return "", invalid("session.userFlow", "PUSH_MESSAGE needs the customer's 8-digit phone number (session.customerPhone)")
+		}
+		return FlowPushMessage, nil
+	case FlowWebRedirect, FlowNativeRedirect, FlowQR:
+		return s.UserFlow, nil
 	}
-	return FlowWebRedirect
+	return "", invalid("session.userFlow", quote(clip(s.UserFlow, 30))+" is not WEB_REDIRECT, NATIVE_REDIRECT, PUSH_MESSAGE or QR")
 }
 
 // paymentDescription is the text the customer sees: the merchant's prefix and the checkout's description,

@@ -8,14 +8,19 @@
 //
 //   - build_initiate builds POST /epayment/v1/payments (createPayment, CreatePaymentRequest): amount as
 //     {currency, value}, paymentMethod WALLET, reference = the session's provider reference (which must
-//     match ^[a-zA-Z0-9-]{8,50}$), paymentDescription, and a userFlow chosen from the session: PUSH_MESSAGE
-//     with customer.phoneNumber in MSISDN form ("47" and the 8 digits) when the checkout names the
-//     customer's phone, else WEB_REDIRECT with returnUrl = the session's return URL.
+//     match ^[a-zA-Z0-9-]{8,50}$), paymentDescription, and a userFlow chosen from the session. The
+//     checkout's own choice (session.userFlow) wins: WEB_REDIRECT and NATIVE_REDIRECT (a checkout in the
+//     merchant's app; Vipps answers with a vipps:// app link) with returnUrl = the session's return URL,
+//     QR with qrFormat TEXT/TARGETURL (redirectUrl is then the URL the QR code encodes), PUSH_MESSAGE with
+//     customer.phoneNumber in MSISDN form ("47" and the 8 digits), refused with invalid_input naming
+//     session.userFlow when the session has no phone. Without a choice: PUSH_MESSAGE when the checkout
+//     names the customer's phone, else WEB_REDIRECT.
 //   - build_capture and build_refund build POST .../{reference}/capture and .../refund with
 //     {"modificationAmount": {currency, value}}; build_cancel builds POST .../{reference}/cancel with no
 //     body; build_details builds GET /epayment/v1/payments/{reference}. Create, capture, refund and cancel
 //     ask the host for an Idempotency-Key header, which the spec requires on all four.
-//   - read_initiate reads CreatePaymentResponse (201): pending, with redirectUrl when the flow has one.
+//   - read_initiate reads CreatePaymentResponse (201): pending, with redirectUrl when the flow has one
+//     (every flow but PUSH_MESSAGE): an http(s) URL, or for NATIVE_REDIRECT a vipps:// or vippsMT:// link.
 //   - read_details (GetPaymentResponse) and read_capture, read_refund and read_cancel (ModificationResponse)
 //     map state and aggregate onto the canonical state. state stays AUTHORIZED after a capture, refund or
 //     cancel, so the aggregate amounts decide: captured > 0 is captured (refunded once everything captured
@@ -58,7 +63,7 @@ import "github.com/kassehq/kasse/plugin/abi"
 const Name = "vipps-epayment"
 
 // Version is the plugin's version (semantic versioning). Change it with every change of behaviour.
-const Version = "1.0.0"
+const Version = "1.1.0"
 
 // Error codes this package reports in abi.Error.Code.
 const (
@@ -85,7 +90,7 @@ const (
 	OpBuildForceApprove abi.Op = "build_force_approve"
 )
 
-// User flows of CreatePaymentRequest.userFlow.
+// User flows of CreatePaymentRequest.userFlow, and the values session.userFlow may ask for.
 const (
 	FlowWebRedirect    = "WEB_REDIRECT"
 	FlowNativeRedirect = "NATIVE_REDIRECT"

@@ -3,9 +3,9 @@ package epayment
 import (
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/kassehq/kasse/plugin/abi"
+	"github.com/kassehq/kasse/plugin/internal/vipps"
 )
 
 // Handle performs one plugin operation. It never panics and never returns nil: on failure the output has
@@ -49,12 +49,10 @@ func Handle(in *abi.Input) *abi.Output {
 }
 
 // fail returns a failed output with code and message.
-func fail(code, message string) *abi.Output {
-	return &abi.Output{Error: &abi.Error{Code: code, Message: message}}
-}
+func fail(code, message string) *abi.Output { return vipps.Fail(code, message) }
 
 // invalid returns an invalid_input failure for the input field at path (e.g. "session.amount").
-func invalid(path, problem string) *abi.Output { return fail(CodeInvalidInput, path+": "+problem) }
+func invalid(path, problem string) *abi.Output { return vipps.Invalid(path, problem) }
 
 // okRequest returns a successful build output.
 func okRequest(r *abi.Request) *abi.Output { return &abi.Output{OK: true, Request: r} }
@@ -63,9 +61,7 @@ func okRequest(r *abi.Request) *abi.Output { return &abi.Output{OK: true, Reques
 func okPayment(p *abi.Payment) *abi.Output { return &abi.Output{OK: true, Payment: p} }
 
 // unknownAmounts returns a payment in state with every amount unknown (-1).
-func unknownAmounts(state string) *abi.Payment {
-	return &abi.Payment{State: state, AuthorizedAmount: -1, CapturedAmount: -1, RefundedAmount: -1, CancelledAmount: -1}
-}
+func unknownAmounts(state string) *abi.Payment { return vipps.UnknownAmounts(state) }
 
 // reference returns the session's ePayment reference, or a failure if it does not match the spec's
 // ^[a-zA-Z0-9-]{8,50}$.
@@ -110,14 +106,8 @@ func validReference(s string) bool {
 	return true
 }
 
-func allDigits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return len(s) > 0
-}
+// allDigits reports whether s is one or more ASCII digits.
+func allDigits(s string) bool { return vipps.AllDigits(s) }
 
 // describe returns prefix+text trimmed of surrounding white space and cut to max characters; it is empty
 // if nothing is left.
@@ -130,32 +120,10 @@ func describe(prefix, text string, max int) string {
 }
 
 // cutRunes returns the first n characters of s (an invalid UTF-8 byte counts as one).
-func cutRunes(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for i := 0; i < len(s); n-- {
-		if n == 0 {
-			return s[:i]
-		}
-		if s[i] < utf8.RuneSelf {
-			i++
-			continue
-		}
-		_, size := utf8.DecodeRuneInString(s[i:])
-		i += size
-	}
-	return s
-}
+func cutRunes(s string, n int) string { return vipps.CutRunes(s, n) }
 
 // clip cuts s to n characters for an error message, marking the cut with an ellipsis.
-func clip(s string, n int) string {
-	c := cutRunes(s, n)
-	if len(c) < len(s) {
-		return c + "…"
-	}
-	return c
-}
+func clip(s string, n int) string { return vipps.Clip(s, n) }
 
 // quote quotes s for an error message.
 func quote(s string) string { return strconv.Quote(s) }

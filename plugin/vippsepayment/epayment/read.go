@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/kassehq/kasse/plugin/abi"
+	"github.com/kassehq/kasse/plugin/internal/vipps"
 )
 
 // amount is ePayment's Amount {currency, value}.
@@ -52,22 +53,11 @@ type paymentState struct {
 
 // answer returns the body of a success (2xx) answer, or the output to return: invalid_input if the host
 // sent no answer, provider_error for any other status.
-func answer(in *abi.Input) ([]byte, *abi.Output) {
-	r := in.Response
-	switch {
-	case r == nil:
-		return nil, invalid("response", "missing ("+string(in.Op)+" reads the answer to its request)")
-	case r.Status < 100 || r.Status > 599:
-		return nil, invalid("response.status", strconv.Itoa(r.Status)+" is not an HTTP status")
-	case r.Status < 200 || r.Status > 299:
-		return nil, providerError(r.Status, r.Body)
-	}
-	return r.Body, nil
-}
+func answer(in *abi.Input) ([]byte, *abi.Output) { return vipps.Answer(in, providerError) }
 
 // unexpected reports a success answer that cannot be read as what answers op.
 func unexpected(in *abi.Input, what, problem string) *abi.Output {
-	return fail(CodeUnexpectedResponse, "Vipps "+what+" answer (HTTP "+strconv.Itoa(in.Response.Status)+"): "+problem)
+	return vipps.Unexpected(in, what, problem)
 }
 
 // decodeObject decodes body, which must be one JSON object, into v, keeping numbers exact.
@@ -104,7 +94,9 @@ func simplifyJSONError(err error) error {
 }
 
 // readInitiate reads CreatePaymentResponse {redirectUrl, reference} (201): the payment is pending. The
-// redirectUrl is required for WEB_REDIRECT and absent for PUSH_MESSAGE.
+// redirectUrl is required for WEB_REDIRECT and QR (an http(s) URL: the landing page, or the QR code's
+// target) and for NATIVE_REDIRECT (a vipps:// or vippsMT:// app link, or an http(s) URL); PUSH_MESSAGE has
+// none, and one sent anyway is ignored.
 func readInitiate(in *abi.Input) *abi.Output {
 	ref, bad := reference(in)
 	if bad != nil {
@@ -124,19 +116,46 @@ func readInitiate(in *abi.Input) *abi.Output {
 	if r.Reference != ref {
 		return unexpected(in, "create payment", "reference "+quote(clip(r.Reference, 60))+" is not this payment's "+quote(ref))
 	}
-	flow := userFlow(&in.Session)
-	switch {
-	case r.RedirectURL == "" && flow == FlowWebRedirect:
-		return unexpected(in, "create payment", "redirectUrl is missing")
-	case r.RedirectURL != "" && !httpURL(r.RedirectURL):
-		return unexpected(in, "create payment", "redirectUrl "+quote(clip(r.RedirectURL, 60))+" is not an http(s) URL")
+	flow, bad := userFlow(&in.Session)
+	if bad != nil {
+		return bad
 	}
 	p := unknownAmounts("pending")
 	p.ProviderReference = ref
-	if flow != FlowPushMessage {
-		p.RedirectURL = r.RedirectURL
+	if flow == FlowPushMessage {
+		// The push message opens the payment in the app; there is nowhere to send the customer.
+		return okPayment(p)
 	}
+	switch {
+	case r.RedirectURL == "":
+		return unexpected(in, "create payment", "redirectUrl is missing (userFlow "+flow+")")
+	case len(r.RedirectURL) > maxRedirectURL:
+		return unexpected(in, "create payment", "redirectUrl is longer than 4096 characters")
+	case flow == FlowNativeRedirect && !httpURL(r.RedirectURL) && !appLink(r.RedirectURL):
+		return unexpected(in, "create payment", "redirectUrl "+quote(clip(r.RedirectURL, 60))+" is neither a vipps:// app link nor an http(s) URL")
+	case flow != FlowNativeRedirect && !httpURL(r.RedirectURL):
+		return unexpected(in, "create payment", "redirectUrl "+quote(clip(r.RedirectURL, 60))+" is not an http(s) URL")
+	}
+	p.RedirectURL = r.RedirectURL
 	return okPayment(p)
+}
+
+// maxRedirectURL is the longest redirectUrl the host accepts from a plugin (plugin-output.schema.json).
+const maxRedirectURL = 4096
+
+// appLink reports whether u is a Vipps app deeplink, as NATIVE_REDIRECT answers: vipps:// in production,
+// vippsMT:// in the test environment, without white space or control characters, parsing as a URI.
+func appLink(u string) bool {
+	if !strings.HasPrefix(u, "vipps://") && !strings.HasPrefix(u, "vippsMT://") {
+		return false
+	}
+	for i := 0; i < len(u); i++ {
+		if u[i] <= ' ' || u[i] == 0x7f {
+			return false
+		}
+	}
+	p, err := url.Parse(u)
+	return err == nil && p.User == nil
 }
 
 // httpURL reports whether u is an absolute http(s) URL with a host and without white space or control

@@ -1,0 +1,97 @@
+// Package vipps is the plumbing the Vipps payment plugins (plugin/vippsecom/ecom and
+// plugin/vippsepayment/epayment) share: the failure outputs both return, the triage of a Vipps answer by
+// its HTTP status, the payment whose amounts are unknown, and the cutting of text for error messages. Each
+// API's mapping, its error bodies and its checks of identifiers stay in its plugin.
+//
+// Like the plugins, it keeps no state and avoids fmt and reflection, so that it costs little in a
+// WebAssembly module.
+package vipps
+
+import (
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/kassehq/kasse/plugin/abi"
+)
+
+// Error codes both plugins report from this package's helpers; each plugin documents them as its own
+// CodeInvalidInput and CodeUnexpectedResponse, with the same values.
+const (
+	// CodeInvalidInput reports an input the plugin cannot work with.
+	CodeInvalidInput = "invalid_input"
+	// CodeUnexpectedResponse reports a success answer from Vipps that cannot be read.
+	CodeUnexpectedResponse = "unexpected_response"
+)
+
+// Fail returns a failed output with code and message.
+func Fail(code, message string) *abi.Output {
+	return &abi.Output{Error: &abi.Error{Code: code, Message: message}}
+}
+
+// Invalid returns an invalid_input failure for the input field at path (e.g. "session.amount").
+func Invalid(path, problem string) *abi.Output { return Fail(CodeInvalidInput, path+": "+problem) }
+
+// UnknownAmounts returns a payment in state with every amount unknown (-1).
+func UnknownAmounts(state string) *abi.Payment {
+	return &abi.Payment{State: state, AuthorizedAmount: -1, CapturedAmount: -1, RefundedAmount: -1, CancelledAmount: -1}
+}
+
+// Answer returns the body of the success (2xx) answer a read operation was given, or the output to return
+// instead: invalid_input if the host sent no answer or an impossible status, and providerError's output
+// for any other status.
+func Answer(in *abi.Input, providerError func(status int, body []byte) *abi.Output) ([]byte, *abi.Output) {
+	r := in.Response
+	switch {
+	case r == nil:
+		return nil, Invalid("response", "missing ("+string(in.Op)+" reads the answer to its request)")
+	case r.Status < 100 || r.Status > 599:
+		return nil, Invalid("response.status", strconv.Itoa(r.Status)+" is not an HTTP status")
+	case r.Status < 200 || r.Status > 299:
+		return nil, providerError(r.Status, r.Body)
+	}
+	return r.Body, nil
+}
+
+// Unexpected reports a success answer that cannot be read as the answer to what (e.g. "capture"): an
+// unexpected_response failure naming the answer's HTTP status and the problem. in.Response must be set.
+func Unexpected(in *abi.Input, what, problem string) *abi.Output {
+	return Fail(CodeUnexpectedResponse, "Vipps "+what+" answer (HTTP "+strconv.Itoa(in.Response.Status)+"): "+problem)
+}
+
+// AllDigits reports whether s is one or more ASCII digits.
+func AllDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return len(s) > 0
+}
+
+// CutRunes returns the first n characters of s (an invalid UTF-8 byte counts as one).
+func CutRunes(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for i := 0; i < len(s); n-- {
+		if n == 0 {
+			return s[:i]
+		}
+		if s[i] < utf8.RuneSelf {
+			i++
+			continue
+		}
+		_, size := utf8.DecodeRuneInString(s[i:])
+		i += size
+	}
+	return s
+}
+
+// Clip cuts s to n characters for an error message, marking the cut with an ellipsis.
+func Clip(s string, n int) string {
+	c := CutRunes(s, n)
+	if len(c) < len(s) {
+		return c + "…"
+	}
+	return c
+}

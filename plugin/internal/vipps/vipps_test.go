@@ -1,0 +1,110 @@
+package vipps_test
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/kassehq/kasse/plugin/abi"
+	"github.com/kassehq/kasse/plugin/internal/vipps"
+	"github.com/kassehq/kasse/plugin/vippsecom/ecom"
+	"github.com/kassehq/kasse/plugin/vippsepayment/epayment"
+)
+
+// TestCodesMatchPlugins checks that the codes this package puts in outputs are the ones each plugin
+// documents.
+func TestCodesMatchPlugins(t *testing.T) {
+	for _, c := range []struct{ name, got, want string }{
+		{"ecom.CodeInvalidInput", ecom.CodeInvalidInput, vipps.CodeInvalidInput},
+		{"ecom.CodeUnexpectedResponse", ecom.CodeUnexpectedResponse, vipps.CodeUnexpectedResponse},
+		{"epayment.CodeInvalidInput", epayment.CodeInvalidInput, vipps.CodeInvalidInput},
+		{"epayment.CodeUnexpectedResponse", epayment.CodeUnexpectedResponse, vipps.CodeUnexpectedResponse},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s is %q, want %q", c.name, c.got, c.want)
+		}
+	}
+}
+
+func TestAnswer(t *testing.T) {
+	providerError := func(status int, body []byte) *abi.Output {
+		return vipps.Fail("provider_error", string(body))
+	}
+	for _, c := range []struct {
+		name     string
+		response *abi.Response
+		wantBody string
+		want     *abi.Output
+	}{
+		{"ok", &abi.Response{Status: 200, Body: []byte(`{"a":1}`)}, `{"a":1}`, nil},
+		{"created", &abi.Response{Status: 201, Body: []byte(`{}`)}, `{}`, nil},
+		{"missing", nil, "", vipps.Fail("invalid_input", "response: missing (read_capture reads the answer to its request)")},
+		{"status 99", &abi.Response{Status: 99}, "", vipps.Fail("invalid_input", "response.status: 99 is not an HTTP status")},
+		{"status 600", &abi.Response{Status: 600}, "", vipps.Fail("invalid_input", "response.status: 600 is not an HTTP status")},
+		{"redirect", &abi.Response{Status: 302, Body: []byte("moved")}, "", vipps.Fail("provider_error", "moved")},
+		{"server error", &abi.Response{Status: 503, Body: []byte("down")}, "", vipps.Fail("provider_error", "down")},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			body, out := vipps.Answer(&abi.Input{Op: abi.OpReadCapture, Response: c.response}, providerError)
+			if string(body) != c.wantBody || !reflect.DeepEqual(out, c.want) {
+				t.Errorf("got %q, %+v; want %q, %+v", body, out, c.wantBody, c.want)
+			}
+		})
+	}
+}
+
+func TestUnexpected(t *testing.T) {
+	got := vipps.Unexpected(&abi.Input{Response: &abi.Response{Status: 201}}, "capture", "orderId is missing")
+	want := &abi.Output{Error: &abi.Error{Code: "unexpected_response", Message: "Vipps capture answer (HTTP 201): orderId is missing"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %+v, want %+v", got.Error, want.Error)
+	}
+}
+
+func TestInvalid(t *testing.T) {
+	got := vipps.Invalid("session.amount", "must be positive")
+	want := &abi.Output{Error: &abi.Error{Code: "invalid_input", Message: "session.amount: must be positive"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %+v, want %+v", got.Error, want.Error)
+	}
+}
+
+func TestUnknownAmounts(t *testing.T) {
+	got := vipps.UnknownAmounts("captured")
+	want := &abi.Payment{State: "captured", AuthorizedAmount: -1, CapturedAmount: -1, RefundedAmount: -1, CancelledAmount: -1}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+}
+
+func TestAllDigits(t *testing.T) {
+	for s, want := range map[string]bool{"": false, "0": true, "123456": true, "12a4": false, "-1": false, " 1": false, "١": false} {
+		if got := vipps.AllDigits(s); got != want {
+			t.Errorf("AllDigits(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
+
+func TestCutRunesAndClip(t *testing.T) {
+	for _, c := range []struct {
+		s        string
+		n        int
+		cut, clp string
+	}{
+		{"", 3, "", ""},
+		{"abc", 3, "abc", "abc"},
+		{"abcd", 3, "abc", "abc…"},
+		{"blåbær", 3, "blå", "blå…"},
+		{"blåbær", 6, "blåbær", "blåbær"},
+		{"æøå", 0, "", "…"},
+		// An invalid UTF-8 byte counts as one character.
+		{"a\xffbc", 2, "a\xff", "a\xff…"},
+		{"日本語テキスト", 2, "日本", "日本…"},
+	} {
+		if got := vipps.CutRunes(c.s, c.n); got != c.cut {
+			t.Errorf("CutRunes(%q, %d) = %q, want %q", c.s, c.n, got, c.cut)
+		}
+		if got := vipps.Clip(c.s, c.n); got != c.clp {
+			t.Errorf("Clip(%q, %d) = %q, want %q", c.s, c.n, got, c.clp)
+		}
+	}
+}
