@@ -12,7 +12,21 @@ export KASSE_DEMO_API_KEY ?= demo-api-key
 
 all: build
 
+# plugins: each module with its bundle (see host/upgrade): <name>.manifest.json (name, version, ABI version,
+# sha256, ops), <name>.golden.json (the plugin's golden vectors, which the host runs before the version
+# serves) and <name>.wasm.sig, signed with a development key generated here on first use
+# (plugin/build/dev.key, never committed; its public key is plugin/build/dev.pub). A host trusts it with
+# plugins.trustedKeys, or loads unsigned modules with plugins.devMode.
+KASSE_PLUGIN = $(GO) run ./host/cmd/kasse plugin
+ECOM_VERSION = $(shell sed -n 's/^const Version = "\(.*\)"/\1/p' plugin/vippsecom/ecom/doc.go)
+EPAYMENT_VERSION = $(shell sed -n 's/^const Version = "\(.*\)"/\1/p' plugin/vippsepayment/epayment/doc.go)
+
 plugins: $(WASMDIR)/vipps-ecom.wasm $(WASMDIR)/vipps-epayment.wasm
+	@test -f $(WASMDIR)/dev.key || $(KASSE_PLUGIN) keygen -out $(WASMDIR)/dev
+	$(KASSE_PLUGIN) build -name vipps-ecom -version $(ECOM_VERSION) -wasm $(WASMDIR)/vipps-ecom.wasm -golden plugin/vippsecom/testdata/golden -out $(WASMDIR)
+	$(KASSE_PLUGIN) sign -key $(WASMDIR)/dev.key $(WASMDIR)/vipps-ecom
+	$(KASSE_PLUGIN) build -name vipps-epayment -version $(EPAYMENT_VERSION) -wasm $(WASMDIR)/vipps-epayment.wasm -golden plugin/vippsepayment/testdata/golden -out $(WASMDIR)
+	$(KASSE_PLUGIN) sign -key $(WASMDIR)/dev.key $(WASMDIR)/vipps-epayment
 
 $(WASMDIR)/vipps-ecom.wasm: $(shell find plugin -name '*.go' -not -path '*/testdata/*')
 	@mkdir -p $(WASMDIR)

@@ -144,6 +144,7 @@ store:
   redisUrl: %q
 plugins:
   dir: %q
+  devMode: true
   cacheDir: %q
   callTimeout: 2s
 reconciler:

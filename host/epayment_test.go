@@ -119,6 +119,7 @@ store:
   redisUrl: %q
 plugins:
   dir: %q
+  devMode: true
   cacheDir: %q
   callTimeout: 2s
 reconciler:

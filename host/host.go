@@ -5,8 +5,6 @@ package host
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,15 +13,16 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/gin-gonic/gin"
+
 	"github.com/kassehq/kasse/adapters"
 	"github.com/kassehq/kasse/adapters/hooks"
 	"github.com/kassehq/kasse/adapters/notify"
+	"github.com/kassehq/kasse/host/admin"
 	"github.com/kassehq/kasse/host/checkout"
 	"github.com/kassehq/kasse/host/config"
 	"github.com/kassehq/kasse/host/httpapi"
@@ -33,6 +32,7 @@ import (
 	"github.com/kassehq/kasse/host/provider"
 	"github.com/kassehq/kasse/host/reconciler"
 	"github.com/kassehq/kasse/host/store"
+	"github.com/kassehq/kasse/host/upgrade"
 	"github.com/kassehq/kasse/host/webhooks"
 	"github.com/kassehq/kasse/schemas"
 )
@@ -74,7 +74,7 @@ type Server struct {
 
 	handler    http.Handler
 	runtime    *plugins.Runtime
-	plugins    *pluginSet
+	plugins    *upgrade.Manager
 	live       *liveConfig
 	configPoll time.Duration
 	log        *slog.Logger
@@ -160,11 +160,17 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("host: %w", err)
 	}
-	s.plugins, err = loadPlugins(ctx, s.runtime, cfg.Plugins.Dir, log)
+	ucfg, err := upgrade.FromConfig(cfg.Plugins, s.runtime, set, log)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("host: %w", err)
 	}
-	live.check = s.plugins.check
+	if s.plugins, err = upgrade.New(ucfg); err != nil {
+		return nil, fmt.Errorf("host: %w", err)
+	}
+	if err := s.plugins.LoadDir(ctx); err != nil {
+		return nil, fmt.Errorf("host: %w", err)
+	}
+	live.check = s.plugins.Check
 	if err := live.check(cfg); err != nil {
 		return nil, fmt.Errorf("host: %w", err)
 	}
@@ -224,11 +230,23 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		Now:         opts.Now,
 		Logger:      log,
 	})
+	mount := s.Hooks.Mount
+	if cfg.Admin.TokenEnv != "" {
+		adminAPI, err := admin.New(admin.Config{Manager: s.plugins, Token: cfg.Admin.Token.Reveal(),
+			MaxModuleBytes: cfg.Plugins.MaxModuleBytes, Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("host: %w", err)
+		}
+		mount = func(r gin.IRouter) { s.Hooks.Mount(r); adminAPI.Mount(r) }
+	}
 	s.handler = httpapi.New(httpapi.Config{
-		Service: s.Service, Schemas: set, APIKeys: live, Logger: log, Mount: s.Hooks.Mount, Webhooks: s.Webhooks,
+		Service: s.Service, Schemas: set, APIKeys: live, Logger: log, Mount: mount, Webhooks: s.Webhooks,
 		Ready: func(ctx context.Context) error {
 			if err := s.Store.Ping(ctx); err != nil {
 				return fmt.Errorf("session store: %w", err)
+			}
+			if err := s.plugins.Ready(); err != nil {
+				return fmt.Errorf("plugins: %w", err)
 			}
 			return nil
 		},
@@ -246,7 +264,8 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	rctx, stop := context.WithCancel(ctx)
 	defer stop()
 	var wg sync.WaitGroup
-	wg.Add(5)
+	wg.Add(6)
+	go func() { defer wg.Done(); s.plugins.Run(rctx) }()
 	go func() { defer wg.Done(); s.Reconciler.Run(rctx) }()
 	go func() { defer wg.Done(); s.Webhooks.Run(rctx) }()
 	go func() { defer wg.Done(); s.Notifier.Run(rctx) }()
@@ -283,6 +302,9 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 // Close releases the plugins, the runtime and the store.
 func (s *Server) Close(ctx context.Context) error {
 	var errs []error
+	if s.plugins != nil {
+		errs = append(errs, s.plugins.Close(ctx))
+	}
 	if s.runtime != nil {
 		errs = append(errs, s.runtime.Close(ctx))
 	}
@@ -309,55 +331,6 @@ func (h hookCheckouts) Modify(ctx context.Context, id, op string, amount int64, 
 
 func (h hookCheckouts) Lookup(ctx context.Context, merchant, ref string) (*payment.Session, error) {
 	return h.svc.Lookup(ctx, merchant, ref)
-}
-
-// pluginSet is the set of loaded plugins, by name: every <name>.wasm in the plugins directory, so that
-// sessions created by a plugin a merchant no longer uses keep working.
-type pluginSet struct {
-	byName map[string]*plugins.Plugin
-}
-
-func loadPlugins(ctx context.Context, rt *plugins.Runtime, dir string, log *slog.Logger) (*pluginSet, error) {
-	paths, err := filepath.Glob(filepath.Join(dir, "*.wasm"))
-	if err != nil {
-		return nil, fmt.Errorf("host: plugins dir %s: %w", dir, err)
-	}
-	set := &pluginSet{byName: map[string]*plugins.Plugin{}}
-	for _, path := range paths {
-		wasm, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("host: %w", err)
-		}
-		name := strings.TrimSuffix(filepath.Base(path), ".wasm")
-		sum := sha256.Sum256(wasm)
-		version := "sha256-" + hex.EncodeToString(sum[:6])
-		p, err := rt.Load(ctx, name, version, wasm)
-		if err != nil {
-			return nil, fmt.Errorf("host: %w", err)
-		}
-		set.byName[name] = p
-		log.Info("plugin loaded", "plugin", name, "version", version, "path", path)
-	}
-	return set, nil
-}
-
-// check refuses a configuration that names a plugin that is not loaded.
-func (p *pluginSet) check(cfg *config.Config) error {
-	for _, m := range cfg.Merchants {
-		if _, ok := p.byName[m.Plugin]; !ok {
-			return fmt.Errorf("merchant %s: plugin %s is not loaded (no %s.wasm in plugins.dir %s; run `make plugins`)",
-				m.ID, m.Plugin, m.Plugin, cfg.Plugins.Dir)
-		}
-	}
-	return nil
-}
-
-func (p *pluginSet) Plugin(name string) (checkout.Plugin, bool) {
-	pl, ok := p.byName[name]
-	if !ok {
-		return nil, false
-	}
-	return pl, true
 }
 
 // Main runs kasse as a command: it reads flags, starts the server and stops on SIGINT or SIGTERM.

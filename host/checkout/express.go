@@ -121,7 +121,7 @@ func (s *Service) expressSession(ctx context.Context, merchant, providerRef, aut
 	if !sess.Express {
 		return m, nil, nil, fmt.Errorf("session[%s]: %w", sess.ID, ErrNotExpress)
 	}
-	plugin, ok := s.cfg.Plugins.Plugin(sess.Plugin)
+	plugin, ok := s.pluginFor(sess)
 	if !ok {
 		return m, nil, nil, &UnavailableError{What: "payment plugin " + sess.Plugin}
 	}

@@ -39,6 +39,32 @@ type Plugins interface {
 	Plugin(name string) (Plugin, bool)
 }
 
+// VersionedPlugins is optionally implemented by a Plugins that holds several versions of a plugin
+// (host/upgrade.Manager). The service then asks it for the version a new checkout uses (a canary share of
+// new checkouts may go to a new version) and for the version a session's later operations use: the one that
+// created the session while it is loaded, else the active one.
+type VersionedPlugins interface {
+	Plugins
+	PluginForNewCheckout(name, sessionID string) (Plugin, bool)
+	PluginVersion(name, version string) (Plugin, bool)
+}
+
+// pluginForNew returns the plugin version a new checkout with this session id uses.
+func (s *Service) pluginForNew(name, sessionID string) (Plugin, bool) {
+	if vp, ok := s.cfg.Plugins.(VersionedPlugins); ok {
+		return vp.PluginForNewCheckout(name, sessionID)
+	}
+	return s.cfg.Plugins.Plugin(name)
+}
+
+// pluginFor returns the plugin version that serves an existing session.
+func (s *Service) pluginFor(sess *payment.Session) (Plugin, bool) {
+	if vp, ok := s.cfg.Plugins.(VersionedPlugins); ok {
+		return vp.PluginVersion(sess.Plugin, sess.PluginVersion)
+	}
+	return s.cfg.Plugins.Plugin(sess.Plugin)
+}
+
 // Merchants finds a merchant's current configuration.
 type Merchants interface {
 	Merchant(id string) (config.Merchant, bool)
@@ -153,7 +179,8 @@ func (s *Service) create(ctx context.Context, co payment.Checkout, idempotencyKe
 			return nil, false, err
 		}
 	}
-	plugin, ok := s.cfg.Plugins.Plugin(m.Plugin)
+	id := newID()
+	plugin, ok := s.pluginForNew(m.Plugin, id)
 	if !ok {
 		return nil, false, &UnavailableError{What: "payment plugin " + m.Plugin}
 	}
@@ -162,7 +189,6 @@ func (s *Service) create(ctx context.Context, co payment.Checkout, idempotencyKe
 		kind = "express checkout"
 	}
 
-	id := newID()
 	if idempotencyKey != "" {
 		scope := "checkout:" + co.Merchant
 		if express {
@@ -328,7 +354,7 @@ func (s *Service) Modify(ctx context.Context, id string, op Operation, amount in
 	if !ok {
 		return nil, &UnknownMerchantError{Merchant: sess.Merchant}
 	}
-	plugin, ok := s.cfg.Plugins.Plugin(sess.Plugin)
+	plugin, ok := s.pluginFor(sess)
 	if !ok {
 		return nil, &UnavailableError{What: "payment plugin " + sess.Plugin}
 	}
@@ -404,7 +430,7 @@ func (s *Service) Callback(ctx context.Context, merchant, providerRef, authoriza
 	if err := s.cfg.Schemas.Validate(schemas.VippsEcomCallback, body); err != nil {
 		return nil, err
 	}
-	plugin, ok := s.cfg.Plugins.Plugin(sess.Plugin)
+	plugin, ok := s.pluginFor(sess)
 	if !ok {
 		return nil, &UnavailableError{What: "payment plugin " + sess.Plugin}
 	}
@@ -434,7 +460,7 @@ func (s *Service) Refresh(ctx context.Context, id string) (*payment.Session, err
 	if !ok {
 		return nil, &UnknownMerchantError{Merchant: sess.Merchant}
 	}
-	plugin, ok := s.cfg.Plugins.Plugin(sess.Plugin)
+	plugin, ok := s.pluginFor(sess)
 	if !ok {
 		return nil, &UnavailableError{What: "payment plugin " + sess.Plugin}
 	}

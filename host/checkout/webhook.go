@@ -77,7 +77,7 @@ func (s *Service) Webhook(ctx context.Context, v WebhookVerifier, merchant strin
 	if err != nil {
 		return nil, fmt.Errorf("checkout: webhook for %s/%s: %w", merchant, ev.Reference, err)
 	}
-	plugin, ok := s.cfg.Plugins.Plugin(sess.Plugin)
+	plugin, ok := s.pluginFor(sess)
 	if !ok {
 		return nil, &UnavailableError{What: "payment plugin " + sess.Plugin}
 	}

@@ -48,6 +48,8 @@ type Config struct {
 	// Merchants are the merchants this kasse serves, by merchant id (lowercase letters, digits and
 	// hyphens, at most 63 characters). At least one is required.
 	Merchants map[string]Merchant `json:"merchants"`
+	// Admin configures the plugin administration API. Default: off.
+	Admin Admin `json:"admin,omitzero"`
 }
 
 // Server is the HTTP server.
@@ -86,6 +88,43 @@ type Plugins struct {
 	// PoolSize is the number of instances kept per plugin version. Default 0, which means
 	// GOMAXPROCS-1, at least 1 (the plugin runtime resolves it).
 	PoolSize int `json:"poolSize"`
+	// TrustedKeys are the ed25519 public keys whose signatures make a plugin bundle (<name>.wasm,
+	// <name>.manifest.json, <name>.wasm.sig) loadable: the 32-byte key in standard base64, optionally
+	// prefixed "ed25519:", as `kasse plugin keygen` prints it. Default none.
+	TrustedKeys []string `json:"trustedKeys,omitempty"`
+	// DevMode accepts unsigned plugin modules (a bare <name>.wasm, or a bundle without signature). For
+	// local development only. A bundle whose manifest does not match its module is refused anyway.
+	// Default false.
+	DevMode bool `json:"devMode,omitempty"`
+	// MaxModuleBytes is the largest plugin module accepted, in bytes. Default 0, which means 16 MiB.
+	MaxModuleBytes int64 `json:"maxModuleBytes,omitempty"`
+	// KeepVersions is how many previously active versions of each plugin stay loaded, so that sessions
+	// they created keep using them and a rollback is instant. Default 0, which means 2; -1 keeps none.
+	KeepVersions int `json:"keepVersions,omitempty"`
+	// CanaryPercent, from 1 to 100, makes a bundle dropped into Dir start as a canary that gets this
+	// share of new checkouts, instead of becoming active for all. Default 0: dropped-in bundles activate.
+	CanaryPercent int `json:"canaryPercent,omitempty"`
+	// RollbackErrors is how many failed calls (trap, timeout, exit, output too large or failing its
+	// schema) roll a version on probation (a canary, or a version just activated over another) back by
+	// itself, when they are also at least RollbackErrorRate of its calls. Default 0, which means 5.
+	RollbackErrors int `json:"rollbackErrors,omitempty"`
+	// RollbackErrorRate is the share of failed calls, from 0 to 1, that together with RollbackErrors
+	// rolls a version on probation back. Default 0, which means 0.05 (5%).
+	RollbackErrorRate float64 `json:"rollbackErrorRate,omitempty"`
+	// ProbationCalls is how many calls a version activated over another stays on probation. Default 0,
+	// which means 1000. A canary stays on probation until it is activated.
+	ProbationCalls int `json:"probationCalls,omitempty"`
+	// WatchInterval is how often Dir is scanned for new or changed bundles. Default 0, which means 2s.
+	WatchInterval Duration `json:"watchInterval,omitempty"`
+}
+
+// Admin configures the plugin administration API under /admin/v1/.
+type Admin struct {
+	// TokenEnv names the environment variable holding the admin API's bearer token. Default empty: the
+	// admin API is off.
+	TokenEnv string `json:"tokenEnv,omitempty"`
+	// Token is the value of TokenEnv; Load sets it.
+	Token Secret `json:"-"`
 }
 
 // Reconciler configures the polling of pending payments.
@@ -423,6 +462,19 @@ func parse(data []byte, s *schemas.Set, getenv func(string) string) (*Config, er
 			} else {
 				add("/store/redisUrl", "must be a redis://host:port/db, rediss:// or unix:// URL")
 			}
+		}
+	}
+
+	if c.Admin.TokenEnv != "" {
+		switch v := getenv(c.Admin.TokenEnv); {
+		case v == "":
+			add("/admin/tokenEnv", "admin API token: environment variable %s is not set", c.Admin.TokenEnv)
+		case len(v) < 16:
+			add("/admin/tokenEnv", "admin API token: environment variable %s holds fewer than 16 characters", c.Admin.TokenEnv)
+		case strings.ContainsFunc(v, isControl):
+			add("/admin/tokenEnv", "admin API token: environment variable %s contains control characters (a trailing newline?)", c.Admin.TokenEnv)
+		default:
+			c.Admin.Token = Secret(v)
 		}
 	}
 

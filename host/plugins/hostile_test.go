@@ -163,6 +163,9 @@ func TestHostile(t *testing.T) {
 		{name: "spin_wat", module: wat("spin"), kind: plugins.KindTimeout, export: abi.ExportCall, errHas: "context deadline exceeded"},
 		{name: "trap", module: wat("trap"), kind: plugins.KindTrap, export: abi.ExportCall, errHas: "wasm error: unreachable"},
 		{name: "bad_output", module: wat("bad_output"), kind: plugins.KindABI, export: abi.ExportCall, errHas: "outside guest memory"},
+		// JSON that fails the output schema is the host's to refuse (checkout validates every output, and
+		// host/upgrade's gate refuses such a version before it serves): the runtime passes it on.
+		{name: "bad_schema", module: wat("bad_schema"), errHas: `{"ok":"yes"}`},
 
 		{name: "spin", module: goMod("spin"), op: "spin", kind: plugins.KindTimeout, export: abi.ExportCall, errHas: "context deadline exceeded", ping: true},
 		// Go's stack growth reaches the memory limit in tens of milliseconds, unless a loaded machine lets

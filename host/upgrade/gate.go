@@ -84,11 +84,22 @@ func ReadGoldenDir(dir string) ([]byte, error) {
 		}
 		f.Vectors = append(f.Vectors, Vector{Name: name, Input: ci.Bytes(), Output: co.Bytes()})
 	}
-	b, err := json.MarshalIndent(f, "", " ")
-	if err != nil {
-		return nil, fmt.Errorf("upgrade: encode golden vectors: %w", err)
+	// One compact vector per line: small, and readable in a diff.
+	var out bytes.Buffer
+	out.WriteString("{\"vectors\": [\n")
+	for i, v := range f.Vectors {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("upgrade: encode golden vector %s: %w", v.Name, err)
+		}
+		out.Write(b)
+		if i < len(f.Vectors)-1 {
+			out.WriteByte(',')
+		}
+		out.WriteByte('\n')
 	}
-	return append(b, '\n'), nil
+	out.WriteString("]}\n")
+	return out.Bytes(), nil
 }
 
 // GoldenOps returns the operations the golden vectors exercise, sorted.
@@ -152,15 +163,15 @@ func conformanceVectors() ([]conformanceVector, error) {
 	return f.Vectors, nil
 }
 
-// caller is what the gate needs of a loaded plugin version: *plugins.Plugin satisfies it.
-type caller interface {
+// Caller is what the gate needs of a loaded plugin version: *plugins.Plugin satisfies it.
+type Caller interface {
 	Call(ctx context.Context, input []byte) ([]byte, error)
 }
 
 // Gate runs a loaded version through its own golden vectors and the host's conformance vectors, and
 // returns the first failure as a *RefusedError (RuleGolden or RuleConformance). A version serves nothing
 // before its gate passes. set validates outputs against the plugin output schema; it is required.
-func Gate(ctx context.Context, p caller, v *Verified, set *schemas.Set) error {
+func Gate(ctx context.Context, p Caller, v *Verified, set *schemas.Set) error {
 	refuse := func(rule Rule, err error) error {
 		return &RefusedError{Plugin: v.Manifest.Name, Version: v.Manifest.Version, Rule: rule, Err: err}
 	}

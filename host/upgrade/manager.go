@@ -1,0 +1,975 @@
+// Package upgrade owns the life of plugin versions after they are built: verifying a signed bundle
+// (manifest, ed25519 signature, digests, size), loading it through host/plugins (which applies the import,
+// export, ABI and memory checks), gating it on its own golden vectors and the host's conformance vectors,
+// and activating it with one atomic swap per plugin name. It keeps recent versions loaded so that sessions
+// keep using the version that created them, sends a canary share of new checkouts to a new version, counts
+// failures per version and rolls a version on probation back by itself past a threshold, runs a version in
+// shadow beside the active one and reports differences, and watches the plugins directory for dropped-in
+// bundles.
+//
+// The pipeline follows OPA's bundle plugin: fetch (a directory scan or an upload hands an Update to
+// Manager.Apply) → verify (Verify) → load (plugins.Runtime.Load) → gate (Gate) → activate, with a Status per
+// plugin. A refused version never serves, and the active version keeps serving while a new one is checked.
+//
+// # Bundles
+//
+// A plugin version is delivered as files sharing a stem (`kasse plugin build` and `sign` write them):
+//
+//	<stem>.wasm            the module
+//	<stem>.manifest.json   Manifest: name, version, abiVersion, sha256 and size of the module, ops,
+//	                       goldenSha256 of the golden file
+//	<stem>.golden.json     GoldenFile: the version's own vectors (inputs and expected outputs)
+//	<stem>.wasm.sig        base64 ed25519 signature over "kasse-plugin-manifest-v1\n" + the manifest bytes
+//
+// The signature covers the manifest, and the manifest pins the module and the golden file by digest, so
+// one signature covers all three. Outside development mode a bundle needs a signature by a trusted key and
+// golden vectors; in development mode a bare <name>.wasm loads too (its version is "sha256-" and the first
+// 12 hex digits of its digest), but a manifest that does not match its module is refused in every mode.
+//
+// # Swaps and draining
+//
+// Callers get a version handle from Plugin, PluginForNewCheckout or PluginVersion; every handle is a
+// checkout.Plugin. Activation swaps the per-name pointer, so a call that already holds the old handle
+// finishes on the old version. A version that is unloaded (it fell out of the KeepVersions most recent) is
+// drained first: the unload takes the version's write lock, which waits for the calls holding its read lock,
+// and only then closes its instances. A call that reaches an unloaded version goes to the active one.
+//
+// # Canary, probation and rollback
+//
+// A canary gets a share of new checkouts, picked by a hash of the session id (so a retried checkout lands
+// on the same version). A canary, and a version activated over another, is on probation: its failed calls
+// (traps, timeouts, exits, oversized output, and outputs that fail the plugin output schema, which is
+// checked on the call path only during probation) are counted, and past both RollbackErrors and
+// RollbackErrorRate it is rolled back by itself. Probation of an activated version ends after
+// ProbationCalls calls; a canary's lasts until it is activated. A rolled-back version serves nothing more:
+// the sessions it created go to the active version (plugins are stateless, and a session carries all the
+// data an operation needs), until an operator activates it again.
+package upgrade
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kassehq/kasse/host/checkout"
+	"github.com/kassehq/kasse/host/plugins"
+	"github.com/kassehq/kasse/schemas"
+)
+
+// Defaults of Config.
+const (
+	// DefaultKeepVersions is how many previously active versions stay loaded per plugin.
+	DefaultKeepVersions = 2
+	// DefaultRollbackErrors and DefaultRollbackErrorRate: a version on probation is rolled back once it
+	// has failed at least this many calls and this share of its calls.
+	DefaultRollbackErrors    = 5
+	DefaultRollbackErrorRate = 0.05
+	// DefaultProbationCalls is how many calls a newly activated version stays on probation (rollback armed).
+	DefaultProbationCalls = 1000
+	// DefaultWatchInterval is how often Run scans the plugins directory.
+	DefaultWatchInterval = 2 * time.Second
+	// DefaultDrainTimeout bounds waiting for in-flight calls when a version is unloaded.
+	DefaultDrainTimeout = 30 * time.Second
+	// historyLimit is how many events are kept per plugin.
+	historyLimit = 200
+	// shadowDiffLimit is how many recent shadow differences are kept per plugin.
+	shadowDiffLimit = 20
+)
+
+// Config configures a Manager. Runtime and Schemas are required.
+type Config struct {
+	// Runtime loads the modules.
+	Runtime *plugins.Runtime
+	// Schemas validates plugin outputs in the gate and, for versions on probation, on live calls.
+	Schemas *schemas.Set
+	// Dir is the plugins directory LoadDir and Run scan. Empty: no directory (uploads only).
+	Dir string
+	// Verify are the trust settings: trusted keys, development mode, module size limit.
+	Verify VerifyOptions
+	// KeepVersions is how many previously active versions stay loaded per plugin. 0 means
+	// DefaultKeepVersions; negative keeps none (an old version is drained and closed right after a swap).
+	KeepVersions int
+	// CanaryPercent, when between 1 and 100, makes a bundle dropped into Dir start as a canary with this
+	// share of new checkouts (when the plugin already has an active version), instead of being activated.
+	CanaryPercent int
+	// RollbackErrors, RollbackErrorRate and ProbationCalls arm the automatic rollback: a canary, or a
+	// version activated over another, is rolled back once it fails RollbackErrors calls that are also at
+	// least RollbackErrorRate of its calls, within its first ProbationCalls calls (a canary stays on
+	// probation until it is promoted). Zero values mean the defaults.
+	RollbackErrors    int
+	RollbackErrorRate float64
+	ProbationCalls    int
+	// WatchInterval is how often Run scans Dir. 0 means DefaultWatchInterval.
+	WatchInterval time.Duration
+	// DrainTimeout bounds waiting for in-flight calls on unload. 0 means DefaultDrainTimeout.
+	DrainTimeout time.Duration
+	// Logger receives one line per event. Default slog.Default().
+	Logger *slog.Logger
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// Manager holds every version of every plugin and decides which one serves. It implements
+// checkout.Plugins. It is safe for concurrent use; the call path takes no lock besides the read lock of
+// the version it calls.
+type Manager struct {
+	cfg Config
+	log *slog.Logger
+	now func() time.Time
+
+	// mu serialises control operations (stage, activate, canary, shadow, rollback, unload decisions).
+	mu sync.Mutex
+	// states maps plugin names to their state; copy-on-write under mu, read without locking.
+	states atomic.Pointer[map[string]*pluginState]
+	// strays are refusals of bundles whose plugin name is unknown (no readable manifest).
+	strays []Event
+	// seen are the directory fingerprints already processed, by stem; pending those seen once.
+	seen, pending map[string]string
+
+	bg     sync.WaitGroup
+	closed atomic.Bool
+}
+
+// pluginState is everything about one plugin name.
+type pluginState struct {
+	name string
+	// active serves new checkouts (besides the canary share) and sessions whose version is not loaded.
+	active atomic.Pointer[version]
+	canary atomic.Pointer[canarySplit]
+	shadow atomic.Pointer[shadowRun]
+	// loaded maps version strings to loaded versions; copy-on-write under Manager.mu.
+	loaded atomic.Pointer[map[string]*version]
+
+	// Guarded by Manager.mu.
+	versions       map[string]*version
+	previous       []*version // previously active versions, most recent last
+	history        []Event
+	lastActivation time.Time
+	lastError      string
+	warn           bool
+}
+
+type canarySplit struct {
+	v       *version
+	percent int
+}
+
+func (m *Manager) statesMap() map[string]*pluginState {
+	if p := m.states.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (m *Manager) state(name string) *pluginState { return m.statesMap()[name] }
+
+// New returns a Manager. It loads nothing; call LoadDir to load the plugins directory.
+func New(cfg Config) (*Manager, error) {
+	switch {
+	case cfg.Runtime == nil:
+		return nil, errors.New("upgrade: config: Runtime is required")
+	case cfg.Schemas == nil:
+		return nil, errors.New("upgrade: config: Schemas is required")
+	case cfg.CanaryPercent < 0 || cfg.CanaryPercent > 100:
+		return nil, fmt.Errorf("upgrade: config: CanaryPercent %d out of range 0..100", cfg.CanaryPercent)
+	case cfg.RollbackErrorRate < 0 || cfg.RollbackErrorRate > 1:
+		return nil, fmt.Errorf("upgrade: config: RollbackErrorRate %v out of range 0..1", cfg.RollbackErrorRate)
+	}
+	if cfg.KeepVersions == 0 {
+		cfg.KeepVersions = DefaultKeepVersions
+	}
+	if cfg.RollbackErrors <= 0 {
+		cfg.RollbackErrors = DefaultRollbackErrors
+	}
+	if cfg.RollbackErrorRate == 0 {
+		cfg.RollbackErrorRate = DefaultRollbackErrorRate
+	}
+	if cfg.ProbationCalls <= 0 {
+		cfg.ProbationCalls = DefaultProbationCalls
+	}
+	if cfg.WatchInterval <= 0 {
+		cfg.WatchInterval = DefaultWatchInterval
+	}
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = DefaultDrainTimeout
+	}
+	m := &Manager{cfg: cfg, log: cfg.Logger, now: cfg.Now, seen: map[string]string{}, pending: map[string]string{}}
+	if m.log == nil {
+		m.log = slog.Default()
+	}
+	if m.now == nil {
+		m.now = time.Now
+	}
+	empty := map[string]*pluginState{}
+	m.states.Store(&empty)
+	return m, nil
+}
+
+// Plugin returns the active version of the named plugin. It implements checkout.Plugins.
+func (m *Manager) Plugin(name string) (checkout.Plugin, bool) {
+	st := m.state(name)
+	if st == nil {
+		return nil, false
+	}
+	v := st.active.Load()
+	if v == nil {
+		return nil, false
+	}
+	return v, true
+}
+
+// PluginForNewCheckout returns the version a new checkout with this session id uses: the canary for its
+// share of session ids (a stable hash of the id picks the bucket), the active version otherwise.
+func (m *Manager) PluginForNewCheckout(name, sessionID string) (checkout.Plugin, bool) {
+	st := m.state(name)
+	if st == nil {
+		return nil, false
+	}
+	if c := st.canary.Load(); c != nil && bucket(sessionID) < c.percent {
+		return c.v, true
+	}
+	return m.Plugin(name)
+}
+
+// bucket maps a session id to 0..99.
+func bucket(id string) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(id))
+	return int(h.Sum32() % 100)
+}
+
+// PluginVersion returns the named version of a plugin while it is loaded and allowed to serve, else the
+// active version: a session's later operations use the version that created it when they can.
+func (m *Manager) PluginVersion(name, ver string) (checkout.Plugin, bool) {
+	st := m.state(name)
+	if st == nil {
+		return nil, false
+	}
+	if l := st.loaded.Load(); l != nil {
+		if v, ok := (*l)[ver]; ok && !v.banned.Load() {
+			return v, true
+		}
+	}
+	return m.Plugin(name)
+}
+
+// Names returns the names of the plugins with an active version, sorted.
+func (m *Manager) Names() []string {
+	var names []string
+	for name, st := range m.statesMap() {
+		if st.active.Load() != nil {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Ready reports whether the manager serves: it is open and at least one plugin has an active version.
+// The host's /readyz uses it.
+func (m *Manager) Ready() error {
+	if m.closed.Load() {
+		return errors.New("upgrade: manager closed")
+	}
+	if len(m.Names()) == 0 {
+		return errors.New("upgrade: no active plugin")
+	}
+	return nil
+}
+
+// Activation says what Apply does with a version that passed its gate.
+type Activation struct {
+	// Mode is ModeStage, ModeActivate or ModeCanary.
+	Mode Mode
+	// Percent is the canary's share of new checkouts (ModeCanary), 1..100.
+	Percent int
+}
+
+// Mode of an Activation.
+type Mode string
+
+// Modes.
+const (
+	// ModeStage keeps the version ready, serving nothing until it is activated.
+	ModeStage Mode = "stage"
+	// ModeActivate makes it the active version.
+	ModeActivate Mode = "activate"
+	// ModeCanary gives it a share of new checkouts.
+	ModeCanary Mode = "canary"
+)
+
+// Update is one delivery of a plugin bundle, as a fetcher hands it over (OPA's download.Update): the
+// directory watcher, an upload, or a test. Err reports a failed fetch; it is recorded and nothing else
+// happens.
+type Update struct {
+	// Source says where it came from, for history: "dir", "upload", ...
+	Source string
+	Bundle Bundle
+	Err    error
+}
+
+// VersionInfo describes one version of a plugin.
+type VersionInfo struct {
+	Plugin  string `json:"plugin"`
+	Version string `json:"version"`
+	// State is ready (staged, or a canary or shadow that ended), active, canary, previous (was active,
+	// still loaded), unloaded (was active; its bytes are kept for a rollback) or rolled_back.
+	State   string         `json:"state"`
+	SHA256  string         `json:"sha256"`
+	Signed  bool           `json:"signed"`
+	KeyID   string         `json:"keyId,omitempty"`
+	Source  string         `json:"source,omitempty"`
+	Loaded  bool           `json:"loaded"`
+	Staged  time.Time      `json:"staged"`
+	Calls   uint64         `json:"calls"`
+	Failed  uint64         `json:"failed"`
+	Ops     []string       `json:"ops"`
+	Golden  int            `json:"goldenVectors"`
+	Runtime *plugins.Stats `json:"runtime,omitempty"`
+	// Unchanged is set by Apply when the same bundle was already known and nothing was done.
+	Unchanged bool `json:"unchanged,omitempty"`
+}
+
+// Apply runs an update through verify, load and gate, and then does what act asks. A refused version is a
+// *RefusedError; it is recorded in the plugin's history and LastError, and the active version is untouched.
+// A bundle identical to a known version changes nothing (VersionInfo.Unchanged).
+func (m *Manager) Apply(ctx context.Context, u Update, act Activation) (*VersionInfo, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed.Load() {
+		return nil, errors.New("upgrade: manager closed")
+	}
+	v, unchanged, err := m.stage(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	switch act.Mode {
+	case ModeActivate:
+		if v.st.active.Load() != v {
+			err = m.activate(ctx, v, "activated from "+u.Source)
+		}
+	case ModeCanary:
+		if v.st.active.Load() == nil {
+			err = m.activate(ctx, v, "activated from "+u.Source+" (no active version to canary against)")
+		} else if c := v.st.canary.Load(); v.st.active.Load() != v && (c == nil || c.v != v || c.percent != act.Percent) {
+			err = m.setCanary(ctx, v, act.Percent)
+		}
+	case ModeStage, "":
+	default:
+		err = fmt.Errorf("upgrade: unknown activation mode %q", act.Mode)
+	}
+	if err != nil {
+		return nil, err
+	}
+	info := v.info()
+	info.Unchanged = unchanged
+	return &info, nil
+}
+
+// stage verifies, loads and gates an update and records the version as ready. Callers hold m.mu.
+func (m *Manager) stage(ctx context.Context, u Update) (_ *version, unchanged bool, err error) {
+	name, ver := u.Bundle.Stem, ""
+	defer func() {
+		if err != nil {
+			var re *RefusedError
+			if errors.As(err, &re) && re.Plugin != "" {
+				name, ver = re.Plugin, re.Version
+			}
+			m.recordRefusal(name, ver, u.Source, err)
+		}
+	}()
+	if u.Err != nil {
+		return nil, false, fmt.Errorf("upgrade: fetch %s from %s: %w", u.Bundle.Stem, u.Source, u.Err)
+	}
+	verified, err := Verify(u.Bundle, m.cfg.Verify)
+	if err != nil {
+		return nil, false, err
+	}
+	name, ver = verified.Manifest.Name, verified.Manifest.Version
+	st := m.state(name)
+	if st != nil {
+		if old, ok := st.versions[ver]; ok {
+			if old.manifest.SHA256 == verified.Manifest.SHA256 && old.goldenSHA == verified.Manifest.GoldenSHA256 {
+				return old, true, nil
+			}
+			return nil, false, &RefusedError{Plugin: name, Version: ver, Rule: RuleConflict,
+				Err: fmt.Errorf("version already known with module digest %s", old.manifest.SHA256)}
+		}
+	}
+	p, err := m.cfg.Runtime.Load(ctx, name, ver, verified.Bundle.Module)
+	if err != nil {
+		return nil, false, &RefusedError{Plugin: name, Version: ver, Rule: RuleLoad, Err: err}
+	}
+	if err := Gate(ctx, p, verified, m.cfg.Schemas); err != nil {
+		_ = p.Close(context.WithoutCancel(ctx))
+		return nil, false, err
+	}
+	if st == nil {
+		st = &pluginState{name: name, versions: map[string]*version{}}
+		next := map[string]*pluginState{}
+		for k, s := range m.statesMap() {
+			next[k] = s
+		}
+		next[name] = st
+		m.states.Store(&next)
+	}
+	v := &version{m: m, st: st, manifest: verified.Manifest, goldenSHA: verified.Manifest.GoldenSHA256,
+		verified: verified, source: u.Source, staged: m.now(), p: p, state: stateReady}
+	st.versions[ver] = v
+	m.setLoaded(st, v, true)
+	detail := "passed " + strconv.Itoa(len(verified.Golden)) + " golden vectors and the conformance vectors"
+	if verified.Signed {
+		detail += "; signed by " + verified.KeyID
+	} else {
+		detail += "; unsigned (development mode)"
+	}
+	m.event(st, Event{Action: ActionStaged, Version: ver, Detail: detail + "; from " + u.Source})
+	return v, false, nil
+}
+
+func (m *Manager) recordRefusal(name, ver, source string, err error) {
+	e := Event{At: m.now(), Action: ActionRefused, Version: ver, Detail: err.Error() + "; from " + source}
+	m.log.Warn("plugin version refused", "plugin", name, "version", ver, "source", source, "err", err)
+	if st := m.state(name); st != nil {
+		st.lastError = err.Error()
+		st.warn = true
+		m.event(st, e)
+		return
+	}
+	e.Plugin = name
+	m.strays = append(m.strays, e)
+	if len(m.strays) > historyLimit {
+		m.strays = m.strays[len(m.strays)-historyLimit:]
+	}
+}
+
+func (m *Manager) event(st *pluginState, e Event) {
+	if e.At.IsZero() {
+		e.At = m.now()
+	}
+	e.Plugin = st.name
+	st.history = append(st.history, e)
+	if len(st.history) > historyLimit {
+		st.history = st.history[len(st.history)-historyLimit:]
+	}
+	if e.Action != ActionRefused {
+		m.log.Info("plugin "+string(e.Action), "plugin", st.name, "version", e.Version, "from", e.From, "detail", e.Detail)
+	}
+}
+
+// setLoaded adds v to (or removes it from) the versions the call path can find. Callers hold m.mu.
+func (m *Manager) setLoaded(st *pluginState, v *version, loaded bool) {
+	next := map[string]*version{}
+	if l := st.loaded.Load(); l != nil {
+		for k, x := range *l {
+			next[k] = x
+		}
+	}
+	if loaded {
+		next[v.manifest.Version] = v
+	} else {
+		delete(next, v.manifest.Version)
+	}
+	st.loaded.Store(&next)
+}
+
+// lookup finds a version for a control operation. Callers hold m.mu.
+func (m *Manager) lookup(name, ver string) (*version, error) {
+	st := m.state(name)
+	if st == nil {
+		return nil, fmt.Errorf("upgrade: plugin[%s]: %w", name, ErrUnknownPlugin)
+	}
+	v, ok := st.versions[ver]
+	if !ok {
+		return nil, fmt.Errorf("upgrade: plugin[%s]@%s: %w", name, ver, ErrUnknownVersion)
+	}
+	return v, nil
+}
+
+// Activate makes a staged (or earlier) version the active one. Calls in flight finish on the version they
+// started on; new checkouts and sessions without a loaded version of their own use the new one. A
+// version that was rolled back may be activated again by this explicit call.
+func (m *Manager) Activate(ctx context.Context, name, ver string) error {
+	return m.activateNamed(ctx, name, ver, "activated by request")
+}
+
+func (m *Manager) activateNamed(ctx context.Context, name, ver, why string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v, err := m.lookup(name, ver)
+	if err != nil {
+		return err
+	}
+	if v.st.active.Load() == v {
+		return nil
+	}
+	return m.activate(ctx, v, why)
+}
+
+// activate swaps v in. Callers hold m.mu.
+func (m *Manager) activate(ctx context.Context, v *version, why string) error {
+	if err := m.ensureLoaded(ctx, v); err != nil {
+		return err
+	}
+	st := v.st
+	v.banned.Store(false)
+	if c := st.canary.Load(); c != nil {
+		st.canary.Store(nil)
+		if c.v != v {
+			c.v.state = stateReady
+		}
+	}
+	if sh := st.shadow.Load(); sh != nil && sh.v == v {
+		m.stopShadow(st)
+	}
+	old := st.active.Swap(v)
+	from := ""
+	if old != nil {
+		from = old.manifest.Version
+		old.state = statePrevious
+		old.probation.Store(false)
+		st.previous = slices.DeleteFunc(st.previous, func(x *version) bool { return x == old || x == v })
+		st.previous = append(st.previous, old)
+		v.startProbation(m.cfg.ProbationCalls)
+	} else {
+		st.previous = slices.DeleteFunc(st.previous, func(x *version) bool { return x == v })
+	}
+	v.state = stateActive
+	st.lastActivation = m.now()
+	st.lastError, st.warn = "", false
+	m.event(st, Event{Action: ActionActivated, Version: v.manifest.Version, From: from, Detail: why})
+	m.evict(st)
+	return nil
+}
+
+// Canary sends percent (1..100) of new checkouts to a version that is not the active one; percent 0 ends
+// the canary (as Rollback does, without marking the version). The canary is on probation: past the
+// rollback threshold it is rolled back by itself.
+func (m *Manager) Canary(ctx context.Context, name, ver string, percent int) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if percent < 0 || percent > 100 {
+		return fmt.Errorf("upgrade: canary percent %d out of range 0..100", percent)
+	}
+	v, err := m.lookup(name, ver)
+	if err != nil {
+		return err
+	}
+	if percent == 0 {
+		if c := v.st.canary.Load(); c != nil && c.v == v {
+			v.st.canary.Store(nil)
+			v.state = stateReady
+			m.event(v.st, Event{Action: ActionCanaryEnded, Version: ver, Detail: "canary ended by request"})
+			m.evict(v.st)
+		}
+		return nil
+	}
+	switch a := v.st.active.Load(); {
+	case a == nil:
+		return fmt.Errorf("upgrade: plugin[%s]: no active version to canary against; activate one first", name)
+	case a == v:
+		return fmt.Errorf("upgrade: plugin[%s]@%s is already active", name, ver)
+	}
+	return m.setCanary(ctx, v, percent)
+}
+
+func (m *Manager) setCanary(ctx context.Context, v *version, percent int) error {
+	if percent < 1 || percent > 100 {
+		return fmt.Errorf("upgrade: canary percent %d out of range 1..100", percent)
+	}
+	if err := m.ensureLoaded(ctx, v); err != nil {
+		return err
+	}
+	st := v.st
+	if c := st.canary.Load(); c != nil && c.v != v {
+		c.v.state = stateReady
+		c.v.probation.Store(false)
+	}
+	v.banned.Store(false)
+	v.state = stateCanary
+	v.startProbation(0)
+	st.canary.Store(&canarySplit{v: v, percent: percent})
+	m.event(st, Event{Action: ActionCanary, Version: v.manifest.Version, From: st.active.Load().manifest.Version,
+		Detail: strconv.Itoa(percent) + "% of new checkouts"})
+	m.evict(st)
+	return nil
+}
+
+// Rollback ends the canary when there is one; otherwise it reactivates the previously active version.
+// The version rolled back from serves nothing more (its sessions go to the active version) until it is
+// activated again explicitly. It fails with ErrNoPrevious when there is nothing to go back to.
+func (m *Manager) Rollback(ctx context.Context, name string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st := m.state(name)
+	if st == nil {
+		return fmt.Errorf("upgrade: plugin[%s]: %w", name, ErrUnknownPlugin)
+	}
+	return m.rollback(ctx, st, nil, "rolled back by request")
+}
+
+// rollback rolls back bad (the canary or the active version; nil: whichever rollback applies). Callers hold m.mu.
+func (m *Manager) rollback(ctx context.Context, st *pluginState, bad *version, why string) error {
+	if c := st.canary.Load(); c != nil && (bad == nil || bad == c.v) {
+		st.canary.Store(nil)
+		c.v.state = stateRolledBack
+		c.v.banned.Store(true)
+		c.v.probation.Store(false)
+		m.event(st, Event{Action: ActionRolledBack, Version: st.active.Load().manifest.Version,
+			From: c.v.manifest.Version, Detail: why + " (canary ended)"})
+		m.evict(st)
+		return nil
+	}
+	cur := st.active.Load()
+	if cur == nil || (bad != nil && bad != cur) {
+		return fmt.Errorf("upgrade: plugin[%s]: %w", st.name, ErrNoPrevious)
+	}
+	for len(st.previous) > 0 {
+		prev := st.previous[len(st.previous)-1]
+		st.previous = st.previous[:len(st.previous)-1]
+		if prev.banned.Load() {
+			continue
+		}
+		if err := m.ensureLoaded(ctx, prev); err != nil {
+			m.log.Warn("rollback target does not load", "plugin", st.name, "version", prev.manifest.Version, "err", err)
+			continue
+		}
+		st.active.Store(prev)
+		prev.state = stateActive
+		cur.state = stateRolledBack
+		cur.banned.Store(true)
+		cur.probation.Store(false)
+		st.lastActivation = m.now()
+		m.event(st, Event{Action: ActionRolledBack, Version: prev.manifest.Version, From: cur.manifest.Version, Detail: why})
+		m.evict(st)
+		return nil
+	}
+	return fmt.Errorf("upgrade: plugin[%s]@%s: %w", st.name, cur.manifest.Version, ErrNoPrevious)
+}
+
+// autoRollback is started by a call that pushed v over the threshold.
+func (m *Manager) autoRollback(v *version, failed, calls uint64) {
+	defer m.bg.Done()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed.Load() || !v.probation.Load() {
+		return
+	}
+	why := fmt.Sprintf("rolled back automatically: %d of %d calls failed (threshold %d calls and %.0f%%)",
+		failed, calls, m.cfg.RollbackErrors, 100*m.cfg.RollbackErrorRate)
+	if err := m.rollback(context.Background(), v.st, v, why); err != nil {
+		m.log.Error("automatic rollback impossible", "plugin", v.st.name, "version", v.manifest.Version, "err", err)
+		v.st.lastError, v.st.warn = why+", but: "+err.Error(), true
+		return
+	}
+	v.st.lastError, v.st.warn = fmt.Sprintf("plugin[%s]@%s %s", v.st.name, v.manifest.Version, why), true
+}
+
+// ensureLoaded loads v's module again when it was unloaded (the compilation cache makes this fast). Callers
+// hold m.mu.
+func (m *Manager) ensureLoaded(ctx context.Context, v *version) error {
+	if job := v.unloading; job != nil {
+		<-job.done // an unload in progress finishes first: it would otherwise close what we keep
+		m.recordUnload(v, job)
+		v.unloading = nil
+	}
+	v.mu.RLock()
+	loaded := v.p != nil
+	v.mu.RUnlock()
+	if loaded {
+		return nil
+	}
+	p, err := m.cfg.Runtime.Load(ctx, v.manifest.Name, v.manifest.Version, v.verified.Bundle.Module)
+	if err != nil {
+		return fmt.Errorf("upgrade: reload plugin[%s]@%s: %w", v.manifest.Name, v.manifest.Version, err)
+	}
+	v.mu.Lock()
+	v.p = p
+	v.mu.Unlock()
+	m.setLoaded(v.st, v, true)
+	return nil
+}
+
+// evict unloads the versions that need not stay loaded: everything but the active version, the canary,
+// the shadow, versions staged and never activated, and the KeepVersions most recent previous versions.
+// Unloading drains in the background. Callers hold m.mu.
+func (m *Manager) evict(st *pluginState) {
+	keep := map[*version]bool{}
+	if a := st.active.Load(); a != nil {
+		keep[a] = true
+	}
+	if c := st.canary.Load(); c != nil {
+		keep[c.v] = true
+	}
+	if sh := st.shadow.Load(); sh != nil {
+		keep[sh.v] = true
+	}
+	n := max(m.cfg.KeepVersions, 0)
+	for i := len(st.previous) - 1; i >= 0 && n > 0; i-- {
+		if !st.previous[i].banned.Load() {
+			keep[st.previous[i]] = true
+			n--
+		}
+	}
+	for _, v := range st.versions {
+		if keep[v] || (v.state == stateReady && !v.banned.Load()) {
+			continue
+		}
+		v.mu.RLock()
+		loaded := v.p != nil
+		v.mu.RUnlock()
+		if !loaded {
+			continue
+		}
+		m.setLoaded(st, v, false)
+		if v.state == statePrevious {
+			v.state = stateUnloaded
+		}
+		job := &unloadJob{done: make(chan struct{})}
+		v.unloading = job
+		m.bg.Add(1)
+		go m.unload(v, job)
+	}
+}
+
+// unload drains v (waits for the calls holding it) and closes its instances.
+func (m *Manager) unload(v *version, job *unloadJob) {
+	defer m.bg.Done()
+	start := time.Now()
+	v.mu.Lock()
+	p := v.p
+	v.p = nil
+	v.mu.Unlock()
+	if p != nil {
+		drained := time.Since(start)
+		ctx, cancel := context.WithTimeout(context.Background(), m.cfg.DrainTimeout)
+		err := p.Close(ctx)
+		cancel()
+		job.detail = "drained in " + drained.Round(time.Microsecond).String()
+		if err != nil {
+			job.detail += "; close: " + err.Error()
+		}
+	}
+	close(job.done)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.recordUnload(v, job)
+}
+
+// unloadJob is an unload in progress. Its event is recorded once, by the unload or by a reload waiting
+// for it, whichever holds Manager.mu first, so that the history keeps the order of what happened.
+type unloadJob struct {
+	done     chan struct{}
+	detail   string // set before done is closed
+	recorded bool   // guarded by Manager.mu
+}
+
+// recordUnload records a finished unload's event once. Callers hold m.mu.
+func (m *Manager) recordUnload(v *version, job *unloadJob) {
+	if job.recorded || job.detail == "" {
+		return
+	}
+	job.recorded = true
+	m.event(v.st, Event{Action: ActionUnloaded, Version: v.manifest.Version, Detail: job.detail})
+}
+
+// Close stops shadows, waits for unloads and rollbacks in progress and closes every loaded version. The
+// runtime itself is the caller's to close.
+func (m *Manager) Close(ctx context.Context) error {
+	m.mu.Lock()
+	if m.closed.Swap(true) {
+		m.mu.Unlock()
+		return nil
+	}
+	var all []*version
+	for _, st := range m.statesMap() {
+		m.stopShadow(st)
+		for _, v := range st.versions {
+			all = append(all, v)
+		}
+	}
+	m.mu.Unlock()
+	m.bg.Wait()
+	var errs []error
+	for _, v := range all {
+		v.mu.Lock()
+		p := v.p
+		v.p = nil
+		v.mu.Unlock()
+		if p != nil {
+			if err := p.Close(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Version states, as VersionInfo.State shows them.
+const (
+	stateReady      = "ready"
+	stateActive     = "active"
+	stateCanary     = "canary"
+	statePrevious   = "previous"
+	stateUnloaded   = "unloaded"
+	stateRolledBack = "rolled_back"
+)
+
+// version is one loaded (or once loaded) plugin version. It implements checkout.Plugin.
+type version struct {
+	m         *Manager
+	st        *pluginState
+	manifest  Manifest
+	goldenSHA string
+	verified  *Verified
+	source    string
+	staged    time.Time
+	// state is guarded by Manager.mu, and so is unloading, the unload in progress.
+	state     string
+	unloading *unloadJob
+
+	// mu is held for reading by every call and for writing by unload: taking it for writing drains.
+	mu sync.RWMutex
+	p  *plugins.Plugin
+
+	// banned versions (rolled back) do not serve their sessions; those go to the active version.
+	banned atomic.Bool
+	// calls and failed count every call through this handle; probation counters count since probation
+	// started, and probationLimit (0: unlimited) ends it.
+	calls, failed         atomic.Uint64
+	probation             atomic.Bool
+	probCalls, probFailed atomic.Uint64
+	probationLimit        atomic.Uint64
+	rollbackStarted       atomic.Bool
+}
+
+// Name returns the plugin's name.
+func (v *version) Name() string { return v.manifest.Name }
+
+// Version returns the version string from the manifest.
+func (v *version) Version() string { return v.manifest.Version }
+
+func (v *version) startProbation(limit int) {
+	v.probCalls.Store(0)
+	v.probFailed.Store(0)
+	v.probationLimit.Store(uint64(max(limit, 0)))
+	v.rollbackStarted.Store(false)
+	v.probation.Store(true)
+}
+
+// Call runs one call on this version, or on the active version when this one was unloaded in the meantime.
+func (v *version) Call(ctx context.Context, input []byte) ([]byte, error) {
+	cur := v
+	for range 3 {
+		cur.mu.RLock()
+		p := cur.p
+		if p == nil {
+			cur.mu.RUnlock()
+			next := cur.st.active.Load()
+			if next == nil || next == cur {
+				break
+			}
+			cur = next
+			continue
+		}
+		out, err := p.Call(ctx, input)
+		cur.mu.RUnlock()
+		cur.observe(input, out, err)
+		return out, err
+	}
+	return nil, &plugins.CallError{Plugin: v.manifest.Name, Version: v.manifest.Version, Kind: plugins.KindBusy,
+		Err: fmt.Errorf("version unloaded and no active version: %w", plugins.ErrClosed)}
+}
+
+// isFailure reports whether a call error is the plugin's fault: not a busy pool or an oversized input.
+func isFailure(err error) bool {
+	if err == nil {
+		return false
+	}
+	var ce *plugins.CallError
+	if errors.As(err, &ce) {
+		return ce.Kind != plugins.KindBusy && ce.Kind != plugins.KindInputTooLarge
+	}
+	return true
+}
+
+// observe counts a call, checks a version on probation against the rollback threshold, and feeds the
+// shadow.
+func (v *version) observe(input, out []byte, err error) {
+	v.calls.Add(1)
+	failed := isFailure(err)
+	onProbation := v.probation.Load()
+	if onProbation && err == nil && v.m.cfg.Schemas.Validate(schemas.PluginOutput, out) != nil {
+		failed = true
+	}
+	if failed {
+		v.failed.Add(1)
+	}
+	if onProbation {
+		calls := v.probCalls.Add(1)
+		var f uint64
+		if failed {
+			f = v.probFailed.Add(1)
+		} else {
+			f = v.probFailed.Load()
+		}
+		cfg := v.m.cfg
+		if failed && f >= uint64(cfg.RollbackErrors) && float64(f) >= cfg.RollbackErrorRate*float64(calls) &&
+			v.rollbackStarted.CompareAndSwap(false, true) && !v.m.closed.Load() {
+			v.m.bg.Add(1)
+			go v.m.autoRollback(v, f, calls)
+		} else if limit := v.probationLimit.Load(); limit > 0 && calls >= limit {
+			v.probation.Store(false)
+		}
+	}
+	if sh := v.st.shadow.Load(); sh != nil && sh.v != v && v.st.active.Load() == v {
+		sh.offer(input, out, err)
+	}
+}
+
+func (v *version) info() VersionInfo {
+	v.mu.RLock()
+	loaded := v.p != nil
+	var stats *plugins.Stats
+	if loaded {
+		s := v.p.Stats()
+		stats = &s
+	}
+	v.mu.RUnlock()
+	return VersionInfo{
+		Plugin: v.manifest.Name, Version: v.manifest.Version, State: v.state, SHA256: v.manifest.SHA256,
+		Signed: v.verified.Signed, KeyID: v.verified.KeyID, Source: v.source, Loaded: loaded, Staged: v.staged,
+		Calls: v.calls.Load(), Failed: v.failed.Load(), Ops: v.manifest.Ops, Golden: len(v.verified.Golden),
+		Runtime: stats,
+	}
+}
+
+// compareVersions orders version strings: dot, hyphen and plus separated parts, numeric parts by value.
+func compareVersions(a, b string) int {
+	split := func(s string) []string {
+		return strings.FieldsFunc(s, func(r rune) bool { return r == '.' || r == '-' || r == '+' })
+	}
+	pa, pb := split(a), split(b)
+	for i := range min(len(pa), len(pb)) {
+		na, ea := strconv.ParseUint(pa[i], 10, 64)
+		nb, eb := strconv.ParseUint(pb[i], 10, 64)
+		switch {
+		case ea == nil && eb == nil && na != nb:
+			if na < nb {
+				return -1
+			}
+			return 1
+		case (ea != nil || eb != nil) && pa[i] != pb[i]:
+			return strings.Compare(pa[i], pb[i])
+		}
+	}
+	return len(pa) - len(pb)
+}
