@@ -67,6 +67,15 @@ func main() {
 		}
 		fmt.Printf("%-44s %12s %12s %14s\n", strings.TrimPrefix(name, "Benchmark"), us(m["p50-µs"]), us(m["p99-µs"]), last)
 	}
+	for _, name := range order {
+		m := ms[name]
+		if _, ok := m["p99-swap-ms"]; !ok {
+			continue
+		}
+		fmt.Printf("%s: %.0f failed requests over %.0f swaps; p99 %.1f ms steady, %.1f ms during a swap (p50 %.1f / %.1f ms)\n",
+			strings.TrimPrefix(name, "Benchmark"), m["failed"], m["swaps"], m["p99-steady-ms"], m["p99-swap-ms"],
+			m["p50-steady-ms"], m["p50-swap-ms"])
+	}
 	wasm, native := ms["BenchmarkBuildInitiate/wasm"], ms["BenchmarkBuildInitiate/native"]
 	if wasm != nil && native != nil && native["p50-µs"] > 0 {
 		fmt.Println(strings.Repeat("-", 86))
