@@ -36,29 +36,35 @@ type stack struct {
 	baseURL string
 	client  *http.Client
 	redis   string
-	// configPath is the instance's config file; tests may rewrite it and call kasse.ReloadConfig.
+	// configPath is the instance's config file; tests may rewrite it (see writeConfig) and call
+	// kasse.ReloadConfig.
 	configPath string
+	// config renders the instance's config file with the demo merchant on plugin.
+	config func(plugin string) string
 }
 
 type stackOptions struct {
 	redisURL       string
 	pendingTimeout string
 	listener       net.Listener
-	wasmDir        string
-	sim            *vippssim.Server
-	simURL         string
+	// plugin is the demo merchant's plugin (default vipps-ecom); wasmDir is the plugins directory, which
+	// must hold it (default pluginDir, the eCom plugin alone).
+	plugin  string
+	wasmDir string
+	sim     *vippssim.Server
+	simURL  string
 	// transport, if set, carries the provider requests (under the OpenAPI check).
 	transport http.RoundTripper
 	// extraMerchants is YAML appended under merchants:, indented by four spaces; env adds variables.
 	extraMerchants string
 	env            map[string]string
+	// beforeServe, if set, runs after host.New and before Serve, with the instance's context.
+	beforeServe func(ctx context.Context, srv *host.Server) error
 }
 
 var (
 	schemaOnce sync.Once
 	schemaSetV *schemas.Set
-	wasmOnce   sync.Once
-	wasmDir    string
 )
 
 func schemaSet(t testing.TB) *schemas.Set {
@@ -72,39 +78,68 @@ func schemaSet(t testing.TB) *schemas.Set {
 	return schemaSetV
 }
 
-// pluginDir builds the eCom plugin from plugin/vippsecom once per test binary.
-func pluginDir(t testing.TB) string {
+// pluginsDir is a plugins directory whose modules are built once per test binary.
+type pluginsDir struct {
+	prefix  string            // of the temporary directory's name
+	plugins map[string]string // plugin name by Go package, e.g. "./plugin/vippsecom": "vipps-ecom"
+	once    sync.Once
+	dir     string
+}
+
+// ecomPlugins holds vipps-ecom alone.
+var ecomPlugins = &pluginsDir{prefix: "kasse-e2e-plugins-", plugins: map[string]string{"./plugin/vippsecom": "vipps-ecom"}}
+
+// get builds the plugins on the first call and returns the directory.
+func (p *pluginsDir) get(t testing.TB) string {
 	t.Helper()
-	wasmOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "kasse-e2e-plugins-")
+	p.once.Do(func() {
+		dir, err := os.MkdirTemp("", p.prefix)
 		if err != nil {
 			t.Fatal(err)
 		}
-		wasm := plugintest.Build(t, "./plugin/vippsecom")
-		if err := os.WriteFile(filepath.Join(dir, "vipps-ecom.wasm"), wasm, 0o644); err != nil {
-			t.Fatal(err)
+		pkgs := make([]string, 0, len(p.plugins))
+		for pkg := range p.plugins {
+			pkgs = append(pkgs, pkg)
 		}
-		wasmDir = dir
+		mods := plugintest.BuildAll(t, pkgs...)
+		for pkg, name := range p.plugins {
+			if err := os.WriteFile(filepath.Join(dir, name+".wasm"), mods[pkg], 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p.dir = dir
 	})
-	if wasmDir == "" {
+	if p.dir == "" {
 		t.Fatal("plugin build failed earlier")
 	}
-	return wasmDir
+	return p.dir
+}
+
+// pluginDir builds the eCom plugin from plugin/vippsecom once per test binary.
+func pluginDir(t testing.TB) string {
+	t.Helper()
+	return ecomPlugins.get(t)
 }
 
 func newSim(t testing.TB) (*vippssim.Server, string) {
+	t.Helper()
+	return startSim(t, vippssim.Config{})
+}
+
+// startSim serves a simulator with the demo tenant on loopback, configured by cfg (whose Tenants,
+// PublicURL, AllowHTTPLoopback and Logf it sets), and returns it with its URL.
+func startSim(t testing.TB, cfg vippssim.Config) (*vippssim.Server, string) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	simURL := "http://" + l.Addr().String()
-	sim, err := vippssim.New(vippssim.Config{
-		Tenants:           []vippssim.Tenant{vippssim.DemoTenant()},
-		PublicURL:         simURL,
-		AllowHTTPLoopback: true,
-		Logf:              t.Logf,
-	})
+	cfg.Tenants = []vippssim.Tenant{vippssim.DemoTenant()}
+	cfg.PublicURL = simURL
+	cfg.AllowHTTPLoopback = true
+	cfg.Logf = t.Logf
+	sim, err := vippssim.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,6 +162,9 @@ func newStack(t testing.TB, o stackOptions) *stack {
 	if o.pendingTimeout == "" {
 		o.pendingTimeout = "10m"
 	}
+	if o.plugin == "" {
+		o.plugin = "vipps-ecom"
+	}
 	l := o.listener
 	if l == nil {
 		var err error
@@ -136,7 +174,8 @@ func newStack(t testing.TB, o stackOptions) *stack {
 		}
 	}
 	baseURL := "http://" + l.Addr().String()
-	cfg := fmt.Sprintf(`
+	config := func(plugin string) string {
+		return fmt.Sprintf(`
 server:
   listen: %q
   publicUrl: %q
@@ -154,7 +193,7 @@ reconciler:
   pendingTimeout: %s
 merchants:
   demo:
-    plugin: vipps-ecom
+    plugin: %s
     returnUrlPrefixes: ["http://shop.test/"]
     apiKeyEnv: TEST_API_KEY
     vipps:
@@ -163,10 +202,11 @@ merchants:
       clientId: demo-client-id
       clientSecretEnv: TEST_CLIENT_SECRET
       subscriptionKeyEnv: TEST_SUBSCRIPTION_KEY
-`, l.Addr().String(), baseURL, o.redisURL, o.wasmDir, plugintest.CacheDir(), o.pendingTimeout, o.simURL) +
-		strings.ReplaceAll(o.extraMerchants, "{{simURL}}", o.simURL)
+`, l.Addr().String(), baseURL, o.redisURL, o.wasmDir, plugintest.CacheDir(), o.pendingTimeout, plugin, o.simURL) +
+			strings.ReplaceAll(o.extraMerchants, "{{simURL}}", o.simURL)
+	}
 	path := filepath.Join(t.TempDir(), "kasse.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(config(o.plugin)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	env := map[string]string{
@@ -192,6 +232,12 @@ merchants:
 		cancel()
 		t.Fatal(err)
 	}
+	if o.beforeServe != nil {
+		if err := o.beforeServe(ctx, srv); err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, l) }()
 	t.Cleanup(func() {
@@ -201,9 +247,18 @@ merchants:
 		}
 		_ = srv.Close(context.Background())
 	})
-	return &stack{t: t, sim: o.sim, simURL: o.simURL, kasse: srv, baseURL: baseURL, redis: o.redisURL, configPath: path,
+	return &stack{t: t, sim: o.sim, simURL: o.simURL, kasse: srv, baseURL: baseURL, redis: o.redisURL, configPath: path, config: config,
 		client: &http.Client{Timeout: 10 * time.Second,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+// writeConfig rewrites the instance's config file as newStack wrote it, but with the demo merchant on
+// plugin; the running instance takes it up at kasse.ReloadConfig.
+func (s *stack) writeConfig(plugin string) {
+	s.t.Helper()
+	if err := os.WriteFile(s.configPath, []byte(s.config(plugin)), 0o600); err != nil {
+		s.t.Fatal(err)
+	}
 }
 
 type testWriter struct{ t testing.TB }

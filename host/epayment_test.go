@@ -3,22 +3,14 @@ package host_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"net"
 	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/kassehq/kasse/examples/vippssim"
-	"github.com/kassehq/kasse/examples/vippssim/vippsspec"
 	"github.com/kassehq/kasse/host"
 	"github.com/kassehq/kasse/host/webhooks"
-	"github.com/kassehq/kasse/plugin/plugintest"
 
 	// host.New serves the registered platform adapters, as cmd/kasse does.
 	_ "github.com/kassehq/kasse/adapters/standard"
@@ -29,40 +21,24 @@ import (
 // webhookHandler): POST /v1/vipps/{merchant}/webhooks -> checkout.Service.Webhook, verified by a
 // webhooks.Manager that registers the URL with the simulator.
 
-var (
-	bothOnce sync.Once
-	bothDir  string
-)
+// bothPlugins holds vipps-ecom and vipps-epayment.
+var bothPlugins = &pluginsDir{prefix: "kasse-e2e-both-", plugins: map[string]string{
+	"./plugin/vippsecom": "vipps-ecom", "./plugin/vippsepayment": "vipps-epayment",
+}}
 
 // bothPluginsDir builds vipps-ecom and vipps-epayment once per test binary.
 func bothPluginsDir(t testing.TB) string {
 	t.Helper()
-	bothOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "kasse-e2e-both-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		mods := plugintest.BuildAll(t, "./plugin/vippsecom", "./plugin/vippsepayment")
-		for pkg, name := range map[string]string{"./plugin/vippsecom": "vipps-ecom", "./plugin/vippsepayment": "vipps-epayment"} {
-			if err := os.WriteFile(filepath.Join(dir, name+".wasm"), mods[pkg], 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		bothDir = dir
-	})
-	if bothDir == "" {
-		t.Fatal("plugin build failed earlier")
-	}
-	return bothDir
+	return bothPlugins.get(t)
 }
 
 // epStack is one kasse instance serving the API and the webhook route, with its reconciler and webhook
 // registration manager running.
 type epStack struct {
 	*stack
-	manager    *webhooks.Manager
-	configPath string
-	write      func(plugin string)
+	manager *webhooks.Manager
+	// write rewrites the config file with the demo merchant on another plugin (stack.writeConfig).
+	write func(plugin string)
 }
 
 type epOptions struct {
@@ -74,28 +50,14 @@ type epOptions struct {
 	transport http.RoundTripper
 }
 
+// newEPSim serves a simulator that retries webhook deliveries quickly.
 func newEPSim(t testing.TB) (*vippssim.Server, string) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	simURL := "http://" + l.Addr().String()
-	sim, err := vippssim.New(vippssim.Config{
-		Tenants: []vippssim.Tenant{vippssim.DemoTenant()}, PublicURL: simURL, AllowHTTPLoopback: true,
-		WebhookRetry: 20 * time.Millisecond, WebhookRetryMax: 200 * time.Millisecond, Logf: t.Logf,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(sim.Handler())
-	srv.Listener.Close()
-	srv.Listener = l
-	srv.Start()
-	t.Cleanup(func() { srv.Close(); sim.Close() })
-	return sim, simURL
+	return startSim(t, vippssim.Config{WebhookRetry: 20 * time.Millisecond, WebhookRetryMax: 200 * time.Millisecond})
 }
 
+// newEPStack is newStack with both plugins, the merchant on o.plugin, a simulator from newEPSim and the
+// webhook registration synced before the instance serves.
 func newEPStack(t *testing.T, o epOptions) *epStack {
 	t.Helper()
 	if o.plugin == "" {
@@ -104,81 +66,13 @@ func newEPStack(t *testing.T, o epOptions) *epStack {
 	if o.sim == nil {
 		o.sim, o.simURL = newEPSim(t)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	baseURL := "http://" + l.Addr().String()
-	path := filepath.Join(t.TempDir(), "kasse.yaml")
-	write := func(plugin string) {
-		cfg := fmt.Sprintf(`
-server:
-  listen: %q
-  publicUrl: %q
-store:
-  redisUrl: %q
-plugins:
-  dir: %q
-  devMode: true
-  cacheDir: %q
-  callTimeout: 2s
-reconciler:
-  firstPoll: 300ms
-  interval: 200ms
-  maxInterval: 1s
-  pendingTimeout: 10m
-merchants:
-  demo:
-    plugin: %s
-    returnUrlPrefixes: ["http://shop.test/"]
-    apiKeyEnv: TEST_API_KEY
-    vipps:
-      baseUrl: %q
-      merchantSerialNumber: "123456"
-      clientId: demo-client-id
-      clientSecretEnv: TEST_CLIENT_SECRET
-      subscriptionKeyEnv: TEST_SUBSCRIPTION_KEY
-`, l.Addr().String(), baseURL, o.redisURL, bothPluginsDir(t), plugintest.CacheDir(), plugin, o.simURL)
-		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write(o.plugin)
-	env := map[string]string{
-		"TEST_API_KEY": apiKey, "TEST_CLIENT_SECRET": "demo-client-secret",
-		"TEST_SUBSCRIPTION_KEY": "demo-subscription-key",
-	}
-	specs := vippsspec.Load(t)
-	transport := specs.Transport(t, o.transport)
-	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := host.New(ctx, host.Options{ConfigPath: path, Getenv: func(k string) string { return env[k] },
-		Logger: logger, ProviderTransport: transport})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	// The instance registers its webhook with the simulator before it serves, as Serve would soon after.
-	if err := srv.Webhooks.Sync(ctx); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	mgr := srv.Webhooks
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, l) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-		_ = srv.Close(context.Background())
+	s := newStack(t, stackOptions{
+		plugin: o.plugin, wasmDir: bothPluginsDir(t), redisURL: o.redisURL, sim: o.sim, simURL: o.simURL,
+		transport: o.transport,
+		// The instance registers its webhook with the simulator before it serves, as Serve would soon after.
+		beforeServe: func(ctx context.Context, srv *host.Server) error { return srv.Webhooks.Sync(ctx) },
 	})
-	return &epStack{
-		stack: &stack{t: t, sim: o.sim, simURL: o.simURL, kasse: srv, baseURL: baseURL, redis: o.redisURL,
-			client: &http.Client{Timeout: 10 * time.Second,
-				CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}},
-		manager: mgr, configPath: path, write: write,
-	}
+	return &epStack{stack: s, manager: s.kasse.Webhooks, write: s.writeConfig}
 }
 
 // createEP creates a checkout and returns its id; with phone the flow is PUSH_MESSAGE (no redirect).

@@ -1,14 +1,17 @@
 // Package vipps is the plumbing the Vipps payment plugins (plugin/vippsecom/ecom and
 // plugin/vippsepayment/epayment) share: the failure outputs both return, the triage of a Vipps answer by
-// its HTTP status, the payment whose amounts are unknown, and the cutting of text for error messages. Each
-// API's mapping, its error bodies and its checks of identifiers stay in its plugin.
+// its HTTP status, the payment whose amounts are unknown, the check of a Vipps app deeplink and the cutting
+// of text for error messages. Each API's mapping, its error bodies and its checks of identifiers stay in
+// its plugin.
 //
 // Like the plugins, it keeps no state and avoids fmt and reflection, so that it costs little in a
 // WebAssembly module.
 package vipps
 
 import (
+	"net/url"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/kassehq/kasse/plugin/abi"
@@ -22,6 +25,9 @@ const (
 	// CodeUnexpectedResponse reports a success answer from Vipps that cannot be read.
 	CodeUnexpectedResponse = "unexpected_response"
 )
+
+// MaxRedirectURL is the longest redirect URL the host accepts from a plugin (plugin-output.schema.json).
+const MaxRedirectURL = 4096
 
 // Fail returns a failed output with code and message.
 func Fail(code, message string) *abi.Output {
@@ -56,6 +62,22 @@ func Answer(in *abi.Input, providerError func(status int, body []byte) *abi.Outp
 // unexpected_response failure naming the answer's HTTP status and the problem. in.Response must be set.
 func Unexpected(in *abi.Input, what, problem string) *abi.Output {
 	return Fail(CodeUnexpectedResponse, "Vipps "+what+" answer (HTTP "+strconv.Itoa(in.Response.Status)+"): "+problem)
+}
+
+// AppLink reports whether u is a Vipps app deeplink, as an app-switch initiation answers (ecom isApp,
+// ePayment NATIVE_REDIRECT): vipps:// in production, vippsMT:// in the test environment, without white
+// space or control characters, parsing as a URI without user information.
+func AppLink(u string) bool {
+	if !strings.HasPrefix(u, "vipps://") && !strings.HasPrefix(u, "vippsMT://") {
+		return false
+	}
+	for i := 0; i < len(u); i++ {
+		if u[i] <= ' ' || u[i] == 0x7f {
+			return false
+		}
+	}
+	p, err := url.Parse(u)
+	return err == nil && p.User == nil
 }
 
 // AllDigits reports whether s is one or more ASCII digits.

@@ -1,6 +1,8 @@
 package vipps_test
 
 import (
+	"encoding/json"
+	"io/fs"
 	"reflect"
 	"testing"
 
@@ -8,6 +10,7 @@ import (
 	"github.com/kassehq/kasse/plugin/internal/vipps"
 	"github.com/kassehq/kasse/plugin/vippsecom/ecom"
 	"github.com/kassehq/kasse/plugin/vippsepayment/epayment"
+	"github.com/kassehq/kasse/schemas"
 )
 
 // TestCodesMatchPlugins checks that the codes this package puts in outputs are the ones each plugin
@@ -106,5 +109,58 @@ func TestCutRunesAndClip(t *testing.T) {
 		if got := vipps.Clip(c.s, c.n); got != c.clp {
 			t.Errorf("Clip(%q, %d) = %q, want %q", c.s, c.n, got, c.clp)
 		}
+	}
+}
+
+func TestAppLink(t *testing.T) {
+	for _, c := range []struct {
+		u    string
+		want bool
+	}{
+		{"vipps://", true},
+		{"vipps://?token=abc&orderId=1", true},
+		{"vippsMT://?token=abc", true},
+		{"vippsmt://?token=abc", false},
+		{"VIPPS://?token=abc", false},
+		{"https://api.vipps.no/x", false},
+		{"", false},
+		{"vipps:", false},
+		{"vipps:// token", false},
+		{"vipps://?token=a\tb", false},
+		{"vipps://?token=a\x7fb", false},
+		{"vipps://?token=a\x00b", false},
+		{"vipps://user:pass@host/x", false},
+		{"vipps://%zz", false},
+		{"vipps://?token=blåbær", true},
+	} {
+		if got := vipps.AppLink(c.u); got != c.want {
+			t.Errorf("AppLink(%q) = %v, want %v", c.u, got, c.want)
+		}
+	}
+}
+
+// TestMaxRedirectURL checks the limit against the maxLength the plugin output schema sets for a payment's
+// redirectUrl.
+func TestMaxRedirectURL(t *testing.T) {
+	raw, err := fs.ReadFile(schemas.FS(), schemas.PluginOutput)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Defs struct {
+			Payment struct {
+				Properties struct {
+					RedirectURL struct {
+						MaxLength int `json:"maxLength"`
+					} `json:"redirectUrl"`
+				} `json:"properties"`
+			} `json:"payment"`
+		} `json:"$defs"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if got := doc.Defs.Payment.Properties.RedirectURL.MaxLength; got != vipps.MaxRedirectURL {
+		t.Errorf("%s: $defs.payment.properties.redirectUrl.maxLength is %d, MaxRedirectURL is %d", schemas.PluginOutput, got, vipps.MaxRedirectURL)
 	}
 }

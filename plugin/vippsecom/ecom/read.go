@@ -1,7 +1,6 @@
 package ecom
 
 import (
-	"net/url"
 	"strings"
 
 	"github.com/kassehq/kasse/plugin/abi"
@@ -50,9 +49,9 @@ func readInitiate(in *abi.Input) *abi.Output {
 		return unexpected(in, "initiate", "url is missing")
 	}
 	switch {
-	case len(r.URL) > maxRedirectURL:
+	case len(r.URL) > vipps.MaxRedirectURL:
 		return unexpected(in, "initiate", "url is longer than 4096 characters")
-	case in.Session.UserFlow == "NATIVE_REDIRECT" && !redirectURL(r.URL) && !appLink(r.URL):
+	case in.Session.UserFlow == "NATIVE_REDIRECT" && !redirectURL(r.URL) && !vipps.AppLink(r.URL):
 		return unexpected(in, "initiate", "url "+quote(clip(r.URL, 60))+" is neither a vipps:// app link nor an http(s) URL")
 	case in.Session.UserFlow != "NATIVE_REDIRECT" && !redirectURL(r.URL):
 		return unexpected(in, "initiate", "url "+quote(clip(r.URL, 60))+" is not an http(s) URL")
@@ -62,27 +61,8 @@ func readInitiate(in *abi.Input) *abi.Output {
 	return okPayment(p)
 }
 
-// maxRedirectURL is the longest redirect URL the host accepts from a plugin (plugin-output.schema.json).
-const maxRedirectURL = 4096
-
-// appLink reports whether u is a Vipps app deeplink, as an isApp initiation answers: vipps:// in
-// production, vippsMT:// in the test environment, without white space or control characters, parsing as a
-// URI.
-func appLink(u string) bool {
-	if !strings.HasPrefix(u, "vipps://") && !strings.HasPrefix(u, "vippsMT://") {
-		return false
-	}
-	for i := 0; i < len(u); i++ {
-		if u[i] <= ' ' || u[i] == 0x7f {
-			return false
-		}
-	}
-	p, err := url.Parse(u)
-	return err == nil && p.User == nil
-}
-
 // redirectURL reports whether u is an absolute http(s) URL without white space or control characters, so
-// that the host can send a browser to it. (Deeplinks come back only for isApp true, see appLink.)
+// that the host can send a browser to it. (Deeplinks come back only for isApp true, see vipps.AppLink.)
 func redirectURL(u string) bool {
 	lower := strings.ToLower(u)
 	var rest string

@@ -129,33 +129,15 @@ func readInitiate(in *abi.Input) *abi.Output {
 	switch {
 	case r.RedirectURL == "":
 		return unexpected(in, "create payment", "redirectUrl is missing (userFlow "+flow+")")
-	case len(r.RedirectURL) > maxRedirectURL:
+	case len(r.RedirectURL) > vipps.MaxRedirectURL:
 		return unexpected(in, "create payment", "redirectUrl is longer than 4096 characters")
-	case flow == FlowNativeRedirect && !httpURL(r.RedirectURL) && !appLink(r.RedirectURL):
+	case flow == FlowNativeRedirect && !httpURL(r.RedirectURL) && !vipps.AppLink(r.RedirectURL):
 		return unexpected(in, "create payment", "redirectUrl "+quote(clip(r.RedirectURL, 60))+" is neither a vipps:// app link nor an http(s) URL")
 	case flow != FlowNativeRedirect && !httpURL(r.RedirectURL):
 		return unexpected(in, "create payment", "redirectUrl "+quote(clip(r.RedirectURL, 60))+" is not an http(s) URL")
 	}
 	p.RedirectURL = r.RedirectURL
 	return okPayment(p)
-}
-
-// maxRedirectURL is the longest redirectUrl the host accepts from a plugin (plugin-output.schema.json).
-const maxRedirectURL = 4096
-
-// appLink reports whether u is a Vipps app deeplink, as NATIVE_REDIRECT answers: vipps:// in production,
-// vippsMT:// in the test environment, without white space or control characters, parsing as a URI.
-func appLink(u string) bool {
-	if !strings.HasPrefix(u, "vipps://") && !strings.HasPrefix(u, "vippsMT://") {
-		return false
-	}
-	for i := 0; i < len(u); i++ {
-		if u[i] <= ' ' || u[i] == 0x7f {
-			return false
-		}
-	}
-	p, err := url.Parse(u)
-	return err == nil && p.User == nil
 }
 
 // httpURL reports whether u is an absolute http(s) URL with a host and without white space or control
