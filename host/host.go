@@ -230,14 +230,18 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		Now:         opts.Now,
 		Logger:      log,
 	})
-	mount := s.Hooks.Mount
+	mount := func(r gin.IRouter) {
+		s.Hooks.Mount(r)
+		r.GET("/metrics", s.metricsHandler)
+	}
 	if cfg.Admin.TokenEnv != "" {
 		adminAPI, err := admin.New(admin.Config{Manager: s.plugins, Token: cfg.Admin.Token.Reveal(),
 			MaxModuleBytes: cfg.Plugins.MaxModuleBytes, Logger: log})
 		if err != nil {
 			return nil, fmt.Errorf("host: %w", err)
 		}
-		mount = func(r gin.IRouter) { s.Hooks.Mount(r); adminAPI.Mount(r) }
+		base := mount
+		mount = func(r gin.IRouter) { base(r); adminAPI.Mount(r) }
 	}
 	s.handler = httpapi.New(httpapi.Config{
 		Service: s.Service, Schemas: set, APIKeys: live, Logger: log, Mount: mount, Webhooks: s.Webhooks,

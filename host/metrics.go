@@ -1,0 +1,84 @@
+package host
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/kassehq/kasse/host/outbound"
+)
+
+// metricsHandler serves GET /metrics in the Prometheus text exposition format: the plugin versions' call
+// and failure counters and instance gauges, and the platform-notification and webhook-inbox queues. It
+// holds no secrets and no personal data, so it needs no key; expose it to the monitoring network only.
+func (s *Server) metricsHandler(c *gin.Context) {
+	c.Header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	c.Status(http.StatusOK)
+	s.writeMetrics(c.Request.Context(), c.Writer)
+}
+
+func (s *Server) writeMetrics(ctx context.Context, w io.Writer) {
+	type sample struct {
+		labels string
+		value  float64
+	}
+	families := map[string][]sample{}
+	help := map[string]string{}
+	kind := map[string]string{}
+	add := func(name, typ, text, labels string, v float64) {
+		help[name], kind[name] = text, typ
+		families[name] = append(families[name], sample{labels, v})
+	}
+
+	for _, st := range s.plugins.Statuses() {
+		for _, v := range st.Versions {
+			l := fmt.Sprintf(`plugin=%q,version=%q,state=%q`, v.Plugin, v.Version, v.State)
+			add("kasse_plugin_calls_total", "counter", "Calls to a plugin version.", l, float64(v.Calls))
+			add("kasse_plugin_failures_total", "counter", "Failed calls to a plugin version (traps, timeouts, bad output).", l, float64(v.Failed))
+			if v.Runtime != nil {
+				add("kasse_plugin_instances", "gauge", "Live wasm instances of a plugin version.", l, float64(v.Runtime.InstancesLive))
+				add("kasse_plugin_instances_replaced_total", "counter", "Instances discarded after a failure.", l, float64(v.Runtime.Replaced))
+				add("kasse_plugin_peak_memory_pages", "gauge", "Largest linear memory seen, in 64 KiB pages.", l, float64(v.Runtime.PeakMemoryPages))
+			}
+		}
+	}
+	queue := func(name, what string, st outbound.Stats, err error) {
+		if err != nil {
+			return
+		}
+		for _, r := range []struct {
+			result string
+			n      int64
+		}{{"enqueued", st.Enqueued}, {"delivered", st.Delivered}, {"retried", st.Retried}, {"given_up", st.GivenUp}} {
+			add(name+"_total", "counter", what+" by outcome (this instance).", fmt.Sprintf(`result=%q`, r.result), float64(r.n))
+		}
+		add(name+"_pending", "gauge", what+" waiting to be sent (all instances).", "", float64(st.Pending))
+	}
+	nst, err := s.Notifier.Stats(ctx)
+	queue("kasse_platform_updates", "Status updates to shop platforms", nst, err)
+	ist, err := s.Hooks.InboxStats(ctx)
+	queue("kasse_hook_inbox", "Platform webhook deliveries acknowledged first", ist, err)
+
+	names := make([]string, 0, len(families))
+	for n := range families {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	for _, n := range names {
+		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", n, help[n], n, kind[n])
+		for _, smp := range families[n] {
+			if smp.labels == "" {
+				fmt.Fprintf(&b, "%s %g\n", n, smp.value)
+			} else {
+				fmt.Fprintf(&b, "%s{%s} %g\n", n, smp.labels, smp.value)
+			}
+		}
+	}
+	_, _ = io.WriteString(w, b.String())
+}
