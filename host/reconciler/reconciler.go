@@ -125,8 +125,10 @@ func (r *Reconciler) poll(ctx context.Context, id string) {
 		return
 	case err != nil:
 		r.cfg.Logger.Warn("reconciler: status check failed; will retry", "session", id, "err", err)
-		// The lease brings it back; sooner is better for a transient failure.
-		_ = r.store.SchedulePoll(ctx, id, r.cfg.Now().Add(r.cfg.Interval))
+		// Back off to the longest interval: the provider or the plugin is failing, and polling it every
+		// couple of seconds would only add load. A pending session is never expired without an answer
+		// from the provider, since the customer may have paid.
+		_ = r.store.SchedulePoll(ctx, id, r.cfg.Now().Add(r.cfg.MaxInterval))
 		return
 	}
 	if sess.State.Settled() {
