@@ -16,6 +16,14 @@ const (
 	minAmount = 100
 )
 
+// initiateScratch is buildInitiate's reusable body writer and output.
+var initiateScratch struct {
+	w   sdk.JSON
+	out abi.Output
+	req abi.Request
+	inj [1]abi.Injection
+}
+
 // buildInitiate builds POST /ecomm/v2/payments (InitiatePaymentCommand). This is the hot path: the body is
 // appended with sdk.JSON, in a fixed key order, so that it is byte-for-byte deterministic and cheap in the
 // guest (no encoding/json, no maps).
@@ -52,7 +60,9 @@ func buildInitiate(in *abi.Input) *abi.Output {
 		text = transactionText("Order ", orderLabel(s.Reference, id))
 	}
 
-	var w sdk.JSON
+	// The writer and the output are reused from call to call (an instance serves one call at a time, and
+	// the output only has to live until the SDK has encoded it), so the hot path allocates nothing.
+	w := initiateScratch.w.Reset()
 	w.Obj().ObjField("customerInfo")
 	if len(s.CustomerPhone) == 8 && allDigits(s.CustomerPhone) {
 		w.Str("mobileNumber", s.CustomerPhone)
@@ -65,7 +75,7 @@ func buildInitiate(in *abi.Input) *abi.Output {
 		Bool("isApp", isApp)
 	if m.Express == nil {
 		w.Str("paymentType", paymentTypeRegular)
-	} else if bad := appendExpress(&w, in); bad != nil {
+	} else if bad := appendExpress(w, in); bad != nil {
 		return bad
 	}
 	w.End().
@@ -79,14 +89,9 @@ func buildInitiate(in *abi.Input) *abi.Output {
 	// One allocation for the output, its request and its injection: allocations are what costs most in the
 	// guest. The injection asks the host to write the session's callback token as merchantInfo.authToken,
 	// which Vipps echoes as the Authorization header of its callbacks.
-	res := &struct {
-		out abi.Output
-		req abi.Request
-		inj [1]abi.Injection
-	}{
-		req: abi.Request{Method: "POST", Path: pathPayments, Body: w.Bytes()},
-		inj: [1]abi.Injection{{Pointer: "/merchantInfo/authToken", Value: abi.InjectCallbackToken}},
-	}
+	res := &initiateScratch
+	res.req = abi.Request{Method: "POST", Path: pathPayments, Body: w.Bytes()}
+	res.inj = [1]abi.Injection{{Pointer: "/merchantInfo/authToken", Value: abi.InjectCallbackToken}}
 	res.req.Inject = res.inj[:]
 	res.out = abi.Output{OK: true, Request: &res.req}
 	return &res.out

@@ -6,8 +6,9 @@ import (
 )
 
 // Handle performs one plugin operation. It never panics and never returns nil: on failure the output has
-// OK false and an Error with one of the Code* codes. It keeps no state between calls and may be called
-// concurrently.
+// OK false and an Error with one of the Code* codes. Its result depends only on its input, but like a wasm
+// instance it serves one call at a time: build_initiate, the hot path, reuses its body buffer and output,
+// which stay valid until the next call (the SDK encodes them before that). Do not call it concurrently.
 func Handle(in *abi.Input) *abi.Output {
 	if in == nil {
 		return fail(CodeInvalidInput, "no input")
