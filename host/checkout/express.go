@@ -177,37 +177,7 @@ func (s *Service) ExpressCallback(ctx context.Context, merchant, providerRef, au
 		return nil, &PluginError{Plugin: plugin.Name(), Version: plugin.Version(), Op: abi.OpReadCallback, Err: out.Error,
 			Cause: errors.New("output has no payment")}
 	}
-	return s.applyExpress(ctx, sess.ID, out.Payment, "express callback")
-}
-
-// applyExpress is apply that also stores the Express details of pay.
-func (s *Service) applyExpress(ctx context.Context, id string, pay *abi.Payment, cause string) (*payment.Session, error) {
-	obs := payment.Observation{State: payment.State(pay.State), AuthorizedAmount: pay.AuthorizedAmount,
-		CapturedAmount: pay.CapturedAmount, RefundedAmount: pay.RefundedAmount,
-		CancelledAmount: pay.CancelledAmount, Reason: pay.Reason}
-	var before payment.Session
-	sess, err := s.cfg.Store.Update(ctx, id, func(cur *payment.Session) (bool, error) {
-		before = *cur
-		details := ApplyExpressDetails(cur, pay)
-		changed := cur.Apply(obs, cause, s.now())
-		return changed || details, nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("checkout: apply %s to session[%s]: %w", cause, id, err)
-	}
-	s.IndexContact(ctx, sess)
-	if sess.State != before.State {
-		s.log.Info("checkout state changed", "session", id, "from", before.State, "to", sess.State, "cause", cause)
-	}
-	if sess.Revision != before.Revision {
-		s.notify(ctx, &before, sess)
-	}
-	if sess.State.Settled() {
-		if err := s.cfg.Store.CancelPoll(ctx, id); err != nil {
-			s.log.Warn("checkout: cancel poll", "session", id, "err", err)
-		}
-	}
-	return sess, nil
+	return s.apply(ctx, sess.ID, out.Payment, "express callback")
 }
 
 // ApplyExpressDetails stores the customer and the shipping a plugin read from an Express callback or

@@ -536,7 +536,66 @@ func (s *Service) apply(ctx context.Context, id string, pay *abi.Payment, cause 
 			s.log.Warn("checkout: cancel poll", "session", id, "err", err)
 		}
 	}
+	if cause != causeLateRelease {
+		if late := s.releaseLateReservation(ctx, sess); late != nil {
+			sess = late
+		}
+	}
 	return sess, nil
+}
+
+// causeLateRelease is the history cause of releaseLateReservation's change.
+const causeLateRelease = "late reservation released"
+
+// releaseLateReservation cancels money that the provider reserved for a session kasse had already ended
+// (expired, rejected or failed): the customer approved after the shop was told the payment did not happen,
+// so nobody will ever capture it and the reservation would only hold the customer's money. It returns the
+// session after the release, or nil when there was nothing to release or the release failed (logged; the
+// merchant sees the reserved amount on the session and can cancel it).
+func (s *Service) releaseLateReservation(ctx context.Context, sess *payment.Session) *payment.Session {
+	switch sess.State {
+	case payment.StateExpired, payment.StateRejected, payment.StateFailed:
+	default:
+		return nil
+	}
+	if sess.AuthorizedAmount-sess.CapturedAmount-sess.CancelledAmount <= 0 {
+		return nil
+	}
+	fail := func(err error) *payment.Session {
+		s.log.Error("checkout: could not release a reservation made after the session ended; cancel it by hand",
+			"session", sess.ID, "state", sess.State, "reserved", sess.AuthorizedAmount, "err", err)
+		return nil
+	}
+	m, ok := s.cfg.Merchants.Merchant(sess.Merchant)
+	if !ok {
+		return fail(&UnknownMerchantError{Merchant: sess.Merchant})
+	}
+	plugin, ok := s.pluginFor(sess)
+	if !ok {
+		return fail(&UnavailableError{What: "payment plugin " + sess.Plugin})
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	opIn := &abi.Operation{Text: "Order " + sess.Reference + " was not completed in time"}
+	req, err := s.build(ctx, plugin, abi.OpBuildCancel, m, sess, opIn)
+	if err != nil {
+		return fail(err)
+	}
+	resp, err := s.send(ctx, plugin, m, req, "", sess)
+	if err != nil {
+		return fail(err)
+	}
+	pay, err := s.read(ctx, plugin, abi.OpReadCancel, m, sess, opIn, resp)
+	if err != nil {
+		return fail(err)
+	}
+	released, err := s.apply(ctx, sess.ID, pay, causeLateRelease)
+	if err != nil {
+		return fail(err)
+	}
+	s.log.Warn("checkout: released a reservation made after the session ended", "session", sess.ID,
+		"state", sess.State, "amount", released.CancelledAmount)
+	return released
 }
 
 func (s *Service) input(op abi.Op, m config.Merchant, sess *payment.Session, opIn *abi.Operation) *abi.Input {
