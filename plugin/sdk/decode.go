@@ -1085,9 +1085,9 @@ func (d *decoder) shipping(s *abi.Shipping) error {
 		case fMode:
 			err = d.stringField(&s.Mode, "merchant.express.shipping.mode")
 		case fMethods:
-			err = d.methodsField(s)
+			err = objectArray(d, "merchant.express.shipping.methods", &d.methods, &s.Methods, (*decoder).method)
 		case fRules:
-			err = d.rulesField(s)
+			err = objectArray(d, "merchant.express.shipping.rules", &d.rules, &s.Rules, (*decoder).rule)
 		default:
 			err = d.skip(4)
 		}
@@ -1131,29 +1131,33 @@ func (d *decoder) arrayNext(first bool) (done bool, err error) {
 	return false, nil
 }
 
-func (d *decoder) methodsField(s *abi.Shipping) error {
-	if ok, err := d.arrayStart("merchant.express.shipping.methods"); !ok {
+// objectArray decodes an array of objects with elem into the decoder's reused slice *reuse, so that
+// steady-state decoding allocates nothing, and stores the result in *dst; null sets *dst to nil. elem is a
+// method expression, not a method value, so passing it allocates no closure.
+func objectArray[T any](d *decoder, name string, reuse, dst *[]T, elem func(*decoder, *T) error) error {
+	if ok, err := d.arrayStart(name); !ok {
 		if err == nil {
-			s.Methods = nil
+			*dst = nil
 		}
 		return err
 	}
-	if d.methods == nil {
-		d.methods = make([]abi.ShippingMethod, 0, 4)
+	if *reuse == nil {
+		*reuse = make([]T, 0, 4)
 	}
-	methods := d.methods[:0]
+	list := (*reuse)[:0]
 	for first := true; ; first = false {
 		done, err := d.arrayNext(first)
 		if err != nil {
 			return err
 		}
 		if done {
-			d.methods = methods
-			s.Methods = methods
+			*reuse = list
+			*dst = list
 			return nil
 		}
-		methods = append(methods, abi.ShippingMethod{})
-		if err := d.method(&methods[len(methods)-1]); err != nil {
+		var zero T
+		list = append(list, zero)
+		if err := elem(d, &list[len(list)-1]); err != nil {
 			return err
 		}
 	}
@@ -1191,34 +1195,6 @@ func (d *decoder) method(m *abi.ShippingMethod) error {
 			err = d.skip(6)
 		}
 		if err != nil {
-			return err
-		}
-	}
-}
-
-func (d *decoder) rulesField(s *abi.Shipping) error {
-	if ok, err := d.arrayStart("merchant.express.shipping.rules"); !ok {
-		if err == nil {
-			s.Rules = nil
-		}
-		return err
-	}
-	if d.rules == nil {
-		d.rules = make([]abi.ShippingRule, 0, 4)
-	}
-	rules := d.rules[:0]
-	for first := true; ; first = false {
-		done, err := d.arrayNext(first)
-		if err != nil {
-			return err
-		}
-		if done {
-			d.rules = rules
-			s.Rules = rules
-			return nil
-		}
-		rules = append(rules, abi.ShippingRule{})
-		if err := d.rule(&rules[len(rules)-1]); err != nil {
 			return err
 		}
 	}
