@@ -206,6 +206,9 @@ func (m *Memory) Create(_ context.Context, s *payment.Session, ttl time.Duration
 	if k != "" {
 		m.refs[k] = s.ID
 	}
+	if !c.NextCheckAt.IsZero() {
+		m.polls[s.ID] = toMicros(c.NextCheckAt)
+	}
 	s.Revision = 1
 	return nil
 }
@@ -283,6 +286,13 @@ func (m *Memory) Update(_ context.Context, id string, fn func(s *payment.Session
 		}
 	}
 	m.sessions[id] = memSession{s: next, expires: e.expires}
+	switch {
+	case next.NextCheckAt.Equal(e.s.NextCheckAt):
+	case next.NextCheckAt.IsZero():
+		delete(m.polls, id)
+	default:
+		m.polls[id] = toMicros(next.NextCheckAt)
+	}
 	return clone(next), nil
 }
 
@@ -336,6 +346,9 @@ func (m *Memory) CancelPoll(_ context.Context, id string) error {
 	defer m.mu.Unlock()
 	if m.closed {
 		return fmt.Errorf("store: cancel poll[%s]: %w", id, errClosed)
+	}
+	if e, ok := m.liveLocked(id); ok && !e.s.NextCheckAt.IsZero() {
+		return nil
 	}
 	delete(m.polls, id)
 	return nil
