@@ -197,11 +197,7 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		FirstPoll:      time.Duration(cfg.Reconciler.FirstPoll),
 		Now:            opts.Now,
 		Logger:         log,
-		OnChange: func(ctx context.Context, before, after *payment.Session) {
-			if err := s.Notifier.SessionChanged(ctx, before, after); err != nil {
-				log.Error("platform notification not queued", "session", after.ID, "err", err)
-			}
-		},
+		Relay:          s.Notifier.Relay,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("host: %w", err)
@@ -245,6 +241,7 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	}
 	s.handler = httpapi.New(httpapi.Config{
 		Service: s.Service, Schemas: set, APIKeys: live, Logger: log, Mount: mount, Webhooks: s.Webhooks,
+		Idempotency: s.Store,
 		Ready: func(ctx context.Context) error {
 			if err := s.Store.Ping(ctx); err != nil {
 				return fmt.Errorf("session store: %w", err)

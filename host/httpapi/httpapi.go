@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -46,6 +47,9 @@ type Config struct {
 	Mount func(r gin.IRouter)
 	// Webhooks verifies Vipps webhook deliveries (ePayment merchants).
 	Webhooks checkout.WebhookVerifier
+	// Idempotency keeps the answers of requests sent with an Idempotency-Key, so a retry gets the first
+	// answer. Nil turns answer replay off.
+	Idempotency IdempotencyStore
 }
 
 type api struct {
@@ -55,12 +59,14 @@ type api struct {
 	keys     APIKeys
 	ready    func(ctx context.Context) error
 	log      *slog.Logger
+	idem     IdempotencyStore
 }
 
 // New returns the HTTP handler of the kasse API.
 func New(cfg Config) http.Handler {
 	gin.SetMode(gin.ReleaseMode)
-	a := &api{webhooks: cfg.Webhooks, svc: cfg.Service, schemas: cfg.Schemas, keys: cfg.APIKeys, ready: cfg.Ready, log: cfg.Logger}
+	a := &api{webhooks: cfg.Webhooks, svc: cfg.Service, schemas: cfg.Schemas, keys: cfg.APIKeys, ready: cfg.Ready, log: cfg.Logger,
+		idem: cfg.Idempotency}
 	if a.log == nil {
 		a.log = slog.Default()
 	}
@@ -68,7 +74,7 @@ func New(cfg Config) http.Handler {
 		a.ready = func(context.Context) error { return nil }
 	}
 	r := gin.New()
-	r.Use(a.requestIDs, a.recover)
+	r.Use(a.requestIDs, a.recover, a.idempotent)
 	r.NoRoute(func(c *gin.Context) {
 		abortProblem(c, Problem{Type: problemBase + "not-found", Title: "Not found", Status: http.StatusNotFound,
 			Detail: "no route " + c.Request.Method + " " + c.Request.URL.Path})
@@ -290,10 +296,19 @@ func (a *api) vippsCallback(c *gin.Context) {
 	c.Status(http.StatusOK)
 }
 
-// view is the session as the API shows it: without the callback token.
+// view is the session as the API shows it: without the callback token and the internal bookkeeping
+// (outbox, next check, the digests of shop idempotency keys).
 func view(s *payment.Session) *payment.Session {
 	v := *s
 	v.CallbackToken = ""
+	v.Outbox, v.NoticeSeq, v.NextCheckAt = nil, 0, time.Time{}
+	if len(s.Operations) > 0 {
+		v.Operations = make([]payment.ProviderOp, len(s.Operations))
+		for i, op := range s.Operations {
+			op.Key = ""
+			v.Operations[i] = op
+		}
+	}
 	return &v
 }
 

@@ -329,6 +329,25 @@ func (m *Memory) ReleaseIdempotencyKey(_ context.Context, scope, key, value stri
 	return nil
 }
 
+// SwapIdempotencyKey implements Store.SwapIdempotencyKey.
+func (m *Memory) SwapIdempotencyKey(_ context.Context, scope, key, old, value string, ttl time.Duration) (bool, error) {
+	if err := checkClaim(scope, key, value, ttl); err != nil {
+		return false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return false, fmt.Errorf("store: swap idempotency key[%s/%s]: %w", scope, key, errClosed)
+	}
+	k := idemIndexKey(scope, key)
+	now := m.now()
+	if v, ok := m.idem[k]; !ok || expired(v.expires, now) || v.value != old {
+		return false, nil
+	}
+	m.idem[k] = memIdem{value: value, expires: now.Add(ttl)}
+	return true, nil
+}
+
 // SchedulePoll implements Store.SchedulePoll.
 func (m *Memory) SchedulePoll(_ context.Context, id string, at time.Time) error {
 	m.mu.Lock()

@@ -96,6 +96,7 @@ type Redis struct {
 	release    *redis.Script
 	polls      *redis.Script
 	cancelPoll *redis.Script
+	swap       *redis.Script
 
 	closeOnce sync.Once
 	closeErr  error
@@ -148,6 +149,13 @@ end
 if ARGV[6] == 'rem' then redis.call('ZREM', KEYS[2], ARGV[3])
 elseif ARGV[6] ~= '-' then redis.call('ZADD', KEYS[2], ARGV[6], ARGV[3]) end
 return 0
+`
+
+// swapScript: KEYS[1] idempotency key; ARGV[1] expected value, ARGV[2] new value, ARGV[3] TTL in ms.
+const swapScript = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
 `
 
 // cancelPollScript: KEYS[1] poll set, KEYS[2] session key; ARGV[1] session id. Removes the id from the
@@ -251,6 +259,7 @@ func NewRedisFromClient(client redis.UniversalClient, opts RedisOptions) (*Redis
 		release:     redis.NewScript(releaseScript),
 		polls:       redis.NewScript(pollsScript),
 		cancelPoll:  redis.NewScript(cancelPollScript),
+		swap:        redis.NewScript(swapScript),
 	}, nil
 }
 
@@ -512,6 +521,18 @@ func (r *Redis) ReleaseIdempotencyKey(ctx context.Context, scope, key, value str
 		return fmt.Errorf("store: release idempotency key[%s/%s]: %w", scope, key, err)
 	}
 	return nil
+}
+
+// SwapIdempotencyKey implements Store.SwapIdempotencyKey.
+func (r *Redis) SwapIdempotencyKey(ctx context.Context, scope, key, old, value string, ttl time.Duration) (bool, error) {
+	if err := checkClaim(scope, key, value, ttl); err != nil {
+		return false, err
+	}
+	n, err := r.swap.Run(ctx, r.client, []string{r.idemKey(scope, key)}, old, value, millis(ttl)).Int()
+	if err != nil {
+		return false, fmt.Errorf("store: swap idempotency key[%s/%s]: %w", scope, key, err)
+	}
+	return n == 1, nil
 }
 
 // SchedulePoll implements Store.SchedulePoll. Due times are kept to the microsecond.

@@ -81,6 +81,10 @@ type Store interface {
 	// failed before doing anything can be retried. A key that holds another value, or none, is left alone.
 	ReleaseIdempotencyKey(ctx context.Context, scope, key, value string) error
 
+	// SwapIdempotencyKey stores value under (scope, key) for ttl if the key still holds old, e.g. to
+	// replace "in progress" with the request's recorded answer. It reports whether it swapped.
+	SwapIdempotencyKey(ctx context.Context, scope, key, old, value string, ttl time.Duration) (bool, error)
+
 	// IndexReference points the shop's order reference (merchant, reference) at session id, replacing
 	// any session it pointed at before: the newest checkout for a shop order wins. ttl > 0.
 	IndexReference(ctx context.Context, merchant, reference, id string, ttl time.Duration) error

@@ -660,6 +660,22 @@ func testIdempotency(t *testing.T, st store.Store, _ *config) {
 	release("checkout:acme", "k1", "v1")
 	claim("checkout:acme", "k1", "v6", "")
 	release("checkout:acme", "never", "v") // absent: no error
+	// Swap replaces only the value it expects.
+	if ok, err := st.SwapIdempotencyKey(ctx, "swap", "k", "old", "new", time.Hour); err != nil || ok {
+		t.Fatalf("SwapIdempotencyKey on an empty key = %v, %v; want false", ok, err)
+	}
+	if v, err := st.ClaimIdempotencyKey(ctx, "swap", "k", "old", time.Hour); err != nil || v != "" {
+		t.Fatalf("claim: %q, %v", v, err)
+	}
+	if ok, err := st.SwapIdempotencyKey(ctx, "swap", "k", "other", "new", time.Hour); err != nil || ok {
+		t.Fatalf("SwapIdempotencyKey with the wrong old value = %v, %v; want false", ok, err)
+	}
+	if ok, err := st.SwapIdempotencyKey(ctx, "swap", "k", "old", "new", time.Hour); err != nil || !ok {
+		t.Fatalf("SwapIdempotencyKey = %v, %v; want true", ok, err)
+	}
+	if v, err := st.ClaimIdempotencyKey(ctx, "swap", "k", "again", time.Hour); err != nil || v != "new" {
+		t.Fatalf("after the swap the key holds %q, %v; want new", v, err)
+	}
 }
 
 func testPolls(t *testing.T, st store.Store, _ *config) {
