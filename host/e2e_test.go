@@ -191,6 +191,8 @@ reconciler:
   interval: 200ms
   maxInterval: 1s
   pendingTimeout: %s
+  retryInDoubt: 1s
+  verifyAfter: 500ms
 merchants:
   demo:
     plugin: %s

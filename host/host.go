@@ -195,6 +195,8 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		SessionTTL:     time.Duration(cfg.Store.SessionTTL),
 		PendingTimeout: time.Duration(cfg.Reconciler.PendingTimeout),
 		FirstPoll:      time.Duration(cfg.Reconciler.FirstPoll),
+		RetryInDoubt:   time.Duration(cfg.Reconciler.RetryInDoubt),
+		VerifyAfter:    time.Duration(cfg.Reconciler.VerifyAfter),
 		Now:            opts.Now,
 		Logger:         log,
 		Relay:          s.Notifier.Relay,

@@ -139,6 +139,12 @@ type Reconciler struct {
 	MaxInterval Duration `json:"maxInterval"`
 	// PendingTimeout is how long a checkout may stay pending before it is expired. Default 10m.
 	PendingTimeout Duration `json:"pendingTimeout"`
+	// RetryInDoubt is how long after a provider operation went into doubt (no answer, a timeout, a
+	// 5xx) kasse sends it again with the same request id. Default 20s; optional (zero: the default).
+	RetryInDoubt Duration `json:"retryInDoubt,omitempty"`
+	// VerifyAfter is how long after a capture, refund or cancel kasse checks that its amounts equal the
+	// provider's. Default 1m; optional (zero: the default).
+	VerifyAfter Duration `json:"verifyAfter,omitempty"`
 }
 
 // Merchant is one merchant (a Vipps sales unit) and how kasse reaches its payment provider.

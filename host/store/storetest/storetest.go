@@ -774,9 +774,9 @@ func testNextCheckAt(t *testing.T, st store.Store, _ *config) {
 	touch("due") // a write that leaves NextCheckAt alone leaves the schedule (and its lease) alone
 	claim(20 * time.Second)
 
-	cancel("due") // kept: NextCheckAt is set
+	cancel("due")                     // kept: NextCheckAt is set
 	claim(2*time.Hour, "idle", "due") // earliest due first
-	set("idle", 0) // clearing NextCheckAt takes the session off the schedule
+	set("idle", 0)                    // clearing NextCheckAt takes the session off the schedule
 	claim(4*time.Hour, "due")
 	touch("due")
 	cancel("due")
