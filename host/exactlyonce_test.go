@@ -7,6 +7,10 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/kassehq/kasse/host/internal/testredis"
 )
 
 // answerLoser passes requests on to the provider and, while armed for a path suffix, throws the answer
@@ -169,4 +173,53 @@ func TestIdempotentReplayOfCaptureTheRest(t *testing.T) {
 			t.Fatalf("create replay: %d %s / %d %s", c1.status, c1.raw, c2.status, c2.raw)
 		}
 	})
+}
+
+// TestFrozenStoreAnswers503AndRecovers: while Redis does not answer (CLIENT PAUSE holds every command,
+// as a SIGSTOP would), requests get 503 problems with Retry-After within the store's bounded time instead
+// of 500s, and kasse serves again by itself once Redis is back.
+func TestFrozenStoreAnswers503AndRecovers(t *testing.T) {
+	redisURL := testredis.Start(t)
+	s := newStack(t, stackOptions{redisURL: redisURL})
+	id, _ := s.create(10000)
+
+	opts, err := redis.ParseURL(redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := redis.NewClient(opts)
+	defer admin.Close()
+	if err := admin.Do(t.Context(), "CLIENT", "PAUSE", "4000", "ALL").Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, req := range []struct{ method, path string }{
+		{"GET", "/v1/checkouts/" + id},
+		{"POST", "/v1/checkouts"},
+	} {
+		var body any
+		if req.method == "POST" {
+			body = checkoutBody(5000)
+		}
+		start := time.Now()
+		res := s.do(req.method, req.path, body)
+		took := time.Since(start)
+		expectProblem(t, res, http.StatusServiceUnavailable, "")
+		if res.body["type"] != "https://kasse.dev/problems/store-unavailable" || res.header.Get("Retry-After") == "" {
+			t.Fatalf("%s %s: want a store-unavailable problem with Retry-After: %s", req.method, req.path, res.raw)
+		}
+		t.Logf("%s %s answered 503 after %s", req.method, req.path, took.Round(time.Millisecond))
+	}
+	// Back by itself, without a restart.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		res := s.do("GET", "/v1/checkouts/"+id, nil)
+		if res.status == http.StatusOK {
+			break
+		}
+		if res.status != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			t.Fatalf("after the pause: %d %s", res.status, res.raw)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.create(10000)
 }
