@@ -63,6 +63,9 @@ func (s *Server) writeMetrics(ctx context.Context, w io.Writer) {
 	queue("kasse_platform_updates", "Status updates to shop platforms", nst, err)
 	ist, err := s.Hooks.InboxStats(ctx)
 	queue("kasse_hook_inbox", "Platform webhook deliveries acknowledged first", ist, err)
+	add("kasse_checkout_divergences_total", "counter",
+		"Sessions whose amounts differed from the provider's and were made equal to them (this instance).", "",
+		float64(s.Service.Diverged()))
 
 	names := make([]string, 0, len(families))
 	for n := range families {
