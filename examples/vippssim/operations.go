@@ -25,8 +25,9 @@ type Operation struct {
 	OrderID              string `json:"orderId"`
 	// Kind is initiate, capture, refund or cancel.
 	Kind string `json:"kind"`
-	// Amount is what the operation moved, in minor units: the amount initiated, captured or refunded, or
-	// the amount a cancel released (0 when it only ended a payment nobody had approved yet... see doc.go).
+	// Amount is the amount of the operation's transaction log entry or event, in minor units: initiated,
+	// captured or refunded; for a cancel, what it released (eCom VOID, ePayment CANCELLED), or the whole
+	// amount when it ended a payment nobody had approved (eCom CANCEL, ePayment TERMINATED).
 	Amount int64 `json:"amount"`
 	// RequestID is the X-Request-Id (eCom) or Idempotency-Key (ePayment), empty if none was sent.
 	RequestID string `json:"requestId,omitempty"`
