@@ -57,8 +57,10 @@
 //   - callbacks: drop a share, duplicate a share, delay each by a fixed or
 //     random time, or hold them in batches sent in shuffled order. This applies
 //     to every eCom callback (Express RESERVE callbacks included) and every
-//     ePayment webhook delivery, on top of CallbackMode and WebhookMode. The
-//     shippingDetails call and consent removal of Express are not affected.
+//     ePayment webhook delivery, on top of CallbackMode and WebhookMode.
+//     Express's shippingDetails call and consent removal are dropped,
+//     duplicated and delayed too (not reordered: each is a single synchronous
+//     call); a dropped shippingDetails call fails the user's approval.
 //   - latency: every API answer comes late. The request takes effect at once,
 //     so a client that times out has still had its capture carried out.
 //   - freeze ([Server.Freeze], [Server.Thaw]): API requests are read and held

@@ -210,7 +210,7 @@ func faultsLine(f Faults) string {
 func (s *Server) dispatchLocked(o outgoing) {
 	f := s.fs.faults.Callbacks
 	if f.Drop > 0 && s.fs.rng.Float64() < f.Drop {
-		o.drop("not sent: dropped by fault injection")
+		o.drop("not sent: " + errDroppedByFault.Error())
 		return
 	}
 	copies := 1
@@ -242,6 +242,40 @@ func (s *Server) dispatchLocked(o outgoing) {
 				s.mu.Unlock()
 			}()
 		}
+	}
+}
+
+var errDroppedByFault = errors.New("dropped by fault injection")
+
+// syncPlan is what the callback faults make of one synchronous call to the merchant (Express
+// shippingDetails and consent removal): dropped, or made once or twice, each after its delay. Reorder
+// does not apply to a single call.
+func (s *Server) syncPlan() (delays []time.Duration, drop bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.fs.faults.Callbacks
+	if f.Drop > 0 && s.fs.rng.Float64() < f.Drop {
+		return nil, true
+	}
+	delays = []time.Duration{f.Delay.pick(s.fs.rng)}
+	if f.Duplicate > 0 && s.fs.rng.Float64() < f.Duplicate {
+		delays = append(delays, f.Delay.pick(s.fs.rng))
+	}
+	return delays, false
+}
+
+// sleepCtx waits d or until ctx is done.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("wait: %w", ctx.Err())
 	}
 }
 

@@ -2,6 +2,7 @@ package vippssim_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -540,5 +541,44 @@ func TestQuietLogs(t *testing.T) {
 				t.Errorf("verbose=%t: %q not logged:\n%s", verbose, want, all)
 			}
 		}
+	}
+}
+
+// TestExpressFaults: the Express calls to the merchant (shippingDetails, the RESERVE callback, consent
+// removal) are duplicated and dropped like the other callbacks.
+func TestExpressFaults(t *testing.T) {
+	h := newHarness(t)
+	m := newExpressMerchant(t, "cb-secret-exf-1")
+	if resp, body := h.do(call{method: "POST", path: "/ecomm/v2/payments", body: h.expressBody("exf-1", 49900, m.srv.URL, false)}); resp.StatusCode != 200 {
+		t.Fatalf("initiate: %d %s", resp.StatusCode, body)
+	}
+	if err := h.sim.SetFaults(vippssim.Faults{Callbacks: vippssim.CallbackFaults{Duplicate: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.sim.Approve("exf-1", "91234567"); err != nil {
+		t.Fatal(err)
+	}
+	h.sim.Flush()
+	if n := len(m.questions); n != 2 {
+		t.Errorf("%d shippingDetails calls, want 2", n)
+	}
+	if n := len(m.callbacks); n != 2 {
+		t.Errorf("%d RESERVE callbacks, want 2", n)
+	}
+	snap, _ := h.sim.Payment("exf-1")
+	if res := h.sim.RemoveConsent(context.Background(), snap.Express.UserID); len(res) != 2 || len(m.consents) != 2 {
+		t.Errorf("duplicated consent removal: %+v, %d received", res, len(m.consents))
+	}
+	if err := h.sim.SetFaults(vippssim.Faults{Callbacks: vippssim.CallbackFaults{Drop: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if res := h.sim.RemoveConsent(context.Background(), snap.Express.UserID); len(res) != 1 || res[0].StatusCode != 0 || !strings.Contains(res[0].Err, "fault") || len(m.consents) != 2 {
+		t.Errorf("dropped consent removal: %+v, %d received", res, len(m.consents))
+	}
+	if resp, body := h.do(call{method: "POST", path: "/ecomm/v2/payments", body: h.expressBody("exf-2", 49900, m.srv.URL, false)}); resp.StatusCode != 200 {
+		t.Fatalf("initiate: %d %s", resp.StatusCode, body)
+	}
+	if err := h.sim.Approve("exf-2", "91234567"); err == nil || !strings.Contains(err.Error(), "fault") {
+		t.Errorf("approve with the shippingDetails call dropped: %v", err)
 	}
 }
