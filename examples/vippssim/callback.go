@@ -167,6 +167,10 @@ func (s *Server) sendCallbackLocked(p *payment, info callbackInfo) {
 	}
 	s.dispatchLocked(outgoing{
 		send: func() {
+			if s.closed { // released by Close from a delay or a reorder batch
+				s.callbacks = append(s.callbacks, &callbackEntry{rec: withErr(rec, "not sent: simulator closed"), done: true})
+				return
+			}
 			entry := &callbackEntry{rec: rec}
 			entry.rec.Header = rec.Header.Clone()
 			s.callbacks = append(s.callbacks, entry)

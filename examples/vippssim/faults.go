@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"strings"
@@ -78,7 +79,11 @@ func (s Span) pick(r *rand.Rand) time.Duration {
 	if s.Max <= s.Min {
 		return s.Min
 	}
-	return s.Min + time.Duration(r.Int64N(int64(s.Max-s.Min)+1))
+	n := int64(s.Max - s.Min)
+	if n < math.MaxInt64 {
+		n++ // Max itself may be picked
+	}
+	return s.Min + time.Duration(r.Int64N(n))
 }
 
 // CallbackFaults apply to every eCom callback (Express callbacks included) and every ePayment webhook
@@ -145,6 +150,7 @@ type faultState struct {
 	heldTimer  bool      // a reorder window timer is running
 	pendingOut int       // callbacks waiting out a delay or a reorder batch
 	stop       chan struct{}
+	timers     sync.WaitGroup // goroutines of delays and reorder windows, waited for by Close
 
 	gateMu  sync.Mutex
 	gate    *sync.Cond
@@ -231,7 +237,9 @@ func (s *Server) dispatchLocked(o outgoing) {
 		case !s.fs.heldTimer:
 			s.fs.heldTimer = true
 			window := f.ReorderWindow.pick(s.fs.rng)
+			s.fs.timers.Add(1)
 			go func() {
+				defer s.fs.timers.Done()
 				select {
 				case <-time.After(window):
 				case <-s.fs.stop:
@@ -298,7 +306,9 @@ func (s *Server) afterLocked(d time.Duration, o outgoing) {
 		return
 	}
 	s.fs.pendingOut++
+	s.fs.timers.Add(1)
 	go func() {
+		defer s.fs.timers.Done()
 		select {
 		case <-time.After(d):
 		case <-s.fs.stop:
@@ -324,7 +334,8 @@ func (s *Server) signalIdleLocked() {
 
 // Freeze makes the API hang like an overloaded Vipps: from now on every API request (not /_sim/) is
 // read, then held unanswered until [Server.Thaw]. Held requests are carried out at thaw in arrival
-// order even if their clients gave up, as the real queue did.
+// order even if their clients gave up, as the real queue did. [Server.Close] ends a freeze too; an
+// http.Server's Shutdown (and httptest.Server.Close) waits for held requests, so thaw first.
 func (s *Server) Freeze() {
 	s.fs.gateMu.Lock()
 	defer s.fs.gateMu.Unlock()
@@ -403,6 +414,7 @@ func (s *Server) stopFaults() {
 		close(s.fs.stop)
 	}
 	s.mu.Unlock()
+	s.fs.timers.Wait() // they record what they held as not sent
 }
 
 // latency returns how long to hold back the answer to an API request.

@@ -582,3 +582,30 @@ func TestExpressFaults(t *testing.T) {
 		t.Errorf("approve with the shippingDetails call dropped: %v", err)
 	}
 }
+
+func TestParseSpan(t *testing.T) {
+	cases := []struct {
+		in, out string
+		ok      bool
+	}{
+		{"", "0s", true}, {"500ms", "500ms", true}, {" 0s .. 2s ", "0s..2s", true}, {"1s..1s", "1s", true},
+		{"0s..2562047h47m16.854775807s", "0s..2562047h47m16.854775807s", true},
+		{"2s..1s", "", false}, {"-1s", "", false}, {"soon", "", false}, {"1s..", "", false}, {"1s..2s..3s", "", false},
+	}
+	for _, c := range cases {
+		s, err := vippssim.ParseSpan(c.in)
+		if (err == nil) != c.ok || (c.ok && s.String() != c.out) {
+			t.Errorf("ParseSpan(%q) = %v, %v; want %q ok=%t", c.in, s, err, c.out, c.ok)
+		}
+	}
+	// The widest span is usable as a delay.
+	h := newHarness(t)
+	wide, _ := vippssim.ParseSpan("0s..2562047h47m16.854775807s")
+	if err := h.sim.SetFaults(vippssim.Faults{Callbacks: vippssim.CallbackFaults{Delay: wide}}); err != nil {
+		t.Fatal(err)
+	}
+	h.initiate("wide-1", 1000)
+	if err := h.sim.Approve("wide-1", ""); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -118,6 +118,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr s
 		case err := <-errc:
 			return fmt.Errorf("serve: %w", err)
 		case <-ctx.Done():
+			sim.Thaw() // Shutdown waits for the requests a freeze holds
 			shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
