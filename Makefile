@@ -7,6 +7,9 @@ WASMDIR := plugin/build
 export KASSE_DEMO_CLIENT_SECRET ?= demo-client-secret
 export KASSE_DEMO_SUBSCRIPTION_KEY ?= demo-subscription-key
 export KASSE_DEMO_API_KEY ?= demo-api-key
+# Demo values of the admin API's token and the URL secret of `make run` (local only; set real ones in production).
+export KASSE_DEMO_ADMIN_TOKEN ?= demo-admin-token-not-secret
+export KASSE_DEMO_URL_SECRET ?= demo-url-secret-for-local-runs-only
 
 .PHONY: all build plugins run test bench fmt vet clean
 
