@@ -378,7 +378,7 @@ func defaults() Config {
 			ReadHeaderTimeout: Duration(10 * time.Second), ReadTimeout: Duration(30 * time.Second),
 			WriteTimeout: Duration(60 * time.Second), IdleTimeout: Duration(120 * time.Second),
 			MaxHeaderBytes: 64 << 10},
-		Store:  Store{SessionTTL: Duration(9600 * time.Hour)},
+		Store: Store{SessionTTL: Duration(9600 * time.Hour)},
 		Plugins: Plugins{
 			Dir:              "plugin/build",
 			CallTimeout:      Duration(100 * time.Millisecond),
