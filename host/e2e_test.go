@@ -27,6 +27,9 @@ import (
 
 const apiKey = "test-api-key"
 
+// testURLSecret is the server secret the Express URLs' merchant segment is derived from.
+const testURLSecret = "test-url-secret-of-at-least-32-characters"
+
 // stack is one kasse instance with its Vipps simulator, all on loopback.
 type stack struct {
 	t       testing.TB
@@ -179,6 +182,8 @@ func newStack(t testing.TB, o stackOptions) *stack {
 server:
   listen: %q
   publicUrl: %q
+  opsListen: 127.0.0.1:0
+  urlSecretEnv: TEST_URL_SECRET
 store:
   redisUrl: %q
 plugins:
@@ -211,7 +216,7 @@ merchants:
 	}
 	env := map[string]string{
 		"TEST_API_KEY": apiKey, "TEST_CLIENT_SECRET": "demo-client-secret",
-		"TEST_SUBSCRIPTION_KEY": "demo-subscription-key",
+		"TEST_SUBSCRIPTION_KEY": "demo-subscription-key", "TEST_URL_SECRET": testURLSecret,
 	}
 	for k, v := range o.env {
 		env[k] = v
@@ -266,6 +271,27 @@ type testWriter struct{ t testing.TB }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// ops sends a request to the operations handler (/metrics, /admin/v1, the detailed /readyz).
+func (s *stack) ops(method, path string, body io.Reader, headers ...string) result {
+	s.t.Helper()
+	req := httptest.NewRequest(method, path, body)
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	rec := httptest.NewRecorder()
+	s.kasse.OpsHandler().ServeHTTP(rec, req)
+	res := result{status: rec.Code, header: rec.Header(), raw: rec.Body.Bytes()}
+	if len(res.raw) > 0 {
+		_ = json.Unmarshal(res.raw, &res.body)
+	}
+	return res
+}
+
+// expressPath is the path of merchant's Express prefix (with its secret segment) followed by rest.
+func (s *stack) expressPath(merchant, rest string) string {
+	return strings.TrimPrefix(s.kasse.Service.ExpressPrefix(merchant), s.baseURL) + rest
 }
 
 // result is an HTTP answer decoded as JSON.

@@ -26,6 +26,7 @@ import (
 	"github.com/kassehq/kasse/host/checkout"
 	"github.com/kassehq/kasse/host/config"
 	"github.com/kassehq/kasse/host/httpapi"
+	"github.com/kassehq/kasse/host/internal/urlsecret"
 	"github.com/kassehq/kasse/host/outbound"
 	"github.com/kassehq/kasse/host/payment"
 	"github.com/kassehq/kasse/host/plugins"
@@ -73,6 +74,9 @@ type Server struct {
 	Webhooks *webhooks.Manager
 
 	handler    http.Handler
+	ops        http.Handler
+	authFails  authFailures
+	syncs      sync.WaitGroup
 	runtime    *plugins.Runtime
 	plugins    *upgrade.Manager
 	live       *liveConfig
@@ -189,9 +193,11 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("host: %w", err)
 	}
+	segments := urlsecret.New(cfg.Server.URLSecret.Reveal(), cfg.Server.PreviousURLSecret.Reveal())
 	s.Service, err = checkout.New(checkout.Config{
 		Store: s.Store, Plugins: s.plugins, Merchants: live, Provider: prov, Schemas: set,
 		PublicURL:      cfg.Server.PublicURL,
+		ExpressSegment: segments.Segment,
 		SessionTTL:     time.Duration(cfg.Store.SessionTTL),
 		PendingTimeout: time.Duration(cfg.Reconciler.PendingTimeout),
 		FirstPoll:      time.Duration(cfg.Reconciler.FirstPoll),
@@ -218,7 +224,10 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	}
 	live.onChange = func(_, _ *config.Config) {
 		// A merchant moved to or from ePayment: register or remove its webhook now, not at the next sync.
+		// Serve's shutdown and Close wait for it.
+		s.syncs.Add(1)
 		go func() {
+			defer s.syncs.Done()
 			if err := s.Webhooks.Sync(context.WithoutCancel(ctx)); err != nil {
 				log.Warn("webhooks: sync after config reload", "err", err)
 			}
@@ -230,41 +239,90 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		Now:         opts.Now,
 		Logger:      log,
 	})
-	mount := func(r gin.IRouter) {
-		s.Hooks.Mount(r)
-		r.GET("/metrics", s.metricsHandler)
-	}
+	// Operations routes live on their own listener (server.opsListen), never on the public one.
+	opsMount := func(r gin.IRouter) { r.GET("/metrics", s.metricsHandler) }
 	if cfg.Admin.TokenEnv != "" {
 		adminAPI, err := admin.New(admin.Config{Manager: s.plugins, Token: cfg.Admin.Token.Reveal(),
 			MaxModuleBytes: cfg.Plugins.MaxModuleBytes, Logger: log})
 		if err != nil {
 			return nil, fmt.Errorf("host: %w", err)
 		}
-		base := mount
-		mount = func(r gin.IRouter) { base(r); adminAPI.Mount(r) }
+		opsMount = func(r gin.IRouter) { r.GET("/metrics", s.metricsHandler); adminAPI.Mount(r) }
+		log.Info("admin API on", "listen", cfg.Server.OpsListen, "path", "/admin/v1/")
+	} else {
+		log.Info("admin API off: set admin.tokenEnv to turn it on")
+	}
+	ready := func(ctx context.Context) error {
+		if err := s.Store.Ping(ctx); err != nil {
+			return fmt.Errorf("session store: %w", err)
+		}
+		if err := s.plugins.Ready(); err != nil {
+			return fmt.Errorf("plugins: %w", err)
+		}
+		return nil
 	}
 	s.handler = httpapi.New(httpapi.Config{
-		Service: s.Service, Schemas: set, APIKeys: live, Logger: log, Mount: mount, Webhooks: s.Webhooks,
-		Ready: func(ctx context.Context) error {
-			if err := s.Store.Ping(ctx); err != nil {
-				return fmt.Errorf("session store: %w", err)
-			}
-			if err := s.plugins.Ready(); err != nil {
-				return fmt.Errorf("plugins: %w", err)
-			}
-			return nil
-		},
+		Service: s.Service, Schemas: set, APIKeys: live, Logger: log, Mount: s.Hooks.Mount, Webhooks: s.Webhooks,
+		Ready: ready, OnAuthFailure: s.authFails.add, URLSegments: segments,
 	})
+	s.ops = httpapi.NewOps(httpapi.OpsConfig{Ready: ready, Logger: log, Mount: opsMount})
 	return s, nil
 }
 
-// Handler is the HTTP API.
+// Handler is the public HTTP API: the shop API, platform hooks, provider callbacks and return pages, and a
+// bare /healthz and /readyz.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Serve serves the API on l and runs the reconciler until ctx is done, then shuts down gracefully.
+// OpsHandler is the operations API: /metrics, /admin/v1 (when a token is configured) and a /readyz that
+// says what is not ready. Serve serves it on server.opsListen.
+func (s *Server) OpsHandler() http.Handler { return s.ops }
+
+// authFailures counts refused API keys by route.
+type authFailures struct {
+	mu      sync.Mutex
+	byRoute map[string]uint64
+}
+
+func (a *authFailures) add(route string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.byRoute == nil {
+		a.byRoute = map[string]uint64{}
+	}
+	a.byRoute[route]++
+}
+
+func (a *authFailures) snapshot() map[string]uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	m := make(map[string]uint64, len(a.byRoute))
+	for k, v := range a.byRoute {
+		m[k] = v
+	}
+	return m
+}
+
+// httpServer is an http.Server for h with the configured timeouts and header limit.
+func (s *Server) httpServer(h http.Handler) *http.Server {
+	c := s.Config().Server
+	return &http.Server{Handler: h,
+		ReadHeaderTimeout: time.Duration(c.ReadHeaderTimeout), ReadTimeout: time.Duration(c.ReadTimeout),
+		WriteTimeout: time.Duration(c.WriteTimeout), IdleTimeout: time.Duration(c.IdleTimeout),
+		MaxHeaderBytes: c.MaxHeaderBytes,
+		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+}
+
+// Serve serves the public API on l and the operations API on server.opsListen, and runs the reconciler
+// and the other background work until ctx is done, then shuts down gracefully. Every goroutine it starts
+// has ended when it returns.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
-	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	opsAddr := s.Config().Server.OpsListen
+	ol, err := net.Listen("tcp", opsAddr)
+	if err != nil {
+		return fmt.Errorf("host: operations listener: %w", err)
+	}
+	s.log.Info("operations listener", "url", "http://"+ol.Addr().String(), "paths", "/metrics /admin/v1/ /readyz")
+	srv, ops := s.httpServer(s.handler), s.httpServer(s.ops)
 	rctx, stop := context.WithCancel(ctx)
 	defer stop()
 	var wg sync.WaitGroup
@@ -283,28 +341,36 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		s.live.Watch(rctx, poll)
 	}()
 
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(l) }()
+	errc := make(chan error, 2)
+	var servers sync.WaitGroup
+	servers.Add(2)
+	go func() { defer servers.Done(); errc <- srv.Serve(l) }()
+	go func() { defer servers.Done(); errc <- ops.Serve(ol) }()
+	var serveErr error
 	select {
-	case err := <-errc:
-		stop()
-		wg.Wait()
-		return fmt.Errorf("host: serve: %w", err)
+	case serveErr = <-errc:
 	case <-ctx.Done():
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	err := srv.Shutdown(shutdownCtx)
+	err = errors.Join(srv.Shutdown(shutdownCtx), ops.Shutdown(shutdownCtx))
 	stop()
 	wg.Wait()
+	servers.Wait()
+	s.syncs.Wait()
+	if serveErr != nil {
+		return fmt.Errorf("host: serve: %w", serveErr)
+	}
 	if err != nil {
 		return fmt.Errorf("host: shutdown: %w", err)
 	}
 	return nil
 }
 
-// Close releases the plugins, the runtime and the store.
+// Close releases the plugins, the runtime and the store, after the webhook syncs a config reload started
+// have ended.
 func (s *Server) Close(ctx context.Context) error {
+	s.syncs.Wait()
 	var errs []error
 	if s.plugins != nil {
 		errs = append(errs, s.plugins.Close(ctx))

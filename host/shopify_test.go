@@ -126,6 +126,7 @@ func TestShopifyOrderToCapture(t *testing.T) {
 			extraMerchants: `
   shopi:
     plugin: vipps-ecom
+    apiKeyEnv: TEST_API_KEY
     returnUrlPrefixes: ["https://` + shopDomain + `/"]
     vipps:
       baseUrl: {{simURL}}

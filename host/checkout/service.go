@@ -84,6 +84,8 @@ type Config struct {
 	Schemas   *schemas.Set
 	// PublicURL is the base URL browsers and the provider reach kasse at, without a trailing slash.
 	PublicURL string
+	// ExpressSegment, if set, gives the secret path segment appended to a merchant's ExpressPrefix.
+	ExpressSegment func(merchant string) string
 	// SessionTTL is how long a session is kept in the store.
 	SessionTTL time.Duration
 	// PendingTimeout is how long a session may stay pending before it is expired.
