@@ -26,6 +26,7 @@ import (
 	"github.com/kassehq/kasse/host/checkout"
 	"github.com/kassehq/kasse/host/config"
 	"github.com/kassehq/kasse/host/httpapi"
+	"github.com/kassehq/kasse/host/internal/httpclient"
 	"github.com/kassehq/kasse/host/internal/urlsecret"
 	"github.com/kassehq/kasse/host/outbound"
 	"github.com/kassehq/kasse/host/payment"
@@ -179,11 +180,12 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		return nil, fmt.Errorf("host: %w", err)
 	}
 
-	httpClient := &http.Client{Timeout: 15 * time.Second, Transport: opts.ProviderTransport}
+	// Every outbound client: no redirects followed, timeouts, answers capped, TLS 1.2+ (httpclient).
+	httpClient := httpclient.New(httpclient.Options{Transport: opts.ProviderTransport})
 	prov := provider.New(httpClient, provider.SystemInfo{Name: "kasse", Version: Version}, opts.Now)
 
 	s.Notifier, err = notify.New(notify.Config{Adapters: adapterSet, Merchants: live, Storage: statusQueue,
-		Logger: log, Now: opts.Now,
+		Logger: log, Now: opts.Now, Client: httpclient.New(httpclient.Options{}),
 		OnGiveUp: func(ctx context.Context, merchant string, u adapters.StatusUpdate, err error) {
 			if s.Service != nil && u.Session != "" {
 				_ = s.Service.Note(ctx, u.Session, "platform update given up",
