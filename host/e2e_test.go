@@ -61,6 +61,12 @@ type stackOptions struct {
 	// extraMerchants is YAML appended under merchants:, indented by four spaces; env adds variables.
 	extraMerchants string
 	env            map[string]string
+	// adminToken, if set, turns the admin API on with this token.
+	adminToken string
+	// serverYAML is added under server:, indented by two spaces (e.g. "  readTimeout: 1s\n").
+	serverYAML string
+	// logs, if set, also receives every log line (at every level).
+	logs io.Writer
 	// beforeServe, if set, runs after host.New and before Serve, with the instance's context.
 	beforeServe func(ctx context.Context, srv *host.Server) error
 }
@@ -177,6 +183,10 @@ func newStack(t testing.TB, o stackOptions) *stack {
 		}
 	}
 	baseURL := "http://" + l.Addr().String()
+	adminYAML := ""
+	if o.adminToken != "" {
+		adminYAML = "admin:\n  tokenEnv: TEST_ADMIN_TOKEN\n"
+	}
 	config := func(plugin string) string {
 		return fmt.Sprintf(`
 server:
@@ -184,7 +194,7 @@ server:
   publicUrl: %q
   opsListen: 127.0.0.1:0
   urlSecretEnv: TEST_URL_SECRET
-store:
+%sstore:
   redisUrl: %q
 plugins:
   dir: %q
@@ -196,7 +206,7 @@ reconciler:
   interval: 200ms
   maxInterval: 1s
   pendingTimeout: %s
-merchants:
+%smerchants:
   demo:
     plugin: %s
     returnUrlPrefixes: ["http://shop.test/"]
@@ -207,7 +217,7 @@ merchants:
       clientId: demo-client-id
       clientSecretEnv: TEST_CLIENT_SECRET
       subscriptionKeyEnv: TEST_SUBSCRIPTION_KEY
-`, l.Addr().String(), baseURL, o.redisURL, o.wasmDir, plugintest.CacheDir(), o.pendingTimeout, plugin, o.simURL) +
+`, l.Addr().String(), baseURL, o.serverYAML, o.redisURL, o.wasmDir, plugintest.CacheDir(), o.pendingTimeout, adminYAML, plugin, o.simURL) +
 			strings.ReplaceAll(o.extraMerchants, "{{simURL}}", o.simURL)
 	}
 	path := filepath.Join(t.TempDir(), "kasse.yaml")
@@ -217,6 +227,9 @@ merchants:
 	env := map[string]string{
 		"TEST_API_KEY": apiKey, "TEST_CLIENT_SECRET": "demo-client-secret",
 		"TEST_SUBSCRIPTION_KEY": "demo-subscription-key", "TEST_URL_SECRET": testURLSecret,
+	}
+	if o.adminToken != "" {
+		env["TEST_ADMIN_TOKEN"] = o.adminToken
 	}
 	for k, v := range o.env {
 		env[k] = v
@@ -230,7 +243,7 @@ merchants:
 	srv, err := host.New(ctx, host.Options{
 		ConfigPath:        path,
 		Getenv:            func(k string) string { return env[k] },
-		Logger:            slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Logger:            testLogger(t, o.logs),
 		ProviderTransport: specs.Transport(t, next),
 	})
 	if err != nil {
@@ -264,6 +277,15 @@ func (s *stack) writeConfig(plugin string) {
 	if err := os.WriteFile(s.configPath, []byte(s.config(plugin)), 0o600); err != nil {
 		s.t.Fatal(err)
 	}
+}
+
+// testLogger logs warnings and errors to the test's log, and everything to logs if set.
+func testLogger(t testing.TB, logs io.Writer) *slog.Logger {
+	h := slog.Handler(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if logs != nil {
+		h = slog.NewMultiHandler(h, slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(h)
 }
 
 type testWriter struct{ t testing.TB }
