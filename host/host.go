@@ -27,6 +27,7 @@ import (
 	"github.com/kassehq/kasse/host/config"
 	"github.com/kassehq/kasse/host/httpapi"
 	"github.com/kassehq/kasse/host/internal/httpclient"
+	"github.com/kassehq/kasse/host/internal/redact"
 	"github.com/kassehq/kasse/host/internal/urlsecret"
 	"github.com/kassehq/kasse/host/outbound"
 	"github.com/kassehq/kasse/host/payment"
@@ -104,7 +105,9 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	log := opts.Logger
+	// Every log line passes through redact: an HTTP client's error quotes the URL it called, and a
+	// platform's URL may carry credentials in its query (WooCommerce's OAuth over plain http).
+	log := slog.New(redact.Handler(opts.Logger.Handler()))
 	set, err := schemas.Compile()
 	if err != nil {
 		return nil, fmt.Errorf("host: %w", err)
@@ -189,7 +192,7 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		OnGiveUp: func(ctx context.Context, merchant string, u adapters.StatusUpdate, err error) {
 			if s.Service != nil && u.Session != "" {
 				_ = s.Service.Note(ctx, u.Session, "platform update given up",
-					fmt.Sprintf("telling the shop's platform %q failed for good: %v", u.Status, err))
+					redact.String(fmt.Sprintf("telling the shop's platform %q failed for good: %v", u.Status, err)))
 			}
 		}})
 	if err != nil {
@@ -411,7 +414,7 @@ func Main() {
 	configPath := fs.String("config", envOr("KASSE_CONFIG", "examples/kasse.yaml"), "merchant config file (env KASSE_CONFIG)")
 	_ = fs.Parse(os.Args[1:])
 
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	log := slog.New(redact.Handler(slog.NewTextHandler(os.Stderr, nil)))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, *configPath, log); err != nil {
