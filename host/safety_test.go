@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -222,4 +223,29 @@ func TestWooCommercePingStillAnswered(t *testing.T) {
 		http.StatusUnsupportedMediaType, "")
 	expectProblem(t, s.do("POST", "/v1/checkouts", "webhook_id=142", "Content-Type", "application/x-www-form-urlencoded"),
 		http.StatusUnsupportedMediaType, "")
+}
+
+// TestConcurrentReloads: ReloadConfig beside itself (and beside the file watcher) is safe; under the race
+// detector this caught the checksum written without a lock.
+func TestConcurrentReloads(t *testing.T) {
+	s := newStack(t, stackOptions{})
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range 10 {
+				mu.Lock()
+				// vipps-epayment is not loaded here, so the reload is refused after its checksum is taken.
+				s.writeConfig([]string{"vipps-ecom", "vipps-epayment"}[(i+j)%2])
+				mu.Unlock()
+				s.kasse.ReloadConfig()
+			}
+		}()
+	}
+	wg.Wait()
+	s.writeConfig("vipps-ecom")
+	s.kasse.ReloadConfig()
+	s.create(49900)
 }
