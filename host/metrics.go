@@ -15,7 +15,7 @@ import (
 
 // metricsHandler serves GET /metrics in the Prometheus text exposition format: the plugin versions' call
 // and failure counters and instance gauges, and the platform-notification and webhook-inbox queues. It
-// holds no secrets and no personal data, so it needs no key; expose it to the monitoring network only.
+// holds no secrets and no personal data, so it needs no key; it is served on the operations listener only.
 func (s *Server) metricsHandler(c *gin.Context) {
 	c.Header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	c.Status(http.StatusOK)
@@ -58,6 +58,16 @@ func (s *Server) writeMetrics(ctx context.Context, w io.Writer) {
 			add(name+"_total", "counter", what+" by outcome (this instance).", fmt.Sprintf(`result=%q`, r.result), float64(r.n))
 		}
 		add(name+"_pending", "gauge", what+" waiting to be sent (all instances).", "", float64(st.Pending))
+	}
+	fails := s.authFails.snapshot()
+	routes := make([]string, 0, len(fails))
+	for r := range fails {
+		routes = append(routes, r)
+	}
+	sort.Strings(routes)
+	for _, route := range routes {
+		add("kasse_auth_failures_total", "counter", "Requests refused for a missing or wrong API key, by route.",
+			fmt.Sprintf(`route=%q`, route), float64(fails[route]))
 	}
 	nst, err := s.Notifier.Stats(ctx)
 	queue("kasse_platform_updates", "Status updates to shop platforms", nst, err)

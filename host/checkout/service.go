@@ -85,6 +85,8 @@ type Config struct {
 	Schemas   *schemas.Set
 	// PublicURL is the base URL browsers and the provider reach kasse at, without a trailing slash.
 	PublicURL string
+	// ExpressSegment, if set, gives the secret path segment appended to a merchant's ExpressPrefix.
+	ExpressSegment func(merchant string) string
 	// SessionTTL is how long a session is kept in the store.
 	SessionTTL time.Duration
 	// PendingTimeout is how long a session may stay pending before it is expired.
@@ -293,6 +295,11 @@ func (s *Service) create(ctx context.Context, co payment.Checkout, idempotencyKe
 		return nil, false, fmt.Errorf("checkout: create session[%s]: %w", id, err)
 	}
 	sess = draft
+	// From here on the payment may come to exist at the provider: finish sending and recording it even if
+	// the caller goes away (a client that disconnects, an inbox worker stopped by shutdown). Cancelling
+	// would mark the session failed, and tell the shop's platform so, while Vipps may hold the payment.
+	// The provider client's timeout bounds it.
+	ctx = context.WithoutCancel(ctx)
 	if err := s.cfg.Store.IndexReference(ctx, co.Merchant, co.Reference, id, s.cfg.SessionTTL); err != nil {
 		s.log.Error("checkout: index shop reference", "session", id, "reference", co.Reference, "err", err)
 	}

@@ -33,6 +33,8 @@ var testEnv = map[string]string{
 	"KASSE_DEMO_CONSUMER_KEY":       "ck_demo-consumer-key",
 	"KASSE_DEMO_CONSUMER_SECRET":    "cs_demo-consumer-secret",
 	"KASSE_DEMO_ACCESS_TOKEN":       "shpat_demo-access-token",
+	"KASSE_DEMO_URL_SECRET":         "demo-url-secret-of-at-least-32-characters",
+	"KASSE_SHORT_URL_SECRET":        "too-short",
 }
 
 // secretsInTestdata are values in the invalid test files that stand for secrets or passwords.
@@ -231,6 +233,8 @@ func TestExampleLoads(t *testing.T) {
 		"KASSE_DEMO_CLIENT_SECRET":    "demo-client-secret",
 		"KASSE_DEMO_SUBSCRIPTION_KEY": "demo-subscription-key",
 		"KASSE_DEMO_API_KEY":          "demo-api-key",
+		"KASSE_DEMO_ADMIN_TOKEN":      "demo-admin-token-not-secret",
+		"KASSE_DEMO_URL_SECRET":       "demo-url-secret-for-local-runs-only",
 	}
 	c, err := config.Load("../../examples/kasse.yaml", set, getenv(env))
 	if err != nil {
