@@ -123,7 +123,7 @@ func benchSwap(b *testing.B, keep int) {
 			}
 			old, want := versions[(i+1)%2], versions[i%2]
 			start := time.Now()
-			if err := m.Activate(ctx, "vipps-ecom", want); err != nil {
+			if err := m.Activate(ctx, "vipps-ecom", want, upgrade.Force()); err != nil {
 				swapErr = err
 				return
 			}

@@ -59,6 +59,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/mod/semver"
+
 	"github.com/kassehq/kasse/host/checkout"
 	"github.com/kassehq/kasse/host/plugins"
 	"github.com/kassehq/kasse/schemas"
@@ -153,8 +155,10 @@ type pluginState struct {
 	previous       []*version // previously active versions, most recent last
 	history        []Event
 	lastActivation time.Time
-	lastError      string
-	warn           bool
+	// highest is the highest version ever activated (SemVer order), persisted with the decisions.
+	highest   string
+	lastError string
+	warn      bool
 }
 
 type canarySplit struct {
@@ -291,6 +295,26 @@ type Activation struct {
 	Mode Mode
 	// Percent is the canary's share of new checkouts (ModeCanary), 1..100.
 	Percent int
+	// Force lets the operator activate (or canary) a version that is not higher than every version ever
+	// activated for the plugin. Without it such a version is refused with ErrNotNewer.
+	Force bool
+}
+
+// Option changes how Activate and Canary treat a version.
+type Option func(*options)
+
+type options struct{ force bool }
+
+// Force is the operator's override of the rule that a newly served version must be higher (in SemVer
+// order) than every version ever activated for the plugin.
+func Force() Option { return func(o *options) { o.force = true } }
+
+func collect(opts []Option) options {
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
+	return o
 }
 
 // Mode of an Activation.
@@ -354,13 +378,19 @@ func (m *Manager) Apply(ctx context.Context, u Update, act Activation) (*Version
 	switch act.Mode {
 	case ModeActivate:
 		if v.st.active.Load() != v {
-			err = m.activate(ctx, v, "activated from "+u.Source)
+			if err = m.checkNewer(v, act.Force); err == nil {
+				err = m.activate(ctx, v, "activated from "+u.Source)
+			}
 		}
 	case ModeCanary:
 		if v.st.active.Load() == nil {
-			err = m.activate(ctx, v, "activated from "+u.Source+" (no active version to canary against)")
+			if err = m.checkNewer(v, act.Force); err == nil {
+				err = m.activate(ctx, v, "activated from "+u.Source+" (no active version to canary against)")
+			}
 		} else if c := v.st.canary.Load(); v.st.active.Load() != v && (c == nil || c.v != v || c.percent != act.Percent) {
-			err = m.setCanary(ctx, v, act.Percent)
+			if err = m.checkNewer(v, act.Force); err == nil {
+				err = m.setCanary(ctx, v, act.Percent)
+			}
 		}
 	case ModeStage, "":
 	default:
@@ -496,12 +526,19 @@ func (m *Manager) lookup(name, ver string) (*version, error) {
 
 // Activate makes a staged (or earlier) version the active one. Calls in flight finish on the version they
 // started on; new checkouts and sessions without a loaded version of their own use the new one. A
-// version that was rolled back may be activated again by this explicit call.
-func (m *Manager) Activate(ctx context.Context, name, ver string) error {
-	return m.activateNamed(ctx, name, ver, "activated by request")
+// version that was rolled back may be activated again by this explicit call. A version that is not higher
+// than every version ever activated for the plugin is refused with ErrNotNewer unless opts has Force
+// (going back to the previous version is Rollback's job).
+func (m *Manager) Activate(ctx context.Context, name, ver string, opts ...Option) error {
+	o := collect(opts)
+	why := "activated by request"
+	if o.force {
+		why += " (forced)"
+	}
+	return m.activateNamed(ctx, name, ver, why, o.force)
 }
 
-func (m *Manager) activateNamed(ctx context.Context, name, ver, why string) error {
+func (m *Manager) activateNamed(ctx context.Context, name, ver, why string, force bool) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	v, err := m.lookup(name, ver)
@@ -511,7 +548,24 @@ func (m *Manager) activateNamed(ctx context.Context, name, ver, why string) erro
 	if v.st.active.Load() == v {
 		return nil
 	}
+	if err := m.checkNewer(v, force); err != nil {
+		return err
+	}
 	return m.activate(ctx, v, why)
+}
+
+// checkNewer refuses, unless forced, a version that is not higher than every version ever activated for
+// its plugin. Development modules without a SemVer version are not ordered and pass. Callers hold m.mu.
+func (m *Manager) checkNewer(v *version, force bool) error {
+	hi := v.st.highest
+	if force || hi == "" || !isSemVer(v.manifest.Version) || !isSemVer(hi) {
+		return nil
+	}
+	if compareVersions(v.manifest.Version, hi) <= 0 {
+		return fmt.Errorf("upgrade: plugin[%s]@%s: not higher than %s, activated before: %w",
+			v.st.name, v.manifest.Version, hi, ErrNotNewer)
+	}
+	return nil
 }
 
 // activate swaps v in. Callers hold m.mu.
@@ -543,6 +597,9 @@ func (m *Manager) activate(ctx context.Context, v *version, why string) error {
 		st.previous = slices.DeleteFunc(st.previous, func(x *version) bool { return x == v })
 	}
 	v.state = stateActive
+	if st.highest == "" || compareVersions(v.manifest.Version, st.highest) > 0 {
+		st.highest = v.manifest.Version
+	}
 	st.lastActivation = m.now()
 	st.lastError, st.warn = "", false
 	m.event(st, Event{Action: ActionActivated, Version: v.manifest.Version, From: from, Detail: why})
@@ -553,7 +610,8 @@ func (m *Manager) activate(ctx context.Context, v *version, why string) error {
 // Canary sends percent (1..100) of new checkouts to a version that is not the active one; percent 0 ends
 // the canary (as Rollback does, without marking the version). The canary is on probation: past the
 // rollback threshold it is rolled back by itself.
-func (m *Manager) Canary(ctx context.Context, name, ver string, percent int) error {
+func (m *Manager) Canary(ctx context.Context, name, ver string, percent int, opts ...Option) error {
+	o := collect(opts)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if percent < 0 || percent > 100 {
@@ -577,6 +635,9 @@ func (m *Manager) Canary(ctx context.Context, name, ver string, percent int) err
 		return fmt.Errorf("upgrade: plugin[%s]: no active version to canary against; activate one first", name)
 	case a == v:
 		return fmt.Errorf("upgrade: plugin[%s]@%s is already active", name, ver)
+	}
+	if err := m.checkNewer(v, o.force); err != nil {
+		return err
 	}
 	return m.setCanary(ctx, v, percent)
 }
@@ -952,24 +1013,24 @@ func (v *version) info() VersionInfo {
 	}
 }
 
-// compareVersions orders version strings: dot, hyphen and plus separated parts, numeric parts by value.
+// compareVersions orders version strings by SemVer 2.0 precedence (golang.org/x/mod/semver): prereleases
+// below their release, build metadata ignored. Strings that are not SemVer (development modules'
+// "sha256-..." versions) sort below every SemVer version; ties are broken by the text, so that the order is
+// total and stable.
 func compareVersions(a, b string) int {
-	split := func(s string) []string {
-		return strings.FieldsFunc(s, func(r rune) bool { return r == '.' || r == '-' || r == '+' })
+	if c := semver.Compare("v"+a, "v"+b); c != 0 {
+		return c
 	}
-	pa, pb := split(a), split(b)
-	for i := range min(len(pa), len(pb)) {
-		na, ea := strconv.ParseUint(pa[i], 10, 64)
-		nb, eb := strconv.ParseUint(pb[i], 10, 64)
-		switch {
-		case ea == nil && eb == nil && na != nb:
-			if na < nb {
-				return -1
-			}
-			return 1
-		case (ea != nil || eb != nil) && pa[i] != pb[i]:
-			return strings.Compare(pa[i], pb[i])
-		}
+	return strings.Compare(a, b)
+}
+
+// isSemVer reports whether s is a full SemVer 2.0 version without a "v" (MAJOR.MINOR.PATCH, optional
+// prerelease and build).
+func isSemVer(s string) bool {
+	if !semver.IsValid("v" + s) {
+		return false
 	}
-	return len(pa) - len(pb)
+	// x/mod/semver accepts the shorthands "v1" and "v1.2"; a manifest must spell out all three numbers.
+	core, _, _ := strings.Cut(strings.SplitN(s, "+", 2)[0], "-")
+	return strings.Count(core, ".") == 2
 }

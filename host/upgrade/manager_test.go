@@ -186,14 +186,15 @@ func TestSwapDrainsOldVersion(t *testing.T) {
 	v1, _ := m.Plugin("vipps-ecom")
 	done := background(t, m, "vipps-ecom", 3)
 	for i := range 3 {
-		if err := m.Activate(ctx, "vipps-ecom", "1.1.0"); err != nil {
+		// Swapping back and forth goes below the highest version activated: the operator forces it.
+		if err := m.Activate(ctx, "vipps-ecom", "1.1.0", upgrade.Force()); err != nil {
 			t.Fatal(err)
 		}
-		if err := m.Activate(ctx, "vipps-ecom", "1.0.0"); err != nil {
+		if err := m.Activate(ctx, "vipps-ecom", "1.0.0", upgrade.Force()); err != nil {
 			t.Fatal(err)
 		}
 		if i == 2 {
-			if err := m.Activate(ctx, "vipps-ecom", "1.1.0"); err != nil {
+			if err := m.Activate(ctx, "vipps-ecom", "1.1.0", upgrade.Force()); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -264,8 +265,11 @@ func TestSessionsKeepTheirVersion(t *testing.T) {
 	if err := m.Rollback(ctx, "vipps-ecom"); !errors.Is(err, upgrade.ErrNoPrevious) {
 		t.Errorf("second rollback: %v", err)
 	}
-	// Re-activating the rolled-back version is an explicit operator decision and works.
-	if err := m.Activate(ctx, "vipps-ecom", "1.1.0"); err != nil {
+	// Re-activating the rolled-back version is an explicit operator decision: refused unless forced.
+	if err := m.Activate(ctx, "vipps-ecom", "1.1.0"); !errors.Is(err, upgrade.ErrNotNewer) {
+		t.Fatalf("re-activating the rolled-back 1.1.0 without force: %v, want ErrNotNewer", err)
+	}
+	if err := m.Activate(ctx, "vipps-ecom", "1.1.0", upgrade.Force()); err != nil {
 		t.Fatal(err)
 	}
 	st, _ := m.Status("vipps-ecom")

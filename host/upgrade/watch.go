@@ -46,7 +46,7 @@ func (m *Manager) LoadDir(ctx context.Context) error {
 		}
 	}
 	for name, ver := range best {
-		if err := m.activateNamed(ctx, name, ver, "activated at start: the highest version in the plugins dir"); err != nil {
+		if err := m.activateNamed(ctx, name, ver, "activated at start: the highest version in the plugins dir", true); err != nil {
 			return fmt.Errorf("upgrade: plugins dir %s: %w", m.cfg.Dir, err)
 		}
 	}
