@@ -256,7 +256,7 @@ func (a *API) upload(c *gin.Context) {
 		abort(c, http.StatusBadRequest, "invalid-request", "Request refused", "force must be true or false")
 		return
 	}
-	info, err := a.m.Apply(c.Request.Context(), upgrade.Update{Source: "upload", Bundle: b}, act)
+	info, err := a.m.Apply(c.Request.Context(), upgrade.Update{Source: upgrade.SourceUpload, Bundle: b}, act)
 	if err != nil {
 		a.fail(c, err)
 		return

@@ -27,6 +27,11 @@ const (
 	RuleGolden Rule = "golden"
 	// RuleConformance: the version fails one of the host's conformance vectors.
 	RuleConformance Rule = "conformance"
+	// RuleQuarantined: the version was rolled back (it is in the state file's quarantine) and the
+	// operator did not force it back.
+	RuleQuarantined Rule = "quarantined"
+	// RuleSlow: the version's gate took much longer than the active version's.
+	RuleSlow Rule = "slow"
 	// RuleConflict: another bundle with the same name and version, but other bytes, is already known.
 	RuleConflict Rule = "conflict"
 )

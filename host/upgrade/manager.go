@@ -135,6 +135,14 @@ type Manager struct {
 	strays []Event
 	// seen are the directory fingerprints already processed, by stem; pending those seen once.
 	seen, pending map[string]string
+	// stems maps a bundle's file stem in Dir to the version it holds, for unloading deleted files.
+	stems map[string]stemRef
+	// saved is the state file as read at start (decisions of an earlier run), by plugin name.
+	saved map[string]*savedPlugin
+	// stateErrors counts state files that could not be read or written.
+	stateErrors atomic.Uint64
+	// skipped counts bundles in Dir refused, or skipped as quarantined, at start or by the watcher.
+	skipped atomic.Uint64
 
 	bg     sync.WaitGroup
 	closed atomic.Bool
@@ -159,7 +167,12 @@ type pluginState struct {
 	highest   string
 	lastError string
 	warn      bool
+	// quarantined are the versions rolled back, by version: they do not serve again unless forced.
+	quarantined map[string]Quarantine
 }
+
+// stemRef names the version a bundle file in Dir holds.
+type stemRef struct{ name, version string }
 
 type canarySplit struct {
 	v       *version
@@ -205,13 +218,15 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = DefaultDrainTimeout
 	}
-	m := &Manager{cfg: cfg, log: cfg.Logger, now: cfg.Now, seen: map[string]string{}, pending: map[string]string{}}
+	m := &Manager{cfg: cfg, log: cfg.Logger, now: cfg.Now, seen: map[string]string{}, pending: map[string]string{},
+		stems: map[string]stemRef{}}
 	if m.log == nil {
 		m.log = slog.Default()
 	}
 	if m.now == nil {
 		m.now = time.Now
 	}
+	m.saved = m.readState()
 	empty := map[string]*pluginState{}
 	m.states.Store(&empty)
 	return m, nil
@@ -330,11 +345,20 @@ const (
 	ModeCanary Mode = "canary"
 )
 
+// Sources of an Update that the manager treats specially.
+const (
+	// SourceDir is a bundle read from the plugins directory.
+	SourceDir = "dir"
+	// SourceUpload is a bundle uploaded through the admin API; it is saved into the plugins directory.
+	SourceUpload = "upload"
+)
+
 // Update is one delivery of a plugin bundle, as a fetcher hands it over (OPA's download.Update): the
 // directory watcher, an upload, or a test. Err reports a failed fetch; it is recorded and nothing else
 // happens.
 type Update struct {
-	// Source says where it came from, for history: "dir", "upload", ...
+	// Source says where it came from, for history: SourceDir, SourceUpload, ... An upload is written into
+	// the plugins dir (when there is one) before it may serve.
 	Source string
 	Bundle Bundle
 	Err    error
@@ -371,9 +395,22 @@ func (m *Manager) Apply(ctx context.Context, u Update, act Activation) (*Version
 	if m.closed.Load() {
 		return nil, errors.New("upgrade: manager closed")
 	}
-	v, unchanged, err := m.stage(ctx, u)
+	v, unchanged, err := m.stage(ctx, u, act.Force)
 	if err != nil {
 		return nil, err
+	}
+	if u.Source == SourceUpload && m.cfg.Dir != "" && !unchanged {
+		// An upload outlives a restart: it is written into the plugins dir before it may serve.
+		stem, err := m.writeBundle(v)
+		if err != nil {
+			m.log.Error("uploaded plugin not saved; it stays staged", "plugin", v.manifest.Name, "version", v.manifest.Version, "err", err)
+			return nil, err
+		}
+		if fp, err := fingerprint(m.cfg.Dir, stem); err == nil {
+			m.seen[stem] = fp
+		}
+		m.stems[stem] = stemRef{v.manifest.Name, v.manifest.Version}
+		v.source = SourceUpload + " (saved as " + stem + SuffixModule + ")"
 	}
 	switch act.Mode {
 	case ModeActivate:
@@ -405,7 +442,7 @@ func (m *Manager) Apply(ctx context.Context, u Update, act Activation) (*Version
 }
 
 // stage verifies, loads and gates an update and records the version as ready. Callers hold m.mu.
-func (m *Manager) stage(ctx context.Context, u Update) (_ *version, unchanged bool, err error) {
+func (m *Manager) stage(ctx context.Context, u Update, force bool) (_ *version, unchanged bool, err error) {
 	name, ver := u.Bundle.Stem, ""
 	defer func() {
 		if err != nil {
@@ -425,6 +462,10 @@ func (m *Manager) stage(ctx context.Context, u Update) (_ *version, unchanged bo
 	}
 	name, ver = verified.Manifest.Name, verified.Manifest.Version
 	st := m.state(name)
+	if q, ok := m.quarantinedVersion(name, ver); ok && !force {
+		return nil, false, &RefusedError{Plugin: name, Version: ver, Rule: RuleQuarantined,
+			Err: fmt.Errorf("rolled back at %s (%s); upload it with force to serve it again", q.At.Format(time.RFC3339), q.Reason)}
+	}
 	if st != nil {
 		if old, ok := st.versions[ver]; ok {
 			if old.manifest.SHA256 == verified.Manifest.SHA256 && old.goldenSHA == verified.Manifest.GoldenSHA256 {
@@ -443,7 +484,14 @@ func (m *Manager) stage(ctx context.Context, u Update) (_ *version, unchanged bo
 		return nil, false, err
 	}
 	if st == nil {
-		st = &pluginState{name: name, versions: map[string]*version{}}
+		st = &pluginState{name: name, versions: map[string]*version{}, quarantined: map[string]Quarantine{}}
+		if sp := m.saved[name]; sp != nil {
+			st.highest = sp.Highest
+			st.history = slices.Clone(sp.History)
+			for _, q := range sp.Quarantined {
+				st.quarantined[q.Version] = q
+			}
+		}
 		next := map[string]*pluginState{}
 		for k, s := range m.statesMap() {
 			next[k] = s
@@ -490,9 +538,30 @@ func (m *Manager) event(st *pluginState, e Event) {
 	if len(st.history) > historyLimit {
 		st.history = st.history[len(st.history)-historyLimit:]
 	}
-	if e.Action != ActionRefused {
+	switch e.Action {
+	case ActionRefused:
+	case ActionRolledBack:
+		m.log.Warn("plugin "+string(e.Action), "plugin", st.name, "version", e.Version, "from", e.From, "detail", e.Detail)
+	default:
 		m.log.Info("plugin "+string(e.Action), "plugin", st.name, "version", e.Version, "from", e.From, "detail", e.Detail)
 	}
+	m.saveState()
+}
+
+// quarantinedVersion reports whether name@ver was rolled back and not forced back since. Callers hold m.mu.
+func (m *Manager) quarantinedVersion(name, ver string) (Quarantine, bool) {
+	if st := m.state(name); st != nil {
+		q, ok := st.quarantined[ver]
+		return q, ok
+	}
+	if sp := m.saved[name]; sp != nil {
+		for _, q := range sp.Quarantined {
+			if q.Version == ver {
+				return q, true
+			}
+		}
+	}
+	return Quarantine{}, false
 }
 
 // setLoaded adds v to (or removes it from) the versions the call path can find. Callers hold m.mu.
@@ -575,6 +644,7 @@ func (m *Manager) activate(ctx context.Context, v *version, why string) error {
 	}
 	st := v.st
 	v.banned.Store(false)
+	delete(st.quarantined, v.manifest.Version)
 	if c := st.canary.Load(); c != nil {
 		st.canary.Store(nil)
 		if c.v != v {
@@ -655,6 +725,7 @@ func (m *Manager) setCanary(ctx context.Context, v *version, percent int) error 
 		c.v.probation.Store(false)
 	}
 	v.banned.Store(false)
+	delete(st.quarantined, v.manifest.Version)
 	v.state = stateCanary
 	v.startProbation(0)
 	st.canary.Store(&canarySplit{v: v, percent: percent})
@@ -684,6 +755,7 @@ func (m *Manager) rollback(ctx context.Context, st *pluginState, bad *version, w
 		c.v.state = stateRolledBack
 		c.v.banned.Store(true)
 		c.v.probation.Store(false)
+		m.quarantine(c.v, why)
 		m.event(st, Event{Action: ActionRolledBack, Version: st.active.Load().manifest.Version,
 			From: c.v.manifest.Version, Detail: why + " (canary ended)"})
 		m.evict(st)
@@ -708,6 +780,7 @@ func (m *Manager) rollback(ctx context.Context, st *pluginState, bad *version, w
 		cur.state = stateRolledBack
 		cur.banned.Store(true)
 		cur.probation.Store(false)
+		m.quarantine(cur, why)
 		st.lastActivation = m.now()
 		m.event(st, Event{Action: ActionRolledBack, Version: prev.manifest.Version, From: cur.manifest.Version, Detail: why})
 		m.evict(st)
