@@ -116,6 +116,17 @@ type Plugins struct {
 	ProbationCalls int `json:"probationCalls,omitempty"`
 	// WatchInterval is how often Dir is scanned for new or changed bundles. Default 0, which means 2s.
 	WatchInterval Duration `json:"watchInterval,omitempty"`
+	// RollbackLatencyFactor and RollbackLatencyMin roll back a version on probation whose p99 call
+	// latency exceeds its baseline's by both. Defaults 0, which mean 3 and 20ms.
+	RollbackLatencyFactor float64  `json:"rollbackLatencyFactor,omitempty"`
+	RollbackLatencyMin    Duration `json:"rollbackLatencyMin,omitempty"`
+	// LatencyMinCalls is how many calls a version on probation serves before its p99 is judged.
+	// Default 0, which means 100.
+	LatencyMinCalls int `json:"latencyMinCalls,omitempty"`
+	// GateSlowdownFactor and GateSlowdownMin refuse a version whose gate vectors run slower than the
+	// active version's by both (the extra per vector). Defaults 0, which mean 3 and 2ms.
+	GateSlowdownFactor float64  `json:"gateSlowdownFactor,omitempty"`
+	GateSlowdownMin    Duration `json:"gateSlowdownMin,omitempty"`
 }
 
 // Admin configures the plugin administration API under /admin/v1/.

@@ -109,6 +109,20 @@ type Config struct {
 	RollbackErrors    int
 	RollbackErrorRate float64
 	ProbationCalls    int
+	// RollbackErrorRate is also the margin: a version is rolled back only when its failure rate exceeds
+	// its baseline's (the active version for a canary, the replaced version for an activated one) by at
+	// least that much. RollbackLatencyFactor and RollbackLatencyMin roll back a version on probation
+	// whose p99 call latency, over at least LatencyMinCalls calls, exceeds its baseline's by both the
+	// factor and the duration. Zero values mean DefaultRollbackLatencyFactor, DefaultRollbackLatencyMin
+	// and DefaultLatencyMinCalls.
+	RollbackLatencyFactor float64
+	RollbackLatencyMin    time.Duration
+	LatencyMinCalls       int
+	// GateSlowdownFactor and GateSlowdownMin refuse a version whose gate (the same vectors run on the new
+	// and the active version) takes longer than the active version's by both the factor and, per vector
+	// on average, the duration. Zero values mean DefaultGateSlowdownFactor and DefaultGateSlowdownMin.
+	GateSlowdownFactor float64
+	GateSlowdownMin    time.Duration
 	// WatchInterval is how often Run scans Dir. 0 means DefaultWatchInterval.
 	WatchInterval time.Duration
 	// DrainTimeout bounds waiting for in-flight calls on unload. 0 means DefaultDrainTimeout.
@@ -211,6 +225,21 @@ func New(cfg Config) (*Manager, error) {
 	}
 	if cfg.ProbationCalls <= 0 {
 		cfg.ProbationCalls = DefaultProbationCalls
+	}
+	if cfg.RollbackLatencyFactor <= 0 {
+		cfg.RollbackLatencyFactor = DefaultRollbackLatencyFactor
+	}
+	if cfg.RollbackLatencyMin <= 0 {
+		cfg.RollbackLatencyMin = DefaultRollbackLatencyMin
+	}
+	if cfg.LatencyMinCalls <= 0 {
+		cfg.LatencyMinCalls = DefaultLatencyMinCalls
+	}
+	if cfg.GateSlowdownFactor <= 0 {
+		cfg.GateSlowdownFactor = DefaultGateSlowdownFactor
+	}
+	if cfg.GateSlowdownMin <= 0 {
+		cfg.GateSlowdownMin = DefaultGateSlowdownMin
 	}
 	if cfg.WatchInterval <= 0 {
 		cfg.WatchInterval = DefaultWatchInterval
@@ -662,7 +691,7 @@ func (m *Manager) activate(ctx context.Context, v *version, why string) error {
 		old.probation.Store(false)
 		st.previous = slices.DeleteFunc(st.previous, func(x *version) bool { return x == old || x == v })
 		st.previous = append(st.previous, old)
-		v.startProbation(m.cfg.ProbationCalls)
+		v.startProbation(m.cfg.ProbationCalls, old)
 	} else {
 		st.previous = slices.DeleteFunc(st.previous, func(x *version) bool { return x == v })
 	}
@@ -727,7 +756,7 @@ func (m *Manager) setCanary(ctx context.Context, v *version, percent int) error 
 	v.banned.Store(false)
 	delete(st.quarantined, v.manifest.Version)
 	v.state = stateCanary
-	v.startProbation(0)
+	v.startProbation(0, nil)
 	st.canary.Store(&canarySplit{v: v, percent: percent})
 	m.event(st, Event{Action: ActionCanary, Version: v.manifest.Version, From: st.active.Load().manifest.Version,
 		Detail: strconv.Itoa(percent) + "% of new checkouts"})
@@ -789,16 +818,15 @@ func (m *Manager) rollback(ctx context.Context, st *pluginState, bad *version, w
 	return fmt.Errorf("upgrade: plugin[%s]@%s: %w", st.name, cur.manifest.Version, ErrNoPrevious)
 }
 
-// autoRollback is started by a call that pushed v over the threshold.
-func (m *Manager) autoRollback(v *version, failed, calls uint64) {
+// autoRollback is started by a call that pushed v over a threshold; reason says which.
+func (m *Manager) autoRollback(v *version, reason string) {
 	defer m.bg.Done()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed.Load() || !v.probation.Load() {
 		return
 	}
-	why := fmt.Sprintf("rolled back automatically: %d of %d calls failed (threshold %d calls and %.0f%%)",
-		failed, calls, m.cfg.RollbackErrors, 100*m.cfg.RollbackErrorRate)
+	why := "rolled back automatically: " + reason
 	if err := m.rollback(context.Background(), v.st, v, why); err != nil {
 		m.log.Error("automatic rollback impossible", "plugin", v.st.name, "version", v.manifest.Version, "err", err)
 		v.st.lastError, v.st.warn = why+", but: "+err.Error(), true
@@ -983,6 +1011,11 @@ type version struct {
 	probCalls, probFailed atomic.Uint64
 	probationLimit        atomic.Uint64
 	rollbackStarted       atomic.Bool
+	// refused counts outputs the host refused after the call (see Refused); lat the recent latencies;
+	// base the version a version on probation is compared with (nil: the active version).
+	refused atomic.Uint64
+	lat     latencies
+	base    atomic.Pointer[version]
 }
 
 // Name returns the plugin's name.
@@ -991,7 +1024,8 @@ func (v *version) Name() string { return v.manifest.Name }
 // Version returns the version string from the manifest.
 func (v *version) Version() string { return v.manifest.Version }
 
-func (v *version) startProbation(limit int) {
+func (v *version) startProbation(limit int, base *version) {
+	v.base.Store(base)
 	v.probCalls.Store(0)
 	v.probFailed.Store(0)
 	v.probationLimit.Store(uint64(max(limit, 0)))
@@ -1014,59 +1048,15 @@ func (v *version) Call(ctx context.Context, input []byte) ([]byte, error) {
 			cur = next
 			continue
 		}
+		start := time.Now()
 		out, err := p.Call(ctx, input)
+		took := time.Since(start)
 		cur.mu.RUnlock()
-		cur.observe(input, out, err)
+		cur.observe(input, out, err, took)
 		return out, err
 	}
 	return nil, &plugins.CallError{Plugin: v.manifest.Name, Version: v.manifest.Version, Kind: plugins.KindBusy,
 		Err: fmt.Errorf("version unloaded and no active version: %w", plugins.ErrClosed)}
-}
-
-// isFailure reports whether a call error is the plugin's fault: not a busy pool or an oversized input.
-func isFailure(err error) bool {
-	if err == nil {
-		return false
-	}
-	var ce *plugins.CallError
-	if errors.As(err, &ce) {
-		return ce.Kind != plugins.KindBusy && ce.Kind != plugins.KindInputTooLarge
-	}
-	return true
-}
-
-// observe counts a call, checks a version on probation against the rollback threshold, and feeds the
-// shadow.
-func (v *version) observe(input, out []byte, err error) {
-	v.calls.Add(1)
-	failed := isFailure(err)
-	onProbation := v.probation.Load()
-	if onProbation && err == nil && v.m.cfg.Schemas.Validate(schemas.PluginOutput, out) != nil {
-		failed = true
-	}
-	if failed {
-		v.failed.Add(1)
-	}
-	if onProbation {
-		calls := v.probCalls.Add(1)
-		var f uint64
-		if failed {
-			f = v.probFailed.Add(1)
-		} else {
-			f = v.probFailed.Load()
-		}
-		cfg := v.m.cfg
-		if failed && f >= uint64(cfg.RollbackErrors) && float64(f) >= cfg.RollbackErrorRate*float64(calls) &&
-			v.rollbackStarted.CompareAndSwap(false, true) && !v.m.closed.Load() {
-			v.m.bg.Add(1)
-			go v.m.autoRollback(v, f, calls)
-		} else if limit := v.probationLimit.Load(); limit > 0 && calls >= limit {
-			v.probation.Store(false)
-		}
-	}
-	if sh := v.st.shadow.Load(); sh != nil && sh.v != v && v.st.active.Load() == v {
-		sh.offer(input, out, err)
-	}
 }
 
 func (v *version) info() VersionInfo {
