@@ -275,6 +275,11 @@ type Vipps struct {
 	ClientSecret Secret `json:"-"`
 	// SubscriptionKey is the value of SubscriptionKeyEnv; Load sets it.
 	SubscriptionKey Secret `json:"-"`
+	// RedirectHosts and RedirectSchemes extend where a plugin's redirect URL (or app link, or QR target)
+	// may point: by default the host of BaseURL, the documented Vipps landing host and the vipps and
+	// vippsMT app schemes (host/fence). Default none.
+	RedirectHosts   []string `json:"redirectHosts,omitempty"`
+	RedirectSchemes []string `json:"redirectSchemes,omitempty"`
 }
 
 // Merchant returns the merchant with the given id.

@@ -27,6 +27,8 @@ const (
 	RuleGolden Rule = "golden"
 	// RuleConformance: the version fails one of the host's conformance vectors.
 	RuleConformance Rule = "conformance"
+	// RuleFence: one of the version's vectors built a request that changes a value kasse decides.
+	RuleFence Rule = "fence"
 	// RuleQuarantined: the version was rolled back (it is in the state file's quarantine) and the
 	// operator did not force it back.
 	RuleQuarantined Rule = "quarantined"
