@@ -42,7 +42,7 @@ func (benchProvider) Do(_ context.Context, call provider.Call) (*abi.Response, e
 		return nil, err
 	}
 	resp, _ := json.Marshal(map[string]string{"orderId": body.Transaction.OrderID,
-		"url": "https://api.vipps.no/dwo-api-application/v1/deeplink/vippsgateway?v=2&token=x"})
+		"url": "https://apitest.vipps.no/dwo-api-application/v1/deeplink/vippsgateway?v=2&token=x"})
 	return &abi.Response{Status: 201, Body: resp}, nil
 }
 
