@@ -35,7 +35,13 @@ func (s *Server) writeMetrics(ctx context.Context, w io.Writer) {
 		families[name] = append(families[name], sample{labels, v})
 	}
 
+	add("kasse_plugin_bundles_skipped_total", "counter", "Bundles in plugins.dir refused or skipped as quarantined.", "", float64(s.plugins.SkippedBundles()))
+	add("kasse_plugin_state_errors_total", "counter", "Plugin state file reads or writes that failed.", "", float64(s.plugins.StateErrors()))
 	for _, st := range s.plugins.Statuses() {
+		for _, q := range st.Quarantined {
+			add("kasse_plugin_quarantined", "gauge", "Plugin versions rolled back, which serve again only when forced.",
+				fmt.Sprintf(`plugin=%q,version=%q`, st.Plugin, q.Version), 1)
+		}
 		for _, v := range st.Versions {
 			l := fmt.Sprintf(`plugin=%q,version=%q,state=%q`, v.Plugin, v.Version, v.State)
 			add("kasse_plugin_calls_total", "counter", "Calls to a plugin version.", l, float64(v.Calls))

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kassehq/kasse/host/config"
+	"github.com/kassehq/kasse/host/fence"
 	"github.com/kassehq/kasse/host/payment"
 	"github.com/kassehq/kasse/plugin/abi"
 )
@@ -51,6 +52,12 @@ func classify(err error) outcome {
 	var ple *PluginError
 	if errors.As(err, &ple) && ple.Op == "send" {
 		// The host refused to send what the plugin built: nothing left kasse.
+		return outcomeRefused
+	}
+	var fe *fence.Error
+	if errors.As(err, &fe) {
+		// The plugin's reading of the answer breaks the host's rules (a redirect to a foreign host): the
+		// checkout fails closed, whatever the provider did.
 		return outcomeRefused
 	}
 	return outcomeUnknown

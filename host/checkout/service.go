@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/kassehq/kasse/host/config"
+	"github.com/kassehq/kasse/host/fence"
 	"github.com/kassehq/kasse/host/payment"
 	"github.com/kassehq/kasse/host/provider"
 	"github.com/kassehq/kasse/host/store"
@@ -308,6 +309,12 @@ func (s *Service) create(ctx context.Context, co payment.Checkout, idempotencyKe
 	var pay *abi.Payment
 	if sendErr == nil {
 		pay, sendErr = s.read(ctx, plugin, abi.OpReadInitiate, m, draft, nil, resp)
+	}
+	if sendErr == nil { // fence: the customer goes only where the merchant's provider lives
+		if err := fence.Redirect(abi.OpReadInitiate, pay.RedirectURL, fence.AllowFor(m.Vipps.BaseURL, m.Vipps.RedirectHosts, m.Vipps.RedirectSchemes)); err != nil {
+			fence.Report(plugin, err)
+			sendErr = &PluginError{Plugin: plugin.Name(), Version: plugin.Version(), Op: abi.OpReadInitiate, Cause: err}
+		}
 	}
 	settled, err := s.settle(ctx, m, id, requestID, pay, sendErr)
 	if settled != nil {
@@ -710,6 +717,10 @@ func (s *Service) buildFrom(ctx context.Context, plugin Plugin, in *abi.Input) (
 		return nil, &PluginError{Plugin: plugin.Name(), Version: plugin.Version(), Op: op,
 			Cause: errors.New("output has no request")}
 	}
+	if err := fence.Request(in, out.Request); err != nil { // fence: kasse's values reach the provider unchanged
+		fence.Report(plugin, err)
+		return nil, &PluginError{Plugin: plugin.Name(), Version: plugin.Version(), Op: op, Cause: err}
+	}
 	return out.Request, nil
 }
 
@@ -755,6 +766,7 @@ func (s *Service) send(ctx context.Context, plugin Plugin, m config.Merchant, re
 		switch {
 		case errors.As(err, &reqErr):
 			// The plugin built a request the host will not send: a plugin fault, not the provider's.
+			fence.Report(plugin, err)
 			return nil, &PluginError{Plugin: plugin.Name(), Version: plugin.Version(), Op: "send", Cause: err}
 		case errors.As(err, &tokErr) && tokErr.Status >= 400 && tokErr.Status < 500:
 			return nil, &ProviderError{Detail: "Vipps refused kasse's credentials for merchant " + m.ID +

@@ -110,7 +110,7 @@ type Plugins struct {
 	// Default 512 (32 MiB); at most 65536.
 	MemoryLimitPages uint32 `json:"memoryLimitPages"`
 	// PoolSize is the number of instances kept per plugin version. Default 0, which means
-	// GOMAXPROCS-1, at least 1 (the plugin runtime resolves it).
+	// GOMAXPROCS-1, at least 2 (the plugin runtime resolves it).
 	PoolSize int `json:"poolSize"`
 	// TrustedKeys are the ed25519 public keys whose signatures make a plugin bundle (<name>.wasm,
 	// <name>.manifest.json, <name>.wasm.sig) loadable: the 32-byte key in standard base64, optionally
@@ -140,6 +140,17 @@ type Plugins struct {
 	ProbationCalls int `json:"probationCalls,omitempty"`
 	// WatchInterval is how often Dir is scanned for new or changed bundles. Default 0, which means 2s.
 	WatchInterval Duration `json:"watchInterval,omitempty"`
+	// RollbackLatencyFactor and RollbackLatencyMin roll back a version on probation whose p99 call
+	// latency exceeds its baseline's by both. Defaults 0, which mean 3 and 20ms.
+	RollbackLatencyFactor float64  `json:"rollbackLatencyFactor,omitempty"`
+	RollbackLatencyMin    Duration `json:"rollbackLatencyMin,omitempty"`
+	// LatencyMinCalls is how many calls a version on probation serves before its p99 is judged.
+	// Default 0, which means 100.
+	LatencyMinCalls int `json:"latencyMinCalls,omitempty"`
+	// GateSlowdownFactor and GateSlowdownMin refuse a version whose gate vectors run slower than the
+	// active version's by both (the extra per vector). Defaults 0, which mean 3 and 2ms.
+	GateSlowdownFactor float64  `json:"gateSlowdownFactor,omitempty"`
+	GateSlowdownMin    Duration `json:"gateSlowdownMin,omitempty"`
 }
 
 // Admin configures the plugin administration API under /admin/v1/.
@@ -296,6 +307,11 @@ type Vipps struct {
 	ClientSecret Secret `json:"-"`
 	// SubscriptionKey is the value of SubscriptionKeyEnv; Load sets it.
 	SubscriptionKey Secret `json:"-"`
+	// RedirectHosts and RedirectSchemes extend where a plugin's redirect URL (or app link, or QR target)
+	// may point: by default the host of BaseURL, the documented Vipps landing host and the vipps and
+	// vippsMT app schemes (host/fence). Default none.
+	RedirectHosts   []string `json:"redirectHosts,omitempty"`
+	RedirectSchemes []string `json:"redirectSchemes,omitempty"`
 }
 
 // Merchant returns the merchant with the given id.
