@@ -293,3 +293,50 @@ func (c *Cluster) healthy() error {
 	}
 	return nil
 }
+
+// WaitReplicated polls until every primary's replica has acknowledged all the primary's writes so far
+// (its replication offset equals the primary's), so that a KillPrimary right after loses nothing. The
+// wait is bounded by ctx and by a minute.
+func (c *Cluster) WaitReplicated(ctx context.Context) error {
+	deadline := time.Now().Add(clusterTimeout)
+	for {
+		err := c.replicated()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("testredis: replicas not caught up: %w", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (c *Cluster) replicated() error {
+	for _, addr := range c.Addrs() {
+		info, err := c.node(addr).do("INFO", "replication")
+		if err != nil {
+			return fmt.Errorf("%s: %w", addr, err)
+		}
+		if !strings.Contains(info, "role:master") {
+			continue
+		}
+		var primary, replica string
+		for _, line := range strings.Split(info, "\n") {
+			line = strings.TrimSpace(line)
+			if v, ok := strings.CutPrefix(line, "master_repl_offset:"); ok {
+				primary = v
+			}
+			if strings.HasPrefix(line, "slave0:") {
+				for _, kv := range strings.Split(strings.TrimPrefix(line, "slave0:"), ",") {
+					if v, ok := strings.CutPrefix(kv, "offset="); ok {
+						replica = v
+					}
+				}
+			}
+		}
+		if replica == "" || primary != replica {
+			return fmt.Errorf("%s: replica offset %q, primary %q", addr, replica, primary)
+		}
+	}
+	return nil
+}

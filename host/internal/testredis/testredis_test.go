@@ -145,6 +145,9 @@ func TestReplicatedClusterFailsOver(t *testing.T) {
 	if err != nil || len(before) != 3 {
 		t.Fatalf("primaries %v, %v; want 3", before, err)
 	}
+	if err := c.WaitReplicated(ctx); err != nil {
+		t.Fatal(err)
+	}
 	killed, err := c.KillPrimary(ctx)
 	if err != nil {
 		t.Fatal(err)
