@@ -57,7 +57,7 @@ type fault struct {
 var cycle = []fault{
 	{0.04, "callbacks-drop-30%", 30 * time.Second},
 	{0.10, "kasse-kill-9", 0},
-	{0.22, "sim-freeze", 8 * time.Second},
+	{0.22, "sim-freeze", 20 * time.Second}, // longer than kasse's 15 s provider timeout
 	{0.33, "redis-primary-kill", 0},
 	{0.45, "callbacks-duplicate-reorder", 25 * time.Second},
 	{0.50, "sim-slow", 15 * time.Second},
@@ -87,6 +87,9 @@ func (h *harness) runFaults(ctx context.Context, duration time.Duration) {
 			if cycleLen < 120*time.Second {
 				hold = time.Duration(float64(hold) * float64(cycleLen) / float64(120*time.Second))
 				hold = max(hold, 4*time.Second)
+				if f.kind == "sim-freeze" {
+					hold = f.hold // the point is to outlast kasse's provider timeout
+				}
 			}
 			switch f.kind {
 			case "kasse-kill-9":

@@ -34,7 +34,7 @@ const (
 	shopifySecret = "chaos-shopify-secret"
 	shopifyToken  = "shpat_chaos"
 	shopifyAPI    = "2026-07"
-	shopDomain    = "chaos.myshopify.com"
+	shopDomain    = "jsmith.myshopify.com" // the published sample order's shop (its order_status_url)
 )
 
 // timing of the run's kasse instances: short, so that the run settles within minutes.

@@ -407,7 +407,7 @@ func (h *harness) wooScenario(ctx context.Context) {
 	order := strings.Replace(w, `"id": 727,`, `"id": `+ref+`,`, 1)
 	order = strings.Replace(order, `"number": "727"`, `"number": "`+ref+`"`, 1)
 	s := h.reg.add(&session{flow: "woo", merchant: "woo", ref: ref, keyed: true})
-	a, ok := h.deliverWoo(ctx, s, "hook-create", "order.created", "created-"+ref, order)
+	a, ok := h.deliverWoo(ctx, s, "woo-created", "order.created", "created-"+ref, order)
 	if !ok {
 		return
 	}
@@ -433,7 +433,7 @@ func (h *harness) wooScenario(ctx context.Context) {
 	}
 	delivery := "updated-" + status + "-" + ref
 	s.ask(kind, delivery)
-	h.deliverWoo(ctx, s, "hook-"+kind, "order.updated", delivery,
+	h.deliverWoo(ctx, s, "woo-updated", "order.updated", delivery,
 		strings.Replace(order, `"status": "pending"`, `"status": "`+status+`"`, 1))
 }
 
@@ -466,7 +466,7 @@ func (h *harness) shopifyScenario(ctx context.Context) {
 	order := strings.ReplaceAll(sh, "820982911946154508", ref)
 	order = strings.Replace(order, `"name": "#9999"`, `"name": "`+name+`"`, 1)
 	s := h.reg.add(&session{flow: "shopify", merchant: "shopi", ref: ref, keyed: true})
-	if !h.deliverShopify(ctx, "hook-create", "orders/create", "create-"+ref, order) {
+	if !h.deliverShopify(ctx, "shopify-create", "orders/create", "create-"+ref, order) {
 		return
 	}
 	// The checkout is made after the answer: find its payment at the simulator by its transaction text.
@@ -490,7 +490,7 @@ func (h *harness) shopifyScenario(ctx context.Context) {
 	fulfilled := strings.Replace(order, `"financial_status": "pending"`, `"financial_status": "paid"`, 1)
 	fulfilled = strings.Replace(fulfilled, `"fulfillment_status": null`, `"fulfillment_status": "fulfilled"`, 1)
 	s.ask("capture", "fulfilled-"+ref)
-	h.deliverShopify(ctx, "hook-capture", "orders/fulfilled", "fulfilled-"+ref, fulfilled)
+	h.deliverShopify(ctx, "shopify-fulfil", "orders/fulfilled", "fulfilled-"+ref, fulfilled)
 }
 
 // simPayment is the part of the simulator's payment snapshot the suite reads.
