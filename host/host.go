@@ -79,6 +79,7 @@ type Server struct {
 	ops        http.Handler
 	authFails  authFailures
 	syncs      sync.WaitGroup
+	closeRedis func() error // the Redis client of store.redis; the store does not own it
 	runtime    *plugins.Runtime
 	plugins    *upgrade.Manager
 	live       *liveConfig
@@ -125,18 +126,23 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		}
 	}()
 
-	if cfg.Store.RedisURL != "" {
-		s.Store, err = store.NewRedis(ctx, cfg.Store.RedisURL, store.RedisOptions{})
+	if rc := cfg.Store.Redis; rc != nil {
+		// store.redis (or store.redisUrl, or KASSE_REDIS_URL): one server, a cluster or Sentinel.
+		client, err := rc.NewClient()
 		if err != nil {
 			return nil, fmt.Errorf("host: %w", err)
 		}
-		if err := s.Store.Ping(ctx); err != nil {
-			return nil, fmt.Errorf("host: redis store: %w", err)
+		s.closeRedis = client.Close
+		if s.Store, err = store.NewRedisFromClient(client, store.RedisOptions{}); err != nil {
+			return nil, fmt.Errorf("host: %w", err)
 		}
-		log.Info("session store: redis")
+		if err := s.Store.Ping(ctx); err != nil {
+			return nil, fmt.Errorf("host: redis store (%s): %w", rc.Description(), err)
+		}
+		log.Info("session store: redis", "redis", rc.Description())
 	} else {
 		s.Store = store.NewMemory(store.WithNow(opts.Now))
-		log.Info("session store: in-process (single instance; configure store.redisUrl to scale out)")
+		log.Info("session store: in-process (single instance; configure store.redis to scale out)")
 	}
 
 	// Platform status updates and acknowledged-first webhook deliveries are queued beside the sessions.
@@ -383,6 +389,9 @@ func (s *Server) Close(ctx context.Context) error {
 	}
 	if s.Store != nil {
 		errs = append(errs, s.Store.Close())
+	}
+	if s.closeRedis != nil {
+		errs = append(errs, s.closeRedis())
 	}
 	return errors.Join(errs...)
 }

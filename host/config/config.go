@@ -31,7 +31,7 @@ import (
 	"github.com/kassehq/kasse/schemas"
 )
 
-// EnvRedisURL is the environment variable that, when set, overrides store.redisUrl.
+// EnvRedisURL is the environment variable that, when set, overrides store.redisUrl and store.redis.url.
 const EnvRedisURL = "KASSE_REDIS_URL"
 
 // Config is a loaded config file with its defaults applied and its secrets resolved. Load returns a new
@@ -88,10 +88,14 @@ type Server struct {
 
 // Store says where sessions are kept.
 type Store struct {
-	// RedisURL is redis://host:port/db (rediss:// for TLS, unix:// for a socket). Empty, the default,
-	// keeps sessions in process, for a single instance. The environment variable KASSE_REDIS_URL
-	// overrides it.
+	// RedisURL is redis://host:port/db (rediss:// for TLS, unix:// for a socket): the short form of
+	// Redis{URL: ...}, kept for existing files. Empty, the default, and without Redis, keeps sessions in
+	// process, for a single instance. The environment variable KASSE_REDIS_URL overrides it.
 	RedisURL string `json:"redisUrl"`
+	// Redis is how kasse reaches Redis: one server, a cluster or Sentinel, with credentials, pool size
+	// and timeouts. Give it or RedisURL, not both. After Load it is set whenever Redis is configured
+	// (from either field or KASSE_REDIS_URL), and nil for the in-process store.
+	Redis *Redis `json:"redis,omitempty"`
 	// SessionTTL is how long a session is kept after it is created. Refunds are possible up to 365 days
 	// after the reservation. Default 9600h (400 days).
 	SessionTTL Duration `json:"sessionTtl"`
@@ -454,11 +458,6 @@ func parse(data []byte, s *schemas.Set, getenv func(string) string) (*Config, er
 		problems = append(problems, Problem{Pointer: ptr, Detail: fmt.Sprintf(format, args...)})
 	}
 
-	redisFromEnv := false
-	if v := getenv(EnvRedisURL); v != "" {
-		c.Store.RedisURL = v
-		redisFromEnv = true
-	}
 	if c.Plugins.CacheDir == "" {
 		if dir, err := os.UserCacheDir(); err == nil {
 			c.Plugins.CacheDir = filepath.Join(dir, "kasse", "wazero")
@@ -540,18 +539,7 @@ func parse(data []byte, s *schemas.Set, getenv func(string) string) (*Config, er
 		}
 	}
 
-	if c.Store.RedisURL != "" {
-		// The value is not shown: a Redis URL may carry a password.
-		u, err := url.Parse(c.Store.RedisURL)
-		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") ||
-			(u.Scheme != "unix" && u.Host == "") {
-			if redisFromEnv {
-				add("/store/redisUrl", "environment variable %s must be a redis://host:port/db, rediss:// or unix:// URL", EnvRedisURL)
-			} else {
-				add("/store/redisUrl", "must be a redis://host:port/db, rediss:// or unix:// URL")
-			}
-		}
-	}
+	checkStore(&c, getenv, add)
 
 	if c.Admin.TokenEnv != "" {
 		switch v := getenv(c.Admin.TokenEnv); {
