@@ -411,6 +411,10 @@ type VersionInfo struct {
 	Ops     []string       `json:"ops"`
 	Golden  int            `json:"goldenVectors"`
 	Runtime *plugins.Stats `json:"runtime,omitempty"`
+	// Refused counts outputs the host refused after a call (host/fence); they are in Failed too.
+	Refused uint64 `json:"refused"`
+	// Gate is what the gate measured of this version's cost.
+	Gate GateCost `json:"gate"`
 	// Unchanged is set by Apply when the same bundle was already known and nothing was done.
 	Unchanged bool `json:"unchanged,omitempty"`
 }
@@ -504,11 +508,23 @@ func (m *Manager) stage(ctx context.Context, u Update, force bool) (_ *version, 
 				Err: fmt.Errorf("version already known with module digest %s", old.manifest.SHA256)}
 		}
 	}
-	p, err := m.cfg.Runtime.Load(ctx, name, ver, verified.Bundle.Module)
+	var active *version
+	lctx := ctx
+	if st != nil {
+		if active = st.active.Load(); active != nil {
+			lctx = plugins.Background(ctx) // compile beside live calls without taking every core
+		}
+	}
+	p, err := m.cfg.Runtime.Load(lctx, name, ver, verified.Bundle.Module)
 	if err != nil {
 		return nil, false, &RefusedError{Plugin: name, Version: ver, Rule: RuleLoad, Err: err}
 	}
 	if err := Gate(ctx, p, verified, m.cfg.Schemas); err != nil {
+		_ = p.Close(context.WithoutCancel(ctx))
+		return nil, false, err
+	}
+	cost, err := m.measure(ctx, p, active, verified)
+	if err != nil {
 		_ = p.Close(context.WithoutCancel(ctx))
 		return nil, false, err
 	}
@@ -529,10 +545,10 @@ func (m *Manager) stage(ctx context.Context, u Update, force bool) (_ *version, 
 		m.states.Store(&next)
 	}
 	v := &version{m: m, st: st, manifest: verified.Manifest, goldenSHA: verified.Manifest.GoldenSHA256,
-		verified: verified, source: u.Source, staged: m.now(), p: p, state: stateReady}
+		verified: verified, source: u.Source, staged: m.now(), p: p, state: stateReady, gateCost: cost}
 	st.versions[ver] = v
 	m.setLoaded(st, v, true)
-	detail := "passed " + strconv.Itoa(len(verified.Golden)) + " golden vectors and the conformance vectors"
+	detail := "passed " + strconv.Itoa(len(verified.Golden)) + " golden vectors and the conformance vectors; " + cost.String()
 	if verified.Signed {
 		detail += "; signed by " + verified.KeyID
 	} else {
@@ -1016,6 +1032,8 @@ type version struct {
 	refused atomic.Uint64
 	lat     latencies
 	base    atomic.Pointer[version]
+	// gateCost is what the gate measured: this version's time per vector against the active version's.
+	gateCost GateCost
 }
 
 // Name returns the plugin's name.
@@ -1072,7 +1090,7 @@ func (v *version) info() VersionInfo {
 		Plugin: v.manifest.Name, Version: v.manifest.Version, State: v.state, SHA256: v.manifest.SHA256,
 		Signed: v.verified.Signed, KeyID: v.verified.KeyID, Source: v.source, Loaded: loaded, Staged: v.staged,
 		Calls: v.calls.Load(), Failed: v.failed.Load(), Ops: v.manifest.Ops, Golden: len(v.verified.Golden),
-		Runtime: stats,
+		Runtime: stats, Refused: v.refused.Load(), Gate: v.gateCost,
 	}
 }
 
