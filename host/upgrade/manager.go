@@ -37,13 +37,25 @@
 // # Canary, probation and rollback
 //
 // A canary gets a share of new checkouts, picked by a hash of the session id (so a retried checkout lands
-// on the same version). A canary, and a version activated over another, is on probation: its failed calls
-// (traps, timeouts, exits, oversized output, and outputs that fail the plugin output schema, which is
-// checked on the call path only during probation) are counted, and past both RollbackErrors and
-// RollbackErrorRate it is rolled back by itself. Probation of an activated version ends after
-// ProbationCalls calls; a canary's lasts until it is activated. A rolled-back version serves nothing more:
-// the sessions it created go to the active version (plugins are stateless, and a session carries all the
-// data an operation needs), until an operator activates it again.
+// on the same version). A canary, and a version activated over another, is on probation: every call that
+// failed a user is counted (traps, timeouts, exits, oversized output, outputs that fail the plugin output
+// schema, errors answered as data that are the plugin's fault, and outputs the host refused afterwards,
+// reported through Refused; not the provider's refusals), with its latency. It is rolled back by itself
+// when its failure rate exceeds its baseline's (the active version for a canary, the replaced version for
+// an activation) by RollbackErrorRate after RollbackErrors failures, or when its p99 exceeds the
+// baseline's by RollbackLatencyFactor and RollbackLatencyMin (health.go). Probation of an activated
+// version ends after ProbationCalls calls; a canary's lasts until it is activated. A rolled-back version
+// serves nothing more (the sessions it created go to the active version) and is quarantined: it does not
+// serve again, not even after a restart, until an operator forces it.
+//
+// # Order, persistence and cost
+//
+// Versions are SemVer, ordered by golang.org/x/mod/semver; a version to activate or canary must be higher
+// than every version ever activated unless the operator forces it (Force, ErrNotNewer). With a plugins
+// directory, uploads are written into it and every decision into its state file (persist.go), from which
+// LoadDir restores the active version and the quarantine at start; a refused or quarantined bundle never
+// stops the start. The gate also times the new version against the active one (cost.go) and refuses one
+// much slower (RuleSlow).
 package upgrade
 
 import (
