@@ -11,7 +11,8 @@ import (
 )
 
 // TestMaliciousVariantsAtTheGate: the slow variant is refused at the gate for its cost; the others are
-// correct on every vector, so only live traffic can catch them (host/malicious_test.go does).
+// correct on every vector, so only live traffic can catch them (host/malicious_test.go stages every one;
+// here two stand for them, to keep this package's tests short).
 func TestMaliciousVariantsAtTheGate(t *testing.T) {
 	ctx := context.Background()
 	mods := modules(t)
@@ -22,7 +23,7 @@ func TestMaliciousVariantsAtTheGate(t *testing.T) {
 		upgrade.Activation{Mode: upgrade.ModeActivate}); err != nil {
 		t.Fatal(err)
 	}
-	for i, attack := range upgradetest.Attacks {
+	for i, attack := range []string{"redirect", "slow"} {
 		t.Run(attack, func(t *testing.T) {
 			module, err := upgradetest.EvilVariant(mods[upgradetest.EvilPkg], attack)
 			if err != nil {
