@@ -57,6 +57,8 @@ type fenceStack struct {
 	*stack
 	dir  string
 	stop func()
+	// adminClient waits longer than the shop's: an upload compiles and gates a version.
+	adminClient *http.Client
 }
 
 // startFenceStack serves kasse on Redis with a trusted key, the admin API, and drop-ins as 50% canaries.
@@ -129,7 +131,7 @@ merchants:
 	s := &stack{t: t, sim: simSrv.sim, simURL: simSrv.simURL, kasse: srv, baseURL: baseURL, redis: redisURL, configPath: path,
 		client: &http.Client{Timeout: 10 * time.Second,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-	fs := &fenceStack{stack: s, dir: dir}
+	fs := &fenceStack{stack: s, dir: dir, adminClient: &http.Client{Timeout: time.Minute}}
 	fs.stop = stop
 	return fs
 }
@@ -144,7 +146,7 @@ func (s *fenceStack) admin(method, path string, body io.Reader, contentType stri
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
-	resp, err := s.client.Do(req)
+	resp, err := s.adminClient.Do(req)
 	if err != nil {
 		s.t.Fatalf("%s %s: %v", method, path, err)
 	}

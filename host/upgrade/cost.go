@@ -53,9 +53,14 @@ func (m *Manager) measure(ctx context.Context, p Caller, active *version, v *Ver
 		}
 		active.mu.RUnlock()
 	}
-	timeOne := func(call Caller, input []byte) time.Duration {
+	// A call of the new version that fails ends the measurement: the gate, which runs next, reports why.
+	var failed bool
+	timeOne := func(call Caller, input []byte, isNew bool) time.Duration {
 		start := time.Now()
-		_, _ = call.Call(ctx, input)
+		_, err := call.Call(ctx, input)
+		if err != nil && isNew {
+			failed = true
+		}
 		return time.Since(start)
 	}
 	for i, g := range v.Golden {
@@ -63,15 +68,18 @@ func (m *Manager) measure(ctx context.Context, p Caller, active *version, v *Ver
 		for r := range 2 {
 			first := (i+r)%2 == 0
 			if first {
-				mine = min(mine, timeOne(p, g.Input))
+				mine = min(mine, timeOne(p, g.Input, true))
 			}
 			if activeP != nil {
-				theirs = min(theirs, timeOne(activeP, g.Input))
+				theirs = min(theirs, timeOne(activeP, g.Input, false))
 			}
 			if !first {
-				mine = min(mine, timeOne(p, g.Input))
+				mine = min(mine, timeOne(p, g.Input, true))
 			}
 			runtime.Gosched()
+		}
+		if failed {
+			return c, nil
 		}
 		c.Vectors++
 		c.Total += mine
@@ -85,14 +93,30 @@ func (m *Manager) measure(ctx context.Context, p Caller, active *version, v *Ver
 		if err := ctx.Err(); err != nil {
 			return c, fmt.Errorf("upgrade: gate: %w", err)
 		}
-	}
-	if c.Active != "" && c.Vectors > 0 {
-		extra := (c.Total - c.ActiveTotal) / time.Duration(c.Vectors)
-		if float64(c.Total) > m.cfg.GateSlowdownFactor*float64(c.ActiveTotal) && extra >= m.cfg.GateSlowdownMin {
-			return c, &RefusedError{Plugin: v.Manifest.Name, Version: v.Manifest.Version, Rule: RuleSlow,
-				Err: fmt.Errorf("%s: %v more per vector (thresholds %.1fx and +%v per vector)", c, extra.Round(time.Microsecond),
-					m.cfg.GateSlowdownFactor, m.cfg.GateSlowdownMin)}
+		// A clearly slower version is refused once enough vectors say so, not after all of them.
+		if c.Vectors >= earlyVerdict && c.Vectors < len(v.Golden) {
+			if err := m.slower(c, v); err != nil {
+				return c, err
+			}
 		}
 	}
-	return c, nil
+	return c, m.slower(c, v)
+}
+
+// earlyVerdict is how many vectors measure times before it may refuse a slow version early.
+const earlyVerdict = 16
+
+// slower refuses (RuleSlow) a version whose timed vectors so far are slower than the active version's by
+// both thresholds.
+func (m *Manager) slower(c GateCost, v *Verified) error {
+	if c.Active == "" || c.Vectors == 0 {
+		return nil
+	}
+	extra := (c.Total - c.ActiveTotal) / time.Duration(c.Vectors)
+	if float64(c.Total) > m.cfg.GateSlowdownFactor*float64(c.ActiveTotal) && extra >= m.cfg.GateSlowdownMin {
+		return &RefusedError{Plugin: v.Manifest.Name, Version: v.Manifest.Version, Rule: RuleSlow,
+			Err: fmt.Errorf("%s: %v more per vector (thresholds %.1fx and +%v per vector)", c, extra.Round(time.Microsecond),
+				m.cfg.GateSlowdownFactor, m.cfg.GateSlowdownMin)}
+	}
+	return nil
 }

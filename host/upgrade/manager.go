@@ -531,12 +531,13 @@ func (m *Manager) stage(ctx context.Context, u Update, force bool) (_ *version, 
 	if err != nil {
 		return nil, false, &RefusedError{Plugin: name, Version: ver, Rule: RuleLoad, Err: err}
 	}
-	if err := Gate(ctx, p, verified, m.cfg.Schemas); err != nil {
+	// Cost first: a much slower version is refused after a few vectors instead of after all of them.
+	cost, err := m.measure(ctx, p, active, verified)
+	if err != nil {
 		_ = p.Close(context.WithoutCancel(ctx))
 		return nil, false, err
 	}
-	cost, err := m.measure(ctx, p, active, verified)
-	if err != nil {
+	if err := Gate(ctx, p, verified, m.cfg.Schemas); err != nil {
 		_ = p.Close(context.WithoutCancel(ctx))
 		return nil, false, err
 	}
