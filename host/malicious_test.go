@@ -244,30 +244,87 @@ func TestMaliciousSignedPlugins(t *testing.T) {
 	sim.sim, sim.simURL = newSim(t)
 	s := startFenceStack(t, dir, redisURL, pub, sim)
 
-	var goodOK, badFailed int
+	var (
+		mu                sync.Mutex
+		goodOK, badFailed int
+	)
+	// judge classifies one checkout answer: it succeeded on the good version with a redirect to the
+	// simulator, or it failed on a malicious version, blaming it. Anything else is the returned problem.
+	judge := func(i, status int, raw []byte) string {
+		var body map[string]any
+		_ = json.Unmarshal(raw, &body)
+		mu.Lock()
+		defer mu.Unlock()
+		if status == http.StatusCreated {
+			if u, _ := body["redirectUrl"].(string); !strings.HasPrefix(u, s.simURL+"/") {
+				return fmt.Sprintf("checkout %d sends the customer to %q", i, u)
+			}
+			goodOK++
+			return ""
+		}
+		text := string(raw)
+		if strings.Contains(text, "@1.0.0") || !strings.Contains(text, "vipps-ecom@1.") {
+			return fmt.Sprintf("checkout %d failed on the good version or without a plugin to blame: %d %s", i, status, text)
+		}
+		if strings.Contains(text, "evil.example") || strings.Contains(text, "known-to-the-attacker") {
+			return fmt.Sprintf("checkout %d answer repeats the attack's values: %s", i, text)
+		}
+		badFailed++
+		return ""
+	}
 	checkout := func(i int) {
 		t.Helper()
 		body := checkoutBody(10000 + int64(i))
 		body["reference"] = fmt.Sprintf("order-%d", i)
 		res := s.do("POST", "/v1/checkouts", body)
-		raw := string(res.raw)
-		if res.status == http.StatusCreated {
-			if u, _ := res.body["redirectUrl"].(string); !strings.HasPrefix(u, s.simURL+"/") {
-				t.Fatalf("checkout %d sends the customer to %q", i, u)
+		if problem := judge(i, res.status, res.raw); problem != "" {
+			t.Fatal(problem)
+		}
+	}
+	// A steady stream of checkouts from another goroutine, beside the ones the test makes itself.
+	streamStop := make(chan struct{})
+	var streamWG sync.WaitGroup
+	var streamProblems []string
+	streamWG.Go(func() {
+		client := &http.Client{Timeout: 30 * time.Second}
+		for i := 1_000_000; ; i++ {
+			select {
+			case <-streamStop:
+				return
+			default:
 			}
-			if v, _ := res.body["pluginVersion"].(string); v != "" && v != "1.0.0" {
-				t.Fatalf("a malicious version %s served checkout %d: %s", v, i, raw)
+			body := checkoutBody(20000 + int64(i%1000))
+			body["reference"] = fmt.Sprintf("stream-%d", i)
+			raw, _ := json.Marshal(body)
+			req, _ := http.NewRequest("POST", s.baseURL+"/v1/checkouts", bytes.NewReader(raw))
+			req.Header.Set("Authorization", "Bearer "+apiKey)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := client.Do(req)
+			if err != nil {
+				mu.Lock()
+				streamProblems = append(streamProblems, err.Error())
+				mu.Unlock()
+				return
 			}
-			goodOK++
-			return
+			answer, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if problem := judge(i, resp.StatusCode, answer); problem != "" {
+				mu.Lock()
+				streamProblems = append(streamProblems, problem)
+				mu.Unlock()
+			}
 		}
-		if strings.Contains(raw, "@1.0.0") || !strings.Contains(raw, "vipps-ecom@1.") {
-			t.Fatalf("checkout %d failed on the good version or without a plugin to blame: %d %s", i, res.status, raw)
+	})
+	var stopOnce sync.Once
+	stopStream := func() { stopOnce.Do(func() { close(streamStop) }); streamWG.Wait() }
+	t.Cleanup(stopStream) // runs before the server stops, also when the test fails early
+	endStream := func() {
+		stopStream()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, p := range streamProblems {
+			t.Error("stream: " + p)
 		}
-		if strings.Contains(raw, "evil.example") || strings.Contains(raw, "known-to-the-attacker") {
-			t.Errorf("checkout %d answer repeats the attack's values: %s", i, raw)
-		}
-		badFailed++
 	}
 
 	n := 0
@@ -279,7 +336,7 @@ func TestMaliciousSignedPlugins(t *testing.T) {
 			t.Fatal(err)
 		}
 		b := sign(version, module)
-		viaDir := i%2 == 1
+		viaDir := i%2 == 1 && attack != "slow" // the slow one is refused by the upload itself
 		t.Logf("%s: version %s via %s", attack, version, map[bool]string{true: "plugins.dir", false: "admin upload"}[viaDir])
 		if attack == "slow" {
 			res := s.upload(b, map[string]string{"mode": "canary", "percent": "50"})
@@ -331,7 +388,9 @@ func TestMaliciousSignedPlugins(t *testing.T) {
 			n++
 		}
 	}
-	t.Logf("%d checkouts: %d on the good version, all succeeded; %d failed on malicious canaries", n, goodOK, badFailed)
+	endStream()
+	t.Logf("%d checkouts (%d from the stream): %d on the good version, all succeeded; %d failed on malicious canaries",
+		goodOK+badFailed, goodOK+badFailed-n, goodOK, badFailed)
 
 	// A restart on the same directory and Redis: the good version serves, the rolled-back ones stay out.
 	s.stop()
