@@ -7,8 +7,11 @@ WASMDIR := plugin/build
 export KASSE_DEMO_CLIENT_SECRET ?= demo-client-secret
 export KASSE_DEMO_SUBSCRIPTION_KEY ?= demo-subscription-key
 export KASSE_DEMO_API_KEY ?= demo-api-key
+# Demo values of the admin API's token and the URL secret of `make run` (local only; set real ones in production).
+export KASSE_DEMO_ADMIN_TOKEN ?= demo-admin-token-not-secret
+export KASSE_DEMO_URL_SECRET ?= demo-url-secret-for-local-runs-only
 
-.PHONY: all build plugins run test chaos bench fmt vet clean
+.PHONY: all build plugins run test test-race chaos bench fmt vet clean
 
 all: build
 
@@ -51,6 +54,11 @@ run: build
 test:
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
+
+# test-race: the whole suite under the race detector (CI runs it after test). -p 1 keeps the detector's
+# memory and CPU on a 2-core machine to one package at a time.
+test-race:
+	$(GO) test -race -count=1 -p 1 -timeout 30m ./...
 
 # chaos: the chaos suite run long: 3 kasse processes on a 6-node Redis Cluster, the Vipps simulator, fake
 # platforms, mixed load and faults on a schedule for DURATION, then the invariant table

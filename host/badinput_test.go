@@ -1,6 +1,7 @@
 package host_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -69,14 +70,58 @@ func TestUnknownMerchant(t *testing.T) {
 	expectProblem(t, cb, http.StatusNotFound, "")
 }
 
+// TestAPIKeyRequired: a wrong or missing key is refused, and for a checkout id the refusal is the 404 of an
+// unknown id, body and headers alike, so ids cannot be probed. Each refusal is logged and counted.
 func TestAPIKeyRequired(t *testing.T) {
 	s := newStack(t, stackOptions{})
 	res := s.do("POST", "/v1/checkouts", checkoutBody(49900), "Authorization", "Bearer wrong")
 	expectProblem(t, res, http.StatusUnauthorized, "")
 	id, _ := s.create(49900)
-	expectProblem(t, s.do("GET", "/v1/checkouts/"+id, nil, "Authorization", ""), http.StatusUnauthorized, "")
-	expectProblem(t, s.do("POST", "/v1/checkouts/"+id+"/cancel", nil, "Authorization", "Bearer x"), http.StatusUnauthorized, "")
-	expectProblem(t, s.do("GET", "/v1/checkouts/knotthere", nil), http.StatusNotFound, "")
+	unknown := s.do("GET", "/v1/checkouts/knotthere", nil)
+	expectProblem(t, unknown, http.StatusNotFound, "")
+	for _, c := range []struct {
+		name          string
+		method, path  string
+		authorization string
+	}{
+		{"get without key", "GET", "/v1/checkouts/" + id, ""},
+		{"get with wrong key", "GET", "/v1/checkouts/" + id, "Bearer wrong"},
+		{"cancel with wrong key", "POST", "/v1/checkouts/" + id + "/cancel", "Bearer x"},
+		{"capture without Bearer", "POST", "/v1/checkouts/" + id + "/capture", apiKey},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			res := s.do(c.method, c.path, nil, "Authorization", c.authorization)
+			expectProblem(t, res, http.StatusNotFound, "")
+			if !sameProblem(res, unknown) || res.header.Get("WWW-Authenticate") != "" {
+				t.Fatalf("answer differs from an unknown id's:\n%s %v\n%s %v", res.raw, res.header, unknown.raw, unknown.header)
+			}
+		})
+	}
+	if got := s.get(id); got.body["state"] != "pending" {
+		t.Fatalf("refused requests changed the checkout: %s", got.raw)
+	}
+	m := s.ops("GET", "/metrics", nil)
+	for _, want := range []string{`kasse_auth_failures_total{route="/v1/checkouts"} 1`,
+		`kasse_auth_failures_total{route="/v1/checkouts/:id"} 2`, `kasse_auth_failures_total{route="/v1/checkouts/:id/cancel"} 1`} {
+		if !strings.Contains(string(m.raw), want+"\n") {
+			t.Errorf("metrics lack %q:\n%s", want, m.raw)
+		}
+	}
+}
+
+// sameProblem reports whether two problem answers are equal but for their request ids.
+func sameProblem(a, b result) bool {
+	strip := func(r result) string {
+		m := map[string]any{}
+		for k, v := range r.body {
+			if k != "instance" {
+				m[k] = v
+			}
+		}
+		raw, _ := json.Marshal(m)
+		return string(raw) + r.header.Get("Content-Type")
+	}
+	return a.status == b.status && strip(a) == strip(b)
 }
 
 func TestIdempotencyKey(t *testing.T) {

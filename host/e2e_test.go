@@ -27,6 +27,9 @@ import (
 
 const apiKey = "test-api-key"
 
+// testURLSecret is the server secret the Express URLs' merchant segment is derived from.
+const testURLSecret = "test-url-secret-of-at-least-32-characters"
+
 // stack is one kasse instance with its Vipps simulator, all on loopback.
 type stack struct {
 	t       testing.TB
@@ -58,6 +61,12 @@ type stackOptions struct {
 	// extraMerchants is YAML appended under merchants:, indented by four spaces; env adds variables.
 	extraMerchants string
 	env            map[string]string
+	// adminToken, if set, turns the admin API on with this token.
+	adminToken string
+	// serverYAML is added under server:, indented by two spaces (e.g. "  readTimeout: 1s\n").
+	serverYAML string
+	// logs, if set, also receives every log line (at every level).
+	logs io.Writer
 	// beforeServe, if set, runs after host.New and before Serve, with the instance's context.
 	beforeServe func(ctx context.Context, srv *host.Server) error
 }
@@ -174,12 +183,18 @@ func newStack(t testing.TB, o stackOptions) *stack {
 		}
 	}
 	baseURL := "http://" + l.Addr().String()
+	adminYAML := ""
+	if o.adminToken != "" {
+		adminYAML = "admin:\n  tokenEnv: TEST_ADMIN_TOKEN\n"
+	}
 	config := func(plugin string) string {
 		return fmt.Sprintf(`
 server:
   listen: %q
   publicUrl: %q
-store:
+  opsListen: 127.0.0.1:0
+  urlSecretEnv: TEST_URL_SECRET
+%sstore:
   redisUrl: %q
 plugins:
   dir: %q
@@ -191,7 +206,9 @@ reconciler:
   interval: 200ms
   maxInterval: 1s
   pendingTimeout: %s
-merchants:
+  retryInDoubt: 1s
+  verifyAfter: 500ms
+%smerchants:
   demo:
     plugin: %s
     returnUrlPrefixes: ["http://shop.test/"]
@@ -202,7 +219,7 @@ merchants:
       clientId: demo-client-id
       clientSecretEnv: TEST_CLIENT_SECRET
       subscriptionKeyEnv: TEST_SUBSCRIPTION_KEY
-`, l.Addr().String(), baseURL, o.redisURL, o.wasmDir, plugintest.CacheDir(), o.pendingTimeout, plugin, o.simURL) +
+`, l.Addr().String(), baseURL, o.serverYAML, o.redisURL, o.wasmDir, plugintest.CacheDir(), o.pendingTimeout, adminYAML, plugin, o.simURL) +
 			strings.ReplaceAll(o.extraMerchants, "{{simURL}}", o.simURL)
 	}
 	path := filepath.Join(t.TempDir(), "kasse.yaml")
@@ -211,7 +228,10 @@ merchants:
 	}
 	env := map[string]string{
 		"TEST_API_KEY": apiKey, "TEST_CLIENT_SECRET": "demo-client-secret",
-		"TEST_SUBSCRIPTION_KEY": "demo-subscription-key",
+		"TEST_SUBSCRIPTION_KEY": "demo-subscription-key", "TEST_URL_SECRET": testURLSecret,
+	}
+	if o.adminToken != "" {
+		env["TEST_ADMIN_TOKEN"] = o.adminToken
 	}
 	for k, v := range o.env {
 		env[k] = v
@@ -225,7 +245,7 @@ merchants:
 	srv, err := host.New(ctx, host.Options{
 		ConfigPath:        path,
 		Getenv:            func(k string) string { return env[k] },
-		Logger:            slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Logger:            testLogger(t, o.logs),
 		ProviderTransport: specs.Transport(t, next),
 	})
 	if err != nil {
@@ -261,11 +281,41 @@ func (s *stack) writeConfig(plugin string) {
 	}
 }
 
+// testLogger logs warnings and errors to the test's log, and everything to logs if set.
+func testLogger(t testing.TB, logs io.Writer) *slog.Logger {
+	h := slog.Handler(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if logs != nil {
+		h = slog.NewMultiHandler(h, slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(h)
+}
+
 type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// ops sends a request to the operations handler (/metrics, /admin/v1, the detailed /readyz).
+func (s *stack) ops(method, path string, body io.Reader, headers ...string) result {
+	s.t.Helper()
+	req := httptest.NewRequest(method, path, body)
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	rec := httptest.NewRecorder()
+	s.kasse.OpsHandler().ServeHTTP(rec, req)
+	res := result{status: rec.Code, header: rec.Header(), raw: rec.Body.Bytes()}
+	if len(res.raw) > 0 {
+		_ = json.Unmarshal(res.raw, &res.body)
+	}
+	return res
+}
+
+// expressPath is the path of merchant's Express prefix (with its secret segment) followed by rest.
+func (s *stack) expressPath(merchant, rest string) string {
+	return strings.TrimPrefix(s.kasse.Service.ExpressPrefix(merchant), s.baseURL) + rest
 }
 
 // result is an HTTP answer decoded as JSON.

@@ -128,6 +128,7 @@ func newShopStack(t *testing.T, redisURL string) (*stack, *recorder, *fakeShop) 
 		extraMerchants: `
   shop:
     plugin: vipps-ecom
+    apiKeyEnv: TEST_API_KEY
     returnUrlPrefixes: ["http://shop.test/"]
     vipps:
       baseUrl: {{simURL}}
@@ -211,7 +212,10 @@ func TestExpressThroughGenericHook(t *testing.T) {
 		}
 
 		// The initiate kasse sent is an Express one, with the merchant's Express prefixes.
-		prefix := s.baseURL + "/v1/vipps/shop/express"
+		prefix := s.kasse.Service.ExpressPrefix("shop")
+		if !strings.HasPrefix(prefix, s.baseURL+"/v1/vipps/shop/express/") {
+			t.Fatalf("Express prefix %q has no secret segment", prefix)
+		}
 		initiates := rec.sent("POST /ecomm/v2/payments")
 		if len(initiates) != 1 || !strings.Contains(initiates[0], `"paymentType":"eComm Express Payment"`) ||
 			!strings.Contains(initiates[0], `"shippingDetailsPrefix":"`+prefix+`"`) ||

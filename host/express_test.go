@@ -131,11 +131,11 @@ func TestExpressCheckout(t *testing.T) {
 		// The shipping question answers from the stored cart, checks the authToken, and is fast.
 		cb := lastCallback(t, s, orderID)
 		token := cb.Header.Get("Authorization")
-		if !strings.HasPrefix(cb.URL, s.baseURL+"/v1/vipps/demo/express/v2/payments/") || token == "" || cb.Status != "RESERVE" {
+		if !strings.HasPrefix(cb.URL, s.kasse.Service.ExpressPrefix("demo")+"/v2/payments/") || token == "" || cb.Status != "RESERVE" {
 			t.Fatalf("express callback %s %s with token %t", cb.Status, cb.URL, token != "")
 		}
 		question := `{"addressId":12,"addressLine1":"Karl Johans gate 1","addressLine2":null,"city":"OSLO","country":"Norway","postCode":"0154","addressType":"H"}`
-		path := "/v1/vipps/demo/express/v2/payments/" + orderID + "/shippingDetails"
+		path := s.expressPath("demo", "/v2/payments/"+orderID+"/shippingDetails")
 		start := time.Now()
 		res = s.do("POST", path, question, "Authorization", token)
 		elapsed := time.Since(start)
@@ -173,7 +173,7 @@ func TestExpressCheckout(t *testing.T) {
 			t.Fatalf("reference or history lost: %s", sess.raw)
 		}
 		// A user kasse does not know is answered 200 as well.
-		if res := s.do("DELETE", "/v1/vipps/demo/express/v2/consents/"+url.QueryEscape("nobody/x+y=="), nil); res.status != http.StatusOK {
+		if res := s.do("DELETE", s.expressPath("demo", "/v2/consents/"+url.QueryEscape("nobody/x+y==")), nil); res.status != http.StatusOK {
 			t.Fatalf("consent removal of an unknown user: %d %s", res.status, res.raw)
 		}
 	})
@@ -246,7 +246,7 @@ func BenchmarkShippingDetails(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	path := "/v1/vipps/demo/express/v2/payments/" + sess.ProviderReference + "/shippingDetails"
+	path := s.expressPath("demo", "/v2/payments/"+sess.ProviderReference+"/shippingDetails")
 	question := `{"addressId":12,"addressLine1":"Storgata 1","city":"TROMSØ","country":"Norway","postCode":"9008"}`
 	b.ResetTimer()
 	for range b.N {

@@ -176,6 +176,7 @@ func TestCallbackWithWrongTokenChangesNothing(t *testing.T) {
 		before := s.get(id)
 		for _, auth := range []string{"", "wrong-token", cb.Header.Get("Authorization") + "x", "Bearer nope"} {
 			req, _ := http.NewRequest("POST", cb.URL, bytes.NewReader(cb.Body))
+			req.Header.Set("Content-Type", "application/json")
 			if auth != "" {
 				req.Header.Set("Authorization", auth)
 			}

@@ -26,6 +26,9 @@ import (
 	"github.com/kassehq/kasse/host/checkout"
 	"github.com/kassehq/kasse/host/config"
 	"github.com/kassehq/kasse/host/httpapi"
+	"github.com/kassehq/kasse/host/internal/httpclient"
+	"github.com/kassehq/kasse/host/internal/redact"
+	"github.com/kassehq/kasse/host/internal/urlsecret"
 	"github.com/kassehq/kasse/host/outbound"
 	"github.com/kassehq/kasse/host/payment"
 	"github.com/kassehq/kasse/host/plugins"
@@ -74,6 +77,9 @@ type Server struct {
 
 	handler    http.Handler
 	closeRedis func() error // the Redis client of store.redis; the store does not own it
+	ops        http.Handler
+	authFails  authFailures
+	syncs      sync.WaitGroup
 	runtime    *plugins.Runtime
 	plugins    *upgrade.Manager
 	live       *liveConfig
@@ -100,7 +106,9 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	log := opts.Logger
+	// Every log line passes through redact: an HTTP client's error quotes the URL it called, and a
+	// platform's URL may carry credentials in its query (WooCommerce's OAuth over plain http).
+	log := slog.New(redact.Handler(opts.Logger.Handler()))
 	set, err := schemas.Compile()
 	if err != nil {
 		return nil, fmt.Errorf("host: %w", err)
@@ -181,33 +189,34 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		return nil, fmt.Errorf("host: %w", err)
 	}
 
-	httpClient := &http.Client{Timeout: 15 * time.Second, Transport: opts.ProviderTransport}
+	// Every outbound client: no redirects followed, timeouts, answers capped, TLS 1.2+ (httpclient).
+	httpClient := httpclient.New(httpclient.Options{Transport: opts.ProviderTransport})
 	prov := provider.New(httpClient, provider.SystemInfo{Name: "kasse", Version: Version}, opts.Now)
 
 	s.Notifier, err = notify.New(notify.Config{Adapters: adapterSet, Merchants: live, Storage: statusQueue,
-		Logger: log, Now: opts.Now,
+		Logger: log, Now: opts.Now, Client: httpclient.New(httpclient.Options{}),
 		OnGiveUp: func(ctx context.Context, merchant string, u adapters.StatusUpdate, err error) {
 			if s.Service != nil && u.Session != "" {
 				_ = s.Service.Note(ctx, u.Session, "platform update given up",
-					fmt.Sprintf("telling the shop's platform %q failed for good: %v", u.Status, err))
+					redact.String(fmt.Sprintf("telling the shop's platform %q failed for good: %v", u.Status, err)))
 			}
 		}})
 	if err != nil {
 		return nil, fmt.Errorf("host: %w", err)
 	}
+	segments := urlsecret.New(cfg.Server.URLSecret.Reveal(), cfg.Server.PreviousURLSecret.Reveal())
 	s.Service, err = checkout.New(checkout.Config{
 		Store: s.Store, Plugins: s.plugins, Merchants: live, Provider: prov, Schemas: set,
 		PublicURL:      cfg.Server.PublicURL,
+		ExpressSegment: segments.Segment,
 		SessionTTL:     time.Duration(cfg.Store.SessionTTL),
 		PendingTimeout: time.Duration(cfg.Reconciler.PendingTimeout),
 		FirstPoll:      time.Duration(cfg.Reconciler.FirstPoll),
+		RetryInDoubt:   time.Duration(cfg.Reconciler.RetryInDoubt),
+		VerifyAfter:    time.Duration(cfg.Reconciler.VerifyAfter),
 		Now:            opts.Now,
 		Logger:         log,
-		OnChange: func(ctx context.Context, before, after *payment.Session) {
-			if err := s.Notifier.SessionChanged(ctx, before, after); err != nil {
-				log.Error("platform notification not queued", "session", after.ID, "err", err)
-			}
-		},
+		Relay:          s.Notifier.Relay,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("host: %w", err)
@@ -224,7 +233,10 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	}
 	live.onChange = func(_, _ *config.Config) {
 		// A merchant moved to or from ePayment: register or remove its webhook now, not at the next sync.
+		// Serve's shutdown and Close wait for it.
+		s.syncs.Add(1)
 		go func() {
+			defer s.syncs.Done()
 			if err := s.Webhooks.Sync(context.WithoutCancel(ctx)); err != nil {
 				log.Warn("webhooks: sync after config reload", "err", err)
 			}
@@ -236,41 +248,90 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		Now:         opts.Now,
 		Logger:      log,
 	})
-	mount := func(r gin.IRouter) {
-		s.Hooks.Mount(r)
-		r.GET("/metrics", s.metricsHandler)
-	}
+	// Operations routes live on their own listener (server.opsListen), never on the public one.
+	opsMount := func(r gin.IRouter) { r.GET("/metrics", s.metricsHandler) }
 	if cfg.Admin.TokenEnv != "" {
 		adminAPI, err := admin.New(admin.Config{Manager: s.plugins, Token: cfg.Admin.Token.Reveal(),
 			MaxModuleBytes: cfg.Plugins.MaxModuleBytes, Logger: log})
 		if err != nil {
 			return nil, fmt.Errorf("host: %w", err)
 		}
-		base := mount
-		mount = func(r gin.IRouter) { base(r); adminAPI.Mount(r) }
+		opsMount = func(r gin.IRouter) { r.GET("/metrics", s.metricsHandler); adminAPI.Mount(r) }
+		log.Info("admin API on", "listen", cfg.Server.OpsListen, "path", "/admin/v1/")
+	} else {
+		log.Info("admin API off: set admin.tokenEnv to turn it on")
+	}
+	ready := func(ctx context.Context) error {
+		if err := s.Store.Ping(ctx); err != nil {
+			return fmt.Errorf("session store: %w", err)
+		}
+		if err := s.plugins.Ready(); err != nil {
+			return fmt.Errorf("plugins: %w", err)
+		}
+		return nil
 	}
 	s.handler = httpapi.New(httpapi.Config{
-		Service: s.Service, Schemas: set, APIKeys: live, Logger: log, Mount: mount, Webhooks: s.Webhooks,
-		Ready: func(ctx context.Context) error {
-			if err := s.Store.Ping(ctx); err != nil {
-				return fmt.Errorf("session store: %w", err)
-			}
-			if err := s.plugins.Ready(); err != nil {
-				return fmt.Errorf("plugins: %w", err)
-			}
-			return nil
-		},
+		Service: s.Service, Schemas: set, APIKeys: live, Logger: log, Mount: s.Hooks.Mount, Webhooks: s.Webhooks,
+		Ready: ready, OnAuthFailure: s.authFails.add, URLSegments: segments, Idempotency: s.Store,
 	})
+	s.ops = httpapi.NewOps(httpapi.OpsConfig{Ready: ready, Logger: log, Mount: opsMount})
 	return s, nil
 }
 
-// Handler is the HTTP API.
+// Handler is the public HTTP API: the shop API, platform hooks, provider callbacks and return pages, and a
+// bare /healthz and /readyz.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Serve serves the API on l and runs the reconciler until ctx is done, then shuts down gracefully.
+// OpsHandler is the operations API: /metrics, /admin/v1 (when a token is configured) and a /readyz that
+// says what is not ready. Serve serves it on server.opsListen.
+func (s *Server) OpsHandler() http.Handler { return s.ops }
+
+// authFailures counts refused API keys by route.
+type authFailures struct {
+	mu      sync.Mutex
+	byRoute map[string]uint64
+}
+
+func (a *authFailures) add(route string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.byRoute == nil {
+		a.byRoute = map[string]uint64{}
+	}
+	a.byRoute[route]++
+}
+
+func (a *authFailures) snapshot() map[string]uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	m := make(map[string]uint64, len(a.byRoute))
+	for k, v := range a.byRoute {
+		m[k] = v
+	}
+	return m
+}
+
+// httpServer is an http.Server for h with the configured timeouts and header limit.
+func (s *Server) httpServer(h http.Handler) *http.Server {
+	c := s.Config().Server
+	return &http.Server{Handler: h,
+		ReadHeaderTimeout: time.Duration(c.ReadHeaderTimeout), ReadTimeout: time.Duration(c.ReadTimeout),
+		WriteTimeout: time.Duration(c.WriteTimeout), IdleTimeout: time.Duration(c.IdleTimeout),
+		MaxHeaderBytes: c.MaxHeaderBytes,
+		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+}
+
+// Serve serves the public API on l and the operations API on server.opsListen, and runs the reconciler
+// and the other background work until ctx is done, then shuts down gracefully. Every goroutine it starts
+// has ended when it returns.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
-	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	opsAddr := s.Config().Server.OpsListen
+	ol, err := net.Listen("tcp", opsAddr)
+	if err != nil {
+		return fmt.Errorf("host: operations listener: %w", err)
+	}
+	s.log.Info("operations listener", "url", "http://"+ol.Addr().String(), "paths", "/metrics /admin/v1/ /readyz")
+	srv, ops := s.httpServer(s.handler), s.httpServer(s.ops)
 	rctx, stop := context.WithCancel(ctx)
 	defer stop()
 	var wg sync.WaitGroup
@@ -289,28 +350,36 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		s.live.Watch(rctx, poll)
 	}()
 
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(l) }()
+	errc := make(chan error, 2)
+	var servers sync.WaitGroup
+	servers.Add(2)
+	go func() { defer servers.Done(); errc <- srv.Serve(l) }()
+	go func() { defer servers.Done(); errc <- ops.Serve(ol) }()
+	var serveErr error
 	select {
-	case err := <-errc:
-		stop()
-		wg.Wait()
-		return fmt.Errorf("host: serve: %w", err)
+	case serveErr = <-errc:
 	case <-ctx.Done():
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	err := srv.Shutdown(shutdownCtx)
+	err = errors.Join(srv.Shutdown(shutdownCtx), ops.Shutdown(shutdownCtx))
 	stop()
 	wg.Wait()
+	servers.Wait()
+	s.syncs.Wait()
+	if serveErr != nil {
+		return fmt.Errorf("host: serve: %w", serveErr)
+	}
 	if err != nil {
 		return fmt.Errorf("host: shutdown: %w", err)
 	}
 	return nil
 }
 
-// Close releases the plugins, the runtime and the store.
+// Close releases the plugins, the runtime and the store, after the webhook syncs a config reload started
+// have ended.
 func (s *Server) Close(ctx context.Context) error {
+	s.syncs.Wait()
 	var errs []error
 	if s.plugins != nil {
 		errs = append(errs, s.plugins.Close(ctx))
@@ -352,7 +421,7 @@ func Main() {
 	configPath := fs.String("config", envOr("KASSE_CONFIG", "examples/kasse.yaml"), "merchant config file (env KASSE_CONFIG)")
 	_ = fs.Parse(os.Args[1:])
 
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	log := slog.New(redact.Handler(slog.NewTextHandler(os.Stderr, nil)))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, *configPath, log); err != nil {

@@ -15,7 +15,7 @@ import (
 
 // metricsHandler serves GET /metrics in the Prometheus text exposition format: the plugin versions' call
 // and failure counters and instance gauges, and the platform-notification and webhook-inbox queues. It
-// holds no secrets and no personal data, so it needs no key; expose it to the monitoring network only.
+// holds no secrets and no personal data, so it needs no key; it is served on the operations listener only.
 func (s *Server) metricsHandler(c *gin.Context) {
 	c.Header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	c.Status(http.StatusOK)
@@ -35,7 +35,13 @@ func (s *Server) writeMetrics(ctx context.Context, w io.Writer) {
 		families[name] = append(families[name], sample{labels, v})
 	}
 
+	add("kasse_plugin_bundles_skipped_total", "counter", "Bundles in plugins.dir refused or skipped as quarantined.", "", float64(s.plugins.SkippedBundles()))
+	add("kasse_plugin_state_errors_total", "counter", "Plugin state file reads or writes that failed.", "", float64(s.plugins.StateErrors()))
 	for _, st := range s.plugins.Statuses() {
+		for _, q := range st.Quarantined {
+			add("kasse_plugin_quarantined", "gauge", "Plugin versions rolled back, which serve again only when forced.",
+				fmt.Sprintf(`plugin=%q,version=%q`, st.Plugin, q.Version), 1)
+		}
 		for _, v := range st.Versions {
 			l := fmt.Sprintf(`plugin=%q,version=%q,state=%q`, v.Plugin, v.Version, v.State)
 			add("kasse_plugin_calls_total", "counter", "Calls to a plugin version.", l, float64(v.Calls))
@@ -59,10 +65,23 @@ func (s *Server) writeMetrics(ctx context.Context, w io.Writer) {
 		}
 		add(name+"_pending", "gauge", what+" waiting to be sent (all instances).", "", float64(st.Pending))
 	}
+	fails := s.authFails.snapshot()
+	routes := make([]string, 0, len(fails))
+	for r := range fails {
+		routes = append(routes, r)
+	}
+	sort.Strings(routes)
+	for _, route := range routes {
+		add("kasse_auth_failures_total", "counter", "Requests refused for a missing or wrong API key, by route.",
+			fmt.Sprintf(`route=%q`, route), float64(fails[route]))
+	}
 	nst, err := s.Notifier.Stats(ctx)
 	queue("kasse_platform_updates", "Status updates to shop platforms", nst, err)
 	ist, err := s.Hooks.InboxStats(ctx)
 	queue("kasse_hook_inbox", "Platform webhook deliveries acknowledged first", ist, err)
+	add("kasse_checkout_divergences_total", "counter",
+		"Sessions whose amounts differed from the provider's and were made equal to them (this instance).", "",
+		float64(s.Service.Diverged()))
 
 	names := make([]string, 0, len(families))
 	for n := range families {

@@ -11,7 +11,7 @@ import (
 func TestMetrics(t *testing.T) {
 	s := newStack(t, stackOptions{})
 	s.create(49900)
-	res := s.do("GET", "/metrics", nil)
+	res := s.ops("GET", "/metrics", nil)
 	if res.status != http.StatusOK {
 		t.Fatalf("GET /metrics: %d %s", res.status, res.raw)
 	}

@@ -77,6 +77,7 @@ func TestWooCommerceOrderToCapture(t *testing.T) {
 		extraMerchants: `
   woo:
     plugin: vipps-ecom
+    apiKeyEnv: TEST_API_KEY
     returnUrlPrefixes: ["` + woo.srv.URL + `/"]
     vipps:
       baseUrl: {{simURL}}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"reflect"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -24,7 +25,9 @@ type liveConfig struct {
 	getenv  func(string) string
 	log     *slog.Logger
 	current atomic.Pointer[config.Config]
-	sum     [sha256.Size]byte
+	// mu serialises Reload (Watch's ticks and ReloadConfig may call it at once) and guards sum.
+	mu  sync.Mutex
+	sum [sha256.Size]byte
 	// check, if set, vets a parsed configuration against the running process (e.g. that every
 	// merchant's plugin is loaded) before it is activated.
 	check func(*config.Config) error
@@ -55,17 +58,19 @@ func (lc *liveConfig) Merchant(id string) (config.Merchant, bool) {
 }
 
 // APIKey implements httpapi.APIKeys over the running configuration.
-func (lc *liveConfig) APIKey(merchant string) (string, bool) {
+func (lc *liveConfig) APIKey(merchant string) (key string, open, ok bool) {
 	m, ok := lc.Merchant(merchant)
-	if !ok || m.APIKey.Reveal() == "" {
-		return "", false
+	if !ok {
+		return "", false, false
 	}
-	return m.APIKey.Reveal(), true
+	return m.APIKey.Reveal(), m.InsecureNoAuth, true
 }
 
 // Reload reads the file again and activates it if it changed and is valid. It reports whether a new
 // configuration became active.
 func (lc *liveConfig) Reload() bool {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
 	raw, err := os.ReadFile(lc.path)
 	if err != nil {
 		lc.log.Error("config reload refused: cannot read the file; the running config stays", "path", lc.path, "err", err)

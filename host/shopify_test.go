@@ -126,6 +126,7 @@ func TestShopifyOrderToCapture(t *testing.T) {
 			extraMerchants: `
   shopi:
     plugin: vipps-ecom
+    apiKeyEnv: TEST_API_KEY
     returnUrlPrefixes: ["https://` + shopDomain + `/"]
     vipps:
       baseUrl: {{simURL}}
@@ -183,16 +184,18 @@ func TestShopifyOrderToCapture(t *testing.T) {
 			}
 		}
 
-		// orders/create is acknowledged before the work is done: the checkout appears after.
+		// orders/create is acknowledged before the work is done: the checkout appears after. The session is
+		// stored before its initiate is sent, so wait for the redirect URL: only then does Vipps know the
+		// payment the customer approves.
 		expectStatus(deliver("orders/create", "wh-create-1", secret, order), "accepted")
 		deadline := time.Now().Add(10 * time.Second)
 		sess, err := s.kasse.Service.Lookup(t.Context(), "shopi", orderID)
-		for err != nil && time.Now().Before(deadline) {
+		for (err != nil || sess.RedirectURL == "") && time.Now().Before(deadline) {
 			time.Sleep(20 * time.Millisecond)
 			sess, err = s.kasse.Service.Lookup(t.Context(), "shopi", orderID)
 		}
-		if err != nil {
-			t.Fatalf("no checkout for Shopify order %s: %v", orderID, err)
+		if err != nil || sess.RedirectURL == "" {
+			t.Fatalf("no initiated checkout for Shopify order %s: %v %+v", orderID, err, sess)
 		}
 		if sess.Reference != orderID || sess.Amount != 35997 || sess.Currency != "NOK" {
 			t.Fatalf("checkout reference=%s amount=%d %s, want %s 35997 NOK (359.97 presentment money)",

@@ -14,7 +14,8 @@ trap 'kill $sim $shop 2>/dev/null; wait $sim $shop 2>/dev/null' EXIT INT TERM
 
 cat <<MSG
 
-  kasse            http://127.0.0.1:8080   (API, callbacks, /healthz, /readyz)
+  kasse            http://127.0.0.1:8080   (API, callbacks, hooks, /healthz, /readyz)
+  kasse operations http://127.0.0.1:9090   (/metrics, /readyz with reasons, /admin/v1 with the admin token)
   Vipps simulator  http://$SIM_ADDR   (eCom v2 API, landing page, force approve)
   demo shop        http://127.0.0.1:8081   (open it in a browser and buy a pair of socks)
 
@@ -23,6 +24,7 @@ cat <<MSG
       -H 'Authorization: Bearer demo-api-key' -H 'Content-Type: application/json' \\
       --data @examples/checkout.json
   then open the "redirectUrl" it answers with in a browser.
+    curl -s http://127.0.0.1:9090/admin/v1/plugins -H "Authorization: Bearer \$KASSE_DEMO_ADMIN_TOKEN"
 
 MSG
 ./bin/kasse -config examples/kasse.yaml

@@ -41,9 +41,14 @@ var ErrNotExpress = errors.New("checkout: not an Express Checkout session")
 
 // ExpressPrefix is the shippingDetailsPrefix, consentRemovalPrefix and, for Express sessions, the
 // callbackPrefix kasse gives Vipps for a merchant. Vipps appends /v2/payments/{orderId}/shippingDetails,
-// /v2/payments/{orderId} and /v2/consents/{userId}.
+// /v2/payments/{orderId} and /v2/consents/{userId}. It ends in the merchant's secret segment
+// (Config.ExpressSegment): consent removal comes without authentication, so the URL is the credential.
 func (s *Service) ExpressPrefix(merchant string) string {
-	return s.cfg.PublicURL + "/v1/vipps/" + merchant + "/express"
+	prefix := s.cfg.PublicURL + "/v1/vipps/" + merchant + "/express"
+	if s.cfg.ExpressSegment != nil {
+		prefix += "/" + s.cfg.ExpressSegment(merchant)
+	}
+	return prefix
 }
 
 // ExpressEnabled reports whether the merchant's Express Checkout is on in the running configuration.

@@ -60,6 +60,30 @@ type Server struct {
 	// callbackPrefix and fallBack URLs sent to Vipps are built from it. Load removes a trailing slash.
 	// Default: "http://" + Listen, with 127.0.0.1 when Listen has no specific host.
 	PublicURL string `json:"publicUrl"`
+	// OpsListen is the TCP address of the operations listener, host:port: /metrics, /admin/v1 and the
+	// detailed /readyz are served there and nowhere else. Default "127.0.0.1:9090".
+	OpsListen string `json:"opsListen"`
+	// ReadHeaderTimeout is how long a client may take to send a request's headers. Default 10s.
+	ReadHeaderTimeout Duration `json:"readHeaderTimeout"`
+	// ReadTimeout is how long a client may take to send a whole request. Default 30s.
+	ReadTimeout Duration `json:"readTimeout"`
+	// WriteTimeout is how long kasse may take to answer, from the end of the request headers. Default 60s.
+	WriteTimeout Duration `json:"writeTimeout"`
+	// IdleTimeout is how long an idle keep-alive connection stays open. Default 120s.
+	IdleTimeout Duration `json:"idleTimeout"`
+	// MaxHeaderBytes is the largest request header block accepted. Default 65536.
+	MaxHeaderBytes int `json:"maxHeaderBytes"`
+	// URLSecretEnv names the environment variable holding the server secret (at least 32 characters)
+	// the per-merchant segment of the Express shipping-details and consent-removal URLs is derived
+	// from. Required when a merchant has expressCheckout on.
+	URLSecretEnv string `json:"urlSecretEnv,omitempty"`
+	// PreviousURLSecretEnv names the environment variable holding the URL secret being rotated out:
+	// URLs derived from it keep working while it is set. Optional.
+	PreviousURLSecretEnv string `json:"previousUrlSecretEnv,omitempty"`
+	// URLSecret is the value of URLSecretEnv; Load sets it.
+	URLSecret Secret `json:"-"`
+	// PreviousURLSecret is the value of PreviousURLSecretEnv; Load sets it.
+	PreviousURLSecret Secret `json:"-"`
 }
 
 // Store says where sessions are kept.
@@ -90,7 +114,7 @@ type Plugins struct {
 	// Default 512 (32 MiB); at most 65536.
 	MemoryLimitPages uint32 `json:"memoryLimitPages"`
 	// PoolSize is the number of instances kept per plugin version. Default 0, which means
-	// GOMAXPROCS-1, at least 1 (the plugin runtime resolves it).
+	// GOMAXPROCS-1, at least 2 (the plugin runtime resolves it).
 	PoolSize int `json:"poolSize"`
 	// TrustedKeys are the ed25519 public keys whose signatures make a plugin bundle (<name>.wasm,
 	// <name>.manifest.json, <name>.wasm.sig) loadable: the 32-byte key in standard base64, optionally
@@ -120,6 +144,17 @@ type Plugins struct {
 	ProbationCalls int `json:"probationCalls,omitempty"`
 	// WatchInterval is how often Dir is scanned for new or changed bundles. Default 0, which means 2s.
 	WatchInterval Duration `json:"watchInterval,omitempty"`
+	// RollbackLatencyFactor and RollbackLatencyMin roll back a version on probation whose p99 call
+	// latency exceeds its baseline's by both. Defaults 0, which mean 3 and 20ms.
+	RollbackLatencyFactor float64  `json:"rollbackLatencyFactor,omitempty"`
+	RollbackLatencyMin    Duration `json:"rollbackLatencyMin,omitempty"`
+	// LatencyMinCalls is how many calls a version on probation serves before its p99 is judged.
+	// Default 0, which means 100.
+	LatencyMinCalls int `json:"latencyMinCalls,omitempty"`
+	// GateSlowdownFactor and GateSlowdownMin refuse a version whose gate vectors run slower than the
+	// active version's by both (the extra per vector). Defaults 0, which mean 3 and 2ms.
+	GateSlowdownFactor float64  `json:"gateSlowdownFactor,omitempty"`
+	GateSlowdownMin    Duration `json:"gateSlowdownMin,omitempty"`
 }
 
 // Admin configures the plugin administration API under /admin/v1/.
@@ -143,6 +178,12 @@ type Reconciler struct {
 	MaxInterval Duration `json:"maxInterval"`
 	// PendingTimeout is how long a checkout may stay pending before it is expired. Default 10m.
 	PendingTimeout Duration `json:"pendingTimeout"`
+	// RetryInDoubt is how long after a provider operation went into doubt (no answer, a timeout, a
+	// 5xx) kasse sends it again with the same request id. Default 20s; optional (zero: the default).
+	RetryInDoubt Duration `json:"retryInDoubt,omitempty"`
+	// VerifyAfter is how long after a capture, refund or cancel kasse checks that its amounts equal the
+	// provider's. Default 1m; optional (zero: the default).
+	VerifyAfter Duration `json:"verifyAfter,omitempty"`
 }
 
 // Merchant is one merchant (a Vipps sales unit) and how kasse reaches its payment provider.
@@ -165,9 +206,11 @@ type Merchant struct {
 	// the customer sees. Default empty; at most 50 characters.
 	TransactionTextPrefix string `json:"transactionTextPrefix,omitempty"`
 	// APIKeyEnv names the environment variable holding the API key the merchant's shop must send as
-	// "Authorization: Bearer <key>". Optional: without it the merchant's API is open, which is for
-	// local development only.
+	// "Authorization: Bearer <key>". Required unless InsecureNoAuth is true.
 	APIKeyEnv string `json:"apiKeyEnv,omitempty"`
+	// InsecureNoAuth leaves the merchant's API open, without a key. Load refuses it unless every
+	// listener (server.listen and server.opsListen) is on loopback: for local development only.
+	InsecureNoAuth bool `json:"insecureNoAuth,omitempty"`
 	// APIKey is the value of APIKeyEnv; Load sets it.
 	APIKey Secret `json:"-"`
 	// Vipps holds the merchant's Vipps API settings and credentials. Required.
@@ -268,6 +311,11 @@ type Vipps struct {
 	ClientSecret Secret `json:"-"`
 	// SubscriptionKey is the value of SubscriptionKeyEnv; Load sets it.
 	SubscriptionKey Secret `json:"-"`
+	// RedirectHosts and RedirectSchemes extend where a plugin's redirect URL (or app link, or QR target)
+	// may point: by default the host of BaseURL, the documented Vipps landing host and the vipps and
+	// vippsMT app schemes (host/fence). Default none.
+	RedirectHosts   []string `json:"redirectHosts,omitempty"`
+	RedirectSchemes []string `json:"redirectSchemes,omitempty"`
 }
 
 // Merchant returns the merchant with the given id.
@@ -352,8 +400,11 @@ func Parse(data []byte, s *schemas.Set, getenv func(string) string) (*Config, er
 // defaults returns the config every file is decoded over.
 func defaults() Config {
 	return Config{
-		Server: Server{Listen: "127.0.0.1:8080"},
-		Store:  Store{SessionTTL: Duration(9600 * time.Hour)},
+		Server: Server{Listen: "127.0.0.1:8080", OpsListen: "127.0.0.1:9090",
+			ReadHeaderTimeout: Duration(10 * time.Second), ReadTimeout: Duration(30 * time.Second),
+			WriteTimeout: Duration(60 * time.Second), IdleTimeout: Duration(120 * time.Second),
+			MaxHeaderBytes: 64 << 10},
+		Store: Store{SessionTTL: Duration(9600 * time.Hour)},
 		Plugins: Plugins{
 			Dir:              "plugin/build",
 			CallTimeout:      Duration(100 * time.Millisecond),
@@ -417,6 +468,10 @@ func parse(data []byte, s *schemas.Set, getenv func(string) string) (*Config, er
 		ptr string
 		v   Duration
 	}{
+		{"/server/readHeaderTimeout", c.Server.ReadHeaderTimeout},
+		{"/server/readTimeout", c.Server.ReadTimeout},
+		{"/server/writeTimeout", c.Server.WriteTimeout},
+		{"/server/idleTimeout", c.Server.IdleTimeout},
 		{"/store/sessionTtl", c.Store.SessionTTL},
 		{"/plugins/callTimeout", c.Plugins.CallTimeout},
 		{"/reconciler/firstPoll", c.Reconciler.FirstPoll},
@@ -443,6 +498,39 @@ func parse(data []byte, s *schemas.Set, getenv func(string) string) (*Config, er
 			host = "127.0.0.1"
 		}
 		c.Server.PublicURL = "http://" + net.JoinHostPort(host, port)
+	}
+	loopbackOnly := isLoopbackListen(c.Server.Listen)
+	if host, port, err := net.SplitHostPort(c.Server.OpsListen); err != nil {
+		add("/server/opsListen", "must be host:port, got %q", c.Server.OpsListen)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		add("/server/opsListen", "port must be 0 to 65535, got %q", port)
+	} else {
+		if !IsLoopback(host) {
+			loopbackOnly = false
+		}
+		if lh, lp, err := net.SplitHostPort(c.Server.Listen); err == nil && lp == port && port != "0" &&
+			(lh == host || isAnyHost(lh) || isAnyHost(host)) {
+			add("/server/opsListen", "must not share listen's port %s on the same address, got %q", port, c.Server.OpsListen)
+		}
+	}
+	urlSecret := func(ptr, env string) Secret {
+		switch v := getenv(env); {
+		case v == "":
+			add(ptr, "URL secret: environment variable %s is not set", env)
+		case len(v) < 32:
+			add(ptr, "URL secret: environment variable %s holds fewer than 32 characters", env)
+		case strings.ContainsFunc(v, isControl):
+			add(ptr, "URL secret: environment variable %s contains control characters (a trailing newline?)", env)
+		default:
+			return Secret(v)
+		}
+		return ""
+	}
+	if c.Server.URLSecretEnv != "" {
+		c.Server.URLSecret = urlSecret("/server/urlSecretEnv", c.Server.URLSecretEnv)
+	}
+	if c.Server.PreviousURLSecretEnv != "" {
+		c.Server.PreviousURLSecret = urlSecret("/server/previousUrlSecretEnv", c.Server.PreviousURLSecretEnv)
 	}
 	if c.Server.PublicURL != "" {
 		c.Server.PublicURL = strings.TrimRight(c.Server.PublicURL, "/")
@@ -471,6 +559,7 @@ func parse(data []byte, s *schemas.Set, getenv func(string) string) (*Config, er
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
+	expressWithoutSecret := ""
 	for _, id := range ids {
 		m := c.Merchants[id]
 		m.ID = id
@@ -496,8 +585,20 @@ func parse(data []byte, s *schemas.Set, getenv func(string) string) (*Config, er
 		}
 		m.Vipps.ClientSecret = secret(base+"/vipps/clientSecretEnv", "client secret", m.Vipps.ClientSecretEnv)
 		m.Vipps.SubscriptionKey = secret(base+"/vipps/subscriptionKeyEnv", "subscription key", m.Vipps.SubscriptionKeyEnv)
-		if m.APIKeyEnv != "" {
+		switch {
+		case m.APIKeyEnv != "" && m.InsecureNoAuth:
+			add(base+"/insecureNoAuth", "merchant %s: insecureNoAuth contradicts apiKeyEnv; remove one", id)
+		case m.APIKeyEnv != "":
 			m.APIKey = secret(base+"/apiKeyEnv", "API key", m.APIKeyEnv)
+		case !m.InsecureNoAuth:
+			add(base+"/apiKeyEnv", "merchant %s: required: the shop must authenticate with an API key "+
+				"(insecureNoAuth: true leaves the API open, on a loopback-only kasse)", id)
+		case !loopbackOnly:
+			add(base+"/insecureNoAuth", "merchant %s: refused: server.listen and server.opsListen must both be "+
+				"loopback addresses for a merchant without an API key", id)
+		}
+		if m.ExpressCheckout && c.Server.URLSecretEnv == "" && expressWithoutSecret == "" {
+			expressWithoutSecret = id
 		}
 		checkExpress(base, &m, add)
 		if m.Platform != nil {
@@ -525,6 +626,10 @@ func parse(data []byte, s *schemas.Set, getenv func(string) string) (*Config, er
 		c.Merchants[id] = m
 	}
 
+	if expressWithoutSecret != "" {
+		add("/server/urlSecretEnv", "required when a merchant has expressCheckout on (merchant %s): the Express "+
+			"shipping-details and consent-removal URLs are derived from it", expressWithoutSecret)
+	}
 	if len(problems) > 0 {
 		sortProblems(problems)
 		return nil, &Error{Problems: problems}
@@ -595,6 +700,19 @@ func checkReturnPrefix(raw string) string {
 		return "must have a path, at least \"/\" after the host"
 	}
 	return ""
+}
+
+// isLoopbackListen reports whether a listen address (host:port) binds a loopback address only; an empty
+// host binds every interface.
+func isLoopbackListen(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	return err == nil && host != "" && IsLoopback(host)
+}
+
+// isAnyHost reports whether a listen host binds every interface.
+func isAnyHost(host string) bool {
+	ip, err := netip.ParseAddr(host)
+	return host == "" || (err == nil && ip.IsUnspecified())
 }
 
 // IsLoopback reports whether host (a URL's hostname, without port or brackets) is "localhost" or a

@@ -37,6 +37,8 @@ var testEnv = map[string]string{
 	"KASSE_REDIS_USERNAME":          "kasse-redis-user",
 	"KASSE_REDIS_PASSWORD":          "redis-password",
 	"KASSE_REDIS_SENTINEL_PASSWORD": "sentinel-password",
+	"KASSE_DEMO_URL_SECRET":         "demo-url-secret-of-at-least-32-characters",
+	"KASSE_SHORT_URL_SECRET":        "too-short",
 }
 
 // secretsInTestdata are values in the invalid test files that stand for secrets or passwords.
@@ -235,6 +237,8 @@ func TestExampleLoads(t *testing.T) {
 		"KASSE_DEMO_CLIENT_SECRET":    "demo-client-secret",
 		"KASSE_DEMO_SUBSCRIPTION_KEY": "demo-subscription-key",
 		"KASSE_DEMO_API_KEY":          "demo-api-key",
+		"KASSE_DEMO_ADMIN_TOKEN":      "demo-admin-token-not-secret",
+		"KASSE_DEMO_URL_SECRET":       "demo-url-secret-for-local-runs-only",
 	}
 	c, err := config.Load("../../examples/kasse.yaml", set, getenv(env))
 	if err != nil {

@@ -15,16 +15,26 @@ import (
 
 // expressRoutes adds the Express Checkout routes: the shop's Express initiate and its probe of the
 // merchant's toggle, and the three requests Vipps sends under the merchant's Express prefix
-// (checkout.Service.ExpressPrefix): the shipping question, the Express transaction callback and consent
-// removal. The userId of consent removal is a catch-all: Vipps URL-encodes it, and a decoded "/" must not
+// (checkout.Service.ExpressPrefix, which ends in the merchant's secret segment): the shipping question, the
+// Express transaction callback and consent removal. The userId of consent removal is a catch-all: Vipps URL-encodes it, and a decoded "/" must not
 // split it.
 func (a *api) expressRoutes(r *gin.Engine) {
 	r.GET("/v1/express/:merchant", a.expressStatus)
 	r.POST("/v1/express/:merchant", a.createExpress)
-	x := r.Group("/v1/vipps/:merchant/express/v2")
+	x := r.Group("/v1/vipps/:merchant/express/:segment/v2", a.checkSegment)
 	x.POST("/payments/:orderId/shippingDetails", a.shippingDetails)
 	x.POST("/payments/:orderId", a.expressCallback)
 	x.DELETE("/consents/*userId", a.removeConsent)
+}
+
+// checkSegment answers 404, like an unknown route, unless the path carries the merchant's secret segment.
+func (a *api) checkSegment(c *gin.Context) {
+	if a.segments == nil || !a.segments.Valid(c.Param("merchant"), c.Param("segment")) {
+		abortProblem(c, Problem{Type: problemBase + "not-found", Title: "Not found", Status: http.StatusNotFound,
+			Detail: "no route " + c.Request.Method + " " + c.Request.URL.Path})
+		return
+	}
+	c.Next()
 }
 
 // expressFail is fail for the errors only Express requests have.

@@ -17,11 +17,13 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/kassehq/kasse/host/checkout"
 	"github.com/kassehq/kasse/host/payment"
+	"github.com/kassehq/kasse/host/store"
 	"github.com/kassehq/kasse/host/webhooks"
 	"github.com/kassehq/kasse/schemas"
 )
@@ -29,9 +31,11 @@ import (
 // MaxBodyBytes is the largest request body any endpoint reads.
 const MaxBodyBytes = 64 << 10
 
-// APIKeys says which API key a merchant's shop must present. ok=false means the merchant has none configured.
+// APIKeys says which API key a merchant's shop must present. open=true means the merchant runs without
+// one (insecureNoAuth, which the config allows only on a loopback-only kasse); ok=false means the merchant
+// is unknown.
 type APIKeys interface {
-	APIKey(merchant string) (key string, ok bool)
+	APIKey(merchant string) (key string, open, ok bool)
 }
 
 // Config holds the API's collaborators.
@@ -46,6 +50,21 @@ type Config struct {
 	Mount func(r gin.IRouter)
 	// Webhooks verifies Vipps webhook deliveries (ePayment merchants).
 	Webhooks checkout.WebhookVerifier
+	// Idempotency keeps the answers of requests sent with an Idempotency-Key, so a retry gets the first
+	// answer. Nil turns answer replay off.
+	Idempotency IdempotencyStore
+	// OnAuthFailure, if set, is called once per refused API key, with the route (e.g.
+	// "/v1/checkouts/:id"), to count them.
+	OnAuthFailure func(route string)
+	// URLSegments checks the secret segment of the Express shipping-details and consent-removal URLs.
+	// Required for the Express routes that Vipps calls; without it they answer 404.
+	URLSegments URLSegments
+}
+
+// URLSegments checks the unguessable per-merchant path segment of the URLs that Vipps calls without
+// authentication (consent removal) or that reveal a cart (shipping details).
+type URLSegments interface {
+	Valid(merchant, segment string) bool
 }
 
 type api struct {
@@ -55,32 +74,29 @@ type api struct {
 	keys     APIKeys
 	ready    func(ctx context.Context) error
 	log      *slog.Logger
+	idem     IdempotencyStore
+	onAuth   func(route string)
+	segments URLSegments
 }
 
 // New returns the HTTP handler of the kasse API.
 func New(cfg Config) http.Handler {
 	gin.SetMode(gin.ReleaseMode)
-	a := &api{webhooks: cfg.Webhooks, svc: cfg.Service, schemas: cfg.Schemas, keys: cfg.APIKeys, ready: cfg.Ready, log: cfg.Logger}
+	a := &api{webhooks: cfg.Webhooks, svc: cfg.Service, schemas: cfg.Schemas, keys: cfg.APIKeys, ready: cfg.Ready,
+		log: cfg.Logger, onAuth: cfg.OnAuthFailure, segments: cfg.URLSegments, idem: cfg.Idempotency}
 	if a.log == nil {
 		a.log = slog.Default()
 	}
 	if a.ready == nil {
 		a.ready = func(context.Context) error { return nil }
 	}
-	r := gin.New()
-	r.Use(a.requestIDs, a.recover)
-	r.NoRoute(func(c *gin.Context) {
-		abortProblem(c, Problem{Type: problemBase + "not-found", Title: "Not found", Status: http.StatusNotFound,
-			Detail: "no route " + c.Request.Method + " " + c.Request.URL.Path})
-	})
-	r.HandleMethodNotAllowed = true
-	r.NoMethod(func(c *gin.Context) {
-		abortProblem(c, Problem{Type: problemBase + "method-not-allowed", Title: "Method not allowed",
-			Status: http.StatusMethodNotAllowed, Detail: c.Request.Method + " is not allowed on " + c.Request.URL.Path})
-	})
+	r := a.engine()
+	// requireJSON first: a body of the wrong type must not claim an Idempotency-Key.
+	r.Use(a.requireJSON, a.idempotent)
 
+	// The public probes reveal nothing: the detailed readiness is on the operations listener (NewOps).
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
-	r.GET("/readyz", a.readyz)
+	r.GET("/readyz", a.bareReadyz)
 
 	v1 := r.Group("/v1")
 	v1.POST("/checkouts", a.createCheckout)
@@ -97,6 +113,51 @@ func New(cfg Config) http.Handler {
 	if cfg.Mount != nil {
 		cfg.Mount(r)
 	}
+	return r
+}
+
+// OpsConfig holds what the operations listener serves.
+type OpsConfig struct {
+	// Ready reports whether the service can take traffic; its error text is shown on /readyz.
+	Ready  func(ctx context.Context) error
+	Logger *slog.Logger
+	// Mount adds the operations routes (/metrics, /admin/v1).
+	Mount func(r gin.IRouter)
+}
+
+// NewOps returns the handler of the operations listener: /healthz, a /readyz that says what is not
+// ready, and the routes cfg.Mount adds. It must not be reachable from the internet.
+func NewOps(cfg OpsConfig) http.Handler {
+	gin.SetMode(gin.ReleaseMode)
+	a := &api{ready: cfg.Ready, log: cfg.Logger}
+	if a.log == nil {
+		a.log = slog.Default()
+	}
+	if a.ready == nil {
+		a.ready = func(context.Context) error { return nil }
+	}
+	r := a.engine()
+	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/readyz", a.readyz)
+	if cfg.Mount != nil {
+		cfg.Mount(r)
+	}
+	return r
+}
+
+// engine is a gin engine with request ids, panic recovery and problem answers for unknown routes.
+func (a *api) engine() *gin.Engine {
+	r := gin.New()
+	r.Use(a.requestIDs, a.recover)
+	r.NoRoute(func(c *gin.Context) {
+		abortProblem(c, Problem{Type: problemBase + "not-found", Title: "Not found", Status: http.StatusNotFound,
+			Detail: "no route " + c.Request.Method + " " + c.Request.URL.Path})
+	})
+	r.HandleMethodNotAllowed = true
+	r.NoMethod(func(c *gin.Context) {
+		abortProblem(c, Problem{Type: problemBase + "method-not-allowed", Title: "Method not allowed",
+			Status: http.StatusMethodNotAllowed, Detail: c.Request.Method + " is not allowed on " + c.Request.URL.Path})
+	})
 	return r
 }
 
@@ -146,25 +207,56 @@ func (a *api) readyz(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"status": "ready"})
 }
 
-// authorize checks the shop's API key for merchant. A merchant without a configured key is open (for
-// local development only; the config documents it).
-func (a *api) authorize(c *gin.Context, merchant string) bool {
-	if a.keys == nil {
-		return true
+// bareReadyz is the public readiness probe: 200 or 503, without saying why (the reason may name the
+// store's address; the operations listener's /readyz shows it).
+func (a *api) bareReadyz(c *gin.Context) {
+	if err := a.ready(c.Request.Context()); err != nil {
+		c.Header("Cache-Control", "no-store")
+		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "not ready"})
+		return
 	}
-	want, ok := a.keys.APIKey(merchant)
-	if !ok {
+	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+}
+
+// keyOK checks the shop's API key for merchant. Only a merchant configured with insecureNoAuth needs none.
+// A refusal is logged (merchant, route, remote address; never the key presented) and counted.
+func (a *api) keyOK(c *gin.Context, merchant string) bool {
+	if a.keys == nil {
+		return false
+	}
+	want, open, known := a.keys.APIKey(merchant)
+	if known && open {
 		return true
 	}
 	got, found := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
-	if !found || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
-		c.Header("WWW-Authenticate", `Bearer realm="kasse"`)
-		abortProblem(c, Problem{Type: problemBase + "unauthorized", Title: "Unauthorized",
-			Status: http.StatusUnauthorized, Detail: "send the merchant's API key as Authorization: Bearer <key>",
-			Merchant: merchant})
-		return false
+	if known && found && want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1 {
+		return true
 	}
-	return true
+	route := c.FullPath()
+	a.log.Warn("authentication failed", "request", requestID(c), "merchant", merchant, "method", c.Request.Method,
+		"route", route, "remote", c.Request.RemoteAddr, "keyPresented", found && got != "")
+	if a.onAuth != nil {
+		a.onAuth(route)
+	}
+	return false
+}
+
+// authorize checks the shop's API key for merchant and answers 401 when it is wrong. Use it where the
+// caller named the merchant; for a checkout id use session, which answers 404 instead.
+func (a *api) authorize(c *gin.Context, merchant string) bool {
+	if a.keys != nil {
+		if _, _, known := a.keys.APIKey(merchant); !known {
+			return true // the service answers 404 for an unknown merchant; there is nothing to protect
+		}
+	}
+	if a.keyOK(c, merchant) {
+		return true
+	}
+	c.Header("WWW-Authenticate", `Bearer realm="kasse"`)
+	abortProblem(c, Problem{Type: problemBase + "unauthorized", Title: "Unauthorized",
+		Status: http.StatusUnauthorized, Detail: "send the merchant's API key as Authorization: Bearer <key>",
+		Merchant: merchant})
+	return false
 }
 
 func (a *api) createCheckout(c *gin.Context) {
@@ -198,13 +290,16 @@ func (a *api) createCheckout(c *gin.Context) {
 	c.JSON(http.StatusCreated, view(sess))
 }
 
+// session loads the checkout named in the path for a caller holding its merchant's key. An unknown id and
+// an id the caller may not see get the same 404, so ids cannot be probed, nor their merchants learnt.
 func (a *api) session(c *gin.Context) (*payment.Session, bool) {
 	sess, err := a.svc.Get(c.Request.Context(), c.Param("id"))
 	if err != nil {
 		a.fail(c, err)
 		return nil, false
 	}
-	if !a.authorize(c, sess.Merchant) {
+	if !a.keyOK(c, sess.Merchant) {
+		abortProblem(c, problemFor(store.ErrNotFound))
 		return nil, false
 	}
 	return sess, true
@@ -290,10 +385,19 @@ func (a *api) vippsCallback(c *gin.Context) {
 	c.Status(http.StatusOK)
 }
 
-// view is the session as the API shows it: without the callback token.
+// view is the session as the API shows it: without the callback token and the internal bookkeeping
+// (outbox, next check, the digests of shop idempotency keys).
 func view(s *payment.Session) *payment.Session {
 	v := *s
 	v.CallbackToken = ""
+	v.Outbox, v.NoticeSeq, v.NextCheckAt = nil, 0, time.Time{}
+	if len(s.Operations) > 0 {
+		v.Operations = make([]payment.ProviderOp, len(s.Operations))
+		for i, op := range s.Operations {
+			op.Key = ""
+			v.Operations[i] = op
+		}
+	}
 	return &v
 }
 

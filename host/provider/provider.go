@@ -28,6 +28,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/kassehq/kasse/host/config"
+	"github.com/kassehq/kasse/host/internal/httpclient"
 	"github.com/kassehq/kasse/plugin/abi"
 )
 
@@ -119,12 +120,14 @@ type token struct {
 	refreshAt time.Time
 }
 
-// New returns a Client that sends requests with httpClient (nil means http.DefaultClient), identifies
-// itself with sys, and reads the time from now (nil means time.Now). Give httpClient a timeout: the
-// Vipps guide asks for at least 1 s to connect and 5 s to read.
+// New returns a Client that sends requests with httpClient, identifies itself with sys, and reads the time
+// from now (nil means time.Now). nil httpClient means kasse's outbound client (host/internal/httpclient):
+// a timeout, no redirects followed, answers capped, TLS 1.2 or newer. A client given here should have the
+// same properties: the Vipps guide asks for at least 1 s to connect and 5 s to read, and a followed
+// redirect would re-send client_secret and Ocp-Apim-Subscription-Key to the host it names.
 func New(httpClient *http.Client, sys SystemInfo, now func() time.Time) *Client {
 	if httpClient == nil {
-		httpClient = http.DefaultClient
+		httpClient = httpclient.New(httpclient.Options{})
 	}
 	if now == nil {
 		now = time.Now

@@ -950,3 +950,44 @@ func TestTokensPerCredentials(t *testing.T) {
 		t.Errorf("%d token requests and %d calls, want 3 and 6", tokens, calls)
 	}
 }
+
+// TestNoSecretFollowsARedirect: when the configured provider answers with a redirect to another host, no
+// request (and so no client_secret, Ocp-Apim-Subscription-Key or Authorization) reaches that host, for the
+// token request and for API calls, with the default client of provider.New(nil).
+func TestNoSecretFollowsARedirect(t *testing.T) {
+	var mu sync.Mutex
+	var elsewhere []http.Header
+	other := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		elsewhere = append(elsewhere, r.Header.Clone())
+		mu.Unlock()
+	}))
+	defer other.Close()
+	for _, tc := range []struct {
+		name       string
+		redirectOn string // path prefix that is redirected
+	}{{"token request", "/accesstoken/"}, {"API call", "/ecomm/"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake(t)
+			front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if strings.HasPrefix(r.URL.Path, tc.redirectOn) {
+					http.Redirect(w, r, other.URL+r.URL.Path, http.StatusTemporaryRedirect)
+					return
+				}
+				f.serve(w, r)
+			}))
+			defer front.Close()
+			c := provider.New(nil, provider.SystemInfo{Name: "kasse", Version: "0.1.0"}, nil)
+			cl := call(f, initiate)
+			cl.Endpoint.BaseURL = front.URL
+			if _, err := c.Do(context.Background(), cl); err == nil {
+				t.Fatal("a redirected request succeeded")
+			}
+		})
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(elsewhere) != 0 {
+		t.Fatalf("the redirect target got %d requests, headers %v", len(elsewhere), elsewhere)
+	}
+}

@@ -42,7 +42,7 @@ func (benchProvider) Do(_ context.Context, call provider.Call) (*abi.Response, e
 		return nil, err
 	}
 	resp, _ := json.Marshal(map[string]string{"orderId": body.Transaction.OrderID,
-		"url": "https://api.vipps.no/dwo-api-application/v1/deeplink/vippsgateway?v=2&token=x"})
+		"url": "https://apitest.vipps.no/dwo-api-application/v1/deeplink/vippsgateway?v=2&token=x"})
 	return &abi.Response{Status: 201, Body: resp}, nil
 }
 
@@ -123,7 +123,7 @@ func benchSwap(b *testing.B, keep int) {
 			}
 			old, want := versions[(i+1)%2], versions[i%2]
 			start := time.Now()
-			if err := m.Activate(ctx, "vipps-ecom", want); err != nil {
+			if err := m.Activate(ctx, "vipps-ecom", want, upgrade.Force()); err != nil {
 				swapErr = err
 				return
 			}

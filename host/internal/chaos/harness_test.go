@@ -116,7 +116,7 @@ func start(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 
-	opsListen := schemaHas(root, "opsListen")
+	opsListen, urlSecret := schemaHas(root, "opsListen"), schemaHas(root, "urlSecretEnv")
 	for i := range 3 {
 		port := freePort(t)
 		k := &kasseInstance{url: "http://127.0.0.1:" + strconv.Itoa(port)}
@@ -124,6 +124,9 @@ func start(t *testing.T) *harness {
 		ops := ""
 		if opsListen {
 			ops = fmt.Sprintf("  opsListen: 127.0.0.1:%d\n", freePort(t))
+		}
+		if urlSecret {
+			ops += "  urlSecretEnv: CHAOS_URL_SECRET\n"
 		}
 		if err := os.WriteFile(cfg, []byte(h.kasseConfig(port, ops, plugins)), 0o600); err != nil {
 			t.Fatal(err)
@@ -134,7 +137,8 @@ func start(t *testing.T) *harness {
 				"CHAOS_CLIENT_SECRET=demo-client-secret", "CHAOS_SUBSCRIPTION_KEY=demo-subscription-key",
 				"CHAOS_GENERIC_SECRET=" + genericSecret, "CHAOS_WOO_SECRET=" + wooSecret,
 				"CHAOS_WOO_KEY=ck_chaos", "CHAOS_WOO_CONSUMER_SECRET=cs_chaos",
-				"CHAOS_SHOPIFY_SECRET=" + shopifySecret, "CHAOS_SHOPIFY_TOKEN=" + shopifyToken}}
+				"CHAOS_SHOPIFY_SECRET=" + shopifySecret, "CHAOS_SHOPIFY_TOKEN=" + shopifyToken,
+				"CHAOS_URL_SECRET=chaos-url-secret-of-at-least-32-characters"}}
 		if err := k.proc.start(); err != nil {
 			t.Fatal(err)
 		}
