@@ -76,10 +76,10 @@ type Server struct {
 	Webhooks *webhooks.Manager
 
 	handler    http.Handler
+	closeRedis func() error // the Redis client of store.redis; the store does not own it
 	ops        http.Handler
 	authFails  authFailures
 	syncs      sync.WaitGroup
-	closeRedis func() error // the Redis client of store.redis; the store does not own it
 	runtime    *plugins.Runtime
 	plugins    *upgrade.Manager
 	live       *liveConfig

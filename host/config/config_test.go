@@ -34,11 +34,11 @@ var testEnv = map[string]string{
 	"KASSE_DEMO_CONSUMER_KEY":       "ck_demo-consumer-key",
 	"KASSE_DEMO_CONSUMER_SECRET":    "cs_demo-consumer-secret",
 	"KASSE_DEMO_ACCESS_TOKEN":       "shpat_demo-access-token",
-	"KASSE_DEMO_URL_SECRET":         "demo-url-secret-of-at-least-32-characters",
-	"KASSE_SHORT_URL_SECRET":        "too-short",
 	"KASSE_REDIS_USERNAME":          "kasse-redis-user",
 	"KASSE_REDIS_PASSWORD":          "redis-password",
 	"KASSE_REDIS_SENTINEL_PASSWORD": "sentinel-password",
+	"KASSE_DEMO_URL_SECRET":         "demo-url-secret-of-at-least-32-characters",
+	"KASSE_SHORT_URL_SECRET":        "too-short",
 }
 
 // secretsInTestdata are values in the invalid test files that stand for secrets or passwords.

@@ -80,6 +80,6 @@
 //	go test -run TestChaos -count=1 -timeout 30m ./host/internal/chaos/ -chaos.duration=10m
 //	make chaos DURATION=10m
 //
-// The duration may also come from KASSE_CHAOS_DURATION. The processes' logs are kept in the test's
-// temporary directory and their tails are printed when the test fails.
+// The duration may also come from KASSE_CHAOS_DURATION. The processes' logs are written to the test's
+// temporary directory, or to KASSE_CHAOS_LOGS to keep them; their tails are printed when the test fails.
 package chaos

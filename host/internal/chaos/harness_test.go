@@ -55,6 +55,7 @@ type kasseInstance struct {
 type harness struct {
 	t       *testing.T
 	dir     string
+	logs    string // where the processes' logs go: KASSE_CHAOS_LOGS to keep them, else dir
 	cluster *testredis.Cluster
 	sim     *proc
 	simURL  string
@@ -76,9 +77,14 @@ type harness struct {
 
 // start builds the binaries and starts the cluster, the simulator, the platforms and three kasse instances.
 func start(t *testing.T) *harness {
-	h := &harness{t: t, dir: t.TempDir(), stats: newStats(), reg: newRegistry(), faults: newFaultLog(),
+	h := &harness{t: t, dir: t.TempDir(), logs: os.Getenv("KASSE_CHAOS_LOGS"), stats: newStats(), reg: newRegistry(), faults: newFaultLog(),
 		client:  &http.Client{Timeout: 25 * time.Second},
 		control: &http.Client{Timeout: 5 * time.Second}}
+	if h.logs == "" {
+		h.logs = h.dir
+	} else if err := os.MkdirAll(h.logs, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	root := moduleRoot(t)
 	var err error
 	if h.wooOrder, h.shopifyOrder, err = fixtures(root); err != nil {
@@ -106,7 +112,7 @@ func start(t *testing.T) *harness {
 
 	simPort := freePort(t)
 	h.simURL = "http://127.0.0.1:" + strconv.Itoa(simPort)
-	h.sim = &proc{name: "vippssim", bin: simBin, logPath: filepath.Join(h.dir, "vippssim.log"),
+	h.sim = &proc{name: "vippssim", bin: simBin, logPath: filepath.Join(h.logs, "vippssim.log"),
 		args: []string{"-addr", "127.0.0.1:" + strconv.Itoa(simPort), "-allow-http-loopback"}}
 	if err := h.sim.start(); err != nil {
 		t.Fatal(err)
@@ -116,7 +122,7 @@ func start(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 
-	opsListen := schemaHas(root, "opsListen")
+	opsListen, urlSecret := schemaHas(root, "opsListen"), schemaHas(root, "urlSecretEnv")
 	for i := range 3 {
 		port := freePort(t)
 		k := &kasseInstance{url: "http://127.0.0.1:" + strconv.Itoa(port)}
@@ -125,11 +131,13 @@ func start(t *testing.T) *harness {
 		if opsListen {
 			ops = fmt.Sprintf("  opsListen: 127.0.0.1:%d\n", freePort(t))
 		}
-		ops += "  urlSecretEnv: CHAOS_URL_SECRET\n"
+		if urlSecret {
+			ops += "  urlSecretEnv: CHAOS_URL_SECRET\n"
+		}
 		if err := os.WriteFile(cfg, []byte(h.kasseConfig(port, ops, plugins)), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		k.proc = &proc{name: fmt.Sprintf("kasse-%d", i), bin: kasseBin, logPath: filepath.Join(h.dir, fmt.Sprintf("kasse-%d.log", i)),
+		k.proc = &proc{name: fmt.Sprintf("kasse-%d", i), bin: kasseBin, logPath: filepath.Join(h.logs, fmt.Sprintf("kasse-%d.log", i)),
 			args: []string{"-config", cfg},
 			env: []string{"KASSE_REDIS_URL=" + redisURL, "CHAOS_API_KEY=" + apiKey,
 				"CHAOS_CLIENT_SECRET=demo-client-secret", "CHAOS_SUBSCRIPTION_KEY=demo-subscription-key",

@@ -176,11 +176,19 @@ func (p *platforms) serveGeneric(w http.ResponseWriter, r *http.Request, body []
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// collectAmounts finds the fields authorizedAmount, capturedAmount, refundedAmount and cancelledAmount at
-// any depth of v.
+// collectAmounts finds the absolute amounts in a generic status body: the "totals" object
+// ({authorized, captured, refunded, cancelled}), or fields authorizedAmount, capturedAmount, refundedAmount
+// and cancelledAmount at any depth.
 func collectAmounts(v any, out map[string]int64) {
 	switch x := v.(type) {
 	case map[string]any:
+		if t, ok := x["totals"].(map[string]any); ok {
+			for _, k := range []string{"authorized", "captured", "refunded", "cancelled"} {
+				if f, ok := t[k].(float64); ok {
+					out[k+"Amount"] = int64(f)
+				}
+			}
+		}
 		for k, e := range x {
 			switch k {
 			case "authorizedAmount", "capturedAmount", "refundedAmount", "cancelledAmount":
