@@ -12,6 +12,7 @@ import (
 	"mime/multipart"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,6 +60,8 @@ type fenceStack struct {
 	stop func()
 	// adminClient waits longer than the shop's: an upload compiles and gates a version.
 	adminClient *http.Client
+	// opsURL is the operations listener's base URL (admin API).
+	opsURL string
 }
 
 // startFenceStack serves kasse on Redis with a trusted key, the admin API, and drop-ins as 50% canaries.
@@ -131,14 +134,17 @@ merchants:
 	s := &stack{t: t, sim: simSrv.sim, simURL: simSrv.simURL, kasse: srv, baseURL: baseURL, redis: redisURL, configPath: path,
 		client: &http.Client{Timeout: 10 * time.Second,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-	fs := &fenceStack{stack: s, dir: dir, adminClient: &http.Client{Timeout: time.Minute}}
+	// The admin API is on the operations handler (server.opsListen), served here over real HTTP.
+	opsSrv := httptest.NewServer(srv.OpsHandler())
+	t.Cleanup(opsSrv.Close)
+	fs := &fenceStack{stack: s, dir: dir, adminClient: &http.Client{Timeout: time.Minute}, opsURL: opsSrv.URL}
 	fs.stop = stop
 	return fs
 }
 
 func (s *fenceStack) admin(method, path string, body io.Reader, contentType string) result {
 	s.t.Helper()
-	req, err := http.NewRequest(method, s.baseURL+"/admin/v1"+path, body)
+	req, err := http.NewRequest(method, s.opsURL+"/admin/v1"+path, body)
 	if err != nil {
 		s.t.Fatal(err)
 	}
