@@ -99,7 +99,8 @@ func (m *Manager) StateErrors() uint64 { return m.stateErrors.Load() }
 // activated, or started as a canary when CanaryPercent is set and the plugin has an active version. A
 // refused bundle is recorded and not retried until its files change. A bundle whose module file is removed
 // is forgotten and unloaded (draining its calls; its sessions go to the active version), unless it is the
-// active version or the canary, which keep serving until they are replaced.
+// active version or the canary, which keep serving until they are replaced. A scan also takes up the
+// rollbacks another instance sharing the directory wrote into the state file (syncState).
 func (m *Manager) Run(ctx context.Context) {
 	if m.cfg.Dir == "" {
 		return
@@ -125,6 +126,7 @@ func (m *Manager) Scan(ctx context.Context) []string {
 	}
 	var ready []string
 	m.mu.Lock()
+	m.syncState(ctx)
 	for stem := range m.seen {
 		if _, ok := fps[stem]; !ok {
 			m.removed(stem)
