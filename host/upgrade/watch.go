@@ -41,8 +41,10 @@ func (m *Manager) LoadDir(ctx context.Context) error {
 				m.mu.Unlock()
 				if quarantined {
 					m.skipped.Add(1)
-					m.log.Warn("plugin version in the plugins dir is quarantined; not loaded", "stem", stem,
-						"plugin", name, "version", ver, "rolled_back_at", q.At, "reason", q.Reason)
+					m.mu.Lock()
+					m.recordRefusal(name, ver, SourceDir, &RefusedError{Plugin: name, Version: ver, Rule: RuleQuarantined,
+						Err: fmt.Errorf("%s%s was rolled back at %s (%s); not loaded", stem, SuffixModule, q.At.Format(time.RFC3339), q.Reason)})
+					m.mu.Unlock()
 					continue
 				}
 			}

@@ -179,6 +179,16 @@ func TestDecisionsSurviveRestart(t *testing.T) {
 	if st.HighestActivated != "1.2.0" {
 		t.Errorf("highest activated %q", st.HighestActivated)
 	}
+	if refusals := second.Refusals(); !slices.ContainsFunc(refusals, func(e upgrade.Event) bool {
+		return e.Version == "1.1.0" && strings.Contains(e.Detail, "quarantined")
+	}) {
+		hist, _ := second.History("vipps-ecom")
+		if !slices.ContainsFunc(hist, func(e upgrade.Event) bool {
+			return e.Action == upgrade.ActionRefused && e.Version == "1.1.0" && strings.Contains(e.Detail, "quarantined")
+		}) {
+			t.Errorf("the skipped quarantined file is reported nowhere: refusals %+v, history %+v", refusals, hist)
+		}
+	}
 	events, _ := second.History("vipps-ecom")
 	if !slices.ContainsFunc(events, func(e upgrade.Event) bool {
 		return e.Action == upgrade.ActionRolledBack && e.From == "1.1.0"
