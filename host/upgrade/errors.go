@@ -72,6 +72,6 @@ var ErrNoPrevious = errors.New("no previous version to roll back to")
 // ErrRefusedVersion is returned (wrapped) when asked to serve a version that was refused or rolled back.
 var ErrRefusedVersion = errors.New("version may not serve")
 
-// ErrNotNewer is returned (wrapped) when a version to activate or canary is not higher, in SemVer order,
-// than every version ever activated for its plugin, and the operator did not force it.
+// ErrNotNewer is returned (wrapped) when a version to activate or canary is lower, in SemVer order, than
+// a version activated before for its plugin, and the operator did not force it.
 var ErrNotNewer = errors.New("version is not newer than every version activated before; force it to go back")

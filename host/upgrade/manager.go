@@ -165,6 +165,8 @@ type Manager struct {
 	stems map[string]stemRef
 	// saved is the state file as read at start (decisions of an earlier run), by plugin name.
 	saved map[string]*savedPlugin
+	// stateFP fingerprints the state file as this instance last wrote or read it (see syncState).
+	stateFP string
 	// stateErrors counts state files that could not be read or written.
 	stateErrors atomic.Uint64
 	// skipped counts bundles in Dir refused, or skipped as quarantined, at start or by the watcher.
@@ -268,6 +270,9 @@ func New(cfg Config) (*Manager, error) {
 		m.now = time.Now
 	}
 	m.saved = m.readState()
+	if cfg.Dir != "" {
+		m.stateFP = stateFingerprint(m.statePath())
+	}
 	empty := map[string]*pluginState{}
 	m.states.Store(&empty)
 	return m, nil
@@ -681,14 +686,23 @@ func (m *Manager) activateNamed(ctx context.Context, name, ver, why string, forc
 	return m.activate(ctx, v, why)
 }
 
-// checkNewer refuses, unless forced, a version that is not higher than every version ever activated for
-// its plugin. Development modules without a SemVer version are not ordered and pass. Callers hold m.mu.
+// checkNewer refuses, unless forced, a version that was rolled back (quarantined) or is lower than a
+// version ever activated for its plugin (here or, through the state file, by another instance; the highest
+// itself may be activated again). Development modules without a SemVer version are not ordered. Callers
+// hold m.mu.
 func (m *Manager) checkNewer(v *version, force bool) error {
-	hi := v.st.highest
-	if force || hi == "" || !isSemVer(v.manifest.Version) || !isSemVer(hi) {
+	if force {
 		return nil
 	}
-	if compareVersions(v.manifest.Version, hi) <= 0 {
+	if q, ok := v.st.quarantined[v.manifest.Version]; ok {
+		return fmt.Errorf("upgrade: plugin[%s]@%s: rolled back at %s (%s); force it to serve it again: %w",
+			v.st.name, v.manifest.Version, q.At.Format(time.RFC3339), q.Reason, ErrRefusedVersion)
+	}
+	hi := v.st.highest
+	if hi == "" || !isSemVer(v.manifest.Version) || !isSemVer(hi) {
+		return nil
+	}
+	if compareVersions(v.manifest.Version, hi) < 0 {
 		return fmt.Errorf("upgrade: plugin[%s]@%s: not higher than %s, activated before: %w",
 			v.st.name, v.manifest.Version, hi, ErrNotNewer)
 	}

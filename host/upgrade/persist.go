@@ -2,6 +2,7 @@ package upgrade
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -117,6 +118,9 @@ func (m *Manager) saveState() {
 	if err == nil {
 		err = writeFileAtomic(m.statePath(), append(data, '\n'))
 	}
+	if err == nil {
+		m.stateFP = stateFingerprint(m.statePath())
+	}
 	if err != nil {
 		m.stateErrors.Add(1)
 		m.log.Error("plugin state not saved; the decision holds until a restart", "file", m.statePath(), "err", err)
@@ -205,4 +209,77 @@ func peekManifest(b Bundle) (name, ver string) {
 		return "", ""
 	}
 	return mf.Name, mf.Version
+}
+
+// stateFingerprint describes the state file by size and modification time ("" when it is missing).
+func stateFingerprint(path string) string {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return ""
+	}
+	return strconv.FormatInt(fi.Size(), 10) + "@" + strconv.FormatInt(fi.ModTime().UnixNano(), 10)
+}
+
+// syncState takes up what another instance sharing the plugins directory decided: a version it rolled
+// back is quarantined here too, and stops serving (as active version or canary) at once. It runs at every
+// scan, and reads the file only when it changed since this instance last wrote or read it. Callers hold
+// m.mu.
+func (m *Manager) syncState(ctx context.Context) {
+	fp := stateFingerprint(m.statePath())
+	if fp == "" || fp == m.stateFP {
+		return
+	}
+	m.stateFP = fp
+	data, err := os.ReadFile(m.statePath())
+	if err != nil {
+		return
+	}
+	var s savedState
+	if err := json.Unmarshal(data, &s); err != nil || s.Format != stateFormat {
+		return // half-written files never exist (rename); a foreign format is not ours to act on
+	}
+	changed := false
+	for name, sp := range s.Plugins {
+		if sp == nil {
+			continue
+		}
+		if m.saved[name] == nil {
+			m.saved[name] = sp
+		}
+		st := m.state(name)
+		if st == nil {
+			continue
+		}
+		if sp.Highest != "" && (st.highest == "" || compareVersions(sp.Highest, st.highest) > 0) {
+			st.highest = sp.Highest
+		}
+		for _, q := range sp.Quarantined {
+			if _, ok := st.quarantined[q.Version]; ok {
+				continue
+			}
+			v := st.versions[q.Version]
+			if v != nil && q.SHA256 != "" && q.SHA256 != v.manifest.SHA256 {
+				continue // another module under the same version: not the one that was rolled back
+			}
+			changed = true
+			why := "rolled back by another instance: " + q.Reason
+			switch {
+			case v == nil:
+				st.quarantined[q.Version] = q
+			case st.active.Load() == v || (st.canary.Load() != nil && st.canary.Load().v == v):
+				if err := m.rollback(ctx, st, v, why); err != nil {
+					m.log.Error("rollback decided by another instance impossible here", "plugin", name,
+						"version", q.Version, "err", err)
+					st.quarantined[q.Version] = q
+				}
+			default:
+				v.banned.Store(true)
+				v.state = stateRolledBack
+				st.quarantined[q.Version] = q
+			}
+		}
+	}
+	if changed {
+		m.saveState()
+	}
 }

@@ -41,8 +41,10 @@ func (m *Manager) LoadDir(ctx context.Context) error {
 				m.mu.Unlock()
 				if quarantined {
 					m.skipped.Add(1)
-					m.log.Warn("plugin version in the plugins dir is quarantined; not loaded", "stem", stem,
-						"plugin", name, "version", ver, "rolled_back_at", q.At, "reason", q.Reason)
+					m.mu.Lock()
+					m.recordRefusal(name, ver, SourceDir, &RefusedError{Plugin: name, Version: ver, Rule: RuleQuarantined,
+						Err: fmt.Errorf("%s%s was rolled back at %s (%s); not loaded", stem, SuffixModule, q.At.Format(time.RFC3339), q.Reason)})
+					m.mu.Unlock()
 					continue
 				}
 			}
@@ -99,7 +101,8 @@ func (m *Manager) StateErrors() uint64 { return m.stateErrors.Load() }
 // activated, or started as a canary when CanaryPercent is set and the plugin has an active version. A
 // refused bundle is recorded and not retried until its files change. A bundle whose module file is removed
 // is forgotten and unloaded (draining its calls; its sessions go to the active version), unless it is the
-// active version or the canary, which keep serving until they are replaced.
+// active version or the canary, which keep serving until they are replaced. A scan also takes up the
+// rollbacks another instance sharing the directory wrote into the state file (syncState).
 func (m *Manager) Run(ctx context.Context) {
 	if m.cfg.Dir == "" {
 		return
@@ -125,6 +128,7 @@ func (m *Manager) Scan(ctx context.Context) []string {
 	}
 	var ready []string
 	m.mu.Lock()
+	m.syncState(ctx)
 	for stem := range m.seen {
 		if _, ok := fps[stem]; !ok {
 			m.removed(stem)

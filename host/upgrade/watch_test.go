@@ -179,6 +179,16 @@ func TestDecisionsSurviveRestart(t *testing.T) {
 	if st.HighestActivated != "1.2.0" {
 		t.Errorf("highest activated %q", st.HighestActivated)
 	}
+	if refusals := second.Refusals(); !slices.ContainsFunc(refusals, func(e upgrade.Event) bool {
+		return e.Version == "1.1.0" && strings.Contains(e.Detail, "quarantined")
+	}) {
+		hist, _ := second.History("vipps-ecom")
+		if !slices.ContainsFunc(hist, func(e upgrade.Event) bool {
+			return e.Action == upgrade.ActionRefused && e.Version == "1.1.0" && strings.Contains(e.Detail, "quarantined")
+		}) {
+			t.Errorf("the skipped quarantined file is reported nowhere: refusals %+v, history %+v", refusals, hist)
+		}
+	}
 	events, _ := second.History("vipps-ecom")
 	if !slices.ContainsFunc(events, func(e upgrade.Event) bool {
 		return e.Action == upgrade.ActionRolledBack && e.From == "1.1.0"
@@ -276,4 +286,41 @@ func TestRunWatches(t *testing.T) {
 	waitFor(t, "the watcher to load the bundle", func() bool { _, ok := m.Plugin("vipps-ecom"); return ok })
 	cancel()
 	<-done
+}
+
+// TestInstancesSharingADirAgree: a rollback one instance decides reaches another instance that shares the
+// plugins directory at its next scan.
+func TestInstancesSharingADirAgree(t *testing.T) {
+	ctx := context.Background()
+	mods := modules(t)
+	pub, priv := newKey(t)
+	dir := t.TempDir()
+	golden := ecomGolden(t)
+	writeBundle(t, dir, "vipps-ecom-1.0.0", signedBundle(t, priv, "vipps-ecom", "1.0.0", mods[ecomPkg], golden))
+	edit := func(c *upgrade.Config) { c.Dir = dir }
+	a, b := newManager(t, pub, edit), newManager(t, pub, edit)
+	for _, m := range []*upgrade.Manager{a, b} {
+		if err := m.LoadDir(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeBundle(t, dir, "vipps-ecom-1.1.0", signedBundle(t, priv, "vipps-ecom", "1.1.0", withCustomSection(mods[ecomPkg], "1.1"), golden))
+	for _, m := range []*upgrade.Manager{a, b} {
+		m.Scan(ctx)
+		m.Scan(ctx)
+		if v := activeVersion(t, m, "vipps-ecom"); v != "1.1.0" {
+			t.Fatalf("active %s after the drop-in", v)
+		}
+	}
+	if err := a.Rollback(ctx, "vipps-ecom"); err != nil {
+		t.Fatal(err)
+	}
+	b.Scan(ctx)
+	if v := activeVersion(t, b, "vipps-ecom"); v != "1.0.0" {
+		t.Fatalf("the other instance still serves %s after the rollback", v)
+	}
+	st, _ := b.Status("vipps-ecom")
+	if len(st.Quarantined) != 1 || st.Quarantined[0].Version != "1.1.0" || !strings.Contains(st.Quarantined[0].Reason, "another instance") {
+		t.Errorf("quarantine on the other instance: %+v", st.Quarantined)
+	}
 }
