@@ -3,7 +3,8 @@
 // Loading goes one way: YAML is converted to JSON (sigs.k8s.io/yaml, duplicate keys refused), checked
 // against schemas/config.schema.json, decoded strictly (unknown fields refused) over the defaults, and then
 // checked for what the schema cannot express: URLs that must parse, plain http only towards loopback hosts,
-// positive durations. Secrets are never in the file: a merchant names the environment variables that hold
+// positive durations, an API key for every merchant (or insecureNoAuth, only when both listeners are on
+// loopback), a URL secret when a merchant has Express Checkout. Secrets are never in the file: a merchant names the environment variables that hold
 // them, and Load reads them through the getenv function it is given, into Secret values that never print.
 //
 // Every problem found is reported at once, each at the JSON pointer of the offending field, in an *Error.
