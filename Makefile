@@ -11,7 +11,7 @@ export KASSE_DEMO_API_KEY ?= demo-api-key
 export KASSE_DEMO_ADMIN_TOKEN ?= demo-admin-token-not-secret
 export KASSE_DEMO_URL_SECRET ?= demo-url-secret-for-local-runs-only
 
-.PHONY: all build plugins run test test-race bench fmt vet clean
+.PHONY: all build plugins run test test-race chaos bench fmt vet clean
 
 all: build
 
@@ -49,7 +49,8 @@ build: plugins
 run: build
 	@./examples/dev/run.sh
 
-# test: the whole suite (real redis-server, real wasm modules, real HTTP on loopback).
+# test: the whole suite (real redis-server, real wasm modules, real HTTP on loopback). It includes the
+# chaos suite's short form (host/internal/chaos, about 2-4 minutes: each fault kind once).
 test:
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
@@ -58,10 +59,18 @@ test:
 test-race:
 	$(GO) test -race -count=1 -timeout 30m ./...
 
+# chaos: the chaos suite run long: 3 kasse processes on a 6-node Redis Cluster, the Vipps simulator, fake
+# platforms, mixed load and faults on a schedule for DURATION, then the invariant table
+# (see host/internal/chaos). `make chaos DURATION=10m`.
+DURATION ?= 10m
+CHAOS_TIMEOUT ?= 60m
+chaos:
+	$(GO) test -count=1 -v -run '^TestChaos$$' -timeout $(CHAOS_TIMEOUT) ./host/internal/chaos/ -chaos.duration=$(DURATION)
+
 # bench: plugin call (wasm vs native), POST /v1/checkouts throughput, and plugin swaps under load, as a table.
 bench:
 	@mkdir -p bin
-	$(GO) test -run '^$$' -bench 'BuildInitiate|CreateCheckout|SwapUnderLoad' -benchtime 2000x -count 1 \
+	$(GO) test -run '^$$' -bench 'BuildInitiate|CreateCheckout|SwapUnderLoad|LiveCallsDuringGate' -benchtime 2000x -count 1 \
 		./plugin/vippsecom/ ./host/ ./host/upgrade/ 2>&1 | tee bin/bench.txt | $(GO) run ./host/internal/benchtable
 
 fmt:

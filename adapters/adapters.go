@@ -130,6 +130,17 @@ type StatusUpdate struct {
 	Currency string `json:"currency"`
 	// Reason explains a failed payment.
 	Reason string `json:"reason,omitempty"`
+	// DeliveryID identifies this update and is the same on every resend: a receiver that has seen it
+	// drops the delivery. kasse also sends it as the Kasse-Delivery-Id header on every request.
+	DeliveryID string `json:"deliveryId,omitempty"`
+	// Sequence numbers the session's updates 1, 2, 3, ... in the order the changes happened (header
+	// Kasse-Sequence): a receiver that already applied a higher one got this one late.
+	Sequence int64 `json:"sequence,omitempty"`
+	// State is the session's state after the change.
+	State payment.State `json:"state,omitempty"`
+	// Totals are the session's absolute amounts after the change, in minor units: applying them is
+	// idempotent, unlike adding Amount.
+	Totals *payment.Amounts `json:"totals,omitempty"`
 }
 
 // Request is one HTTP request to a platform. Adapters render them; adapters/notify sends them.

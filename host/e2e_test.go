@@ -206,6 +206,8 @@ reconciler:
   interval: 200ms
   maxInterval: 1s
   pendingTimeout: %s
+  retryInDoubt: 1s
+  verifyAfter: 500ms
 %smerchants:
   demo:
     plugin: %s

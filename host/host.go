@@ -80,6 +80,7 @@ type Server struct {
 	clients    []*http.Client
 	authFails  authFailures
 	syncs      sync.WaitGroup
+	closeRedis func() error // the Redis client of store.redis; the store does not own it
 	runtime    *plugins.Runtime
 	plugins    *upgrade.Manager
 	live       *liveConfig
@@ -126,18 +127,23 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		}
 	}()
 
-	if cfg.Store.RedisURL != "" {
-		s.Store, err = store.NewRedis(ctx, cfg.Store.RedisURL, store.RedisOptions{})
+	if rc := cfg.Store.Redis; rc != nil {
+		// store.redis (or store.redisUrl, or KASSE_REDIS_URL): one server, a cluster or Sentinel.
+		client, err := rc.NewClient()
 		if err != nil {
 			return nil, fmt.Errorf("host: %w", err)
 		}
-		if err := s.Store.Ping(ctx); err != nil {
-			return nil, fmt.Errorf("host: redis store: %w", err)
+		s.closeRedis = client.Close
+		if s.Store, err = store.NewRedisFromClient(client, store.RedisOptions{}); err != nil {
+			return nil, fmt.Errorf("host: %w", err)
 		}
-		log.Info("session store: redis")
+		if err := s.Store.Ping(ctx); err != nil {
+			return nil, fmt.Errorf("host: redis store (%s): %w", rc.Description(), err)
+		}
+		log.Info("session store: redis", "redis", rc.Description())
 	} else {
 		s.Store = store.NewMemory(store.WithNow(opts.Now))
-		log.Info("session store: in-process (single instance; configure store.redisUrl to scale out)")
+		log.Info("session store: in-process (single instance; configure store.redis to scale out)")
 	}
 
 	// Platform status updates and acknowledged-first webhook deliveries are queued beside the sessions.
@@ -209,13 +215,11 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		SessionTTL:     time.Duration(cfg.Store.SessionTTL),
 		PendingTimeout: time.Duration(cfg.Reconciler.PendingTimeout),
 		FirstPoll:      time.Duration(cfg.Reconciler.FirstPoll),
+		RetryInDoubt:   time.Duration(cfg.Reconciler.RetryInDoubt),
+		VerifyAfter:    time.Duration(cfg.Reconciler.VerifyAfter),
 		Now:            opts.Now,
 		Logger:         log,
-		OnChange: func(ctx context.Context, before, after *payment.Session) {
-			if err := s.Notifier.SessionChanged(ctx, before, after); err != nil {
-				log.Error("platform notification not queued", "session", after.ID, "err", err)
-			}
-		},
+		Relay:          s.Notifier.Relay,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("host: %w", err)
@@ -271,7 +275,7 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	}
 	s.handler = httpapi.New(httpapi.Config{
 		Service: s.Service, Schemas: set, APIKeys: live, Logger: log, Mount: s.Hooks.Mount, Webhooks: s.Webhooks,
-		Ready: ready, OnAuthFailure: s.authFails.add, URLSegments: segments,
+		Ready: ready, OnAuthFailure: s.authFails.add, URLSegments: segments, Idempotency: s.Store,
 	})
 	s.ops = httpapi.NewOps(httpapi.OpsConfig{Ready: ready, Logger: log, Mount: opsMount})
 	return s, nil
@@ -391,6 +395,9 @@ func (s *Server) Close(ctx context.Context) error {
 	}
 	if s.Store != nil {
 		errs = append(errs, s.Store.Close())
+	}
+	if s.closeRedis != nil {
+		errs = append(errs, s.closeRedis())
 	}
 	return errors.Join(errs...)
 }

@@ -35,11 +35,17 @@ func (s *Server) writeMetrics(ctx context.Context, w io.Writer) {
 		families[name] = append(families[name], sample{labels, v})
 	}
 
+	add("kasse_plugin_bundles_skipped_total", "counter", "Bundles in plugins.dir refused or skipped as quarantined.", "", float64(s.plugins.SkippedBundles()))
+	add("kasse_plugin_state_errors_total", "counter", "Plugin state file reads or writes that failed.", "", float64(s.plugins.StateErrors()))
 	for _, st := range s.plugins.Statuses() {
+		for _, q := range st.Quarantined {
+			add("kasse_plugin_quarantined", "gauge", "Plugin versions rolled back, which serve again only when forced.",
+				fmt.Sprintf(`plugin=%q,version=%q`, st.Plugin, q.Version), 1)
+		}
 		for _, v := range st.Versions {
 			l := fmt.Sprintf(`plugin=%q,version=%q,state=%q`, v.Plugin, v.Version, v.State)
 			add("kasse_plugin_calls_total", "counter", "Calls to a plugin version.", l, float64(v.Calls))
-			add("kasse_plugin_failures_total", "counter", "Failed calls to a plugin version (traps, timeouts, bad output).", l, float64(v.Failed))
+			add("kasse_plugin_failures_total", "counter", "Failed calls to a plugin version (traps, timeouts, bad or refused output, errors that are the plugin's fault; not provider refusals).", l, float64(v.Failed))
 			if v.Runtime != nil {
 				add("kasse_plugin_instances", "gauge", "Live wasm instances of a plugin version.", l, float64(v.Runtime.InstancesLive))
 				add("kasse_plugin_instances_replaced_total", "counter", "Instances discarded after a failure.", l, float64(v.Runtime.Replaced))
@@ -73,6 +79,9 @@ func (s *Server) writeMetrics(ctx context.Context, w io.Writer) {
 	queue("kasse_platform_updates", "Status updates to shop platforms", nst, err)
 	ist, err := s.Hooks.InboxStats(ctx)
 	queue("kasse_hook_inbox", "Platform webhook deliveries acknowledged first", ist, err)
+	add("kasse_checkout_divergences_total", "counter",
+		"Sessions whose amounts differed from the provider's and were made equal to them (this instance).", "",
+		float64(s.Service.Diverged()))
 
 	names := make([]string, 0, len(families))
 	for n := range families {

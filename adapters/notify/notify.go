@@ -226,6 +226,34 @@ func Before(from payment.State, sess *payment.Session) *payment.Session {
 	return &b
 }
 
+// Relay queues the session's notices (written to its outbox with the changes that caused them) for
+// delivery: checkout.Config.Relay. Each notice becomes one update with the notice's delivery id,
+// sequence number and absolute totals, queued under the delivery id, so relaying a notice again while it
+// is queued changes nothing, and a receiver drops a repeated delivery by its id.
+func (n *Notifier) Relay(ctx context.Context, sess *payment.Session, notices []payment.Notice) error {
+	m, ok := n.merchants.Merchant(sess.Merchant)
+	if !ok || m.Platform == nil {
+		return nil
+	}
+	for _, nt := range notices {
+		totals := nt.Totals
+		u := adapters.StatusUpdate{Status: adapters.Status(nt.Status), Reference: sess.Reference,
+			Session: sess.ID, ProviderReference: sess.ProviderReference, Amount: nt.Amount,
+			Currency: sess.Currency, Reason: nt.Reason, DeliveryID: nt.DeliveryID, Sequence: nt.Seq,
+			State: nt.State, Totals: &totals}
+		b, err := json.Marshal(payload{Merchant: sess.Merchant, Update: u})
+		if err != nil {
+			return fmt.Errorf("notify: encode update: %w", err)
+		}
+		job := outbound.Job{ID: "notice:" + nt.DeliveryID, Kind: JobKind, Merchant: sess.Merchant,
+			Session: sess.ID, Payload: b}
+		if err := n.q.Enqueue(ctx, job); err != nil {
+			return fmt.Errorf("notify: %w", err)
+		}
+	}
+	return nil
+}
+
 // Notify queues one update for the merchant's platform. discriminator tells apart updates of the same
 // session and status (the cumulative amount, say); the same (session, status, discriminator) is queued
 // once.
@@ -271,6 +299,14 @@ func (n *Notifier) Deliver(ctx context.Context, job outbound.Job) error {
 		return outbound.Permanent(fmt.Errorf("notify: render %s update: %w", p.Update.Status, err))
 	}
 	for i, r := range reqs {
+		if p.Update.DeliveryID != "" {
+			r.Header = r.Header.Clone()
+			if r.Header == nil {
+				r.Header = http.Header{}
+			}
+			r.Header.Set("Kasse-Delivery-Id", p.Update.DeliveryID)
+			r.Header.Set("Kasse-Sequence", strconv.FormatInt(p.Update.Sequence, 10))
+		}
 		if err := n.send(ctx, r); err != nil {
 			return fmt.Errorf("notify: %s %s for order %s (request %d of %d): %w",
 				m.Platform.Kind, p.Update.Status, p.Update.Reference, i+1, len(reqs), err)

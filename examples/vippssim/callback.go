@@ -57,8 +57,8 @@ type DeliveredCallback struct {
 	Header http.Header `json:"header"`
 	// Body is the raw JSON body.
 	Body json.RawMessage `json:"body"`
-	// Sent is false when the callback was dropped (CallbackDrop) or the
-	// simulator was closed.
+	// Sent is false when the callback was dropped (CallbackDrop or a drop
+	// fault) or the simulator was closed.
 	Sent bool `json:"sent"`
 	// StatusCode is the merchant's HTTP status; 0 if there was no answer.
 	StatusCode int `json:"statusCode"`
@@ -77,7 +77,8 @@ func (s *Server) SetCallbackMode(m CallbackMode) {
 }
 
 // Callbacks returns every finished callback attempt in the order the
-// callbacks were created. Callbacks still in flight are not included;
+// callbacks were sent (or dropped); faults that delay or reorder callbacks
+// change that order, and a duplicated callback is listed twice. Callbacks still in flight are not included;
 // [Server.Flush] waits for them.
 func (s *Server) Callbacks() []DeliveredCallback {
 	s.mu.Lock()
@@ -155,20 +156,38 @@ func (s *Server) sendCallbackLocked(p *payment, info callbackInfo) {
 		Body:                 body,
 		At:                   info.at,
 	}
-	entry := &callbackEntry{rec: rec, done: true}
-	s.callbacks = append(s.callbacks, entry)
 	switch {
 	case s.closed:
-		entry.rec.Err = "not sent: simulator closed"
+		s.callbacks = append(s.callbacks, &callbackEntry{rec: withErr(rec, "not sent: simulator closed"), done: true})
 		return
 	case s.mode == CallbackDrop:
-		entry.rec.Err = "not sent: callback mode is drop"
+		s.callbacks = append(s.callbacks, &callbackEntry{rec: withErr(rec, "not sent: callback mode is drop"), done: true})
 		s.cfg.Logf("vippssim: callback %s for order %s dropped", info.status, p.key.orderID)
 		return
 	}
-	entry.done = false
-	s.inflight++
-	go s.deliver(entry, rec)
+	s.dispatchLocked(outgoing{
+		send: func() {
+			if s.closed { // released by Close from a delay or a reorder batch
+				s.callbacks = append(s.callbacks, &callbackEntry{rec: withErr(rec, "not sent: simulator closed"), done: true})
+				return
+			}
+			entry := &callbackEntry{rec: rec}
+			entry.rec.Header = rec.Header.Clone()
+			s.callbacks = append(s.callbacks, entry)
+			s.inflight++
+			go s.deliver(entry, entry.rec)
+		},
+		drop: func(reason string) {
+			s.callbacks = append(s.callbacks, &callbackEntry{rec: withErr(rec, reason), done: true})
+			s.cfg.Logf("vippssim: callback %s for order %s %s", info.status, p.key.orderID, reason)
+		},
+	})
+}
+
+func withErr(rec DeliveredCallback, reason string) DeliveredCallback {
+	rec.Header = rec.Header.Clone()
+	rec.Err = reason
+	return rec
 }
 
 // deliver makes the single attempt Vipps makes, then completes entry.
@@ -198,8 +217,6 @@ func (s *Server) deliver(entry *callbackEntry, rec DeliveredCallback) {
 	entry.rec = rec
 	entry.done = true
 	s.inflight--
-	if s.inflight == 0 {
-		s.idle.Broadcast()
-	}
+	s.signalIdleLocked()
 	s.mu.Unlock()
 }

@@ -203,6 +203,11 @@ func (s *Server) handleInitiate(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, e)
 		return
 	}
+	reqID, e := requestID(r, false)
+	if e != nil {
+		writeAPIError(w, e)
+		return
+	}
 	in, e := s.parseInitiate(body)
 	if e != nil {
 		writeAPIError(w, e)
@@ -212,6 +217,8 @@ func (s *Server) handleInitiate(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, e)
 		return
 	}
+	canonical, _ := marshal(body) // decoded JSON: cannot fail; map keys come out sorted
+	fp := fingerprint(canonical)
 
 	key := paymentKey{msn: in.msn, orderID: in.orderID}
 	tok := newLandingToken()
@@ -221,10 +228,24 @@ func (s *Server) handleInitiate(w http.ResponseWriter, r *http.Request) {
 	}
 
 	s.mu.Lock()
-	if _, dup := s.payments[key]; dup {
-		s.mu.Unlock()
-		writeAPIError(w, newVippsError(http.StatusConflict, groupMerchant, "34",
-			"Duplicate Order Id: orderId %q is already used for this merchant serial number", in.orderID))
+	if prev, dup := s.payments[key]; dup {
+		rec, same := prev.idem["initiate:"+reqID]
+		switch {
+		case reqID != "" && same && rec.fingerprint == fp:
+			s.recordOpLocked("ecom", key, OpKindInitiate, rec.amount, reqID, true)
+			s.mu.Unlock()
+			w.Header().Set("Content-Type", jsonContentType)
+			w.WriteHeader(rec.status)
+			_, _ = w.Write(rec.body)
+		case reqID != "" && same:
+			s.mu.Unlock()
+			writeAPIError(w, newVippsError(http.StatusConflict, groupVippsError, "93",
+				"Request must be identical in an idempotent retry: X-Request-Id %q was used with a different body", reqID))
+		default:
+			s.mu.Unlock()
+			writeAPIError(w, newVippsError(http.StatusConflict, groupMerchant, "34",
+				"Duplicate Order Id: orderId %q is already used for this merchant serial number", in.orderID))
+		}
 		return
 	}
 	now := s.now()
@@ -235,12 +256,19 @@ func (s *Server) handleInitiate(w http.ResponseWriter, r *http.Request) {
 		expires: now.Add(s.cfg.PaymentTTL), state: StateInitiate, idem: map[string]idemRecord{},
 		express: in.express,
 	}
-	p.addLog(now, opInitiate, p.amount, "", p.txID, p.text)
+	p.addLog(now, opInitiate, p.amount, reqID, p.txID, p.text)
 	s.payments[key] = p
 	s.landing[tok] = key
+	answer, _ := marshal(map[string]string{"orderId": in.orderID, "url": u}) // strings: cannot fail
+	if reqID != "" {
+		p.idem["initiate:"+reqID] = idemRecord{fingerprint: fp, status: http.StatusOK, body: answer, amount: p.amount}
+	}
+	s.recordOpLocked("ecom", key, OpKindInitiate, p.amount, reqID, false)
 	s.mu.Unlock()
 
-	writeJSON(w, http.StatusOK, map[string]string{"orderId": in.orderID, "url": u})
+	w.Header().Set("Content-Type", jsonContentType)
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(answer)
 }
 
 // handleDetails serves GET /ecomm/v2/payments/{orderId}/details.
@@ -400,6 +428,7 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request, name string, nee
 					"Request must be identical in an idempotent retry: X-Request-Id %q was used with a different body", reqID))
 				return
 			}
+			s.recordOpLocked("ecom", p.key, name, rec.amount, reqID, true)
 			w.Header().Set("Content-Type", jsonContentType)
 			w.WriteHeader(rec.status)
 			_, _ = w.Write(rec.body)
@@ -411,9 +440,11 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request, name string, nee
 		writeAPIError(w, e)
 		return
 	}
+	amount := p.log[len(p.log)-1].Amount // every successful action logs one entry
+	s.recordOpLocked("ecom", p.key, name, amount, reqID, false)
 	data, _ := marshal(res) // plain structs: cannot fail
 	if reqID != "" {
-		p.idem[idemKey] = idemRecord{fingerprint: req.fingerprint, status: http.StatusOK, body: data}
+		p.idem[idemKey] = idemRecord{fingerprint: req.fingerprint, status: http.StatusOK, body: data, amount: amount}
 	}
 	w.Header().Set("Content-Type", jsonContentType)
 	w.WriteHeader(http.StatusOK)

@@ -442,6 +442,7 @@ func (s *Server) handleEPCreate(w http.ResponseWriter, r *http.Request) {
 				"Idempotency-Key %q was already used with another request", key))
 			return
 		}
+		s.recordOpLocked("epayment", rec.key, OpKindInitiate, rec.amount, key, true)
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(rec.status)
 		_, _ = w.Write(rec.body)
@@ -482,7 +483,8 @@ func (s *Server) handleEPCreate(w http.ResponseWriter, r *http.Request) {
 		Reference   string `json:"reference"`
 	}{p.redirectURL, in.reference}
 	data, _ := marshal(resp)
-	ep.createIdem[idemKey] = idemRecord{fingerprint: fp, status: http.StatusCreated, body: data}
+	ep.createIdem[idemKey] = idemRecord{fingerprint: fp, status: http.StatusCreated, body: data, amount: p.amount, key: pk}
+	s.recordOpLocked("epayment", pk, OpKindInitiate, p.amount, key, false)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusCreated)
 	_, _ = w.Write(data)
@@ -664,6 +666,7 @@ func (s *Server) epModify(w http.ResponseWriter, r *http.Request, name string, w
 				"Idempotency-Key %q was already used for another %s of this payment", key, name))
 			return
 		}
+		s.recordOpLocked("epayment", p.key, name, rec.amount, key, true)
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(rec.status)
 		_, _ = w.Write(rec.body)
@@ -673,6 +676,8 @@ func (s *Server) epModify(w http.ResponseWriter, r *http.Request, name string, w
 		writeProblem(w, pe)
 		return
 	}
+	applied := p.events[len(p.events)-1].Amount // every successful modification logs one event
+	s.recordOpLocked("epayment", p.key, name, applied, key, false)
 	if p.ecom != nil {
 		s.writeBackLocked(p, key)
 	}
@@ -683,7 +688,7 @@ func (s *Server) epModify(w http.ResponseWriter, r *http.Request, name string, w
 		PspReference string       `json:"pspReference"`
 		Reference    string       `json:"reference"`
 	}{epAmountJSON{p.currency, p.amount}, p.state, p.aggregate(), p.psp, ref})
-	p.idem[name+":"+key] = idemRecord{fingerprint: fp, status: http.StatusOK, body: data}
+	p.idem[name+":"+key] = idemRecord{fingerprint: fp, status: http.StatusOK, body: data, amount: applied}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(data)

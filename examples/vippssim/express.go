@@ -321,9 +321,17 @@ func (s *Server) offerShipping(ctx context.Context, orderID, phone string, addr 
 	s.mu.Unlock()
 
 	if opts == nil {
-		opts, err = s.fetchShippingOptions(ctx, prefix, orderID, token, 3960+txSeq, addr)
-		if err != nil {
-			return nil, err
+		delays, drop := s.syncPlan()
+		if drop {
+			return nil, fmt.Errorf("shippingDetails: %w", errDroppedByFault)
+		}
+		for _, d := range delays { // a duplicated call counts with its last answer
+			if err := sleepCtx(ctx, d); err != nil {
+				return nil, fmt.Errorf("shippingDetails: %w", err)
+			}
+			if opts, err = s.fetchShippingOptions(ctx, prefix, orderID, token, 3960+txSeq, addr); err != nil {
+				return nil, err
+			}
 		}
 	}
 	s.mu.Lock()
@@ -376,24 +384,24 @@ func (s *Server) RemoveConsent(ctx context.Context, userID string) []ConsentRemo
 	slices.Sort(prefixes)
 	out := make([]ConsentRemoval, 0, len(prefixes))
 	for _, prefix := range prefixes {
-		r := ConsentRemoval{URL: prefix + "/v2/consents/" + url.QueryEscape(userID)}
-		ctx, cancel := context.WithTimeout(ctx, callbackTimeout)
-		req, err := http.NewRequestWithContext(ctx, http.MethodDelete, r.URL, nil)
-		if err == nil {
-			req.Header.Set("User-Agent", "vippssim")
-			var resp *http.Response
-			if resp, err = s.cfg.CallbackClient.Do(req); err == nil {
-				_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-				_ = resp.Body.Close()
-				r.StatusCode = resp.StatusCode
+		u := prefix + "/v2/consents/" + url.QueryEscape(userID)
+		delays, drop := s.syncPlan()
+		if drop {
+			out = append(out, ConsentRemoval{URL: u, Err: "not sent: " + errDroppedByFault.Error()})
+			continue
+		}
+		for _, d := range delays {
+			r := ConsentRemoval{URL: u}
+			err := sleepCtx(ctx, d)
+			if err == nil {
+				r.StatusCode, err = s.removeConsentAt(ctx, u)
 			}
+			if err != nil {
+				r.Err = err.Error()
+			}
+			s.cfg.Logf("vippssim: consent removal -> status %d %s", r.StatusCode, r.Err)
+			out = append(out, r)
 		}
-		cancel()
-		if err != nil {
-			r.Err = err.Error()
-		}
-		s.cfg.Logf("vippssim: consent removal -> status %d %s", r.StatusCode, r.Err)
-		out = append(out, r)
 	}
 	return out
 }
@@ -419,6 +427,24 @@ func (s *Server) expressRoutes(m *http.ServeMux) {
 		}
 		writeJSON(w, http.StatusOK, s.RemoveConsent(r.Context(), in.UserID))
 	})
+}
+
+// removeConsentAt sends one consent removal and returns the merchant's status.
+func (s *Server) removeConsentAt(ctx context.Context, u string) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, callbackTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, u, nil)
+	if err != nil {
+		return 0, fmt.Errorf("consent removal: %w", err)
+	}
+	req.Header.Set("User-Agent", "vippssim")
+	resp, err := s.cfg.CallbackClient.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("consent removal: %w", err)
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	_ = resp.Body.Close()
+	return resp.StatusCode, nil
 }
 
 // The express pages: the address (with name and email), then the shipping choice and confirmation.

@@ -87,3 +87,44 @@ func FuzzAPI(f *testing.F) {
 		}
 	})
 }
+
+// FuzzFaults sends arbitrary bodies to PUT /_sim/faults: never a 5xx or a panic, a refused body changes
+// nothing, and what GET /_sim/faults answers can be PUT back unchanged.
+func FuzzFaults(f *testing.F) {
+	for _, s := range []string{
+		`{"callbacks":{"drop":0.3,"duplicate":0.1,"delay":"0s..2s","reorder":true},"latency":"0s..500ms"}`,
+		`{"callbacks":{"drop":-1}}`, `{"latency":"1h..1s"}`, `{"latency":"-1s"}`, `{"callbacks":{"reorderBatch":-3}}`,
+		`{"seed":18446744073709551615}`, `{"callbacks":{"drop":1e400}}`, `null`, `[]`, `{"latency":5}`, `{"callbacks":{"delay":"1s..."}}`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		sim, err := vippssim.New(vippssim.Config{Tenants: []vippssim.Tenant{vippssim.DemoTenant()}, Seed: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sim.Close()
+		h := sim.Handler()
+		send := func(method, body string) *httptest.ResponseRecorder {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(method, "/_sim/faults", strings.NewReader(body)))
+			return rec
+		}
+		before := sim.Faults()
+		rec := send("PUT", body)
+		switch {
+		case rec.Code >= 500:
+			t.Fatalf("PUT %q: %d %s", body, rec.Code, rec.Body)
+		case rec.Code != http.StatusOK && sim.Faults() != before:
+			t.Fatalf("PUT %q was refused (%d) but changed the faults", body, rec.Code)
+		}
+		got := sim.Faults()
+		data, err := json.Marshal(got)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec := send("PUT", string(data)); rec.Code != http.StatusOK || sim.Faults() != got {
+			t.Fatalf("round trip of %s: %d %s, faults %+v", data, rec.Code, rec.Body, sim.Faults())
+		}
+	})
+}

@@ -65,6 +65,11 @@ type PaymentSnapshot struct {
 	State State `json:"state"`
 	// Amount is the amount initiated (and reserved), in øre.
 	Amount int64 `json:"amount"`
+	// Authorized is the amount reserved by the user's approval (0 before it,
+	// or if the user never approved); Cancelled is what a merchant cancel
+	// released from that reservation. Both in øre, as ePayment's aggregate.
+	Authorized int64 `json:"authorizedAmount"`
+	Cancelled  int64 `json:"cancelledAmount"`
 	// Captured, Refunded and the remaining amounts are /details'
 	// transactionSummary, in øre.
 	Captured           int64 `json:"capturedAmount"`
@@ -97,11 +102,13 @@ type PaymentSnapshot struct {
 
 type paymentKey struct{ msn, orderID string }
 
-// idemRecord is a stored answer for an X-Request-Id.
+// idemRecord is a stored answer for an X-Request-Id or Idempotency-Key.
 type idemRecord struct {
 	fingerprint string
 	status      int
 	body        []byte
+	amount      int64      // what the operation moved, for the operations log
+	key         paymentKey // the payment it concerned (ePayment create)
 }
 
 type payment struct {
@@ -125,7 +132,7 @@ type payment struct {
 	refunded int64
 	released bool // the remainder after a partial capture was cancelled
 	log      []LogEntry
-	idem     map[string]idemRecord // "capture:<X-Request-Id>" etc.
+	idem     map[string]idemRecord // "capture:<X-Request-Id>" etc.; "initiate:<X-Request-Id>" for the first answer
 	express  *expressPayment       // nil for regular payments (express.go)
 }
 
@@ -137,6 +144,23 @@ func (p *payment) remainingToCapture() int64 {
 }
 
 func (p *payment) remainingToRefund() int64 { return p.captured - p.refunded }
+
+func (p *payment) authorizedAmount() int64 {
+	if p.state == StateReserve || p.state == StateVoid {
+		return p.amount
+	}
+	return 0
+}
+
+func (p *payment) cancelledAmount() int64 {
+	switch {
+	case p.state == StateVoid:
+		return p.amount
+	case p.released:
+		return p.amount - p.captured
+	}
+	return 0
+}
 
 func (p *payment) addLog(now time.Time, op string, amount int64, requestID, txID, text string) {
 	p.log = append(p.log, LogEntry{
@@ -151,6 +175,8 @@ func (p *payment) snapshot() PaymentSnapshot {
 		OrderID:              p.key.orderID,
 		State:                p.state,
 		Amount:               p.amount,
+		Authorized:           p.authorizedAmount(),
+		Cancelled:            p.cancelledAmount(),
 		Captured:             p.captured,
 		Refunded:             p.refunded,
 		RemainingToCapture:   p.remainingToCapture(),

@@ -3,6 +3,7 @@ package vippssim
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"path"
@@ -77,6 +78,13 @@ type Config struct {
 	// Logf receives one line per request and per callback. Secrets (client
 	// secrets, tokens, authToken) are never logged. Default: no logging.
 	Logf func(format string, args ...any)
+	// Verbose logs successful GET requests too (polls of /details, /status,
+	// ePayment get and events, landing pages, /_sim/ reads); without it they
+	// are not logged, as they drown the lines that matter.
+	Verbose bool
+	// Seed seeds the random source of the faults ([Server.SetFaults]), so that
+	// a run can be replayed. Default (0): a random seed, logged at start.
+	Seed uint64
 }
 
 const (
@@ -109,6 +117,9 @@ type Server struct {
 	callbacks []*callbackEntry
 	txSeq     int64
 	ep        *epaymentSim // ePayment payments and webhooks (epayment.go, webhooks.go)
+	ops       []Operation  // the operations log (operations.go)
+	opSeq     int64
+	fs        *faultState // faults on command (faults.go)
 }
 
 // New checks cfg, fills in defaults and returns a simulator with no payments.
@@ -183,6 +194,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
+	if cfg.Seed == 0 {
+		cfg.Seed = rand.Uint64() | 1
+		cfg.Logf("vippssim: fault seed %d", cfg.Seed)
+	}
+	s.fs = newFaultState(cfg.Seed)
 	cfg.Tenants = append([]Tenant(nil), cfg.Tenants...)
 	s.cfg = cfg
 	s.routes()
@@ -197,6 +213,7 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // callbacks (later ones are recorded with an error)
 // and waits for callbacks in flight. It is safe to call more than once.
 func (s *Server) Close() {
+	s.stopFaults()
 	s.closeWebhooks()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -207,11 +224,12 @@ func (s *Server) Close() {
 }
 
 // Flush waits until every callback started so far has been answered or has
-// failed, so that [Server.Callbacks] includes it.
+// failed, so that [Server.Callbacks] includes it. Callbacks (and webhook
+// events) that faults delay or hold for reordering are waited for too.
 func (s *Server) Flush() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for s.inflight > 0 {
+	for s.inflight > 0 || s.fs.pendingOut > 0 {
 		s.idle.Wait()
 	}
 }
@@ -223,6 +241,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /accesstoken/get", s.handleAccessToken)
 	m.HandleFunc("POST /accessToken/get", s.handleAccessToken) // spelling used in Vipps quick-starts
 	m.HandleFunc("POST /ecomm/v2/payments", s.handleInitiate)
+	m.HandleFunc("POST /ecomm/v2/payments/{$}", s.handleInitiate) // the official Postman collection's spelling
 	m.HandleFunc("GET /ecomm/v2/payments/{orderId}/details", s.handleDetails)
 	m.HandleFunc("GET /ecomm/v2/payments/{orderId}/status", s.handleStatus)
 	m.HandleFunc("POST /ecomm/v2/payments/{orderId}/capture", s.handleCapture)
@@ -232,14 +251,17 @@ func (s *Server) routes() {
 	m.HandleFunc("GET "+landingPath, s.handleLandingGet)
 	m.HandleFunc("POST "+landingPath, s.handleLandingPost)
 	s.simRoutes(m)
+	s.faultRoutes(m)
+	s.operationsRoute(m)
 	s.expressRoutes(m)
 	s.epaymentRoutes(m)
 	s.mux = m
 	s.handler = http.HandlerFunc(s.serve)
 }
 
-// serve wraps the mux: JSON for unknown routes, a request log line, and a
-// last-resort recover so that no input can take the process down.
+// serve wraps the mux: JSON for unknown routes, the freeze gate and API
+// latency (faults.go), a request log line, and a last-resort recover so that
+// no input can take the process down.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	rec := &statusRecorder{ResponseWriter: w}
 	defer func() {
@@ -249,15 +271,42 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 				writeAPIError(rec, newVippsError(http.StatusInternalServerError, groupVippsError, "99", "Internal error"))
 			}
 		}
-		// The path only: the landing page query carries the payment token.
-		s.cfg.Logf("vippssim: %s %s -> %d", r.Method, r.URL.Path, rec.code())
+		if s.cfg.Verbose || r.Method != http.MethodGet || rec.code() >= 400 {
+			// The path only: the landing page query carries the payment token.
+			s.cfg.Logf("vippssim: %s %s -> %d", r.Method, r.URL.Path, rec.code())
+		}
 	}()
-	// No redirects to cleaned paths: a path that is not canonical is unknown.
-	if _, pattern := s.mux.Handler(r); pattern == "" || path.Clean(r.URL.Path) != r.URL.Path {
+	// No redirects to cleaned paths: a path that is not canonical is unknown
+	// (but for initiate with a trailing slash, which Vipps accepts).
+	_, pattern := s.mux.Handler(r)
+	if pattern == "" || (path.Clean(r.URL.Path) != r.URL.Path && r.URL.Path != "/ecomm/v2/payments/") {
 		s.noRoute(rec, r)
 		return
 	}
-	s.mux.ServeHTTP(rec, r)
+	if strings.HasPrefix(r.URL.Path, "/_sim/") {
+		s.mux.ServeHTTP(rec, r)
+		return
+	}
+	r, done := s.throughGate(rec, r)
+	var out http.ResponseWriter = rec
+	var buf *bufferedWriter
+	if delay := s.latency(); delay > 0 {
+		buf = &bufferedWriter{header: http.Header{}}
+		out = buf
+		defer func() {
+			if v := recover(); v != nil {
+				panic(v) // to the recover above, which answers 500
+			}
+			select { // the operation is done; only the answer is late
+			case <-time.After(delay):
+			case <-r.Context().Done():
+			case <-s.fs.stop:
+			}
+			buf.flushTo(rec)
+		}()
+	}
+	defer done() // before the latency: the next held request need not wait for this answer
+	s.mux.ServeHTTP(out, r)
 }
 
 func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {

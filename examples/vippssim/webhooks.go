@@ -149,13 +149,13 @@ func (s *Server) Webhooks() []DeliveredWebhook {
 	return out
 }
 
-// FlushWebhooks waits until no event is queued or being delivered, or timeout passes; it reports whether
-// the queues are empty.
+// FlushWebhooks waits until no event is queued, being delivered or held back by faults, or timeout passes;
+// it reports whether the queues are empty.
 func (s *Server) FlushWebhooks(timeout time.Duration) bool {
 	deadline := time.Now().Add(timeout)
 	for {
 		s.mu.Lock()
-		n := len(s.ep.queues)
+		n := len(s.ep.queues) + s.fs.pendingOut
 		s.mu.Unlock()
 		if n == 0 {
 			return true
@@ -215,12 +215,27 @@ func (s *Server) enqueueWebhookLocked(p *epPayment, e EPaymentEvent) {
 			continue
 		}
 		k := queueKey{webhookID: id, reference: p.key.orderID}
-		s.ep.queues[k] = append(s.ep.queues[k], delivery{event: e.Name, body: body})
-		if !s.ep.running[k] {
-			s.ep.running[k] = true
-			s.ep.active.Add(1)
-			go s.runQueue(k)
-		}
+		d := delivery{event: e.Name, body: body}
+		s.dispatchLocked(outgoing{
+			send: func() {
+				if s.closed {
+					s.ep.deliveries = append(s.ep.deliveries, DeliveredWebhook{WebhookID: w.id, URL: w.url,
+						Reference: k.reference, Event: d.event, Err: "not sent: simulator closed", Body: d.body, At: s.now()})
+					return
+				}
+				s.ep.queues[k] = append(s.ep.queues[k], d)
+				if !s.ep.running[k] {
+					s.ep.running[k] = true
+					s.ep.active.Add(1)
+					go s.runQueue(k)
+				}
+			},
+			drop: func(reason string) {
+				s.ep.deliveries = append(s.ep.deliveries, DeliveredWebhook{WebhookID: w.id, URL: w.url,
+					Reference: k.reference, Event: d.event, Err: reason, Body: d.body, At: s.now()})
+				s.cfg.Logf("vippssim: webhook %s event %s for %s %s", w.id, d.event, k.reference, reason)
+			},
+		})
 	}
 }
 

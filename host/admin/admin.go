@@ -78,9 +78,10 @@ func New(cfg Config) (*API, error) {
 //	GET    /admin/v1/plugins/:name            one plugin's status
 //	GET    /admin/v1/plugins/:name/history    its events, oldest first
 //	POST   /admin/v1/plugins/:name/versions   upload a bundle (multipart: module, manifest, signature, golden;
-//	                                          optional mode=stage|activate|canary and percent)
-//	POST   /admin/v1/plugins/:name/activate   {"version": "1.2.0"}
-//	POST   /admin/v1/plugins/:name/canary     {"version": "1.2.0", "percent": 10}; percent 0 ends it
+//	                                          optional mode=stage|activate|canary, percent and force=true)
+//	POST   /admin/v1/plugins/:name/activate   {"version": "1.2.0"}; "force": true to go below a version
+//	                                          activated before (else 409)
+//	POST   /admin/v1/plugins/:name/canary     {"version": "1.2.0", "percent": 10}; percent 0 ends it; "force" too
 //	POST   /admin/v1/plugins/:name/shadow     {"version": "1.2.0"}
 //	DELETE /admin/v1/plugins/:name/shadow
 //	POST   /admin/v1/plugins/:name/rollback
@@ -131,7 +132,7 @@ func (a *API) fail(c *gin.Context, err error) {
 		abort(c, http.StatusUnprocessableEntity, "refused-"+string(re.Rule), "Plugin version refused", err.Error())
 	case errors.Is(err, upgrade.ErrUnknownPlugin), errors.Is(err, upgrade.ErrUnknownVersion):
 		abort(c, http.StatusNotFound, "not-found", "Not found", err.Error())
-	case errors.Is(err, upgrade.ErrNoPrevious), errors.Is(err, upgrade.ErrRefusedVersion):
+	case errors.Is(err, upgrade.ErrNoPrevious), errors.Is(err, upgrade.ErrRefusedVersion), errors.Is(err, upgrade.ErrNotNewer):
 		abort(c, http.StatusConflict, "conflict", "Conflict", err.Error())
 	default:
 		abort(c, http.StatusBadRequest, "invalid-request", "Request refused", err.Error())
@@ -248,7 +249,15 @@ func (a *API) upload(c *gin.Context) {
 		}
 		act.Percent = n
 	}
-	info, err := a.m.Apply(c.Request.Context(), upgrade.Update{Source: "upload", Bundle: b}, act)
+	switch f := c.Request.FormValue("force"); f {
+	case "", "false":
+	case "true":
+		act.Force = true
+	default:
+		abort(c, http.StatusBadRequest, "invalid-request", "Request refused", "force must be true or false")
+		return
+	}
+	info, err := a.m.Apply(c.Request.Context(), upgrade.Update{Source: upgrade.SourceUpload, Bundle: b}, act)
 	if err != nil {
 		a.fail(c, err)
 		return
@@ -285,6 +294,14 @@ func formFile(form *multipart.Form, field string, limit int64) ([]byte, error) {
 type versionRequest struct {
 	Version string `json:"version"`
 	Percent *int   `json:"percent"`
+	Force   bool   `json:"force"`
+}
+
+func (r versionRequest) options() []upgrade.Option {
+	if r.Force {
+		return []upgrade.Option{upgrade.Force()}
+	}
+	return nil
 }
 
 func (a *API) readVersion(c *gin.Context, needPercent bool) (versionRequest, bool) {
@@ -319,11 +336,11 @@ func (a *API) activate(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if err := a.m.Activate(c.Request.Context(), c.Param("name"), req.Version); err != nil {
+	if err := a.m.Activate(c.Request.Context(), c.Param("name"), req.Version, req.options()...); err != nil {
 		a.fail(c, err)
 		return
 	}
-	a.changed(c, "plugin activated", "version", req.Version)
+	a.changed(c, "plugin activated", "version", req.Version, "force", req.Force)
 }
 
 func (a *API) canary(c *gin.Context) {
@@ -331,7 +348,7 @@ func (a *API) canary(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if err := a.m.Canary(c.Request.Context(), c.Param("name"), req.Version, *req.Percent); err != nil {
+	if err := a.m.Canary(c.Request.Context(), c.Param("name"), req.Version, *req.Percent, req.options()...); err != nil {
 		a.fail(c, err)
 		return
 	}

@@ -103,3 +103,32 @@ func reasonOf(err error) string {
 	}
 	return "payment provider unreachable"
 }
+
+// InDoubtError is a new operation refused because another operation on the session is in doubt: kasse
+// does not know yet whether the provider carried it out, and will not send anything else until it does.
+type InDoubtError struct {
+	Session, Operation, Kind string
+}
+
+func (e *InDoubtError) Error() string {
+	return fmt.Sprintf("checkout: session[%s]: the %s %s is in doubt: its outcome at the provider is not known yet; "+
+		"kasse retries it with the same request id, and accepts new operations once it is settled",
+		e.Session, e.Kind, e.Operation)
+}
+
+// OutcomeUnknownError is an operation sent to the provider whose outcome kasse does not know yet (no
+// answer, a timeout, a 5xx). It is recorded in the session as in doubt and retried with the same request
+// id until it is known; it may well have happened.
+type OutcomeUnknownError struct {
+	Session, Operation, Kind string
+	Cause                    error
+}
+
+func (e *OutcomeUnknownError) Error() string {
+	msg := fmt.Sprintf("checkout: session[%s]: the outcome of %s %s is not known yet", e.Session, e.Kind, e.Operation)
+	if e.Cause != nil {
+		msg += ": " + e.Cause.Error()
+	}
+	return msg
+}
+func (e *OutcomeUnknownError) Unwrap() error { return e.Cause }

@@ -17,9 +17,11 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/kassehq/kasse/host/config"
+	"github.com/kassehq/kasse/host/fence"
 	"github.com/kassehq/kasse/host/payment"
 	"github.com/kassehq/kasse/host/provider"
 	"github.com/kassehq/kasse/host/store"
@@ -97,17 +99,35 @@ type Config struct {
 	// Logger receives one line per state change and per failure; default slog.Default().
 	Logger *slog.Logger
 	// OnChange, if set, is called after every stored change of a session's state or amounts, with the
-	// session before and after, e.g. to tell the shop's platform that the order is paid or partly
-	// refunded. It must not block for long.
+	// session before and after (for observers such as metrics). It must not block for long. Shop
+	// platforms hear about changes through Relay instead, which cannot lose one.
 	OnChange func(ctx context.Context, before, after *payment.Session)
+	// Relay, if set, hands notices from a session's outbox to the durable delivery queue. Notices are
+	// written to the outbox, in the same store write as the change that causes them, for sessions of
+	// merchants with a shop platform; Relay must be idempotent per Notice.DeliveryID (it may see a
+	// notice again after a crash).
+	Relay func(ctx context.Context, sess *payment.Session, notices []payment.Notice) error
+	// RetryInDoubt is how long after an operation went into doubt the reconciler sends it again with
+	// the same request id. Default 20s (longer than one provider call, so a live request is not raced).
+	RetryInDoubt time.Duration
+	// RelayRetry is how long after a change the reconciler relays notices that were not relayed at once.
+	// Default 10s.
+	RelayRetry time.Duration
+	// VerifyAfter is how long after a money operation the reconciler checks that kasse's amounts equal
+	// the provider's. Default 1m.
+	VerifyAfter time.Duration
+	// InitiateGrace is how old an initiate in doubt must be before a status check that finds no payment
+	// settles it as never started. Default 45s (three times the provider client's timeout).
+	InitiateGrace time.Duration
 }
 
 // Service is the checkout service. It is safe for concurrent use, and several instances (in several
 // processes) may share one Redis store.
 type Service struct {
-	cfg Config
-	now func() time.Time
-	log *slog.Logger
+	cfg      Config
+	now      func() time.Time
+	log      *slog.Logger
+	diverged atomic.Int64
 }
 
 // New returns a Service, or an error naming the first missing collaborator.
@@ -135,6 +155,18 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.FirstPoll <= 0 {
 		cfg.FirstPoll = 5 * time.Second
+	}
+	if cfg.RetryInDoubt <= 0 {
+		cfg.RetryInDoubt = 20 * time.Second
+	}
+	if cfg.RelayRetry <= 0 {
+		cfg.RelayRetry = 10 * time.Second
+	}
+	if cfg.VerifyAfter <= 0 {
+		cfg.VerifyAfter = time.Minute
+	}
+	if cfg.InitiateGrace <= 0 {
+		cfg.InitiateGrace = 45 * time.Second
 	}
 	s := &Service{cfg: cfg, now: cfg.Now, log: cfg.Logger}
 	if s.now == nil {
@@ -217,17 +249,23 @@ func (s *Service) create(ctx context.Context, co payment.Checkout, idempotencyKe
 			if err != nil {
 				return nil, false, fmt.Errorf("checkout: idempotent replay: %w", err)
 			}
+			if op := prev.InDoubt(); op != nil && op.Kind == payment.OpKindInitiate {
+				if prev, err = s.resolve(ctx, prev, op.ID); err != nil {
+					return prev, false, err
+				}
+			}
 			return prev, true, nil
 		}
 		defer func() {
 			// A request that stored nothing may be retried with the same key.
-			if err != nil && sess == nil {
+			if err != nil && sess == nil && !errors.Is(err, store.ErrUnavailable) {
 				_ = s.cfg.Store.ReleaseIdempotencyKey(context.WithoutCancel(ctx), scope, idempotencyKey, id+"|"+fingerprint)
 			}
 		}()
 	}
 
 	now := s.now().UTC()
+	requestID := newRequestID()
 	draft := &payment.Session{
 		ID: id, Merchant: co.Merchant, Reference: co.Reference, State: payment.StatePending,
 		Amount: co.Amount, Currency: co.Currency, Description: co.Description, ReturnURL: co.ReturnURL,
@@ -236,6 +274,11 @@ func (s *Service) create(ctx context.Context, co payment.Checkout, idempotencyKe
 		ProviderReference: id, CallbackToken: newToken(),
 		CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(s.cfg.PendingTimeout),
 		History: []payment.Event{{At: now, To: payment.StatePending, Cause: kind + " created", Amount: co.Amount}},
+		// The initiate is recorded before it is sent, and the session is on the poll schedule from its
+		// first write: whatever happens after, the reconciler finds it and settles it.
+		Operations: []payment.ProviderOp{{ID: requestID, Kind: payment.OpKindInitiate, Amount: co.Amount,
+			Status: payment.OpInDoubt, Attempts: 1, At: now, Key: keyDigest(idempotencyKey)}},
+		NextCheckAt: now.Add(s.cfg.FirstPoll),
 	}
 
 	// Build first: a plugin that fails here leaves nothing behind.
@@ -262,38 +305,24 @@ func (s *Service) create(ctx context.Context, co payment.Checkout, idempotencyKe
 		s.log.Error("checkout: index shop reference", "session", id, "reference", co.Reference, "err", err)
 	}
 
-	resp, sendErr := s.send(ctx, plugin, m, req, "", draft)
+	resp, sendErr := s.send(ctx, plugin, m, req, requestID, draft)
 	var pay *abi.Payment
 	if sendErr == nil {
 		pay, sendErr = s.read(ctx, plugin, abi.OpReadInitiate, m, draft, nil, resp)
 	}
-	if sendErr != nil {
-		failed, uerr := s.cfg.Store.Update(ctx, id, func(cur *payment.Session) (bool, error) {
-			return cur.Apply(payment.Observation{State: payment.StateFailed, AuthorizedAmount: -1,
-				CapturedAmount: -1, RefundedAmount: -1, CancelledAmount: -1,
-				Reason: "initiate failed: " + reasonOf(sendErr)}, "initiate failed", s.now()), nil
-		})
-		if uerr == nil {
-			sess = failed
-			s.notify(ctx, draft, failed)
+	if sendErr == nil { // fence: the customer goes only where the merchant's provider lives
+		if err := fence.Redirect(abi.OpReadInitiate, pay.RedirectURL, fence.AllowFor(m.Vipps.BaseURL, m.Vipps.RedirectHosts, m.Vipps.RedirectSchemes)); err != nil {
+			fence.Report(plugin, err)
+			sendErr = &PluginError{Plugin: plugin.Name(), Version: plugin.Version(), Op: abi.OpReadInitiate, Cause: err}
 		}
-		s.log.Warn(kind+" initiate failed", "session", id, "merchant", co.Merchant, "err", sendErr)
-		return sess, false, sendErr
 	}
-
-	sess, err = s.cfg.Store.Update(ctx, id, func(cur *payment.Session) (bool, error) {
-		cur.RedirectURL = pay.RedirectURL
-		if pay.ProviderReference != "" {
-			cur.ProviderReference = pay.ProviderReference
-		}
-		cur.UpdatedAt = s.now().UTC()
-		return true, nil
-	})
+	settled, err := s.settle(ctx, m, id, requestID, pay, sendErr)
+	if settled != nil {
+		sess = settled
+	}
 	if err != nil {
-		return nil, false, fmt.Errorf("checkout: record redirect for session[%s]: %w", id, err)
-	}
-	if err := s.cfg.Store.SchedulePoll(ctx, id, now.Add(s.cfg.FirstPoll)); err != nil {
-		s.log.Error("checkout: schedule first poll", "session", id, "err", err)
+		s.log.Warn(kind+" initiate failed", "session", id, "merchant", co.Merchant, "err", err)
+		return sess, false, err
 	}
 	s.log.Info(kind+" created", "session", id, "merchant", co.Merchant, "amount", co.Amount,
 		"plugin", plugin.Name()+"@"+plugin.Version())
@@ -350,73 +379,24 @@ const (
 )
 
 // Modify captures, refunds or cancels. amount 0 means "all that is left" for capture and refund; it is
-// ignored for cancel. With a non-empty idempotencyKey a retried call reuses the provider idempotency key of
-// the first, so the provider applies it once.
+// ignored for cancel. The operation is recorded in the session before it is sent, with the request id
+// the provider deduplicates on; if its outcome cannot be known now the error is an *OutcomeUnknownError
+// and kasse keeps retrying it with the same id. While an operation is in doubt, a new one is refused
+// with an *InDoubtError. With a non-empty idempotencyKey, a retried call finds the operation the first
+// call recorded and never starts another.
 func (s *Service) Modify(ctx context.Context, id string, op Operation, amount int64, text, idempotencyKey string) (*payment.Session, error) {
-	sess, err := s.Get(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	m, ok := s.cfg.Merchants.Merchant(sess.Merchant)
-	if !ok {
-		return nil, &UnknownMerchantError{Merchant: sess.Merchant}
-	}
-	plugin, ok := s.pluginFor(sess)
-	if !ok {
-		return nil, &UnavailableError{What: "payment plugin " + sess.Plugin}
-	}
-
-	var buildOp, readOp abi.Op
+	var check func(cur *payment.Session) (int64, error)
 	switch op {
 	case OpCapture:
-		buildOp, readOp = abi.OpBuildCapture, abi.OpReadCapture
-		amount, err = sess.CheckCapture(amount)
+		check = func(cur *payment.Session) (int64, error) { return cur.CheckCapture(amount) }
 	case OpRefund:
-		buildOp, readOp = abi.OpBuildRefund, abi.OpReadRefund
-		amount, err = sess.CheckRefund(amount)
+		check = func(cur *payment.Session) (int64, error) { return cur.CheckRefund(amount) }
 	case OpCancel:
-		buildOp, readOp = abi.OpBuildCancel, abi.OpReadCancel
-		amount, err = 0, sess.CheckCancel()
+		check = func(cur *payment.Session) (int64, error) { return 0, cur.CheckCancel() }
 	default:
 		return nil, fmt.Errorf("checkout: unknown operation %q", op)
 	}
-	if err != nil {
-		return sess, &StateError{Session: sess.ID, State: sess.State, Err: err}
-	}
-	if text == "" {
-		text = defaultText(op, sess)
-	}
-
-	requestID := newRequestID()
-	if idempotencyKey != "" {
-		value := requestID + "|" + fmt.Sprintf("%s:%d:%s", op, amount, text)
-		existing, err := s.cfg.Store.ClaimIdempotencyKey(ctx, "op:"+sess.ID, idempotencyKey, value, 24*time.Hour)
-		if err != nil {
-			return nil, fmt.Errorf("checkout: claim idempotency key: %w", err)
-		}
-		if existing != "" {
-			prevID, prevParams, _ := strings.Cut(existing, "|")
-			if prevParams != fmt.Sprintf("%s:%d:%s", op, amount, text) {
-				return nil, &IdempotencyError{Detail: "Idempotency-Key was already used for a different operation or amount"}
-			}
-			requestID = prevID
-		}
-	}
-
-	opIn := &abi.Operation{Amount: amount, Text: text}
-	req, err := s.build(ctx, plugin, buildOp, m, sess, opIn)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := s.send(ctx, plugin, m, req, requestID, sess)
-	if err != nil {
-		return nil, err
-	}
-	pay, err := s.read(ctx, plugin, readOp, m, sess, opIn, resp)
-	if err != nil {
-		return nil, err
-	}
-	return s.apply(ctx, sess.ID, pay, string(op))
+	return s.operate(ctx, id, string(op), amount, text, keyDigest(idempotencyKey), check)
 }
 
 // Callback handles a provider callback for the merchant's payment providerRef. authorization is the
@@ -453,15 +433,25 @@ func (s *Service) Callback(ctx context.Context, merchant, providerRef, authoriza
 	return s.apply(ctx, sess.ID, out.Payment, "callback")
 }
 
-// Refresh asks the provider for the payment's current state and folds it into the session. A session still
-// pending after its expiry time is expired.
+// Refresh is the reconciler's look at a session: it settles an operation in doubt, relays notices not
+// yet handed to the delivery queue, asks the provider for the payment's state and folds it in (a
+// session still pending after its expiry time is expired), and, once a money operation is over, checks
+// that kasse's amounts equal the provider's. It clears NextCheckAt when nothing more is needed.
 func (s *Service) Refresh(ctx context.Context, id string) (*payment.Session, error) {
 	sess, err := s.Get(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	if sess.State.Final() {
-		return sess, nil
+	if op := sess.InDoubt(); op != nil {
+		return s.resolve(ctx, sess, op.ID)
+	}
+	sess = s.relay(ctx, sess)
+	if len(sess.Outbox) > 0 {
+		return sess, nil // relay failed; logged, retried at NextCheckAt
+	}
+	verify := !sess.NextCheckAt.IsZero() && sess.State != payment.StatePending
+	if sess.State.Final() && !verify {
+		return s.done(ctx, sess)
 	}
 	m, ok := s.cfg.Merchants.Merchant(sess.Merchant)
 	if !ok {
@@ -483,6 +473,9 @@ func (s *Service) Refresh(ctx context.Context, id string) (*payment.Session, err
 	if err != nil {
 		return nil, err
 	}
+	if verify {
+		return s.converge(ctx, m, id, pay)
+	}
 	sess, err = s.apply(ctx, id, pay, "status check")
 	if err != nil {
 		return nil, err
@@ -492,8 +485,72 @@ func (s *Service) Refresh(ctx context.Context, id string) (*payment.Session, err
 			CapturedAmount: -1, RefundedAmount: -1, CancelledAmount: -1,
 			Reason: "the customer did not complete the payment in time"}, "expired")
 	}
+	if sess.State != payment.StatePending {
+		return s.done(ctx, sess)
+	}
 	return sess, nil
 }
+
+// done clears the NextCheckAt of a session that needs nothing more from the reconciler.
+func (s *Service) done(ctx context.Context, sess *payment.Session) (*payment.Session, error) {
+	if sess.NextCheckAt.IsZero() {
+		return sess, nil
+	}
+	return s.cfg.Store.Update(ctx, sess.ID, func(cur *payment.Session) (bool, error) {
+		next := s.nextCheck(cur, s.now(), false)
+		if next.Equal(cur.NextCheckAt) {
+			return false, nil
+		}
+		cur.NextCheckAt = next
+		return true, nil
+	})
+}
+
+// converge makes the session's amounts equal the provider's after a money operation, recording a
+// divergence in the history, the log and the Diverged counter, and ends the check.
+func (s *Service) converge(ctx context.Context, m config.Merchant, id string, pay *abi.Payment) (*payment.Session, error) {
+	known := pay.AuthorizedAmount >= 0 && pay.CapturedAmount >= 0 && pay.RefundedAmount >= 0 && pay.CancelledAmount >= 0
+	var before payment.Session
+	diverged := false
+	sess, err := s.cfg.Store.Update(ctx, id, func(cur *payment.Session) (bool, error) {
+		if cur.InDoubt() != nil {
+			return false, nil // its effect may not show at the provider yet; look again after it settles
+		}
+		before = *cur
+		now := s.now().UTC()
+		diverged = false
+		changed := false
+		if known {
+			provider := payment.Amounts{Authorized: pay.AuthorizedAmount, Captured: pay.CapturedAmount,
+				Refunded: pay.RefundedAmount, Cancelled: pay.CancelledAmount}
+			if diverged = cur.Converge(provider, payment.State(pay.State), now); diverged && s.notices(m) {
+				cur.RecordNotices(&before, now)
+			}
+			changed = diverged
+		} else {
+			changed = s.record(m, cur, observationOf(pay), "status check", now)
+		}
+		if next := s.nextCheck(cur, now, false); !next.Equal(cur.NextCheckAt) {
+			cur.NextCheckAt = next
+			changed = true
+		}
+		return changed, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("checkout: check amounts of session[%s]: %w", id, err)
+	}
+	if diverged {
+		s.diverged.Add(1)
+		s.log.Error("checkout: kasse's amounts differed from the provider's; took the provider's",
+			"session", id, "kasse", before.Amounts().String(), "provider", sess.Amounts().String())
+		s.notify(ctx, &before, sess)
+	}
+	return s.relay(ctx, sess), nil
+}
+
+// Diverged counts the sessions whose amounts were found to differ from the provider's and were made
+// equal to them, since the service started.
+func (s *Service) Diverged() int64 { return s.diverged.Load() }
 
 // Return settles a session when the customer's browser comes back from the provider: if no callback has
 // arrived yet it asks the provider directly. It returns the session; the caller redirects to its ReturnURL.
@@ -515,18 +572,21 @@ func (s *Service) Return(ctx context.Context, id string) (*payment.Session, erro
 }
 
 func (s *Service) apply(ctx context.Context, id string, pay *abi.Payment, cause string) (*payment.Session, error) {
-	obs := payment.Observation{State: payment.State(pay.State), AuthorizedAmount: pay.AuthorizedAmount,
-		CapturedAmount: pay.CapturedAmount, RefundedAmount: pay.RefundedAmount,
-		CancelledAmount: pay.CancelledAmount, Reason: pay.Reason}
+	obs := observationOf(pay)
 	var before payment.Session
 	changed := false
 	sess, err := s.cfg.Store.Update(ctx, id, func(cur *payment.Session) (bool, error) {
 		before = *cur
+		m, _ := s.cfg.Merchants.Merchant(cur.Merchant)
+		now := s.now().UTC()
 		// Express details (customer, address, shipping) may arrive by poll when the callback is lost.
 		details := ApplyExpressDetails(cur, pay)
-		changed = cur.Apply(obs, cause, s.now())
-		changed = changed || details
-		return changed, nil
+		changed = s.record(m, cur, obs, cause, now)
+		if !changed && !details {
+			return false, nil
+		}
+		cur.NextCheckAt = s.nextCheck(cur, now, false)
+		return true, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("checkout: apply %s to session[%s]: %w", cause, id, err)
@@ -538,11 +598,7 @@ func (s *Service) apply(ctx context.Context, id string, pay *abi.Payment, cause 
 		}
 		s.notify(ctx, &before, sess)
 	}
-	if sess.State.Settled() {
-		if err := s.cfg.Store.CancelPoll(ctx, id); err != nil {
-			s.log.Warn("checkout: cancel poll", "session", id, "err", err)
-		}
-	}
+	sess = s.relay(ctx, sess)
 	if cause != causeLateRelease {
 		if late := s.releaseLateReservation(ctx, sess); late != nil {
 			sess = late
@@ -573,32 +629,22 @@ func (s *Service) releaseLateReservation(ctx context.Context, sess *payment.Sess
 			"session", sess.ID, "state", sess.State, "reserved", sess.AuthorizedAmount, "err", err)
 		return nil
 	}
-	m, ok := s.cfg.Merchants.Merchant(sess.Merchant)
-	if !ok {
-		return fail(&UnknownMerchantError{Merchant: sess.Merchant})
-	}
-	plugin, ok := s.pluginFor(sess)
-	if !ok {
-		return fail(&UnavailableError{What: "payment plugin " + sess.Plugin})
-	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	opIn := &abi.Operation{Text: "Order " + sess.Reference + " was not completed in time"}
-	req, err := s.build(ctx, plugin, abi.OpBuildCancel, m, sess, opIn)
+	released, err := s.operate(ctx, sess.ID, payment.OpKindCancel, 0,
+		"Order "+sess.Reference+" was not completed in time", "", func(cur *payment.Session) (int64, error) {
+			if cur.AuthorizedAmount-cur.CapturedAmount-cur.CancelledAmount <= 0 {
+				return 0, fmt.Errorf("nothing reserved: %w", payment.ErrTransition)
+			}
+			return 0, nil
+		})
 	if err != nil {
 		return fail(err)
 	}
-	resp, err := s.send(ctx, plugin, m, req, "", sess)
-	if err != nil {
-		return fail(err)
-	}
-	pay, err := s.read(ctx, plugin, abi.OpReadCancel, m, sess, opIn, resp)
-	if err != nil {
-		return fail(err)
-	}
-	released, err := s.apply(ctx, sess.ID, pay, causeLateRelease)
-	if err != nil {
-		return fail(err)
+	if err := s.Note(ctx, sess.ID, causeLateRelease, "the reservation made after the session ended was cancelled at the provider"); err == nil {
+		if again, err := s.Get(ctx, sess.ID); err == nil {
+			released = again
+		}
 	}
 	s.log.Warn("checkout: released a reservation made after the session ended", "session", sess.ID,
 		"state", sess.State, "amount", released.CancelledAmount)
@@ -671,6 +717,10 @@ func (s *Service) buildFrom(ctx context.Context, plugin Plugin, in *abi.Input) (
 		return nil, &PluginError{Plugin: plugin.Name(), Version: plugin.Version(), Op: op,
 			Cause: errors.New("output has no request")}
 	}
+	if err := fence.Request(in, out.Request); err != nil { // fence: kasse's values reach the provider unchanged
+		fence.Report(plugin, err)
+		return nil, &PluginError{Plugin: plugin.Name(), Version: plugin.Version(), Op: op, Cause: err}
+	}
 	return out.Request, nil
 }
 
@@ -716,6 +766,7 @@ func (s *Service) send(ctx context.Context, plugin Plugin, m config.Merchant, re
 		switch {
 		case errors.As(err, &reqErr):
 			// The plugin built a request the host will not send: a plugin fault, not the provider's.
+			fence.Report(plugin, err)
 			return nil, &PluginError{Plugin: plugin.Name(), Version: plugin.Version(), Op: "send", Cause: err}
 		case errors.As(err, &tokErr) && tokErr.Status >= 400 && tokErr.Status < 500:
 			return nil, &ProviderError{Detail: "Vipps refused kasse's credentials for merchant " + m.ID +

@@ -32,7 +32,7 @@ import (
 	"github.com/kassehq/kasse/schemas"
 )
 
-// EnvRedisURL is the environment variable that, when set, overrides store.redisUrl.
+// EnvRedisURL is the environment variable that, when set, overrides store.redisUrl and store.redis.url.
 const EnvRedisURL = "KASSE_REDIS_URL"
 
 // Config is a loaded config file with its defaults applied and its secrets resolved. Load returns a new
@@ -89,10 +89,14 @@ type Server struct {
 
 // Store says where sessions are kept.
 type Store struct {
-	// RedisURL is redis://host:port/db (rediss:// for TLS, unix:// for a socket). Empty, the default,
-	// keeps sessions in process, for a single instance. The environment variable KASSE_REDIS_URL
-	// overrides it.
+	// RedisURL is redis://host:port/db (rediss:// for TLS, unix:// for a socket): the short form of
+	// Redis{URL: ...}, kept for existing files. Empty, the default, and without Redis, keeps sessions in
+	// process, for a single instance. The environment variable KASSE_REDIS_URL overrides it.
 	RedisURL string `json:"redisUrl"`
+	// Redis is how kasse reaches Redis: one server, a cluster or Sentinel, with credentials, pool size
+	// and timeouts. Give it or RedisURL, not both. After Load it is set whenever Redis is configured
+	// (from either field or KASSE_REDIS_URL), and nil for the in-process store.
+	Redis *Redis `json:"redis,omitempty"`
 	// SessionTTL is how long a session is kept after it is created. Refunds are possible up to 365 days
 	// after the reservation. Default 9600h (400 days).
 	SessionTTL Duration `json:"sessionTtl"`
@@ -111,7 +115,7 @@ type Plugins struct {
 	// Default 512 (32 MiB); at most 65536.
 	MemoryLimitPages uint32 `json:"memoryLimitPages"`
 	// PoolSize is the number of instances kept per plugin version. Default 0, which means
-	// GOMAXPROCS-1, at least 1 (the plugin runtime resolves it).
+	// GOMAXPROCS-1, at least 2 (the plugin runtime resolves it).
 	PoolSize int `json:"poolSize"`
 	// TrustedKeys are the ed25519 public keys whose signatures make a plugin bundle (<name>.wasm,
 	// <name>.manifest.json, <name>.wasm.sig) loadable: the 32-byte key in standard base64, optionally
@@ -130,8 +134,10 @@ type Plugins struct {
 	// share of new checkouts, instead of becoming active for all. Default 0: dropped-in bundles activate.
 	CanaryPercent int `json:"canaryPercent,omitempty"`
 	// RollbackErrors is how many failed calls (trap, timeout, exit, output too large or failing its
-	// schema) roll a version on probation (a canary, or a version just activated over another) back by
-	// itself, when they are also at least RollbackErrorRate of its calls. Default 0, which means 5.
+	// schema, an error answered as data that is the plugin's fault, an output the host refused; not the
+	// provider's refusals) roll a version on probation (a canary, or a version just activated over
+	// another) back by itself, when they are also at least RollbackErrorRate of its calls and its failure
+	// rate exceeds its baseline's by RollbackErrorRate. Default 0, which means 5.
 	RollbackErrors int `json:"rollbackErrors,omitempty"`
 	// RollbackErrorRate is the share of failed calls, from 0 to 1, that together with RollbackErrors
 	// rolls a version on probation back. Default 0, which means 0.05 (5%).
@@ -141,6 +147,17 @@ type Plugins struct {
 	ProbationCalls int `json:"probationCalls,omitempty"`
 	// WatchInterval is how often Dir is scanned for new or changed bundles. Default 0, which means 2s.
 	WatchInterval Duration `json:"watchInterval,omitempty"`
+	// RollbackLatencyFactor and RollbackLatencyMin roll back a version on probation whose p99 call
+	// latency exceeds its baseline's by both. Defaults 0, which mean 3 and 20ms.
+	RollbackLatencyFactor float64  `json:"rollbackLatencyFactor,omitempty"`
+	RollbackLatencyMin    Duration `json:"rollbackLatencyMin,omitempty"`
+	// LatencyMinCalls is how many calls a version on probation serves before its p99 is judged.
+	// Default 0, which means 100.
+	LatencyMinCalls int `json:"latencyMinCalls,omitempty"`
+	// GateSlowdownFactor and GateSlowdownMin refuse a version whose gate vectors run slower than the
+	// active version's by both (the extra per vector). Defaults 0, which mean 3 and 2ms.
+	GateSlowdownFactor float64  `json:"gateSlowdownFactor,omitempty"`
+	GateSlowdownMin    Duration `json:"gateSlowdownMin,omitempty"`
 }
 
 // Admin configures the plugin administration API under /admin/v1/.
@@ -164,6 +181,12 @@ type Reconciler struct {
 	MaxInterval Duration `json:"maxInterval"`
 	// PendingTimeout is how long a checkout may stay pending before it is expired. Default 10m.
 	PendingTimeout Duration `json:"pendingTimeout"`
+	// RetryInDoubt is how long after a provider operation went into doubt (no answer, a timeout, a
+	// 5xx) kasse sends it again with the same request id. Default 20s; optional (zero: the default).
+	RetryInDoubt Duration `json:"retryInDoubt,omitempty"`
+	// VerifyAfter is how long after a capture, refund or cancel kasse checks that its amounts equal the
+	// provider's. Default 1m; optional (zero: the default).
+	VerifyAfter Duration `json:"verifyAfter,omitempty"`
 }
 
 // Merchant is one merchant (a Vipps sales unit) and how kasse reaches its payment provider.
@@ -291,6 +314,11 @@ type Vipps struct {
 	ClientSecret Secret `json:"-"`
 	// SubscriptionKey is the value of SubscriptionKeyEnv; Load sets it.
 	SubscriptionKey Secret `json:"-"`
+	// RedirectHosts and RedirectSchemes extend where a plugin's redirect URL (or app link, or QR target)
+	// may point: by default the host of BaseURL, the documented Vipps landing host and the vipps and
+	// vippsMT app schemes (host/fence). Default none.
+	RedirectHosts   []string `json:"redirectHosts,omitempty"`
+	RedirectSchemes []string `json:"redirectSchemes,omitempty"`
 }
 
 // Merchant returns the merchant with the given id.
@@ -433,11 +461,6 @@ func parse(data []byte, s *schemas.Set, getenv func(string) string) (*Config, er
 		problems = append(problems, Problem{Pointer: ptr, Detail: fmt.Sprintf(format, args...)})
 	}
 
-	redisFromEnv := false
-	if v := getenv(EnvRedisURL); v != "" {
-		c.Store.RedisURL = v
-		redisFromEnv = true
-	}
 	if c.Plugins.CacheDir == "" {
 		if dir, err := os.UserCacheDir(); err == nil {
 			c.Plugins.CacheDir = filepath.Join(dir, "kasse", "wazero")
@@ -516,18 +539,7 @@ func parse(data []byte, s *schemas.Set, getenv func(string) string) (*Config, er
 		}
 	}
 
-	if c.Store.RedisURL != "" {
-		// The value is not shown: a Redis URL may carry a password.
-		u, err := url.Parse(c.Store.RedisURL)
-		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") ||
-			(u.Scheme != "unix" && u.Host == "") {
-			if redisFromEnv {
-				add("/store/redisUrl", "environment variable %s must be a redis://host:port/db, rediss:// or unix:// URL", EnvRedisURL)
-			} else {
-				add("/store/redisUrl", "must be a redis://host:port/db, rediss:// or unix:// URL")
-			}
-		}
-	}
+	checkStore(&c, getenv, add)
 
 	if c.Admin.TokenEnv != "" {
 		switch v := getenv(c.Admin.TokenEnv); {

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -35,6 +36,9 @@ var testEnv = map[string]string{
 	"KASSE_DEMO_ACCESS_TOKEN":       "shpat_demo-access-token",
 	"KASSE_DEMO_URL_SECRET":         "demo-url-secret-of-at-least-32-characters",
 	"KASSE_SHORT_URL_SECRET":        "too-short",
+	"KASSE_REDIS_USERNAME":          "kasse-redis-user",
+	"KASSE_REDIS_PASSWORD":          "redis-password",
+	"KASSE_REDIS_SENTINEL_PASSWORD": "sentinel-password",
 }
 
 // secretsInTestdata are values in the invalid test files that stand for secrets or passwords.
@@ -511,5 +515,66 @@ func TestPlatformSecretsResolved(t *testing.T) {
 	}
 	if got := c.Merchants["custom"].Platform.Options["storeId"]; got != "42" {
 		t.Errorf("custom options %q", got)
+	}
+}
+
+// TestRedisClients checks that each store.redis form becomes the go-redis client it names, with the
+// credentials from the environment and the pool and timeouts from the file.
+func TestRedisClients(t *testing.T) {
+	set := compile(t)
+	tests := []struct {
+		file     string
+		wantType string
+	}{
+		{"redis_single", "*redis.Client"},
+		{"redis_cluster", "*redis.ClusterClient"},
+		{"redis_cluster_url", "*redis.ClusterClient"},
+		{"redis_sentinel", "*redis.Client"}, // go-redis's failover client is a *redis.Client
+		{"full", "*redis.Client"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			c, err := config.Load(filepath.Join("testdata", "valid", tt.file+".yaml"), set, getenv(testEnv))
+			if err != nil {
+				t.Fatal(err)
+			}
+			client, err := c.Store.Redis.NewClient()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer client.Close()
+			if got := fmt.Sprintf("%T", client); got != tt.wantType {
+				t.Errorf("client %s, want %s", got, tt.wantType)
+			}
+			if strings.Contains(c.Store.Redis.Description(), "redis-password") {
+				t.Errorf("description shows the password: %s", c.Store.Redis.Description())
+			}
+		})
+	}
+	c, err := config.Load(filepath.Join("testdata", "valid", "redis_cluster.yaml"), set, getenv(testEnv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := c.Store.Redis.UniversalOptions()
+	if !o.IsClusterMode || o.Username != "kasse-redis-user" || o.Password != "redis-password" ||
+		o.PoolSize != 20 || o.ReadTimeout != 500*time.Millisecond || o.TLSConfig == nil || len(o.Addrs) != 3 {
+		t.Errorf("cluster options %+v", o)
+	}
+}
+
+// TestRedisURLEnvironmentOverridesStoreRedis: KASSE_REDIS_URL replaces store.redis's url or addrs and
+// keeps the rest (credentials, timeouts).
+func TestRedisURLEnvironmentOverridesStoreRedis(t *testing.T) {
+	set := compile(t)
+	env := maps.Clone(testEnv)
+	env[config.EnvRedisURL] = "redis://127.0.0.1:7000?addr=127.0.0.1:7001"
+	c, err := config.Load(filepath.Join("testdata", "valid", "redis_cluster.yaml"), set, getenv(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := c.Store.Redis
+	if r.URL != env[config.EnvRedisURL] || len(r.Addrs) != 0 || r.Mode != config.RedisCluster || r.TLS ||
+		r.Password.Reveal() != "redis-password" {
+		t.Errorf("store.redis %+v", r)
 	}
 }

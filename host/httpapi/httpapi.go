@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -50,6 +51,9 @@ type Config struct {
 	Mount func(r gin.IRouter)
 	// Webhooks verifies Vipps webhook deliveries (ePayment merchants).
 	Webhooks checkout.WebhookVerifier
+	// Idempotency keeps the answers of requests sent with an Idempotency-Key, so a retry gets the first
+	// answer. Nil turns answer replay off.
+	Idempotency IdempotencyStore
 	// OnAuthFailure, if set, is called once per refused API key, with the route (e.g.
 	// "/v1/checkouts/:id"), to count them.
 	OnAuthFailure func(route string)
@@ -71,6 +75,7 @@ type api struct {
 	keys     APIKeys
 	ready    func(ctx context.Context) error
 	log      *slog.Logger
+	idem     IdempotencyStore
 	onAuth   func(route string)
 	segments URLSegments
 }
@@ -79,7 +84,7 @@ type api struct {
 func New(cfg Config) http.Handler {
 	gin.SetMode(gin.ReleaseMode)
 	a := &api{webhooks: cfg.Webhooks, svc: cfg.Service, schemas: cfg.Schemas, keys: cfg.APIKeys, ready: cfg.Ready,
-		log: cfg.Logger, onAuth: cfg.OnAuthFailure, segments: cfg.URLSegments}
+		log: cfg.Logger, onAuth: cfg.OnAuthFailure, segments: cfg.URLSegments, idem: cfg.Idempotency}
 	if a.log == nil {
 		a.log = slog.Default()
 	}
@@ -87,7 +92,8 @@ func New(cfg Config) http.Handler {
 		a.ready = func(context.Context) error { return nil }
 	}
 	r := a.engine()
-	r.Use(a.requireJSON)
+	// requireJSON first: a body of the wrong type must not claim an Idempotency-Key.
+	r.Use(a.requireJSON, a.idempotent)
 
 	// The public probes reveal nothing: the detailed readiness is on the operations listener (NewOps).
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
@@ -380,10 +386,19 @@ func (a *api) vippsCallback(c *gin.Context) {
 	c.Status(http.StatusOK)
 }
 
-// view is the session as the API shows it: without the callback token.
+// view is the session as the API shows it: without the callback token and the internal bookkeeping
+// (outbox, next check, the digests of shop idempotency keys).
 func view(s *payment.Session) *payment.Session {
 	v := *s
 	v.CallbackToken = ""
+	v.Outbox, v.NoticeSeq, v.NextCheckAt = nil, 0, time.Time{}
+	if len(s.Operations) > 0 {
+		v.Operations = make([]payment.ProviderOp, len(s.Operations))
+		for i, op := range s.Operations {
+			op.Key = ""
+			v.Operations[i] = op
+		}
+	}
 	return &v
 }
 

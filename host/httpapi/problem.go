@@ -28,6 +28,13 @@ type Problem struct {
 	Merchant string `json:"merchant,omitempty"`
 	// ProviderErrors are the payment provider's own error entries, passed on unchanged.
 	ProviderErrors []abi.ProviderError `json:"providerErrors,omitempty"`
+	// Session and Operation name the checkout session and the provider operation (its request id) a
+	// problem is about, where an operation's outcome is not known yet or blocks this request.
+	Session   string `json:"session,omitempty"`
+	Operation string `json:"operation,omitempty"`
+
+	// retryAfter, in seconds, is sent as the Retry-After header when positive.
+	retryAfter int
 }
 
 const problemBase = "https://kasse.dev/problems/"
@@ -46,8 +53,25 @@ func problemFor(err error) Problem {
 		unerr  *checkout.UnavailableError
 		maxErr *http.MaxBytesError
 		exErr  *checkout.ExpressDisabledError
+		doubt  *checkout.InDoubtError
+		unk    *checkout.OutcomeUnknownError
 	)
 	switch {
+	case errors.As(err, &unk):
+		return Problem{Type: problemBase + "outcome-unknown", Title: "Outcome not known yet",
+			Status: http.StatusGatewayTimeout, Session: unk.Session, Operation: unk.Operation, retryAfter: 10,
+			Detail: "the payment provider did not answer the " + unk.Kind + " in time, so kasse does not know yet " +
+				"whether it happened; kasse keeps sending it with the same request id until it knows, and the " +
+				"session shows it under operations. Retry with the same Idempotency-Key, or GET the session"}
+	case errors.As(err, &doubt):
+		return Problem{Type: problemBase + "operation-in-doubt", Title: "Another operation is in doubt",
+			Status: http.StatusConflict, Session: doubt.Session, Operation: doubt.Operation, retryAfter: 10,
+			Detail: "the " + doubt.Kind + " " + doubt.Operation + " on this session has no known outcome yet; " +
+				"kasse sends nothing else for this payment until it is settled"}
+	case errors.Is(err, store.ErrUnavailable):
+		return Problem{Type: problemBase + "store-unavailable", Title: "Service temporarily unavailable",
+			Status: http.StatusServiceUnavailable, retryAfter: 2,
+			Detail: "kasse's session store is not reachable right now; nothing was done, retry shortly"}
 	case errors.As(err, &maxErr):
 		return Problem{Type: problemBase + "body-too-large", Title: "Request body too large",
 			Status: http.StatusRequestEntityTooLarge, Detail: "the request body exceeds the limit of " +
@@ -93,7 +117,7 @@ func problemFor(err error) Problem {
 				Status: http.StatusUnprocessableEntity, Detail: perr.Detail, ProviderErrors: perr.Errors}
 		}
 		return Problem{Type: problemBase + "provider-unavailable", Title: "The payment provider could not be reached",
-			Status: http.StatusBadGateway, Detail: "the payment provider did not answer successfully; nothing was changed by kasse",
+			Status: http.StatusBadGateway, Detail: "the payment provider did not answer successfully",
 			ProviderErrors: perr.Errors}
 	case errors.As(err, &plerr):
 		if plerr.Err != nil && plerr.Err.Code == "invalid_input" {
@@ -114,6 +138,9 @@ func problemFor(err error) Problem {
 // abortProblem writes p (with the request's id as instance) and stops the handler chain.
 func abortProblem(c *gin.Context, p Problem) {
 	p.Instance = "urn:kasse:request:" + requestID(c)
+	if p.retryAfter > 0 {
+		c.Header("Retry-After", itoa(int64(p.retryAfter)))
+	}
 	c.Header("Content-Type", ProblemContentType)
 	c.AbortWithStatusJSON(p.Status, p)
 }

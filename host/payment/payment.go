@@ -166,6 +166,20 @@ type Session struct {
 	// ExpiresAt is when a still-pending session is given up on as expired.
 	ExpiresAt time.Time `json:"expiresAt"`
 	History   []Event   `json:"history"`
+
+	// Operations are the money operations kasse sent to the provider for this session, oldest first,
+	// each recorded before it was sent. At most one is in doubt.
+	Operations []ProviderOp `json:"operations,omitempty"`
+	// Outbox holds the notices for the shop's platform that are written but not yet handed to the
+	// delivery queue. Internal: the API does not show it.
+	Outbox []Notice `json:"outbox,omitempty"`
+	// NoticeSeq is the sequence number of the session's newest notice.
+	NoticeSeq int64 `json:"noticeSeq,omitempty"`
+	// NextCheckAt is when the reconciler must look at the session next (a poll while pending, an
+	// operation in doubt, notices not yet relayed, a check that kasse's amounts match the provider's);
+	// zero when nothing is needed. The store keeps its poll schedule in step with it, in the same atomic
+	// write. Internal: the API does not show it.
+	NextCheckAt time.Time `json:"nextCheckAt,omitzero"`
 	// Revision counts stored changes; stores use it to detect lost updates.
 	Revision int64 `json:"revision"`
 }

@@ -39,8 +39,9 @@ type RuntimeConfig struct {
 
 // NewRuntimeConfig returns the default configuration: a memory limit of DefaultMemoryLimitPages, a call
 // timeout of DefaultCallTimeout, inputs up to DefaultMaxInputBytes, outputs up to DefaultMaxOutputBytes,
-// max(1, GOMAXPROCS-1) instances per plugin (guests cannot be preempted, so one P is left for the rest of
-// the host), an acquire wait of DefaultAcquireTimeout, no compilation cache directory and guest stderr
+// max(2, GOMAXPROCS-1) instances per plugin (guests cannot be preempted, so one P is left for the rest of
+// the host on larger machines; at least two, so that a 2-core machine is not serialised through one
+// instance while it yields or is replaced), an acquire wait of DefaultAcquireTimeout, no compilation cache directory and guest stderr
 // discarded (its tail still appears in trap errors).
 func NewRuntimeConfig() RuntimeConfig {
 	return RuntimeConfig{
@@ -48,7 +49,7 @@ func NewRuntimeConfig() RuntimeConfig {
 		callTimeout:      DefaultCallTimeout,
 		maxInputBytes:    DefaultMaxInputBytes,
 		maxOutputBytes:   DefaultMaxOutputBytes,
-		poolSize:         max(1, runtime.GOMAXPROCS(0)-1),
+		poolSize:         max(2, runtime.GOMAXPROCS(0)-1),
 		acquireTimeout:   DefaultAcquireTimeout,
 		valid:            true,
 	}

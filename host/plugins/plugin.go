@@ -15,10 +15,15 @@ import (
 	"github.com/kassehq/kasse/plugin/abi"
 )
 
-// yieldEvery is how many successful calls an instance serves between two kasse_yield calls. The yield runs
-// in the background when the instance goes back to the pool, never on a caller's path. A Go guest that
-// allocates needs it, or its heap grows without bound (wasm-runtime-notes §5, GC stall); every 16th call
-// kept an allocating guest flat in the measurements, and a guest that does not allocate loses little.
+// yieldEvery is how many successful calls an instance serves between two kasse_yield calls. A Go guest that
+// allocates needs the yield, or its heap grows without bound (wasm-runtime-notes §5, GC stall); every 16th
+// call kept an allocating guest flat in the measurements, and a guest that does not allocate loses little.
+//
+// Where the yield runs (see release): in the background only while another instance is free and no caller
+// waits, so that it is never on a caller's path; otherwise synchronously on the releasing caller's
+// goroutine, before the instance goes back. A background yield of the last instance once made a waiting
+// caller time out with KindBusy on a loaded machine (the yield goroutine was not scheduled, or a host GC
+// waited for a guest elsewhere, for longer than the acquire timeout).
 const yieldEvery = 16
 
 // Plugin is a loaded plugin version: its compiled module and a fixed pool of instances. It is safe for
@@ -39,8 +44,10 @@ type Plugin struct {
 	closeLock chan struct{}
 	drained   int
 
-	calls      atomic.Uint64
-	inFlight   atomic.Int64
+	calls    atomic.Uint64
+	inFlight atomic.Int64
+	// waiting counts callers blocked in acquire; release does not yield in the background while any wait.
+	waiting    atomic.Int64
 	failures   [len(kinds)]atomic.Uint64
 	live       atomic.Int64
 	replaced   atomic.Uint64
@@ -187,15 +194,31 @@ func (p *Plugin) acquire(ctx context.Context) (*slot, error) {
 	select {
 	case s = <-p.slots:
 	default:
+		p.waiting.Add(1)
 		timer := time.NewTimer(p.r.cfg.acquireTimeout)
-		defer timer.Stop()
 		select {
 		case s = <-p.slots:
 		case <-p.closing:
-			return nil, p.fail("", KindBusy, ErrClosed)
 		case <-ctx.Done():
-			return nil, p.fail("", KindBusy, fmt.Errorf("no free instance before the context ended: %w", ctx.Err()))
 		case <-timer.C:
+		}
+		timer.Stop()
+		p.waiting.Add(-1)
+		if s == nil {
+			// One last look: after a stall of the whole process the timer and a released slot can be ready
+			// together, and select picks either.
+			select {
+			case s = <-p.slots:
+			default:
+			}
+		}
+		if s == nil {
+			switch {
+			case p.closed.Load():
+				return nil, p.fail("", KindBusy, ErrClosed)
+			case ctx.Err() != nil:
+				return nil, p.fail("", KindBusy, fmt.Errorf("no free instance before the context ended: %w", ctx.Err()))
+			}
 			return nil, p.fail("", KindBusy, fmt.Errorf("no free instance of %d within %v", cap(p.slots), p.r.cfg.acquireTimeout))
 		}
 	}
@@ -206,10 +229,20 @@ func (p *Plugin) acquire(ctx context.Context) (*slot, error) {
 	return s, nil
 }
 
-// release returns a slot whose call succeeded, yielding in the background every yieldEvery calls.
+// release returns a slot whose call succeeded, yielding every yieldEvery calls: in the background when
+// another instance is free and no caller waits, else on this goroutine before the slot goes back, so that
+// a yield never takes the last instance out of service while someone waits for it.
 func (p *Plugin) release(s *slot) {
 	s.inst.calls++
 	if s.inst.calls%yieldEvery != 0 {
+		p.slots <- s
+		return
+	}
+	if p.waiting.Load() > 0 || len(p.slots) == 0 {
+		if err := s.inst.yield(p.r.cfg.callTimeout); err != nil {
+			p.discard(s)
+			return
+		}
 		p.slots <- s
 		return
 	}

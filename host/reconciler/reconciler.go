@@ -1,7 +1,9 @@
 // Package reconciler owns the polling that makes payment state converge without callbacks. Vipps sends
 // each callback once and never retries, so every pending session is also polled through the provider's
 // details endpoint: first a few seconds after initiation, then with back-off, until the payment settles or
-// expires. The schedule lives in the session store, so several kasse instances sharing Redis split the work
+// expires. The same schedule brings back every session whose Session.NextCheckAt is set: an operation
+// in doubt (resent with its request id), notices not yet relayed, and the check after a money operation
+// that kasse's amounts equal the provider's. The schedule lives in the session store, so several kasse instances sharing Redis split the work
 // and never poll the same session at the same time.
 package reconciler
 
@@ -123,19 +125,37 @@ func (r *Reconciler) poll(ctx context.Context, id string) {
 	case errors.Is(err, store.ErrNotFound):
 		_ = r.store.CancelPoll(ctx, id)
 		return
-	case err != nil:
+	case err != nil && sess == nil:
 		r.cfg.Logger.Warn("reconciler: status check failed; will retry", "session", id, "err", err)
 		// Back off to the longest interval: the provider or the plugin is failing, and polling it every
 		// couple of seconds would only add load. A pending session is never expired without an answer
 		// from the provider, since the customer may have paid.
 		_ = r.store.SchedulePoll(ctx, id, r.cfg.Now().Add(r.cfg.MaxInterval))
 		return
+	case err != nil:
+		r.cfg.Logger.Info("reconciler: session not settled yet; will look again", "session", id, "err", err)
 	}
-	if sess.State.Settled() {
+	now := r.cfg.Now()
+	switch {
+	case sess.State == payment.StatePending && sess.InDoubt() == nil:
+		err = r.store.SchedulePoll(ctx, id, now.Add(r.next(sess)))
+	case sess.NextCheckAt.IsZero():
+		// Nothing more to do. CancelPoll keeps the id if a concurrent write asked for a check.
 		_ = r.store.CancelPoll(ctx, id)
 		return
+	default:
+		// An operation in doubt or a check after a money operation: at its time, but not in a tight loop.
+		at := sess.NextCheckAt
+		if floor := now.Add(r.cfg.Interval); at.Before(floor) {
+			at = floor
+		}
+		if op := sess.InDoubt(); op != nil && op.Attempts > 2 {
+			// Back off while the provider keeps not answering.
+			at = now.Add(min(r.cfg.MaxInterval, r.cfg.Interval<<min(op.Attempts, 8)))
+		}
+		err = r.store.SchedulePoll(ctx, id, at)
 	}
-	if err := r.store.SchedulePoll(ctx, id, r.cfg.Now().Add(r.next(sess))); err != nil {
+	if err != nil {
 		r.cfg.Logger.Error("reconciler: reschedule", "session", id, "err", err)
 	}
 }

@@ -206,6 +206,9 @@ func (m *Memory) Create(_ context.Context, s *payment.Session, ttl time.Duration
 	if k != "" {
 		m.refs[k] = s.ID
 	}
+	if !c.NextCheckAt.IsZero() {
+		m.polls[s.ID] = toMicros(c.NextCheckAt)
+	}
 	s.Revision = 1
 	return nil
 }
@@ -283,6 +286,13 @@ func (m *Memory) Update(_ context.Context, id string, fn func(s *payment.Session
 		}
 	}
 	m.sessions[id] = memSession{s: next, expires: e.expires}
+	switch {
+	case next.NextCheckAt.Equal(e.s.NextCheckAt):
+	case next.NextCheckAt.IsZero():
+		delete(m.polls, id)
+	default:
+		m.polls[id] = toMicros(next.NextCheckAt)
+	}
 	return clone(next), nil
 }
 
@@ -319,6 +329,25 @@ func (m *Memory) ReleaseIdempotencyKey(_ context.Context, scope, key, value stri
 	return nil
 }
 
+// SwapIdempotencyKey implements Store.SwapIdempotencyKey.
+func (m *Memory) SwapIdempotencyKey(_ context.Context, scope, key, old, value string, ttl time.Duration) (bool, error) {
+	if err := checkClaim(scope, key, value, ttl); err != nil {
+		return false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return false, fmt.Errorf("store: swap idempotency key[%s/%s]: %w", scope, key, errClosed)
+	}
+	k := idemIndexKey(scope, key)
+	now := m.now()
+	if v, ok := m.idem[k]; !ok || expired(v.expires, now) || v.value != old {
+		return false, nil
+	}
+	m.idem[k] = memIdem{value: value, expires: now.Add(ttl)}
+	return true, nil
+}
+
 // SchedulePoll implements Store.SchedulePoll.
 func (m *Memory) SchedulePoll(_ context.Context, id string, at time.Time) error {
 	m.mu.Lock()
@@ -336,6 +365,9 @@ func (m *Memory) CancelPoll(_ context.Context, id string) error {
 	defer m.mu.Unlock()
 	if m.closed {
 		return fmt.Errorf("store: cancel poll[%s]: %w", id, errClosed)
+	}
+	if e, ok := m.liveLocked(id); ok && !e.s.NextCheckAt.IsZero() {
+		return nil
 	}
 	delete(m.polls, id)
 	return nil

@@ -42,6 +42,9 @@ type RedisOptions struct {
 	// MaxUpdateAttempts bounds the optimistic write attempts of one Update (default
 	// DefaultMaxUpdateAttempts). Past it Update returns ErrConflict.
 	MaxUpdateAttempts int
+	// OpTimeout bounds each Redis command (default DefaultOpTimeout). A command that fails or times
+	// out because Redis is down, frozen or failing over returns an error wrapping ErrUnavailable.
+	OpTimeout time.Duration
 }
 
 // Redis is the Store shared by every kasse instance that points at the same Redis with the same key prefix.
@@ -87,11 +90,13 @@ type Redis struct {
 	prefix      string
 	maxAttempts int
 
-	create  *redis.Script
-	update  *redis.Script
-	claim   *redis.Script
-	release *redis.Script
-	polls   *redis.Script
+	create     *redis.Script
+	update     *redis.Script
+	claim      *redis.Script
+	release    *redis.Script
+	polls      *redis.Script
+	cancelPoll *redis.Script
+	swap       *redis.Script
 
 	closeOnce sync.Once
 	closeErr  error
@@ -99,31 +104,35 @@ type Redis struct {
 
 var _ Store = (*Redis)(nil)
 
-// createScript: KEYS[1] session key, KEYS[2] reference key (optional).
-// ARGV[1] session JSON, ARGV[2] TTL in milliseconds ("0": none), ARGV[3] session id.
+// createScript: KEYS[1] session key, KEYS[2] poll set, KEYS[3] reference key (optional).
+// ARGV[1] session JSON, ARGV[2] TTL in milliseconds ("0": none), ARGV[3] session id, ARGV[4] the
+// session's NextCheckAt in Unix microseconds, or "-" for none.
 // Returns 0 on success, 1 if the id is taken, 2 if the reference is taken.
 const createScript = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 1 end
-if #KEYS > 1 and redis.call('EXISTS', KEYS[2]) == 1 then return 2 end
+if #KEYS > 2 and redis.call('EXISTS', KEYS[3]) == 1 then return 2 end
 if ARGV[2] ~= '0' then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  if #KEYS > 1 then redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[2]) end
+  if #KEYS > 2 then redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[2]) end
 else
   redis.call('SET', KEYS[1], ARGV[1])
-  if #KEYS > 1 then redis.call('SET', KEYS[2], ARGV[3]) end
+  if #KEYS > 2 then redis.call('SET', KEYS[3], ARGV[3]) end
 end
+if ARGV[4] ~= '-' then redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3]) end
 return 0
 `
 
-// updateScript: KEYS[1] session key, then the old reference key if ARGV[4] is "1", then the new reference
-// key if ARGV[5] is "1". ARGV[1] the JSON that was read, ARGV[2] the new JSON, ARGV[3] session id.
+// updateScript: KEYS[1] session key, KEYS[2] poll set, then the old reference key if ARGV[4] is "1",
+// then the new reference key if ARGV[5] is "1". ARGV[1] the JSON that was read, ARGV[2] the new JSON,
+// ARGV[3] session id, ARGV[6] what happens to the poll schedule: "-" nothing, "rem" remove the session,
+// else the due time in Unix microseconds.
 // Returns 0 on success, 1 if the session is gone, 2 if it changed since it was read, 3 if the new
 // reference is held by another session.
 const updateScript = `
 local cur = redis.call('GET', KEYS[1])
 if not cur then return 1 end
 if cur ~= ARGV[1] then return 2 end
-local i = 2
+local i = 3
 local old, new
 if ARGV[4] == '1' then old = KEYS[i]; i = i + 1 end
 if ARGV[5] == '1' then new = KEYS[i] end
@@ -137,7 +146,27 @@ if new then
   local ttl = redis.call('PTTL', KEYS[1])
   if ttl > 0 then redis.call('SET', new, ARGV[3], 'PX', ttl) else redis.call('SET', new, ARGV[3]) end
 end
+if ARGV[6] == 'rem' then redis.call('ZREM', KEYS[2], ARGV[3])
+elseif ARGV[6] ~= '-' then redis.call('ZADD', KEYS[2], ARGV[6], ARGV[3]) end
 return 0
+`
+
+// swapScript: KEYS[1] idempotency key; ARGV[1] expected value, ARGV[2] new value, ARGV[3] TTL in ms.
+const swapScript = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
+`
+
+// cancelPollScript: KEYS[1] poll set, KEYS[2] session key; ARGV[1] session id. Removes the id from the
+// schedule unless the stored session still has a nextCheckAt (a concurrent write asked for a check).
+const cancelPollScript = `
+local s = redis.call('GET', KEYS[2])
+if s then
+  local ok, t = pcall(cjson.decode, s)
+  if ok and type(t) == 'table' and t['nextCheckAt'] then return 0 end
+end
+return redis.call('ZREM', KEYS[1], ARGV[1])
 `
 
 // claimScript: KEYS[1] idempotency key; ARGV[1] value, ARGV[2] TTL in milliseconds.
@@ -177,6 +206,9 @@ func NewRedis(ctx context.Context, rawURL string, opts RedisOptions) (*Redis, er
 	if err != nil {
 		return nil, fmt.Errorf("store: redis url %s: %w", shown, err)
 	}
+	// Deadlines come from the context (see the bounded hook), so a frozen Redis cannot hold a request
+	// past OpTimeout.
+	o.ContextTimeoutEnabled = true
 	client := redis.NewClient(o)
 	r, err := NewRedisFromClient(client, opts)
 	if err != nil {
@@ -193,7 +225,9 @@ func NewRedis(ctx context.Context, rawURL string, opts RedisOptions) (*Redis, er
 
 // NewRedisFromClient returns a store over an existing client: a *redis.Client, a *redis.ClusterClient
 // (see RedisOptions.KeyPrefix) or anything else implementing redis.UniversalClient. The caller keeps
-// ownership of client: Close does not close it.
+// ownership of client: Close does not close it. The store adds a hook to client that bounds every command
+// by RedisOptions.OpTimeout and marks failures meaning "Redis is not there" with ErrUnavailable; set
+// ContextTimeoutEnabled in the client's options so that the deadline also cuts blocked reads short.
 func NewRedisFromClient(client redis.UniversalClient, opts RedisOptions) (*Redis, error) {
 	if client == nil {
 		return nil, errors.New("store: new redis store: nil client")
@@ -210,6 +244,11 @@ func NewRedisFromClient(client redis.UniversalClient, opts RedisOptions) (*Redis
 	if attempts <= 0 {
 		attempts = DefaultMaxUpdateAttempts
 	}
+	timeout := opts.OpTimeout
+	if timeout <= 0 {
+		timeout = DefaultOpTimeout
+	}
+	client.AddHook(bounded{timeout: timeout})
 	return &Redis{
 		client:      client,
 		prefix:      prefix,
@@ -219,6 +258,8 @@ func NewRedisFromClient(client redis.UniversalClient, opts RedisOptions) (*Redis
 		claim:       redis.NewScript(claimScript),
 		release:     redis.NewScript(releaseScript),
 		polls:       redis.NewScript(pollsScript),
+		cancelPoll:  redis.NewScript(cancelPollScript),
+		swap:        redis.NewScript(swapScript),
 	}, nil
 }
 
@@ -296,7 +337,7 @@ func (r *Redis) Create(ctx context.Context, s *payment.Session, ttl time.Duratio
 	if err != nil {
 		return fmt.Errorf("store: create session[%s]: encode: %w", s.ID, err)
 	}
-	keys := []string{r.sessionKey(s.ID)}
+	keys := []string{r.sessionKey(s.ID), r.pollsKey()}
 	if k := r.refKey(s.Merchant, s.ProviderReference); k != "" {
 		keys = append(keys, k)
 	}
@@ -304,7 +345,11 @@ func (r *Redis) Create(ctx context.Context, s *payment.Session, ttl time.Duratio
 	if ttl > 0 {
 		px = millis(ttl)
 	}
-	res, err := r.create.Run(ctx, r.client, keys, data, px, s.ID).Int()
+	due := "-"
+	if !c.NextCheckAt.IsZero() {
+		due = micros(c.NextCheckAt)
+	}
+	res, err := r.create.Run(ctx, r.client, keys, data, px, s.ID, due).Int()
 	if err != nil {
 		return fmt.Errorf("store: create session[%s]: %w", s.ID, err)
 	}
@@ -404,7 +449,15 @@ func (r *Redis) Update(ctx context.Context, id string, fn func(s *payment.Sessio
 		if err != nil {
 			return fail(fmt.Errorf("encode: %w", err))
 		}
-		keys := []string{key}
+		keys := []string{key, r.pollsKey()}
+		due := "-"
+		switch {
+		case next.NextCheckAt.Equal(cur.NextCheckAt):
+		case next.NextCheckAt.IsZero():
+			due = "rem"
+		default:
+			due = micros(next.NextCheckAt)
+		}
 		oldK := r.refKey(cur.Merchant, cur.ProviderReference)
 		newK := r.refKey(next.Merchant, next.ProviderReference)
 		hasOld, hasNew := "0", "0"
@@ -416,7 +469,7 @@ func (r *Redis) Update(ctx context.Context, id string, fn func(s *payment.Sessio
 				keys, hasNew = append(keys, newK), "1"
 			}
 		}
-		res, err := r.update.Run(ctx, r.client, keys, raw, data, id, hasOld, hasNew).Int()
+		res, err := r.update.Run(ctx, r.client, keys, raw, data, id, hasOld, hasNew, due).Int()
 		if err != nil {
 			return fail(err)
 		}
@@ -470,6 +523,18 @@ func (r *Redis) ReleaseIdempotencyKey(ctx context.Context, scope, key, value str
 	return nil
 }
 
+// SwapIdempotencyKey implements Store.SwapIdempotencyKey.
+func (r *Redis) SwapIdempotencyKey(ctx context.Context, scope, key, old, value string, ttl time.Duration) (bool, error) {
+	if err := checkClaim(scope, key, value, ttl); err != nil {
+		return false, err
+	}
+	n, err := r.swap.Run(ctx, r.client, []string{r.idemKey(scope, key)}, old, value, millis(ttl)).Int()
+	if err != nil {
+		return false, fmt.Errorf("store: swap idempotency key[%s/%s]: %w", scope, key, err)
+	}
+	return n == 1, nil
+}
+
 // SchedulePoll implements Store.SchedulePoll. Due times are kept to the microsecond.
 func (r *Redis) SchedulePoll(ctx context.Context, id string, at time.Time) error {
 	err := r.client.ZAdd(ctx, r.pollsKey(), redis.Z{Score: float64(at.UnixMicro()), Member: id}).Err()
@@ -481,7 +546,7 @@ func (r *Redis) SchedulePoll(ctx context.Context, id string, at time.Time) error
 
 // CancelPoll implements Store.CancelPoll.
 func (r *Redis) CancelPoll(ctx context.Context, id string) error {
-	if err := r.client.ZRem(ctx, r.pollsKey(), id).Err(); err != nil {
+	if err := r.cancelPoll.Run(ctx, r.client, []string{r.pollsKey(), r.sessionKey(id)}, id).Err(); err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("store: cancel poll[%s]: %w", id, err)
 	}
 	return nil
@@ -513,6 +578,9 @@ func (r *Redis) Ping(ctx context.Context) error {
 
 // Close closes the client if NewRedis created it; a client passed to NewRedisFromClient stays open.
 func (r *Redis) Close() error {
+	if r == nil {
+		return nil
+	}
 	r.closeOnce.Do(func() {
 		if r.owned {
 			r.closeErr = r.client.Close()

@@ -40,7 +40,8 @@ type Store interface {
 	// Create stores a new session with Revision set to 1 (s.Revision is set to 1 on success too). It
 	// returns ErrExists if the ID is taken, or if ProviderReference is not empty and another session of
 	// the same Merchant holds it. With ttl > 0 the session and its reference index disappear after ttl;
-	// with ttl <= 0 they are kept until deleted by hand.
+	// with ttl <= 0 they are kept until deleted by hand. A session with a non-zero NextCheckAt is put on
+	// the poll schedule, due then, in the same atomic step.
 	Create(ctx context.Context, s *payment.Session, ttl time.Duration) error
 
 	// Get returns the session with the given ID, or ErrNotFound.
@@ -59,6 +60,10 @@ type Store interface {
 	// reference index follows, and ErrExists is returned, with nothing written, if another session holds
 	// the new reference. fn must not change ID.
 	//
+	// The poll schedule follows NextCheckAt in the same atomic step: when fn changes it, the session is
+	// scheduled at the new time, or taken off the schedule when it became zero. So "this session needs
+	// the reconciler" is written together with the change that makes it so, and a crash cannot lose it.
+	//
 	// If the session is modified concurrently, Update reads it again and calls fn again, so fn must be a
 	// pure function of the session it is given, and it must not call the Store. Two concurrent Updates that
 	// apply the same idempotent change result in exactly one write of that change.
@@ -76,6 +81,10 @@ type Store interface {
 	// failed before doing anything can be retried. A key that holds another value, or none, is left alone.
 	ReleaseIdempotencyKey(ctx context.Context, scope, key, value string) error
 
+	// SwapIdempotencyKey stores value under (scope, key) for ttl if the key still holds old, e.g. to
+	// replace "in progress" with the request's recorded answer. It reports whether it swapped.
+	SwapIdempotencyKey(ctx context.Context, scope, key, old, value string, ttl time.Duration) (bool, error)
+
 	// IndexReference points the shop's order reference (merchant, reference) at session id, replacing
 	// any session it pointed at before: the newest checkout for a shop order wins. ttl > 0.
 	IndexReference(ctx context.Context, merchant, reference, id string, ttl time.Duration) error
@@ -86,8 +95,9 @@ type Store interface {
 	// SchedulePoll makes the session id due for a reconciler poll at at, replacing any earlier schedule.
 	SchedulePoll(ctx context.Context, id string, at time.Time) error
 
-	// CancelPoll removes the session id from the poll schedule. Cancelling an id that is not scheduled is
-	// not an error.
+	// CancelPoll removes the session id from the poll schedule, unless the stored session has a
+	// non-zero NextCheckAt (a concurrent write asked for a check; the id then stays scheduled). An id
+	// without a session is removed. Cancelling an id that is not scheduled is not an error.
 	CancelPoll(ctx context.Context, id string) error
 
 	// ClaimDuePolls atomically takes up to limit ids due at or before now, earliest due first (ties in id
@@ -145,6 +155,8 @@ func clone(s *payment.Session) *payment.Session {
 	}
 	c.Lines = slices.Clone(s.Lines)
 	c.History = slices.Clone(s.History)
+	c.Operations = slices.Clone(s.Operations)
+	c.Outbox = slices.Clone(s.Outbox)
 	normalizeTimes(&c)
 	return &c
 }
@@ -154,6 +166,18 @@ func normalizeTimes(s *payment.Session) {
 	s.CreatedAt = s.CreatedAt.UTC()
 	s.UpdatedAt = s.UpdatedAt.UTC()
 	s.ExpiresAt = s.ExpiresAt.UTC()
+	if !s.NextCheckAt.IsZero() {
+		s.NextCheckAt = s.NextCheckAt.UTC().Truncate(time.Microsecond)
+	}
+	for i := range s.Operations {
+		s.Operations[i].At = s.Operations[i].At.UTC()
+		if !s.Operations[i].SettledAt.IsZero() {
+			s.Operations[i].SettledAt = s.Operations[i].SettledAt.UTC()
+		}
+	}
+	for i := range s.Outbox {
+		s.Outbox[i].At = s.Outbox[i].At.UTC()
+	}
 	for i := range s.History {
 		s.History[i].At = s.History[i].At.UTC()
 	}

@@ -35,7 +35,7 @@ func TestCloneCoversReferenceFields(t *testing.T) {
 		}
 	}
 	walk("Session", reflect.TypeFor[payment.Session]())
-	want := []string{"Session.Customer", "Session.Lines", "Session.History"}
+	want := []string{"Session.Customer", "Session.Lines", "Session.History", "Session.Operations", "Session.Outbox"}
 	if !slices.Equal(shared, want) {
 		t.Fatalf("fields that share memory: %q; clone copies %q", shared, want)
 	}

@@ -48,7 +48,7 @@ const signatureContext = "kasse-plugin-manifest-v1\n"
 type Manifest struct {
 	// Name is the plugin's name, e.g. "vipps-ecom": lowercase letters, digits and hyphens.
 	Name string `json:"name"`
-	// Version is the plugin's version, e.g. "1.2.0": letters, digits, '.', '-', '+'.
+	// Version is the plugin's SemVer 2.0 version without a "v", e.g. "1.2.0" or "1.3.0-rc.1".
 	Version string `json:"version"`
 	// ABIVersion is the plugin ABI the module implements; it must equal abi.Version.
 	ABIVersion int `json:"abiVersion"`
@@ -74,8 +74,8 @@ func (m *Manifest) check() error {
 	switch {
 	case !nameRE.MatchString(m.Name):
 		return &RefusedError{Rule: RuleManifest, Err: fmt.Errorf("name %q is not lowercase letters, digits and hyphens", m.Name)}
-	case !versionRE.MatchString(m.Version):
-		return &RefusedError{Rule: RuleManifest, Err: fmt.Errorf("version %q is not letters, digits, '.', '-' and '+'", m.Version)}
+	case !versionRE.MatchString(m.Version) || !isSemVer(m.Version):
+		return &RefusedError{Rule: RuleManifest, Err: fmt.Errorf("version %q is not a SemVer 2.0 version (MAJOR.MINOR.PATCH[-prerelease][+build])", m.Version)}
 	case !hexRE.MatchString(m.SHA256):
 		return &RefusedError{Rule: RuleManifest, Err: fmt.Errorf("sha256 %q is not 64 lowercase hex digits", m.SHA256)}
 	case m.GoldenSHA256 != "" && !hexRE.MatchString(m.GoldenSHA256):

@@ -27,6 +27,13 @@ const (
 	RuleGolden Rule = "golden"
 	// RuleConformance: the version fails one of the host's conformance vectors.
 	RuleConformance Rule = "conformance"
+	// RuleFence: one of the version's vectors built a request that changes a value kasse decides.
+	RuleFence Rule = "fence"
+	// RuleQuarantined: the version was rolled back (it is in the state file's quarantine) and the
+	// operator did not force it back.
+	RuleQuarantined Rule = "quarantined"
+	// RuleSlow: the version's gate took much longer than the active version's.
+	RuleSlow Rule = "slow"
 	// RuleConflict: another bundle with the same name and version, but other bytes, is already known.
 	RuleConflict Rule = "conflict"
 )
@@ -64,3 +71,7 @@ var ErrNoPrevious = errors.New("no previous version to roll back to")
 
 // ErrRefusedVersion is returned (wrapped) when asked to serve a version that was refused or rolled back.
 var ErrRefusedVersion = errors.New("version may not serve")
+
+// ErrNotNewer is returned (wrapped) when a version to activate or canary is not higher, in SemVer order,
+// than every version ever activated for its plugin, and the operator did not force it.
+var ErrNotNewer = errors.New("version is not newer than every version activated before; force it to go back")

@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/kassehq/kasse/host/fence"
+	"github.com/kassehq/kasse/plugin/abi"
 	"github.com/kassehq/kasse/schemas"
 )
 
@@ -191,6 +193,9 @@ func Gate(ctx context.Context, p Caller, v *Verified, set *schemas.Set) error {
 			return refuse(RuleGolden, fmt.Errorf("vector %s: output differs from the expected one at %s",
 				g.Name, strings.Join(diffPointers(got, g.Output, 3), ", ")))
 		}
+		if err := fenced(g.Input, got); err != nil {
+			return refuse(RuleFence, fmt.Errorf("vector %s: %w", g.Name, err))
+		}
 	}
 	vectors, err := conformanceVectors()
 	if err != nil {
@@ -227,6 +232,9 @@ func Gate(ctx context.Context, p Caller, v *Verified, set *schemas.Set) error {
 			return refuse(RuleConformance, fmt.Errorf("vector %s: want ok with a payment, got %s", c.Name, summary(first)))
 		case c.Expect == expectError && (out.OK || len(out.Error) == 0):
 			return refuse(RuleConformance, fmt.Errorf("vector %s: want an error, got %s", c.Name, summary(first)))
+		}
+		if err := fenced(input, first); err != nil {
+			return refuse(RuleFence, fmt.Errorf("vector %s: %w", c.Name, err))
 		}
 		again, err := p.Call(ctx, input)
 		if err != nil {
@@ -330,4 +338,18 @@ func diffPointers(a, b []byte, limit int) []string {
 
 func escapePointer(s string) string {
 	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
+}
+
+// fenced applies the host's fence (host/fence) to a vector's output when it is a built request: a version
+// whose own vectors change a value kasse decides is refused before it serves.
+func fenced(input, output []byte) error {
+	var in abi.Input
+	if json.Unmarshal(input, &in) != nil {
+		return nil
+	}
+	var out abi.Output
+	if json.Unmarshal(output, &out) != nil || !out.OK || out.Request == nil {
+		return nil
+	}
+	return fence.Request(&in, out.Request)
 }

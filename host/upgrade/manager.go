@@ -37,13 +37,25 @@
 // # Canary, probation and rollback
 //
 // A canary gets a share of new checkouts, picked by a hash of the session id (so a retried checkout lands
-// on the same version). A canary, and a version activated over another, is on probation: its failed calls
-// (traps, timeouts, exits, oversized output, and outputs that fail the plugin output schema, which is
-// checked on the call path only during probation) are counted, and past both RollbackErrors and
-// RollbackErrorRate it is rolled back by itself. Probation of an activated version ends after
-// ProbationCalls calls; a canary's lasts until it is activated. A rolled-back version serves nothing more:
-// the sessions it created go to the active version (plugins are stateless, and a session carries all the
-// data an operation needs), until an operator activates it again.
+// on the same version). A canary, and a version activated over another, is on probation: every call that
+// failed a user is counted (traps, timeouts, exits, oversized output, outputs that fail the plugin output
+// schema, errors answered as data that are the plugin's fault, and outputs the host refused afterwards,
+// reported through Refused; not the provider's refusals), with its latency. It is rolled back by itself
+// when its failure rate exceeds its baseline's (the active version for a canary, the replaced version for
+// an activation) by RollbackErrorRate after RollbackErrors failures, or when its p99 exceeds the
+// baseline's by RollbackLatencyFactor and RollbackLatencyMin (health.go). Probation of an activated
+// version ends after ProbationCalls calls; a canary's lasts until it is activated. A rolled-back version
+// serves nothing more (the sessions it created go to the active version) and is quarantined: it does not
+// serve again, not even after a restart, until an operator forces it.
+//
+// # Order, persistence and cost
+//
+// Versions are SemVer, ordered by golang.org/x/mod/semver; a version to activate or canary must be higher
+// than every version ever activated unless the operator forces it (Force, ErrNotNewer). With a plugins
+// directory, uploads are written into it and every decision into its state file (persist.go), from which
+// LoadDir restores the active version and the quarantine at start; a refused or quarantined bundle never
+// stops the start. The gate also times the new version against the active one (cost.go) and refuses one
+// much slower (RuleSlow).
 package upgrade
 
 import (
@@ -58,6 +70,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/mod/semver"
 
 	"github.com/kassehq/kasse/host/checkout"
 	"github.com/kassehq/kasse/host/plugins"
@@ -107,6 +121,20 @@ type Config struct {
 	RollbackErrors    int
 	RollbackErrorRate float64
 	ProbationCalls    int
+	// RollbackErrorRate is also the margin: a version is rolled back only when its failure rate exceeds
+	// its baseline's (the active version for a canary, the replaced version for an activated one) by at
+	// least that much. RollbackLatencyFactor and RollbackLatencyMin roll back a version on probation
+	// whose p99 call latency, over at least LatencyMinCalls calls, exceeds its baseline's by both the
+	// factor and the duration. Zero values mean DefaultRollbackLatencyFactor, DefaultRollbackLatencyMin
+	// and DefaultLatencyMinCalls.
+	RollbackLatencyFactor float64
+	RollbackLatencyMin    time.Duration
+	LatencyMinCalls       int
+	// GateSlowdownFactor and GateSlowdownMin refuse a version whose gate (the same vectors run on the new
+	// and the active version) takes longer than the active version's by both the factor and, per vector
+	// on average, the duration. Zero values mean DefaultGateSlowdownFactor and DefaultGateSlowdownMin.
+	GateSlowdownFactor float64
+	GateSlowdownMin    time.Duration
 	// WatchInterval is how often Run scans Dir. 0 means DefaultWatchInterval.
 	WatchInterval time.Duration
 	// DrainTimeout bounds waiting for in-flight calls on unload. 0 means DefaultDrainTimeout.
@@ -133,6 +161,14 @@ type Manager struct {
 	strays []Event
 	// seen are the directory fingerprints already processed, by stem; pending those seen once.
 	seen, pending map[string]string
+	// stems maps a bundle's file stem in Dir to the version it holds, for unloading deleted files.
+	stems map[string]stemRef
+	// saved is the state file as read at start (decisions of an earlier run), by plugin name.
+	saved map[string]*savedPlugin
+	// stateErrors counts state files that could not be read or written.
+	stateErrors atomic.Uint64
+	// skipped counts bundles in Dir refused, or skipped as quarantined, at start or by the watcher.
+	skipped atomic.Uint64
 
 	bg     sync.WaitGroup
 	closed atomic.Bool
@@ -153,9 +189,16 @@ type pluginState struct {
 	previous       []*version // previously active versions, most recent last
 	history        []Event
 	lastActivation time.Time
-	lastError      string
-	warn           bool
+	// highest is the highest version ever activated (SemVer order), persisted with the decisions.
+	highest   string
+	lastError string
+	warn      bool
+	// quarantined are the versions rolled back, by version: they do not serve again unless forced.
+	quarantined map[string]Quarantine
 }
+
+// stemRef names the version a bundle file in Dir holds.
+type stemRef struct{ name, version string }
 
 type canarySplit struct {
 	v       *version
@@ -195,19 +238,36 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.ProbationCalls <= 0 {
 		cfg.ProbationCalls = DefaultProbationCalls
 	}
+	if cfg.RollbackLatencyFactor <= 0 {
+		cfg.RollbackLatencyFactor = DefaultRollbackLatencyFactor
+	}
+	if cfg.RollbackLatencyMin <= 0 {
+		cfg.RollbackLatencyMin = DefaultRollbackLatencyMin
+	}
+	if cfg.LatencyMinCalls <= 0 {
+		cfg.LatencyMinCalls = DefaultLatencyMinCalls
+	}
+	if cfg.GateSlowdownFactor <= 0 {
+		cfg.GateSlowdownFactor = DefaultGateSlowdownFactor
+	}
+	if cfg.GateSlowdownMin <= 0 {
+		cfg.GateSlowdownMin = DefaultGateSlowdownMin
+	}
 	if cfg.WatchInterval <= 0 {
 		cfg.WatchInterval = DefaultWatchInterval
 	}
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = DefaultDrainTimeout
 	}
-	m := &Manager{cfg: cfg, log: cfg.Logger, now: cfg.Now, seen: map[string]string{}, pending: map[string]string{}}
+	m := &Manager{cfg: cfg, log: cfg.Logger, now: cfg.Now, seen: map[string]string{}, pending: map[string]string{},
+		stems: map[string]stemRef{}}
 	if m.log == nil {
 		m.log = slog.Default()
 	}
 	if m.now == nil {
 		m.now = time.Now
 	}
+	m.saved = m.readState()
 	empty := map[string]*pluginState{}
 	m.states.Store(&empty)
 	return m, nil
@@ -291,6 +351,26 @@ type Activation struct {
 	Mode Mode
 	// Percent is the canary's share of new checkouts (ModeCanary), 1..100.
 	Percent int
+	// Force lets the operator activate (or canary) a version that is not higher than every version ever
+	// activated for the plugin. Without it such a version is refused with ErrNotNewer.
+	Force bool
+}
+
+// Option changes how Activate and Canary treat a version.
+type Option func(*options)
+
+type options struct{ force bool }
+
+// Force is the operator's override of the rule that a newly served version must be higher (in SemVer
+// order) than every version ever activated for the plugin.
+func Force() Option { return func(o *options) { o.force = true } }
+
+func collect(opts []Option) options {
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
+	return o
 }
 
 // Mode of an Activation.
@@ -306,11 +386,20 @@ const (
 	ModeCanary Mode = "canary"
 )
 
+// Sources of an Update that the manager treats specially.
+const (
+	// SourceDir is a bundle read from the plugins directory.
+	SourceDir = "dir"
+	// SourceUpload is a bundle uploaded through the admin API; it is saved into the plugins directory.
+	SourceUpload = "upload"
+)
+
 // Update is one delivery of a plugin bundle, as a fetcher hands it over (OPA's download.Update): the
 // directory watcher, an upload, or a test. Err reports a failed fetch; it is recorded and nothing else
 // happens.
 type Update struct {
-	// Source says where it came from, for history: "dir", "upload", ...
+	// Source says where it came from, for history: SourceDir, SourceUpload, ... An upload is written into
+	// the plugins dir (when there is one) before it may serve.
 	Source string
 	Bundle Bundle
 	Err    error
@@ -334,6 +423,10 @@ type VersionInfo struct {
 	Ops     []string       `json:"ops"`
 	Golden  int            `json:"goldenVectors"`
 	Runtime *plugins.Stats `json:"runtime,omitempty"`
+	// Refused counts outputs the host refused after a call (host/fence); they are in Failed too.
+	Refused uint64 `json:"refused"`
+	// Gate is what the gate measured of this version's cost.
+	Gate GateCost `json:"gate"`
 	// Unchanged is set by Apply when the same bundle was already known and nothing was done.
 	Unchanged bool `json:"unchanged,omitempty"`
 }
@@ -347,20 +440,39 @@ func (m *Manager) Apply(ctx context.Context, u Update, act Activation) (*Version
 	if m.closed.Load() {
 		return nil, errors.New("upgrade: manager closed")
 	}
-	v, unchanged, err := m.stage(ctx, u)
+	v, unchanged, err := m.stage(ctx, u, act.Force)
 	if err != nil {
 		return nil, err
+	}
+	if u.Source == SourceUpload && m.cfg.Dir != "" && !unchanged {
+		// An upload outlives a restart: it is written into the plugins dir before it may serve.
+		stem, err := m.writeBundle(v)
+		if err != nil {
+			m.log.Error("uploaded plugin not saved; it stays staged", "plugin", v.manifest.Name, "version", v.manifest.Version, "err", err)
+			return nil, err
+		}
+		if fp, err := fingerprint(m.cfg.Dir, stem); err == nil {
+			m.seen[stem] = fp
+		}
+		m.stems[stem] = stemRef{v.manifest.Name, v.manifest.Version}
+		v.source = SourceUpload + " (saved as " + stem + SuffixModule + ")"
 	}
 	switch act.Mode {
 	case ModeActivate:
 		if v.st.active.Load() != v {
-			err = m.activate(ctx, v, "activated from "+u.Source)
+			if err = m.checkNewer(v, act.Force); err == nil {
+				err = m.activate(ctx, v, "activated from "+u.Source)
+			}
 		}
 	case ModeCanary:
 		if v.st.active.Load() == nil {
-			err = m.activate(ctx, v, "activated from "+u.Source+" (no active version to canary against)")
+			if err = m.checkNewer(v, act.Force); err == nil {
+				err = m.activate(ctx, v, "activated from "+u.Source+" (no active version to canary against)")
+			}
 		} else if c := v.st.canary.Load(); v.st.active.Load() != v && (c == nil || c.v != v || c.percent != act.Percent) {
-			err = m.setCanary(ctx, v, act.Percent)
+			if err = m.checkNewer(v, act.Force); err == nil {
+				err = m.setCanary(ctx, v, act.Percent)
+			}
 		}
 	case ModeStage, "":
 	default:
@@ -375,7 +487,7 @@ func (m *Manager) Apply(ctx context.Context, u Update, act Activation) (*Version
 }
 
 // stage verifies, loads and gates an update and records the version as ready. Callers hold m.mu.
-func (m *Manager) stage(ctx context.Context, u Update) (_ *version, unchanged bool, err error) {
+func (m *Manager) stage(ctx context.Context, u Update, force bool) (_ *version, unchanged bool, err error) {
 	name, ver := u.Bundle.Stem, ""
 	defer func() {
 		if err != nil {
@@ -395,6 +507,10 @@ func (m *Manager) stage(ctx context.Context, u Update) (_ *version, unchanged bo
 	}
 	name, ver = verified.Manifest.Name, verified.Manifest.Version
 	st := m.state(name)
+	if q, ok := m.quarantinedVersion(name, ver); ok && !force {
+		return nil, false, &RefusedError{Plugin: name, Version: ver, Rule: RuleQuarantined,
+			Err: fmt.Errorf("rolled back at %s (%s); upload it with force to serve it again", q.At.Format(time.RFC3339), q.Reason)}
+	}
 	if st != nil {
 		if old, ok := st.versions[ver]; ok {
 			if old.manifest.SHA256 == verified.Manifest.SHA256 && old.goldenSHA == verified.Manifest.GoldenSHA256 {
@@ -404,16 +520,36 @@ func (m *Manager) stage(ctx context.Context, u Update) (_ *version, unchanged bo
 				Err: fmt.Errorf("version already known with module digest %s", old.manifest.SHA256)}
 		}
 	}
-	p, err := m.cfg.Runtime.Load(ctx, name, ver, verified.Bundle.Module)
+	var active *version
+	lctx := ctx
+	if st != nil {
+		if active = st.active.Load(); active != nil {
+			lctx = plugins.Background(ctx) // compile beside live calls without taking every core
+		}
+	}
+	p, err := m.cfg.Runtime.Load(lctx, name, ver, verified.Bundle.Module)
 	if err != nil {
 		return nil, false, &RefusedError{Plugin: name, Version: ver, Rule: RuleLoad, Err: err}
+	}
+	// Cost first: a much slower version is refused after a few vectors instead of after all of them.
+	cost, err := m.measure(ctx, p, active, verified)
+	if err != nil {
+		_ = p.Close(context.WithoutCancel(ctx))
+		return nil, false, err
 	}
 	if err := Gate(ctx, p, verified, m.cfg.Schemas); err != nil {
 		_ = p.Close(context.WithoutCancel(ctx))
 		return nil, false, err
 	}
 	if st == nil {
-		st = &pluginState{name: name, versions: map[string]*version{}}
+		st = &pluginState{name: name, versions: map[string]*version{}, quarantined: map[string]Quarantine{}}
+		if sp := m.saved[name]; sp != nil {
+			st.highest = sp.Highest
+			st.history = slices.Clone(sp.History)
+			for _, q := range sp.Quarantined {
+				st.quarantined[q.Version] = q
+			}
+		}
 		next := map[string]*pluginState{}
 		for k, s := range m.statesMap() {
 			next[k] = s
@@ -422,10 +558,10 @@ func (m *Manager) stage(ctx context.Context, u Update) (_ *version, unchanged bo
 		m.states.Store(&next)
 	}
 	v := &version{m: m, st: st, manifest: verified.Manifest, goldenSHA: verified.Manifest.GoldenSHA256,
-		verified: verified, source: u.Source, staged: m.now(), p: p, state: stateReady}
+		verified: verified, source: u.Source, staged: m.now(), p: p, state: stateReady, gateCost: cost}
 	st.versions[ver] = v
 	m.setLoaded(st, v, true)
-	detail := "passed " + strconv.Itoa(len(verified.Golden)) + " golden vectors and the conformance vectors"
+	detail := "passed " + strconv.Itoa(len(verified.Golden)) + " golden vectors and the conformance vectors; " + cost.String()
 	if verified.Signed {
 		detail += "; signed by " + verified.KeyID
 	} else {
@@ -460,9 +596,30 @@ func (m *Manager) event(st *pluginState, e Event) {
 	if len(st.history) > historyLimit {
 		st.history = st.history[len(st.history)-historyLimit:]
 	}
-	if e.Action != ActionRefused {
+	switch e.Action {
+	case ActionRefused:
+	case ActionRolledBack:
+		m.log.Warn("plugin "+string(e.Action), "plugin", st.name, "version", e.Version, "from", e.From, "detail", e.Detail)
+	default:
 		m.log.Info("plugin "+string(e.Action), "plugin", st.name, "version", e.Version, "from", e.From, "detail", e.Detail)
 	}
+	m.saveState()
+}
+
+// quarantinedVersion reports whether name@ver was rolled back and not forced back since. Callers hold m.mu.
+func (m *Manager) quarantinedVersion(name, ver string) (Quarantine, bool) {
+	if st := m.state(name); st != nil {
+		q, ok := st.quarantined[ver]
+		return q, ok
+	}
+	if sp := m.saved[name]; sp != nil {
+		for _, q := range sp.Quarantined {
+			if q.Version == ver {
+				return q, true
+			}
+		}
+	}
+	return Quarantine{}, false
 }
 
 // setLoaded adds v to (or removes it from) the versions the call path can find. Callers hold m.mu.
@@ -496,12 +653,19 @@ func (m *Manager) lookup(name, ver string) (*version, error) {
 
 // Activate makes a staged (or earlier) version the active one. Calls in flight finish on the version they
 // started on; new checkouts and sessions without a loaded version of their own use the new one. A
-// version that was rolled back may be activated again by this explicit call.
-func (m *Manager) Activate(ctx context.Context, name, ver string) error {
-	return m.activateNamed(ctx, name, ver, "activated by request")
+// version that was rolled back may be activated again by this explicit call. A version that is not higher
+// than every version ever activated for the plugin is refused with ErrNotNewer unless opts has Force
+// (going back to the previous version is Rollback's job).
+func (m *Manager) Activate(ctx context.Context, name, ver string, opts ...Option) error {
+	o := collect(opts)
+	why := "activated by request"
+	if o.force {
+		why += " (forced)"
+	}
+	return m.activateNamed(ctx, name, ver, why, o.force)
 }
 
-func (m *Manager) activateNamed(ctx context.Context, name, ver, why string) error {
+func (m *Manager) activateNamed(ctx context.Context, name, ver, why string, force bool) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	v, err := m.lookup(name, ver)
@@ -511,7 +675,24 @@ func (m *Manager) activateNamed(ctx context.Context, name, ver, why string) erro
 	if v.st.active.Load() == v {
 		return nil
 	}
+	if err := m.checkNewer(v, force); err != nil {
+		return err
+	}
 	return m.activate(ctx, v, why)
+}
+
+// checkNewer refuses, unless forced, a version that is not higher than every version ever activated for
+// its plugin. Development modules without a SemVer version are not ordered and pass. Callers hold m.mu.
+func (m *Manager) checkNewer(v *version, force bool) error {
+	hi := v.st.highest
+	if force || hi == "" || !isSemVer(v.manifest.Version) || !isSemVer(hi) {
+		return nil
+	}
+	if compareVersions(v.manifest.Version, hi) <= 0 {
+		return fmt.Errorf("upgrade: plugin[%s]@%s: not higher than %s, activated before: %w",
+			v.st.name, v.manifest.Version, hi, ErrNotNewer)
+	}
+	return nil
 }
 
 // activate swaps v in. Callers hold m.mu.
@@ -521,6 +702,7 @@ func (m *Manager) activate(ctx context.Context, v *version, why string) error {
 	}
 	st := v.st
 	v.banned.Store(false)
+	delete(st.quarantined, v.manifest.Version)
 	if c := st.canary.Load(); c != nil {
 		st.canary.Store(nil)
 		if c.v != v {
@@ -538,11 +720,14 @@ func (m *Manager) activate(ctx context.Context, v *version, why string) error {
 		old.probation.Store(false)
 		st.previous = slices.DeleteFunc(st.previous, func(x *version) bool { return x == old || x == v })
 		st.previous = append(st.previous, old)
-		v.startProbation(m.cfg.ProbationCalls)
+		v.startProbation(m.cfg.ProbationCalls, old)
 	} else {
 		st.previous = slices.DeleteFunc(st.previous, func(x *version) bool { return x == v })
 	}
 	v.state = stateActive
+	if st.highest == "" || compareVersions(v.manifest.Version, st.highest) > 0 {
+		st.highest = v.manifest.Version
+	}
 	st.lastActivation = m.now()
 	st.lastError, st.warn = "", false
 	m.event(st, Event{Action: ActionActivated, Version: v.manifest.Version, From: from, Detail: why})
@@ -553,7 +738,8 @@ func (m *Manager) activate(ctx context.Context, v *version, why string) error {
 // Canary sends percent (1..100) of new checkouts to a version that is not the active one; percent 0 ends
 // the canary (as Rollback does, without marking the version). The canary is on probation: past the
 // rollback threshold it is rolled back by itself.
-func (m *Manager) Canary(ctx context.Context, name, ver string, percent int) error {
+func (m *Manager) Canary(ctx context.Context, name, ver string, percent int, opts ...Option) error {
+	o := collect(opts)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if percent < 0 || percent > 100 {
@@ -578,6 +764,9 @@ func (m *Manager) Canary(ctx context.Context, name, ver string, percent int) err
 	case a == v:
 		return fmt.Errorf("upgrade: plugin[%s]@%s is already active", name, ver)
 	}
+	if err := m.checkNewer(v, o.force); err != nil {
+		return err
+	}
 	return m.setCanary(ctx, v, percent)
 }
 
@@ -594,8 +783,9 @@ func (m *Manager) setCanary(ctx context.Context, v *version, percent int) error 
 		c.v.probation.Store(false)
 	}
 	v.banned.Store(false)
+	delete(st.quarantined, v.manifest.Version)
 	v.state = stateCanary
-	v.startProbation(0)
+	v.startProbation(0, nil)
 	st.canary.Store(&canarySplit{v: v, percent: percent})
 	m.event(st, Event{Action: ActionCanary, Version: v.manifest.Version, From: st.active.Load().manifest.Version,
 		Detail: strconv.Itoa(percent) + "% of new checkouts"})
@@ -623,6 +813,7 @@ func (m *Manager) rollback(ctx context.Context, st *pluginState, bad *version, w
 		c.v.state = stateRolledBack
 		c.v.banned.Store(true)
 		c.v.probation.Store(false)
+		m.quarantine(c.v, why)
 		m.event(st, Event{Action: ActionRolledBack, Version: st.active.Load().manifest.Version,
 			From: c.v.manifest.Version, Detail: why + " (canary ended)"})
 		m.evict(st)
@@ -647,6 +838,7 @@ func (m *Manager) rollback(ctx context.Context, st *pluginState, bad *version, w
 		cur.state = stateRolledBack
 		cur.banned.Store(true)
 		cur.probation.Store(false)
+		m.quarantine(cur, why)
 		st.lastActivation = m.now()
 		m.event(st, Event{Action: ActionRolledBack, Version: prev.manifest.Version, From: cur.manifest.Version, Detail: why})
 		m.evict(st)
@@ -655,16 +847,15 @@ func (m *Manager) rollback(ctx context.Context, st *pluginState, bad *version, w
 	return fmt.Errorf("upgrade: plugin[%s]@%s: %w", st.name, cur.manifest.Version, ErrNoPrevious)
 }
 
-// autoRollback is started by a call that pushed v over the threshold.
-func (m *Manager) autoRollback(v *version, failed, calls uint64) {
+// autoRollback is started by a call that pushed v over a threshold; reason says which.
+func (m *Manager) autoRollback(v *version, reason string) {
 	defer m.bg.Done()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed.Load() || !v.probation.Load() {
 		return
 	}
-	why := fmt.Sprintf("rolled back automatically: %d of %d calls failed (threshold %d calls and %.0f%%)",
-		failed, calls, m.cfg.RollbackErrors, 100*m.cfg.RollbackErrorRate)
+	why := "rolled back automatically: " + reason
 	if err := m.rollback(context.Background(), v.st, v, why); err != nil {
 		m.log.Error("automatic rollback impossible", "plugin", v.st.name, "version", v.manifest.Version, "err", err)
 		v.st.lastError, v.st.warn = why+", but: "+err.Error(), true
@@ -849,6 +1040,13 @@ type version struct {
 	probCalls, probFailed atomic.Uint64
 	probationLimit        atomic.Uint64
 	rollbackStarted       atomic.Bool
+	// refused counts outputs the host refused after the call (see Refused); lat the recent latencies;
+	// base the version a version on probation is compared with (nil: the active version).
+	refused atomic.Uint64
+	lat     latencies
+	base    atomic.Pointer[version]
+	// gateCost is what the gate measured: this version's time per vector against the active version's.
+	gateCost GateCost
 }
 
 // Name returns the plugin's name.
@@ -857,7 +1055,8 @@ func (v *version) Name() string { return v.manifest.Name }
 // Version returns the version string from the manifest.
 func (v *version) Version() string { return v.manifest.Version }
 
-func (v *version) startProbation(limit int) {
+func (v *version) startProbation(limit int, base *version) {
+	v.base.Store(base)
 	v.probCalls.Store(0)
 	v.probFailed.Store(0)
 	v.probationLimit.Store(uint64(max(limit, 0)))
@@ -880,59 +1079,15 @@ func (v *version) Call(ctx context.Context, input []byte) ([]byte, error) {
 			cur = next
 			continue
 		}
+		start := time.Now()
 		out, err := p.Call(ctx, input)
+		took := time.Since(start)
 		cur.mu.RUnlock()
-		cur.observe(input, out, err)
+		cur.observe(input, out, err, took)
 		return out, err
 	}
 	return nil, &plugins.CallError{Plugin: v.manifest.Name, Version: v.manifest.Version, Kind: plugins.KindBusy,
 		Err: fmt.Errorf("version unloaded and no active version: %w", plugins.ErrClosed)}
-}
-
-// isFailure reports whether a call error is the plugin's fault: not a busy pool or an oversized input.
-func isFailure(err error) bool {
-	if err == nil {
-		return false
-	}
-	var ce *plugins.CallError
-	if errors.As(err, &ce) {
-		return ce.Kind != plugins.KindBusy && ce.Kind != plugins.KindInputTooLarge
-	}
-	return true
-}
-
-// observe counts a call, checks a version on probation against the rollback threshold, and feeds the
-// shadow.
-func (v *version) observe(input, out []byte, err error) {
-	v.calls.Add(1)
-	failed := isFailure(err)
-	onProbation := v.probation.Load()
-	if onProbation && err == nil && v.m.cfg.Schemas.Validate(schemas.PluginOutput, out) != nil {
-		failed = true
-	}
-	if failed {
-		v.failed.Add(1)
-	}
-	if onProbation {
-		calls := v.probCalls.Add(1)
-		var f uint64
-		if failed {
-			f = v.probFailed.Add(1)
-		} else {
-			f = v.probFailed.Load()
-		}
-		cfg := v.m.cfg
-		if failed && f >= uint64(cfg.RollbackErrors) && float64(f) >= cfg.RollbackErrorRate*float64(calls) &&
-			v.rollbackStarted.CompareAndSwap(false, true) && !v.m.closed.Load() {
-			v.m.bg.Add(1)
-			go v.m.autoRollback(v, f, calls)
-		} else if limit := v.probationLimit.Load(); limit > 0 && calls >= limit {
-			v.probation.Store(false)
-		}
-	}
-	if sh := v.st.shadow.Load(); sh != nil && sh.v != v && v.st.active.Load() == v {
-		sh.offer(input, out, err)
-	}
 }
 
 func (v *version) info() VersionInfo {
@@ -948,28 +1103,28 @@ func (v *version) info() VersionInfo {
 		Plugin: v.manifest.Name, Version: v.manifest.Version, State: v.state, SHA256: v.manifest.SHA256,
 		Signed: v.verified.Signed, KeyID: v.verified.KeyID, Source: v.source, Loaded: loaded, Staged: v.staged,
 		Calls: v.calls.Load(), Failed: v.failed.Load(), Ops: v.manifest.Ops, Golden: len(v.verified.Golden),
-		Runtime: stats,
+		Runtime: stats, Refused: v.refused.Load(), Gate: v.gateCost,
 	}
 }
 
-// compareVersions orders version strings: dot, hyphen and plus separated parts, numeric parts by value.
+// compareVersions orders version strings by SemVer 2.0 precedence (golang.org/x/mod/semver): prereleases
+// below their release, build metadata ignored. Strings that are not SemVer (development modules'
+// "sha256-..." versions) sort below every SemVer version; ties are broken by the text, so that the order is
+// total and stable.
 func compareVersions(a, b string) int {
-	split := func(s string) []string {
-		return strings.FieldsFunc(s, func(r rune) bool { return r == '.' || r == '-' || r == '+' })
+	if c := semver.Compare("v"+a, "v"+b); c != 0 {
+		return c
 	}
-	pa, pb := split(a), split(b)
-	for i := range min(len(pa), len(pb)) {
-		na, ea := strconv.ParseUint(pa[i], 10, 64)
-		nb, eb := strconv.ParseUint(pb[i], 10, 64)
-		switch {
-		case ea == nil && eb == nil && na != nb:
-			if na < nb {
-				return -1
-			}
-			return 1
-		case (ea != nil || eb != nil) && pa[i] != pb[i]:
-			return strings.Compare(pa[i], pb[i])
-		}
+	return strings.Compare(a, b)
+}
+
+// isSemVer reports whether s is a full SemVer 2.0 version without a "v" (MAJOR.MINOR.PATCH, optional
+// prerelease and build).
+func isSemVer(s string) bool {
+	if !semver.IsValid("v" + s) {
+		return false
 	}
-	return len(pa) - len(pb)
+	// x/mod/semver accepts the shorthands "v1" and "v1.2"; a manifest must spell out all three numbers.
+	core, _, _ := strings.Cut(strings.SplitN(s, "+", 2)[0], "-")
+	return strings.Count(core, ".") == 2
 }

@@ -186,14 +186,15 @@ func TestSwapDrainsOldVersion(t *testing.T) {
 	v1, _ := m.Plugin("vipps-ecom")
 	done := background(t, m, "vipps-ecom", 3)
 	for i := range 3 {
-		if err := m.Activate(ctx, "vipps-ecom", "1.1.0"); err != nil {
+		// Swapping back and forth goes below the highest version activated: the operator forces it.
+		if err := m.Activate(ctx, "vipps-ecom", "1.1.0", upgrade.Force()); err != nil {
 			t.Fatal(err)
 		}
-		if err := m.Activate(ctx, "vipps-ecom", "1.0.0"); err != nil {
+		if err := m.Activate(ctx, "vipps-ecom", "1.0.0", upgrade.Force()); err != nil {
 			t.Fatal(err)
 		}
 		if i == 2 {
-			if err := m.Activate(ctx, "vipps-ecom", "1.1.0"); err != nil {
+			if err := m.Activate(ctx, "vipps-ecom", "1.1.0", upgrade.Force()); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -264,8 +265,11 @@ func TestSessionsKeepTheirVersion(t *testing.T) {
 	if err := m.Rollback(ctx, "vipps-ecom"); !errors.Is(err, upgrade.ErrNoPrevious) {
 		t.Errorf("second rollback: %v", err)
 	}
-	// Re-activating the rolled-back version is an explicit operator decision and works.
-	if err := m.Activate(ctx, "vipps-ecom", "1.1.0"); err != nil {
+	// Re-activating the rolled-back version is an explicit operator decision: refused unless forced.
+	if err := m.Activate(ctx, "vipps-ecom", "1.1.0"); !errors.Is(err, upgrade.ErrNotNewer) {
+		t.Fatalf("re-activating the rolled-back 1.1.0 without force: %v, want ErrNotNewer", err)
+	}
+	if err := m.Activate(ctx, "vipps-ecom", "1.1.0", upgrade.Force()); err != nil {
 		t.Fatal(err)
 	}
 	st, _ := m.Status("vipps-ecom")
@@ -464,4 +468,63 @@ func changeExpected(t *testing.T, golden []byte, vector, old, new string) []byte
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestHealthCountsWhatUsersSee: errors answered as data that are the plugin's fault count against a
+// version on probation and roll it back; the provider's refusals (provider_error) do not.
+func TestHealthCountsWhatUsersSee(t *testing.T) {
+	tests := []struct {
+		name       string
+		prefix     string
+		rolledBack bool
+	}{
+		{name: "plugin_error", prefix: "polite", rolledBack: true},
+		{name: "provider_error", prefix: "refuse", rolledBack: false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			mods := modules(t)
+			pub, priv := newKey(t)
+			m := newManager(t, pub, func(c *upgrade.Config) { c.RollbackErrors = 5; c.RollbackErrorRate = 0.2 })
+			golden := ecomGolden(t)
+			for _, b := range []upgrade.Bundle{
+				signedBundle(t, priv, "vipps-ecom", "1.0.0", mods[ecomPkg], golden),
+				signedBundle(t, priv, "vipps-ecom", "1.1.0", mods[flakyPkg], golden),
+			} {
+				if _, err := m.Apply(ctx, upgrade.Update{Source: "test", Bundle: b}, upgrade.Activation{Mode: upgrade.ModeActivate}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			const calls = 40
+			for i := range calls {
+				p, _ := m.Plugin("vipps-ecom")
+				if p.Version() != "1.1.0" {
+					break
+				}
+				out, err := p.Call(ctx, initiateInput(fmt.Sprint(tc.prefix, "-", i)))
+				if err != nil || !strings.Contains(string(out), `"ok":false`) {
+					t.Fatalf("call %d: %s, %v; want an error as data", i, out, err)
+				}
+			}
+			if tc.rolledBack {
+				waitFor(t, "the automatic rollback", func() bool { p, _ := m.Plugin("vipps-ecom"); return p.Version() == "1.0.0" })
+				hist, _ := m.History("vipps-ecom")
+				last := hist[len(hist)-1]
+				if last.Action != upgrade.ActionRolledBack || !strings.Contains(last.Detail, "calls failed") {
+					t.Errorf("last event %+v", last)
+				}
+				return
+			}
+			st, _ := m.Status("vipps-ecom")
+			if st.ActiveVersion != "1.1.0" {
+				t.Fatalf("active %s: provider refusals rolled the version back", st.ActiveVersion)
+			}
+			for _, v := range st.Versions {
+				if v.Version == "1.1.0" && (v.Calls != calls || v.Failed != 0) {
+					t.Errorf("1.1.0 calls %d failed %d, want %d and 0", v.Calls, v.Failed, calls)
+				}
+			}
+		})
+	}
 }

@@ -21,6 +21,8 @@ const (
 	ActionShadow        Action = "shadow"
 	ActionShadowStopped Action = "shadow_stopped"
 	ActionUnloaded      Action = "unloaded"
+	// ActionRemoved: the version's bundle file was deleted from the plugins dir and the version forgotten.
+	ActionRemoved Action = "removed"
 )
 
 // Event is one entry of a plugin's history. It names versions and rules, never payload values.
@@ -62,6 +64,10 @@ type Status struct {
 	LastError      string        `json:"lastError,omitempty"`
 	// Versions lists every version held, newest first.
 	Versions []VersionInfo `json:"versions"`
+	// Quarantined lists the versions rolled back, which do not serve again unless an operator forces them.
+	Quarantined []Quarantine `json:"quarantined,omitempty"`
+	// HighestActivated is the highest version ever activated; a new version must be higher unless forced.
+	HighestActivated string `json:"highestActivated,omitempty"`
 }
 
 // CanaryStatus is the canary's version and share of new checkouts.
@@ -116,6 +122,11 @@ func (m *Manager) status(st *pluginState) Status {
 	for _, v := range st.versions {
 		s.Versions = append(s.Versions, v.info())
 	}
+	for _, q := range st.quarantined {
+		s.Quarantined = append(s.Quarantined, q)
+	}
+	slices.SortFunc(s.Quarantined, func(a, b Quarantine) int { return compareVersions(a.Version, b.Version) })
+	s.HighestActivated = st.highest
 	slices.SortFunc(s.Versions, func(a, b VersionInfo) int {
 		if c := b.Staged.Compare(a.Staged); c != 0 {
 			return c

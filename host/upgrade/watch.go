@@ -12,9 +12,14 @@ import (
 	"time"
 )
 
-// LoadDir loads every bundle in the plugins directory at start-up and activates, per plugin name, the
-// highest version. It fails on the first bundle that is refused: a host should not start with a plugin
-// directory it cannot trust. Bundles loaded here are not reloaded by Run until their files change.
+// LoadDir loads every bundle in the plugins directory at start-up and restores the decisions of the last
+// run from the state file (StateFileName): per plugin it activates the version that was active, else the
+// highest version in the directory, and it restores the canary. A version that was rolled back
+// (quarantined) is not even loaded, and a bundle that is refused does not stop the start: both are logged,
+// recorded in the plugin's history (or the refusals) and counted in SkippedBundles; the host then starts
+// with what it could load, and a merchant whose plugin has no version fails the config check instead.
+// Bundles loaded here are not reloaded by Run until their files change. It fails only when the directory
+// cannot be read.
 func (m *Manager) LoadDir(ctx context.Context) error {
 	if m.cfg.Dir == "" {
 		return nil
@@ -23,40 +28,78 @@ func (m *Manager) LoadDir(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	type staged struct{ name, version string }
-	var ok []staged
+	staged := map[string][]string{}
 	for _, stem := range stems {
+		m.mu.Lock()
+		m.seen[stem] = fps[stem] // a refused file is not retried until it changes
+		m.mu.Unlock()
 		b, err := ReadBundle(filepath.Join(m.cfg.Dir, stem), m.cfg.Verify.MaxModuleBytes)
-		if err != nil {
-			return fmt.Errorf("upgrade: plugins dir %s: %s: %w", m.cfg.Dir, stem, err)
+		if err == nil {
+			if name, ver := peekManifest(b); name != "" {
+				m.mu.Lock()
+				q, quarantined := m.quarantinedVersion(name, ver)
+				m.mu.Unlock()
+				if quarantined {
+					m.skipped.Add(1)
+					m.log.Warn("plugin version in the plugins dir is quarantined; not loaded", "stem", stem,
+						"plugin", name, "version", ver, "rolled_back_at", q.At, "reason", q.Reason)
+					continue
+				}
+			}
 		}
-		info, err := m.Apply(ctx, Update{Source: "dir", Bundle: b}, Activation{Mode: ModeStage})
+		info, err := m.Apply(ctx, Update{Source: SourceDir, Bundle: b, Err: err}, Activation{Mode: ModeStage})
 		if err != nil {
-			return fmt.Errorf("upgrade: plugins dir %s: %s: %w", m.cfg.Dir, stem, err)
+			m.skipped.Add(1)
+			m.log.Warn("plugin bundle in the plugins dir not loaded", "stem", stem, "err", err)
+			continue
 		}
 		m.mu.Lock()
-		m.seen[stem] = fps[stem]
+		m.stems[stem] = stemRef{info.Plugin, info.Version}
 		m.mu.Unlock()
-		ok = append(ok, staged{info.Plugin, info.Version})
+		staged[info.Plugin] = append(staged[info.Plugin], info.Version)
 	}
-	best := map[string]string{}
-	for _, s := range ok {
-		if cur, found := best[s.name]; !found || compareVersions(s.version, cur) > 0 {
-			best[s.name] = s.version
+	for name, vers := range staged {
+		m.mu.Lock()
+		sp := m.saved[name]
+		m.mu.Unlock()
+		target, why := "", ""
+		if sp != nil && sp.Active != "" && slices.Contains(vers, sp.Active) {
+			target, why = sp.Active, "restored at start: the version active before the restart"
+		} else {
+			slices.SortFunc(vers, compareVersions)
+			target, why = vers[len(vers)-1], "activated at start: the highest version in the plugins dir"
+			if sp != nil && sp.Active != "" {
+				why += " (" + sp.Active + ", active before the restart, is not there)"
+			}
 		}
-	}
-	for name, ver := range best {
-		if err := m.activateNamed(ctx, name, ver, "activated at start: the highest version in the plugins dir"); err != nil {
-			return fmt.Errorf("upgrade: plugins dir %s: %w", m.cfg.Dir, err)
+		if err := m.activateNamed(ctx, name, target, why, true); err != nil {
+			m.skipped.Add(1)
+			m.log.Error("plugin version not activated at start", "plugin", name, "version", target, "err", err)
+			continue
+		}
+		if sp != nil && sp.Canary != "" && sp.Canary != target && slices.Contains(vers, sp.Canary) {
+			if err := m.Canary(ctx, name, sp.Canary, sp.CanaryPercent, Force()); err != nil {
+				m.log.Warn("canary not restored at start", "plugin", name, "version", sp.Canary, "err", err)
+			}
 		}
 	}
 	return nil
 }
 
+// SkippedBundles counts the bundles in the plugins directory that were refused or skipped as quarantined,
+// at start or by the watcher, and StateErrors the state files that could not be read or written: the
+// host prints both as metrics.
+func (m *Manager) SkippedBundles() uint64 { return m.skipped.Load() }
+
+// StateErrors counts failures to read or write the state file.
+func (m *Manager) StateErrors() uint64 { return m.stateErrors.Load() }
+
 // Run watches the plugins directory until ctx is done. A bundle whose files are new or changed, and stayed
 // the same for one more scan (so a copy in progress is not read half-written), goes through Apply: it is
 // activated, or started as a canary when CanaryPercent is set and the plugin has an active version. A
-// refused bundle is recorded and not retried until its files change. Removing files unloads nothing.
+// refused bundle is recorded and not retried until its files change. A bundle whose module file is removed
+// is forgotten and unloaded (draining its calls; its sessions go to the active version), unless it is the
+// active version or the canary, which keep serving until they are replaced.
 func (m *Manager) Run(ctx context.Context) {
 	if m.cfg.Dir == "" {
 		return
@@ -82,6 +125,11 @@ func (m *Manager) Scan(ctx context.Context) []string {
 	}
 	var ready []string
 	m.mu.Lock()
+	for stem := range m.seen {
+		if _, ok := fps[stem]; !ok {
+			m.removed(stem)
+		}
+	}
 	for _, stem := range stems {
 		fp := fps[stem]
 		switch {
@@ -102,9 +150,15 @@ func (m *Manager) Scan(ctx context.Context) []string {
 		if m.cfg.CanaryPercent > 0 {
 			act = Activation{Mode: ModeCanary, Percent: m.cfg.CanaryPercent}
 		}
-		if _, err := m.Apply(ctx, Update{Source: "dir", Bundle: b, Err: err}, act); err != nil {
+		info, err := m.Apply(ctx, Update{Source: SourceDir, Bundle: b, Err: err}, act)
+		if err != nil {
+			m.skipped.Add(1)
 			m.log.Warn("dropped-in plugin not applied", "stem", stem, "err", err)
+			continue
 		}
+		m.mu.Lock()
+		m.stems[stem] = stemRef{info.Plugin, info.Version}
+		m.mu.Unlock()
 	}
 	return ready
 }
@@ -119,25 +173,82 @@ func scanDir(dir string) ([]string, map[string]string, error) {
 	var stems []string
 	fps := map[string]string{}
 	for _, e := range entries {
-		if e.IsDir() || !strings.HasSuffix(e.Name(), SuffixModule) {
+		if e.IsDir() || !strings.HasSuffix(e.Name(), SuffixModule) || strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
 		stem := strings.TrimSuffix(e.Name(), SuffixModule)
-		var fp strings.Builder
-		for _, suffix := range []string{SuffixModule, SuffixManifest, SuffixSignature, SuffixGolden} {
-			fi, err := os.Stat(filepath.Join(dir, stem+suffix))
-			switch {
-			case errors.Is(err, os.ErrNotExist):
-				fp.WriteString("-;")
-			case err != nil:
-				return nil, nil, fmt.Errorf("upgrade: plugins dir: %w", err)
-			default:
-				fp.WriteString(strconv.FormatInt(fi.Size(), 10) + "@" + strconv.FormatInt(fi.ModTime().UnixNano(), 10) + ";")
-			}
+		fp, err := fingerprint(dir, stem)
+		if err != nil {
+			return nil, nil, err
 		}
 		stems = append(stems, stem)
-		fps[stem] = fp.String()
+		fps[stem] = fp
 	}
 	slices.Sort(stems)
 	return stems, fps, nil
+}
+
+// fingerprint describes a bundle's files by their sizes and modification times.
+func fingerprint(dir, stem string) (string, error) {
+	var fp strings.Builder
+	for _, suffix := range []string{SuffixModule, SuffixManifest, SuffixSignature, SuffixGolden} {
+		fi, err := os.Stat(filepath.Join(dir, stem+suffix))
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			fp.WriteString("-;")
+		case err != nil:
+			return "", fmt.Errorf("upgrade: plugins dir: %w", err)
+		default:
+			fp.WriteString(strconv.FormatInt(fi.Size(), 10) + "@" + strconv.FormatInt(fi.ModTime().UnixNano(), 10) + ";")
+		}
+	}
+	return fp.String(), nil
+}
+
+// removed handles a bundle whose module file is gone from the plugins dir. Callers hold m.mu.
+func (m *Manager) removed(stem string) {
+	delete(m.seen, stem)
+	delete(m.pending, stem)
+	ref, ok := m.stems[stem]
+	delete(m.stems, stem)
+	if !ok {
+		return
+	}
+	for other, r := range m.stems {
+		if r == ref && other != stem {
+			return // another file still holds the same version
+		}
+	}
+	st := m.state(ref.name)
+	if st == nil {
+		return
+	}
+	v, ok := st.versions[ref.version]
+	if !ok {
+		return
+	}
+	if st.active.Load() == v || (st.canary.Load() != nil && st.canary.Load().v == v) {
+		m.log.Warn("plugin bundle file removed, but the version serves; it stays loaded until it is replaced",
+			"stem", stem, "plugin", ref.name, "version", ref.version)
+		return
+	}
+	if sh := st.shadow.Load(); sh != nil && sh.v == v {
+		m.stopShadow(st)
+	}
+	delete(st.versions, ref.version)
+	st.previous = slices.DeleteFunc(st.previous, func(x *version) bool { return x == v })
+	v.banned.Store(true) // its sessions go to the active version from now on
+	v.mu.RLock()
+	loaded := v.p != nil
+	v.mu.RUnlock()
+	detail := "bundle file " + stem + SuffixModule + " removed from the plugins dir"
+	if loaded && v.unloading == nil {
+		m.setLoaded(st, v, false)
+		job := &unloadJob{done: make(chan struct{})}
+		v.unloading = job
+		m.bg.Add(1)
+		go m.unload(v, job)
+		detail += "; unloading after its calls finish"
+	}
+	m.event(st, Event{Action: ActionRemoved, Version: ref.version, Detail: detail})
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -88,22 +89,155 @@ func TestDirectory(t *testing.T) {
 	}
 }
 
-// TestLoadDirFailsFast: a host does not start with a bundle it cannot trust.
-func TestLoadDirFailsFast(t *testing.T) {
+// TestLoadDirSkipsRefused: a refused bundle in the plugins dir is reported, and the host starts with the
+// others.
+func TestLoadDirSkipsRefused(t *testing.T) {
 	mods := modules(t)
-	pub, _ := newKey(t)
+	pub, priv := newKey(t)
 	_, stranger := newKey(t)
 	dir := t.TempDir()
-	writeBundle(t, dir, "vipps-ecom", signedBundle(t, stranger, "vipps-ecom", "1.0.0", mods[ecomPkg], ecomGolden(t)))
+	writeBundle(t, dir, "vipps-ecom-1.0.0", signedBundle(t, priv, "vipps-ecom", "1.0.0", mods[ecomPkg], ecomGolden(t)))
+	writeBundle(t, dir, "vipps-ecom-1.1.0", signedBundle(t, stranger, "vipps-ecom", "1.1.0", withCustomSection(mods[ecomPkg], "x"), ecomGolden(t)))
 	m := newManager(t, pub, func(c *upgrade.Config) { c.Dir = dir })
-	err := m.LoadDir(context.Background())
-	var re *upgrade.RefusedError
-	if !errors.As(err, &re) || re.Rule != upgrade.RuleSignature {
+	if err := m.LoadDir(context.Background()); err != nil {
 		t.Fatalf("LoadDir: %v", err)
 	}
-	if m.Ready() == nil {
-		t.Error("ready without a plugin")
+	if v := activeVersion(t, m, "vipps-ecom"); v != "1.0.0" {
+		t.Errorf("active %s, want 1.0.0", v)
 	}
+	if n := m.SkippedBundles(); n != 1 {
+		t.Errorf("SkippedBundles %d, want 1", n)
+	}
+	events, _ := m.History("vipps-ecom")
+	if !slices.ContainsFunc(events, func(e upgrade.Event) bool {
+		return e.Action == upgrade.ActionRefused && e.Version == "1.1.0" && strings.Contains(e.Detail, "signature")
+	}) {
+		t.Errorf("no refusal of 1.1.0 in history %+v", events)
+	}
+}
+
+// TestDecisionsSurviveRestart: a rolled-back version stays rolled back after a restart, an uploaded one is
+// saved into the plugins dir and comes back, and a deleted bundle file is unloaded.
+func TestDecisionsSurviveRestart(t *testing.T) {
+	ctx := context.Background()
+	mods := modules(t)
+	pub, priv := newKey(t)
+	dir := t.TempDir()
+	golden := ecomGolden(t)
+	writeBundle(t, dir, "vipps-ecom-1.0.0", signedBundle(t, priv, "vipps-ecom", "1.0.0", mods[ecomPkg], golden))
+	edit := func(c *upgrade.Config) { c.Dir = dir }
+
+	first := newManager(t, pub, edit)
+	if err := first.LoadDir(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// 1.1.0 is dropped in (the watcher applies a bundle once it stayed the same for a scan), then rolled back.
+	writeBundle(t, dir, "vipps-ecom-1.1.0", signedBundle(t, priv, "vipps-ecom", "1.1.0", withCustomSection(mods[ecomPkg], "1.1"), golden))
+	first.Scan(ctx)
+	first.Scan(ctx)
+	if v := activeVersion(t, first, "vipps-ecom"); v != "1.1.0" {
+		t.Fatalf("active %s after the drop-in, want 1.1.0", v)
+	}
+	if err := first.Rollback(ctx, "vipps-ecom"); err != nil {
+		t.Fatal(err)
+	}
+	// An upload (1.2.0) is activated and written into the directory.
+	if _, err := first.Apply(ctx, upgrade.Update{Source: upgrade.SourceUpload,
+		Bundle: signedBundle(t, priv, "vipps-ecom", "1.2.0", withCustomSection(mods[ecomPkg], "1.2"), golden)},
+		upgrade.Activation{Mode: upgrade.ModeActivate}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "vipps-ecom-1.2.0.wasm")); err != nil {
+		t.Fatalf("upload not saved: %v", err)
+	}
+	if got := first.Scan(ctx); len(got) != 0 {
+		t.Errorf("the watcher re-applied %v, which the upload wrote", got)
+	}
+	if err := first.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	second := newManager(t, pub, edit)
+	if err := second.LoadDir(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if v := activeVersion(t, second, "vipps-ecom"); v != "1.2.0" {
+		t.Fatalf("active %s after the restart, want the uploaded 1.2.0", v)
+	}
+	st, err := second.Status("vipps-ecom")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Quarantined) != 1 || st.Quarantined[0].Version != "1.1.0" {
+		t.Errorf("quarantined %+v, want 1.1.0", st.Quarantined)
+	}
+	for _, v := range st.Versions {
+		if v.Version == "1.1.0" {
+			t.Errorf("the rolled-back 1.1.0 was loaded again: %+v", v)
+		}
+	}
+	if st.HighestActivated != "1.2.0" {
+		t.Errorf("highest activated %q", st.HighestActivated)
+	}
+	events, _ := second.History("vipps-ecom")
+	if !slices.ContainsFunc(events, func(e upgrade.Event) bool {
+		return e.Action == upgrade.ActionRolledBack && e.From == "1.1.0"
+	}) {
+		t.Errorf("the rollback is not in the restored history %+v", events)
+	}
+	// A quarantined version dropped in again is refused; forced through an upload it may serve.
+	if _, err := second.Apply(ctx, upgrade.Update{Source: upgrade.SourceDir,
+		Bundle: signedBundle(t, priv, "vipps-ecom", "1.1.0", withCustomSection(mods[ecomPkg], "1.1"), golden)},
+		upgrade.Activation{Mode: upgrade.ModeActivate}); !isRefused(err, upgrade.RuleQuarantined) {
+		t.Errorf("quarantined 1.1.0 again: %v", err)
+	}
+
+	// Deleting the previous version's files unloads it.
+	for _, suffix := range []string{upgrade.SuffixModule, upgrade.SuffixManifest, upgrade.SuffixSignature, upgrade.SuffixGolden} {
+		if err := os.Remove(filepath.Join(dir, "vipps-ecom-1.0.0"+suffix)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	second.Scan(ctx)
+	st, _ = second.Status("vipps-ecom")
+	for _, v := range st.Versions {
+		if v.Version == "1.0.0" {
+			t.Errorf("1.0.0 still held after its file was deleted: %+v", v)
+		}
+	}
+	if p, _ := second.PluginVersion("vipps-ecom", "1.0.0"); p.Version() != "1.2.0" {
+		t.Errorf("a session of the deleted 1.0.0 is served by %s, want the active 1.2.0", p.Version())
+	}
+}
+
+// TestCorruptStateFileDoesNotStopTheStart: an unreadable state file is kept aside and reported.
+func TestCorruptStateFileDoesNotStopTheStart(t *testing.T) {
+	mods := modules(t)
+	pub, priv := newKey(t)
+	dir := t.TempDir()
+	writeBundle(t, dir, "vipps-ecom", signedBundle(t, priv, "vipps-ecom", "1.0.0", mods[ecomPkg], ecomGolden(t)))
+	if err := os.WriteFile(filepath.Join(dir, upgrade.StateFileName), []byte("{not json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m := newManager(t, pub, func(c *upgrade.Config) { c.Dir = dir })
+	if err := m.LoadDir(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if v := activeVersion(t, m, "vipps-ecom"); v != "1.0.0" {
+		t.Errorf("active %s", v)
+	}
+	if m.StateErrors() != 1 {
+		t.Errorf("StateErrors %d, want 1", m.StateErrors())
+	}
+	aside, _ := filepath.Glob(filepath.Join(dir, upgrade.StateFileName+".corrupt-*"))
+	if len(aside) != 1 {
+		t.Errorf("corrupt state file not kept aside: %v", aside)
+	}
+}
+
+func isRefused(err error, rule upgrade.Rule) bool {
+	var re *upgrade.RefusedError
+	return errors.As(err, &re) && re.Rule == rule
 }
 
 // TestDevModeLoadsBareModule: with development mode on, a bare <name>.wasm loads under a digest version.

@@ -80,6 +80,7 @@ func Main(m *testing.M, url *string) int {
 // config says what kind of server to start and where ports come from (tests of the retry replace it).
 type config struct {
 	cluster  bool
+	node     bool // with cluster: a node without slots, to be joined into a multi-node cluster
 	nextPort func() (int, error)
 }
 
@@ -87,6 +88,8 @@ type config struct {
 type server struct {
 	addr string
 	dir  string
+	bin  string   // redis-server, for a restart
+	args []string // its arguments, for a restart
 	cmd  *exec.Cmd
 	out  *syncBuffer
 	done chan struct{} // closed when cmd.Wait returned
@@ -111,7 +114,14 @@ func start(cfg config) (*server, error) {
 			_ = os.RemoveAll(dir)
 			return nil, fmt.Errorf("testredis: pick a port: %w", err)
 		}
-		s, err := launch(bin, dir, port, cfg.cluster)
+		mode := standalone
+		switch {
+		case cfg.cluster && cfg.node:
+			mode = clusterNode
+		case cfg.cluster:
+			mode = singleNodeCluster
+		}
+		s, err := launch(bin, dir, port, mode)
 		if err == nil {
 			return s, nil
 		}
@@ -124,8 +134,22 @@ func start(cfg config) (*server, error) {
 
 var errPortTaken = errors.New("port already in use")
 
-// launch starts redis-server on port and waits until it serves (and, in cluster mode, owns every slot).
-func launch(bin, dir string, port int, cluster bool) (*server, error) {
+// nodeMode says how launch starts a server.
+type nodeMode int
+
+const (
+	// standalone is a plain redis-server.
+	standalone nodeMode = iota
+	// singleNodeCluster is cluster mode with every slot assigned to this one node.
+	singleNodeCluster
+	// clusterNode is cluster mode with no slots: a member-to-be of a multi-node cluster (cluster.go).
+	clusterNode
+)
+
+// launch starts redis-server on port and waits until it serves (and, as a single-node cluster, owns
+// every slot).
+func launch(bin, dir string, port int, mode nodeMode) (*server, error) {
+	cluster := mode != standalone
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	args := []string{
 		"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
@@ -137,7 +161,12 @@ func launch(bin, dir string, port int, cluster bool) (*server, error) {
 			"--cluster-config-file", filepath.Join(dir, "nodes-"+strconv.Itoa(port)+".conf"),
 			"--cluster-announce-ip", "127.0.0.1")
 	}
-	s := &server{addr: addr, dir: dir, out: &syncBuffer{}, done: make(chan struct{})}
+	if mode == clusterNode {
+		// A short node timeout makes a replica take over within a few seconds of its primary's death.
+		args = append(args, "--cluster-node-timeout", strconv.Itoa(int(nodeTimeout/time.Millisecond)),
+			"--cluster-replica-validity-factor", "0")
+	}
+	s := &server{addr: addr, dir: dir, bin: bin, args: args, out: &syncBuffer{}, done: make(chan struct{})}
 	s.cmd = exec.Command(bin, args...)
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	setParentDeathSignal(s.cmd)
@@ -148,7 +177,7 @@ func launch(bin, dir string, port int, cluster bool) (*server, error) {
 		_ = s.cmd.Wait()
 		close(s.done)
 	}()
-	err := s.waitReady(cluster)
+	err := s.waitReady(mode == singleNodeCluster)
 	if err == nil {
 		return s, nil
 	}
@@ -160,9 +189,9 @@ func launch(bin, dir string, port int, cluster bool) (*server, error) {
 	return nil, fmt.Errorf("testredis: redis-server on %s: %w\n%s", addr, err, out)
 }
 
-// waitReady polls until the server answers PING, and in cluster mode assigns all slots to it and waits
+// waitReady polls until the server answers PING, and with assignSlots gives all slots to it and waits
 // for cluster_state:ok.
-func (s *server) waitReady(cluster bool) error {
+func (s *server) waitReady(assignSlots bool) error {
 	deadline := time.Now().Add(readyTimeout)
 	for {
 		select {
@@ -179,7 +208,7 @@ func (s *server) waitReady(cluster bool) error {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if !cluster {
+	if !assignSlots {
 		return nil
 	}
 	if reply, err := s.do("CLUSTER", "ADDSLOTSRANGE", "0", "16383"); err != nil || reply != "OK" {

@@ -126,3 +126,54 @@ func TestMissingBinarySaysHowToInstall(t *testing.T) {
 		t.Fatalf("got %v, want %q", err, InstallHint)
 	}
 }
+
+func TestReplicatedClusterFailsOver(t *testing.T) {
+	c := StartReplicatedCluster(t)
+	if n := len(c.Addrs()); n != 6 {
+		t.Fatalf("nodes: %d, want 6", n)
+	}
+	client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs()})
+	defer client.Close()
+	ctx := t.Context()
+	// Keys in many slots, so every primary holds some.
+	for i := range 30 {
+		if err := client.Set(ctx, "k"+strconv.Itoa(i), i, 0).Err(); err != nil {
+			t.Fatalf("SET: %v", err)
+		}
+	}
+	before, err := c.Primaries()
+	if err != nil || len(before) != 3 {
+		t.Fatalf("primaries %v, %v; want 3", before, err)
+	}
+	if err := c.WaitReplicated(ctx); err != nil {
+		t.Fatal(err)
+	}
+	killed, err := c.KillPrimary(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := c.Primaries()
+	if err != nil || len(after) != 3 {
+		t.Fatalf("primaries after failover %v, %v; want 3", after, err)
+	}
+	for _, p := range after {
+		if p == killed {
+			t.Errorf("%s is a primary again after it was killed; want its replica promoted", killed)
+		}
+	}
+	// Writes acknowledged before the kill may be lost with asynchronous replication, so only check
+	// that every slot serves again.
+	deadline := time.Now().Add(30 * time.Second)
+	for i := range 30 {
+		for {
+			err := client.Set(ctx, "k"+strconv.Itoa(i), i, 0).Err()
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("SET after failover: %v", err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}

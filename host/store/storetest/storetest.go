@@ -92,6 +92,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, opts ...Option) 
 		{"TTL", testTTL},
 		{"IdempotencyKeys", testIdempotency},
 		{"PollSchedule", testPolls},
+		{"PollScheduleFollowsNextCheckAt", testNextCheckAt},
 		{"HammerIdempotentApply", testHammerApply},
 		{"HammerAppends", testHammerAppends},
 		{"ConcurrentCreate", testConcurrentCreate},
@@ -659,6 +660,22 @@ func testIdempotency(t *testing.T, st store.Store, _ *config) {
 	release("checkout:acme", "k1", "v1")
 	claim("checkout:acme", "k1", "v6", "")
 	release("checkout:acme", "never", "v") // absent: no error
+	// Swap replaces only the value it expects.
+	if ok, err := st.SwapIdempotencyKey(ctx, "swap", "k", "old", "new", time.Hour); err != nil || ok {
+		t.Fatalf("SwapIdempotencyKey on an empty key = %v, %v; want false", ok, err)
+	}
+	if v, err := st.ClaimIdempotencyKey(ctx, "swap", "k", "old", time.Hour); err != nil || v != "" {
+		t.Fatalf("claim: %q, %v", v, err)
+	}
+	if ok, err := st.SwapIdempotencyKey(ctx, "swap", "k", "other", "new", time.Hour); err != nil || ok {
+		t.Fatalf("SwapIdempotencyKey with the wrong old value = %v, %v; want false", ok, err)
+	}
+	if ok, err := st.SwapIdempotencyKey(ctx, "swap", "k", "old", "new", time.Hour); err != nil || !ok {
+		t.Fatalf("SwapIdempotencyKey = %v, %v; want true", ok, err)
+	}
+	if v, err := st.ClaimIdempotencyKey(ctx, "swap", "k", "again", time.Hour); err != nil || v != "new" {
+		t.Fatalf("after the swap the key holds %q, %v; want new", v, err)
+	}
 }
 
 func testPolls(t *testing.T, st store.Store, _ *config) {
@@ -707,6 +724,70 @@ func testPolls(t *testing.T, st store.Store, _ *config) {
 	claim(3*time.Hour, 10, time.Minute, "a", "b", "d", "e", "w", "x", "y")  // ties in id order
 	claim(4*time.Hour, 0, time.Minute)                                      // limit 0 claims nothing...
 	claim(4*time.Hour, 100, time.Minute, "a", "b", "d", "e", "w", "x", "y") // ...so all are still due
+}
+
+// testNextCheckAt: Create and Update keep the poll schedule in step with Session.NextCheckAt in the same
+// atomic write, and CancelPoll leaves a session that still asks for a check on the schedule.
+func testNextCheckAt(t *testing.T, st store.Store, _ *config) {
+	ctx := t.Context()
+	claim := func(now time.Duration, want ...string) {
+		t.Helper()
+		got, err := st.ClaimDuePolls(ctx, t0.Add(now), 10, time.Hour)
+		if err != nil {
+			t.Fatalf("ClaimDuePolls(t0+%s): %v", now, err)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("ClaimDuePolls(t0+%s) = %q, want %q", now, got, want)
+		}
+	}
+	set := func(id string, at time.Duration) {
+		t.Helper()
+		mustUpdate(t, st, id, func(s *payment.Session) (bool, error) {
+			s.NextCheckAt = time.Time{}
+			if at > 0 {
+				s.NextCheckAt = t0.Add(at)
+			}
+			return true, nil
+		})
+	}
+	touch := func(id string) {
+		t.Helper()
+		mustUpdate(t, st, id, func(s *payment.Session) (bool, error) { s.Description += "."; return true, nil })
+	}
+	cancel := func(id string) {
+		t.Helper()
+		if err := st.CancelPoll(ctx, id); err != nil {
+			t.Fatalf("CancelPoll(%s): %v", id, err)
+		}
+	}
+	due := Sample("due", "ref-due")
+	due.NextCheckAt = t0.Add(5 * time.Second)
+	mustCreate(t, st, due, 24*time.Hour)
+	mustCreate(t, st, Sample("idle", "ref-idle"), 24*time.Hour)
+	claim(4 * time.Second)
+	claim(5*time.Second, "due") // leased for an hour
+
+	set("due", 20*time.Second) // moving NextCheckAt reschedules, even inside a lease
+	set("idle", 10*time.Second)
+	claim(10*time.Second, "idle")
+	claim(20*time.Second, "due")
+	touch("due") // a write that leaves NextCheckAt alone leaves the schedule (and its lease) alone
+	claim(20 * time.Second)
+
+	cancel("due")                     // kept: NextCheckAt is set
+	claim(2*time.Hour, "idle", "due") // earliest due first
+	set("idle", 0)                    // clearing NextCheckAt takes the session off the schedule
+	claim(4*time.Hour, "due")
+	touch("due")
+	cancel("due")
+	claim(6*time.Hour, "due")
+	set("due", 0)
+	claim(8 * time.Hour)
+	if got := mustGet(t, st, "due"); !got.NextCheckAt.IsZero() {
+		t.Fatalf("NextCheckAt = %v after clearing it", got.NextCheckAt)
+	}
+	cancel("due") // a session without NextCheckAt is removed; so is an id without a session
+	cancel("no-such-session")
 }
 
 // hammer runs n goroutines released at once, each calling f(i), and waits for them.

@@ -8,6 +8,10 @@
 //	-addr                 listen address (default 127.0.0.1:8090)
 //	-public-url           base URL in landing page links (default http://<addr>)
 //	-allow-http-loopback  accept http:// callback and fallBack URLs on loopback hosts
+//	-seed                 seed of the fault injection's random source (default: random, logged)
+//	-faults               faults to start with, as JSON for PUT /_sim/faults, e.g.
+//	                      '{"callbacks":{"drop":0.3,"delay":"0s..2s"},"latency":"0s..500ms"}'
+//	-v                    also log successful GET requests (polls of /details and the like)
 //
 // The demo credentials are MSN 123456, client_id demo-client-id, client_secret
 // demo-client-secret and Ocp-Apim-Subscription-Key demo-subscription-key.
@@ -16,6 +20,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -25,6 +30,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -48,11 +54,22 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr s
 	addr := fs.String("addr", "127.0.0.1:8090", "listen address")
 	publicURL := fs.String("public-url", "", "base URL used in landing page links (default http://<addr>)")
 	allowHTTP := fs.Bool("allow-http-loopback", false, "accept http:// callbackPrefix/fallBack URLs whose host is loopback (dev only)")
+	seed := fs.Uint64("seed", 0, "seed of the fault injection's random source (0: random, logged)")
+	faultsJSON := fs.String("faults", "", `faults to start with, as JSON for PUT /_sim/faults, e.g. '{"callbacks":{"drop":0.3},"latency":"0s..500ms"}'`)
+	verbose := fs.Bool("v", false, "also log successful GET requests (polls)")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("parse flags: %w", err)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	var faults vippssim.Faults
+	if *faultsJSON != "" {
+		dec := json.NewDecoder(strings.NewReader(*faultsJSON))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&faults); err != nil {
+			return fmt.Errorf("-faults: %w", err)
+		}
 	}
 
 	ln, err := net.Listen("tcp", *addr)
@@ -68,12 +85,20 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr s
 		PublicURL:         *publicURL,
 		AllowHTTPLoopback: *allowHTTP,
 		Logf:              logger.Printf,
+		Verbose:           *verbose,
+		Seed:              *seed,
 	})
 	if err != nil {
 		_ = ln.Close()
 		return fmt.Errorf("start simulator: %w", err)
 	}
 	defer sim.Close()
+	if *faultsJSON != "" {
+		if err := sim.SetFaults(faults); err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("-faults: %w", err)
+		}
+	}
 
 	srv := &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
@@ -93,6 +118,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr s
 		case err := <-errc:
 			return fmt.Errorf("serve: %w", err)
 		case <-ctx.Done():
+			sim.Thaw() // Shutdown waits for the requests a freeze holds
 			shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {

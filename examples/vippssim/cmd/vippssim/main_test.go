@@ -40,7 +40,8 @@ func Test_main(t *testing.T) {
 	addrc := make(chan string, 1)
 	errc := make(chan error, 1)
 	go func() {
-		errc <- run(ctx, []string{"-addr", "127.0.0.1:0", "-allow-http-loopback"}, &logs, func(a string) { addrc <- a })
+		errc <- run(ctx, []string{"-addr", "127.0.0.1:0", "-allow-http-loopback", "-seed", "42",
+			"-faults", `{"callbacks":{"drop":1},"latency":"1ms"}`}, &logs, func(a string) { addrc <- a })
 	}()
 	var addr string
 	select {
@@ -86,6 +87,15 @@ func Test_main(t *testing.T) {
 	if code != 200 || !strings.Contains(string(body), `"url":"`+base+`/dwo-api-application/v1/deeplink/vippsgateway?v=2&token=`) {
 		t.Fatalf("initiate: %d %s", code, body)
 	}
+	resp, err := http.Get(base + "/_sim/faults")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(got), `"drop":1,`) || !strings.Contains(string(got), `"latency":"1ms","seed":42`) {
+		t.Errorf("faults from the flags: %s", got)
+	}
 
 	cancel()
 	select {
@@ -97,7 +107,8 @@ func Test_main(t *testing.T) {
 		t.Fatal("no shutdown")
 	}
 	out := logs.String()
-	if !strings.Contains(out, "listening on "+addr) || !strings.Contains(out, "POST /ecomm/v2/payments -> 200") {
+	if !strings.Contains(out, "listening on "+addr) || !strings.Contains(out, "POST /ecomm/v2/payments -> 200") ||
+		strings.Contains(out, "GET /_sim/faults") { // no -v: successful GETs are not logged
 		t.Errorf("logs:\n%s", out)
 	}
 	for _, secret := range []string{demo.ClientSecret, tok.AccessToken, "very-secret-auth", "token="} {
@@ -108,7 +119,8 @@ func Test_main(t *testing.T) {
 }
 
 func TestRunFlags(t *testing.T) {
-	for _, args := range [][]string{{"-nope"}, {"extra"}, {"-addr", "256.0.0.1:1"}, {"-addr", "127.0.0.1:0", "-public-url", "ftp://x"}} {
+	for _, args := range [][]string{{"-nope"}, {"extra"}, {"-addr", "256.0.0.1:1"}, {"-addr", "127.0.0.1:0", "-public-url", "ftp://x"},
+		{"-addr", "127.0.0.1:0", "-faults", `{"callbacks":{"drop":2}}`}, {"-addr", "127.0.0.1:0", "-faults", `{"x":1}`}} {
 		var logs syncBuffer
 		if err := run(context.Background(), args, &logs, nil); err == nil {
 			t.Errorf("run %v: no error", args)
