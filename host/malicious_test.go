@@ -12,6 +12,7 @@ import (
 	"mime/multipart"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,6 +58,8 @@ type fenceStack struct {
 	*stack
 	dir  string
 	stop func()
+	// opsURL serves the instance's operations handler (the admin API lives there, not on baseURL).
+	opsURL string
 	// adminClient waits longer than the shop's: an upload compiles and gates a version.
 	adminClient *http.Client
 }
@@ -73,6 +76,7 @@ func startFenceStack(t *testing.T, dir, redisURL string, pub ed25519.PublicKey, 
 server:
   listen: %q
   publicUrl: %q
+  opsListen: 127.0.0.1:0
 store:
   redisUrl: %q
 plugins:
@@ -115,12 +119,14 @@ merchants:
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, l) }()
+	opsSrv := httptest.NewServer(srv.OpsHandler())
 	stopped := false
 	stop := func() {
 		if stopped {
 			return
 		}
 		stopped = true
+		opsSrv.Close()
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("serve: %v", err)
@@ -131,14 +137,14 @@ merchants:
 	s := &stack{t: t, sim: simSrv.sim, simURL: simSrv.simURL, kasse: srv, baseURL: baseURL, redis: redisURL, configPath: path,
 		client: &http.Client{Timeout: 10 * time.Second,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-	fs := &fenceStack{stack: s, dir: dir, adminClient: &http.Client{Timeout: time.Minute}}
+	fs := &fenceStack{stack: s, dir: dir, opsURL: opsSrv.URL, adminClient: &http.Client{Timeout: time.Minute}}
 	fs.stop = stop
 	return fs
 }
 
 func (s *fenceStack) admin(method, path string, body io.Reader, contentType string) result {
 	s.t.Helper()
-	req, err := http.NewRequest(method, s.baseURL+"/admin/v1"+path, body)
+	req, err := http.NewRequest(method, s.opsURL+"/admin/v1"+path, body)
 	if err != nil {
 		s.t.Fatal(err)
 	}
