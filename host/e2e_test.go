@@ -260,16 +260,18 @@ reconciler:
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, l) }()
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("serve: %v", err)
 		}
 		_ = srv.Close(context.Background())
+		client.CloseIdleConnections()
 	})
 	return &stack{t: t, sim: o.sim, simURL: o.simURL, kasse: srv, baseURL: baseURL, redis: o.redisURL, configPath: path, config: config,
-		client: &http.Client{Timeout: 10 * time.Second,
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+		client: client}
 }
 
 // writeConfig rewrites the instance's config file as newStack wrote it, but with the demo merchant on

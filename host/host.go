@@ -78,6 +78,7 @@ type Server struct {
 	handler    http.Handler
 	closeRedis func() error // the Redis client of store.redis; the store does not own it
 	ops        http.Handler
+	clients    []*http.Client
 	authFails  authFailures
 	syncs      sync.WaitGroup
 	runtime    *plugins.Runtime
@@ -191,10 +192,12 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 
 	// Every outbound client: no redirects followed, timeouts, answers capped, TLS 1.2+ (httpclient).
 	httpClient := httpclient.New(httpclient.Options{Transport: opts.ProviderTransport})
+	platformClient := httpclient.New(httpclient.Options{})
+	s.clients = []*http.Client{httpClient, platformClient}
 	prov := provider.New(httpClient, provider.SystemInfo{Name: "kasse", Version: Version}, opts.Now)
 
 	s.Notifier, err = notify.New(notify.Config{Adapters: adapterSet, Merchants: live, Storage: statusQueue,
-		Logger: log, Now: opts.Now, Client: httpclient.New(httpclient.Options{}),
+		Logger: log, Now: opts.Now, Client: platformClient,
 		OnGiveUp: func(ctx context.Context, merchant string, u adapters.StatusUpdate, err error) {
 			if s.Service != nil && u.Session != "" {
 				_ = s.Service.Note(ctx, u.Session, "platform update given up",
@@ -380,6 +383,9 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 // have ended.
 func (s *Server) Close(ctx context.Context) error {
 	s.syncs.Wait()
+	for _, c := range s.clients {
+		c.CloseIdleConnections() // their read and write loops would outlive Close
+	}
 	var errs []error
 	if s.plugins != nil {
 		errs = append(errs, s.plugins.Close(ctx))

@@ -58,10 +58,10 @@ type fenceStack struct {
 	*stack
 	dir  string
 	stop func()
+	// opsURL serves the instance's operations handler (the admin API lives there, not on baseURL).
+	opsURL string
 	// adminClient waits longer than the shop's: an upload compiles and gates a version.
 	adminClient *http.Client
-	// opsURL is the operations listener's base URL (admin API).
-	opsURL string
 }
 
 // startFenceStack serves kasse on Redis with a trusted key, the admin API, and drop-ins as 50% canaries.
@@ -76,6 +76,7 @@ func startFenceStack(t *testing.T, dir, redisURL string, pub ed25519.PublicKey, 
 server:
   listen: %q
   publicUrl: %q
+  opsListen: 127.0.0.1:0
 store:
   redisUrl: %q
 plugins:
@@ -118,12 +119,14 @@ merchants:
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, l) }()
+	opsSrv := httptest.NewServer(srv.OpsHandler())
 	stopped := false
 	stop := func() {
 		if stopped {
 			return
 		}
 		stopped = true
+		opsSrv.Close()
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("serve: %v", err)
@@ -134,10 +137,7 @@ merchants:
 	s := &stack{t: t, sim: simSrv.sim, simURL: simSrv.simURL, kasse: srv, baseURL: baseURL, redis: redisURL, configPath: path,
 		client: &http.Client{Timeout: 10 * time.Second,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-	// The admin API is on the operations handler (server.opsListen), served here over real HTTP.
-	opsSrv := httptest.NewServer(srv.OpsHandler())
-	t.Cleanup(opsSrv.Close)
-	fs := &fenceStack{stack: s, dir: dir, adminClient: &http.Client{Timeout: time.Minute}, opsURL: opsSrv.URL}
+	fs := &fenceStack{stack: s, dir: dir, opsURL: opsSrv.URL, adminClient: &http.Client{Timeout: time.Minute}}
 	fs.stop = stop
 	return fs
 }

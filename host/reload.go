@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"log/slog"
 	"os"
 	"reflect"
@@ -85,6 +86,9 @@ func (lc *liveConfig) Reload() bool {
 	if err == nil && lc.check != nil {
 		err = lc.check(next)
 	}
+	if err == nil {
+		err = checkInsecureNoAuth(lc.current.Load().Server, next)
+	}
 	if err != nil {
 		lc.log.Error("config reload refused; the running config stays", "path", lc.path, "err", err)
 		return false
@@ -114,4 +118,19 @@ func (lc *liveConfig) Watch(ctx context.Context, interval time.Duration) {
 			lc.Reload()
 		}
 	}
+}
+
+// checkInsecureNoAuth refuses a merchant without an API key unless the listeners kasse runs with (server
+// settings take effect at a restart only, so not the file's) are on loopback.
+func checkInsecureNoAuth(running config.Server, next *config.Config) error {
+	if running.LoopbackOnly() {
+		return nil
+	}
+	for id, m := range next.Merchants {
+		if m.InsecureNoAuth {
+			return fmt.Errorf("merchant %s: insecureNoAuth is refused: kasse runs with listeners that are not all loopback (%s, %s)",
+				id, running.Listen, running.OpsListen)
+		}
+	}
+	return nil
 }

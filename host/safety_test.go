@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kassehq/kasse/host/internal/urlsecret"
 )
 
 // TestOperationsOffThePublicListener: /metrics and /admin/v1 answer only on the operations handler, and
@@ -248,4 +250,24 @@ func TestConcurrentReloads(t *testing.T) {
 	s.writeConfig("vipps-ecom")
 	s.kasse.ReloadConfig()
 	s.create(49900)
+}
+
+// TestURLSecretRotation: after a restart with a new URL secret and the old one as previousUrlSecretEnv,
+// the Express URLs given to Vipps before keep working, and new payments get the new segment.
+func TestURLSecretRotation(t *testing.T) {
+	const newSecret = "the-new-url-secret-of-at-least-32-characters"
+	s := newStack(t, stackOptions{serverYAML: "  previousUrlSecretEnv: TEST_OLD_URL_SECRET\n",
+		env: map[string]string{"TEST_URL_SECRET": newSecret, "TEST_OLD_URL_SECRET": testURLSecret}})
+	oldSeg, newSeg := urlsecret.New(testURLSecret, "").Segment("demo"), urlsecret.New(newSecret, "").Segment("demo")
+	if !strings.HasSuffix(s.kasse.Service.ExpressPrefix("demo"), "/"+newSeg) {
+		t.Fatalf("prefix %q does not end in the new secret's segment", s.kasse.Service.ExpressPrefix("demo"))
+	}
+	for _, seg := range []string{oldSeg, newSeg} {
+		if res := s.do("DELETE", "/v1/vipps/demo/express/"+seg+"/v2/consents/u1", nil); res.status != http.StatusOK {
+			t.Fatalf("segment %s: %d %s", seg, res.status, res.raw)
+		}
+	}
+	// Once the previous secret is no longer named, its segment is gone.
+	after := newStack(t, stackOptions{env: map[string]string{"TEST_URL_SECRET": newSecret}})
+	expectProblem(t, after.do("DELETE", "/v1/vipps/demo/express/"+oldSeg+"/v2/consents/u1", nil), http.StatusNotFound, "")
 }

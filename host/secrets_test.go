@@ -2,6 +2,7 @@ package host_test
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -10,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kassehq/kasse/host"
 )
 
 // recordingTransport keeps every answer (status line, headers and body) the test's client gets.
@@ -209,5 +212,44 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestEPaymentSecretsStayPut is TestSecretsStayPut for an ePayment merchant: the webhook secret Vipps gave
+// at registration, like the credentials, appears in no log line and no answer, through a payment approved in
+// the app, its signed webhooks, a capture, and a forged delivery.
+func TestEPaymentSecretsStayPut(t *testing.T) {
+	logs := &lockedBuffer{}
+	sim, simURL := newEPSim(t)
+	s := newStack(t, stackOptions{plugin: "vipps-epayment", wasmDir: bothPluginsDir(t), sim: sim, simURL: simURL, logs: logs,
+		beforeServe: func(ctx context.Context, srv *host.Server) error { return srv.Webhooks.Sync(ctx) }})
+	rec := &recordingTransport{next: http.DefaultTransport}
+	s.client.Transport = rec
+	ep := &epStack{stack: s, manager: s.kasse.Webhooks, write: s.writeConfig}
+	id := ep.createEP(15000, "91234567")
+	regs := sim.RegisteredWebhooks()
+	if len(regs) != 1 || len(regs[0].Secret) < 16 {
+		t.Fatalf("registrations: %+v", regs)
+	}
+	if err := sim.ApproveEPayment(id, ""); err != nil {
+		t.Fatal(err)
+	}
+	s.waitState(id, "authorized")
+	ep.post(id, "capture", map[string]any{"amount": 5000})
+	forged := s.do("POST", "/v1/vipps/demo/webhooks", `{"reference":"`+id+`"}`, "Authorization", "HMAC-SHA256 SignedHeaders=x&Signature=bm9wZQ==")
+	if forged.status != http.StatusUnauthorized {
+		t.Fatalf("forged webhook: %d %s", forged.status, forged.raw)
+	}
+	logText := logs.String()
+	rec.mu.Lock()
+	answers := rec.buf.String()
+	rec.mu.Unlock()
+	for what, v := range map[string]string{"webhook secret": regs[0].Secret, "API key": apiKey,
+		"client secret": "demo-client-secret", "subscription key": "demo-subscription-key", "URL secret": testURLSecret} {
+		for where, text := range map[string]string{"log": logText, "API answers": answers} {
+			if i := strings.Index(text, v); i >= 0 {
+				t.Errorf("%s found in the %s: ...%s...", what, where, text[max(0, i-200):min(len(text), i+len(v)+50)])
+			}
+		}
 	}
 }

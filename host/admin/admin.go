@@ -70,7 +70,8 @@ func New(cfg Config) (*API, error) {
 	return a, nil
 }
 
-// Mount adds the admin routes under Prefix to r (pass it to httpapi.Config.Mount).
+// Mount adds the admin routes under Prefix to r: the operations router (httpapi.OpsConfig.Mount), never
+// the public one.
 //
 //	GET    /admin/v1/status                   readiness, every plugin's status, refused stray bundles
 //	GET    /admin/v1/plugins                  every plugin's status with its versions

@@ -3,7 +3,8 @@
 // Loading goes one way: YAML is converted to JSON (sigs.k8s.io/yaml, duplicate keys refused), checked
 // against schemas/config.schema.json, decoded strictly (unknown fields refused) over the defaults, and then
 // checked for what the schema cannot express: URLs that must parse, plain http only towards loopback hosts,
-// positive durations. Secrets are never in the file: a merchant names the environment variables that hold
+// positive durations, an API key for every merchant (or insecureNoAuth, only when both listeners are on
+// loopback), a URL secret when a merchant has Express Checkout. Secrets are never in the file: a merchant names the environment variables that hold
 // them, and Load reads them through the getenv function it is given, into Secret values that never print.
 //
 // Every problem found is reported at once, each at the JSON pointer of the offending field, in an *Error.
@@ -501,15 +502,12 @@ func parse(data []byte, s *schemas.Set, getenv func(string) string) (*Config, er
 		}
 		c.Server.PublicURL = "http://" + net.JoinHostPort(host, port)
 	}
-	loopbackOnly := isLoopbackListen(c.Server.Listen)
+	loopbackOnly := c.Server.LoopbackOnly()
 	if host, port, err := net.SplitHostPort(c.Server.OpsListen); err != nil {
 		add("/server/opsListen", "must be host:port, got %q", c.Server.OpsListen)
 	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		add("/server/opsListen", "port must be 0 to 65535, got %q", port)
 	} else {
-		if !IsLoopback(host) {
-			loopbackOnly = false
-		}
 		if lh, lp, err := net.SplitHostPort(c.Server.Listen); err == nil && lp == port && port != "0" &&
 			(lh == host || isAnyHost(lh) || isAnyHost(host)) {
 			add("/server/opsListen", "must not share listen's port %s on the same address, got %q", port, c.Server.OpsListen)
@@ -702,6 +700,12 @@ func checkReturnPrefix(raw string) string {
 		return "must have a path, at least \"/\" after the host"
 	}
 	return ""
+}
+
+// LoopbackOnly reports whether both listeners (Listen and OpsListen) bind loopback addresses only, as a
+// merchant with InsecureNoAuth requires.
+func (s Server) LoopbackOnly() bool {
+	return isLoopbackListen(s.Listen) && isLoopbackListen(s.OpsListen)
 }
 
 // isLoopbackListen reports whether a listen address (host:port) binds a loopback address only; an empty

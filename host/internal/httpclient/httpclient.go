@@ -104,6 +104,13 @@ func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
 	return res, nil
 }
 
+// CloseIdleConnections closes the idle connections of the transport underneath, if it keeps any.
+func (g *guard) CloseIdleConnections() {
+	if c, ok := g.next.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
 // capped fails the read that goes past the limit instead of truncating the body silently.
 type capped struct {
 	rc   io.ReadCloser
