@@ -72,7 +72,11 @@
 //   - no 500 answers: no kasse answer to the load had status 500 (503 with Retry-After is the degraded
 //     answer and is counted among the figures instead).
 //
-// Under the table come the figures: requests by kind and answer class, and faults injected by kind.
+// Under the table come the figures: kasse's answers by request kind (create, capture, refund, cancel,
+// get, the platform hooks, and check: the suite's own reads while it settles) and answer class (409 is
+// "another operation is in doubt", 504 "the outcome is not known yet", 503 the degraded answer, "no
+// answer" a request whose connection broke), the faults injected by kind (with a note for any the
+// simulator could not take), and the platform requests (those refused with 503 while down included).
 //
 // # Running it
 //
