@@ -65,8 +65,9 @@ type Redis struct {
 }
 
 // NewClient returns a go-redis client for r: a *redis.Client in single mode, a *redis.ClusterClient in
-// cluster mode, a Sentinel failover client in sentinel mode. It does not connect; the first command
-// does. r must come from Load (checked, defaults applied, secrets resolved).
+// cluster mode, a Sentinel failover client in sentinel mode, always with ContextTimeoutEnabled (the store
+// bounds each command by its context). It does not connect; the first command does. r must come from
+// Load (checked, defaults applied, secrets resolved).
 func (r *Redis) NewClient() (redis.UniversalClient, error) {
 	switch {
 	case r.URL != "" && r.Mode == RedisCluster:
@@ -86,6 +87,7 @@ func (r *Redis) NewClient() (redis.UniversalClient, error) {
 		if r.Password != "" {
 			o.Password = r.Password.Reveal()
 		}
+		o.ContextTimeoutEnabled = true
 		return redis.NewClusterClient(o), nil
 	case r.URL != "":
 		o, err := redis.ParseURL(r.URL)
@@ -104,6 +106,7 @@ func (r *Redis) NewClient() (redis.UniversalClient, error) {
 		if r.Password != "" {
 			o.Password = r.Password.Reveal()
 		}
+		o.ContextTimeoutEnabled = true
 		return redis.NewClient(o), nil
 	}
 	return redis.NewUniversalClient(r.UniversalOptions()), nil
@@ -123,6 +126,9 @@ func (r *Redis) UniversalOptions() *redis.UniversalOptions {
 		ReadTimeout:      time.Duration(r.ReadTimeout),
 		WriteTimeout:     time.Duration(r.WriteTimeout),
 		IsClusterMode:    r.Mode == RedisCluster,
+		// The store bounds each command by its context (store.RedisOptions.OpTimeout); this lets the
+		// deadline cut a blocked read short, so a frozen Redis cannot hold a request.
+		ContextTimeoutEnabled: true,
 	}
 	if r.Mode == RedisSentinel {
 		o.MasterName = r.MasterName
