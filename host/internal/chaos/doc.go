@@ -35,8 +35,9 @@
 //
 // On a schedule of 120-second cycles (the short form has one cycle squeezed into its duration, so every
 // kind happens at least once; `make chaos DURATION=10m` repeats the cycle): kill -9 of a kasse instance
-// and its restart a few seconds later; kill -9 of a Redis primary (its replica is promoted, then the old
-// primary rejoins as a replica); the simulator frozen with SIGSTOP and resumed with SIGCONT; the simulator
+// and its restart a few seconds later; kill -9 of the Redis primary holding the most keys (its replica is
+// promoted, then the old primary rejoins as a replica; writes not yet replicated may be lost, as in
+// production); the simulator frozen with SIGSTOP and resumed with SIGCONT; the simulator
 // slow (PUT /_sim/faults latency); 30% of callbacks dropped; callbacks duplicated, delayed and reordered;
 // the platform receivers answering 503 for a while.
 //

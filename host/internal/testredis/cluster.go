@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -105,6 +106,30 @@ func (c *Cluster) Primaries() ([]string, error) {
 // node's address. Writes in flight during the failover may fail or, replication being asynchronous,
 // be lost, as in a real cluster. The wait is bounded by ctx and by a minute.
 func (c *Cluster) KillPrimary(ctx context.Context) (killed string, err error) {
+	return c.killPrimary(ctx, func(primaries []string) string {
+		return primaries[time.Now().Nanosecond()%len(primaries)]
+	})
+}
+
+// KillBusiestPrimary is KillPrimary for the primary that holds the most keys, so that the failover
+// concerns the data under test even when it all lives in one hash slot.
+func (c *Cluster) KillBusiestPrimary(ctx context.Context) (killed string, err error) {
+	return c.killPrimary(ctx, func(primaries []string) string {
+		best, most := primaries[0], int64(-1)
+		for _, p := range primaries {
+			n, err := c.node(p).do("DBSIZE")
+			if err != nil {
+				continue
+			}
+			if v, err := strconv.ParseInt(n, 10, 64); err == nil && v > most {
+				best, most = p, v
+			}
+		}
+		return best
+	})
+}
+
+func (c *Cluster) killPrimary(ctx context.Context, choose func(primaries []string) string) (killed string, err error) {
 	primaries, err := c.Primaries()
 	if err != nil {
 		return "", err
@@ -112,7 +137,7 @@ func (c *Cluster) KillPrimary(ctx context.Context) (killed string, err error) {
 	if len(primaries) == 0 {
 		return "", errors.New("testredis: no primary to kill")
 	}
-	killed = primaries[time.Now().Nanosecond()%len(primaries)]
+	killed = choose(primaries)
 	replicas, err := c.replicasOf(killed)
 	if err != nil {
 		return killed, err

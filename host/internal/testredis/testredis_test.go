@@ -148,7 +148,11 @@ func TestReplicatedClusterFailsOver(t *testing.T) {
 		if err := c.WaitReplicated(ctx); err != nil {
 			t.Fatal(err)
 		}
-		killed, err := c.KillPrimary(ctx)
+		kill := c.KillPrimary
+		if round == 1 {
+			kill = c.KillBusiestPrimary
+		}
+		killed, err := kill(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
