@@ -71,7 +71,7 @@ chaos:
 # bench: plugin call (wasm vs native), POST /v1/checkouts throughput, and plugin swaps under load, as a table.
 bench:
 	@mkdir -p bin
-	$(GO) test -run '^$$' -bench 'BuildInitiate|CreateCheckout|SwapUnderLoad' -benchtime 2000x -count 1 \
+	$(GO) test -run '^$$' -bench 'BuildInitiate|CreateCheckout|SwapUnderLoad|LiveCallsDuringGate' -benchtime 2000x -count 1 \
 		./plugin/vippsecom/ ./host/ ./host/upgrade/ 2>&1 | tee bin/bench.txt | $(GO) run ./host/internal/benchtable
 
 fmt:

@@ -45,7 +45,7 @@ func (s *Server) writeMetrics(ctx context.Context, w io.Writer) {
 		for _, v := range st.Versions {
 			l := fmt.Sprintf(`plugin=%q,version=%q,state=%q`, v.Plugin, v.Version, v.State)
 			add("kasse_plugin_calls_total", "counter", "Calls to a plugin version.", l, float64(v.Calls))
-			add("kasse_plugin_failures_total", "counter", "Failed calls to a plugin version (traps, timeouts, bad output).", l, float64(v.Failed))
+			add("kasse_plugin_failures_total", "counter", "Failed calls to a plugin version (traps, timeouts, bad or refused output, errors that are the plugin's fault; not provider refusals).", l, float64(v.Failed))
 			if v.Runtime != nil {
 				add("kasse_plugin_instances", "gauge", "Live wasm instances of a plugin version.", l, float64(v.Runtime.InstancesLive))
 				add("kasse_plugin_instances_replaced_total", "counter", "Instances discarded after a failure.", l, float64(v.Runtime.Replaced))

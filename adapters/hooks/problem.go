@@ -59,8 +59,24 @@ func problemFor(err error) Problem {
 		unerr  *checkout.UnavailableError
 		exErr  *checkout.ExpressDisabledError
 		kcErr  *kindConflictError
+		doubt  *checkout.InDoubtError
+		unk    *checkout.OutcomeUnknownError
 	)
 	switch {
+	case errors.As(err, &unk):
+		// The same types and statuses as host/httpapi: the platform retries the delivery, and the retry
+		// settles the operation kasse recorded instead of starting another.
+		return Problem{Type: problemBase + "outcome-unknown", Title: "Outcome not known yet",
+			Status: http.StatusGatewayTimeout, Detail: "the payment provider did not answer the " + unk.Kind +
+				" in time; kasse retries it with the same request id until its outcome is known"}
+	case errors.As(err, &doubt):
+		return Problem{Type: problemBase + "operation-in-doubt", Title: "Another operation is in doubt",
+			Status: http.StatusConflict, Detail: "the " + doubt.Kind + " " + doubt.Operation +
+				" on this payment has no known outcome yet; retry later"}
+	case errors.Is(err, store.ErrUnavailable):
+		return Problem{Type: problemBase + "store-unavailable", Title: "Service temporarily unavailable",
+			Status: http.StatusServiceUnavailable,
+			Detail: "kasse's session store is not reachable right now; nothing was done, retry shortly"}
 	case errors.As(err, &maxErr):
 		return Problem{Type: problemBase + "body-too-large", Title: "Request body too large",
 			Status: http.StatusRequestEntityTooLarge,

@@ -221,6 +221,14 @@ func TestLifecycle(t *testing.T) {
 	if code := f.json("POST", "/admin/v1/plugins/vipps-ecom/activate", `{"version":"9.9.9"}`, &p); code != http.StatusNotFound {
 		t.Errorf("activate an unknown version: %d %+v", code, p)
 	}
+	// The rolled-back 1.1.0 is quarantined and below nothing: going back to it needs force.
+	if code := f.json("POST", "/admin/v1/plugins/vipps-ecom/activate", `{"version":"1.1.0"}`, &p); code != http.StatusConflict {
+		t.Errorf("activate the rolled-back 1.1.0 without force: %d %+v", code, p)
+	}
+	if code := f.json("GET", "/admin/v1/plugins/vipps-ecom", ``, fresh()); code != http.StatusOK ||
+		len(st.Quarantined) != 1 || st.Quarantined[0].Version != "1.1.0" {
+		t.Errorf("quarantine: %d %+v", code, st.Quarantined)
+	}
 	if code := f.json("GET", "/admin/v1/plugins/nope", ``, &p); code != http.StatusNotFound {
 		t.Errorf("unknown plugin: %d %+v", code, p)
 	}

@@ -133,8 +133,10 @@ type Plugins struct {
 	// share of new checkouts, instead of becoming active for all. Default 0: dropped-in bundles activate.
 	CanaryPercent int `json:"canaryPercent,omitempty"`
 	// RollbackErrors is how many failed calls (trap, timeout, exit, output too large or failing its
-	// schema) roll a version on probation (a canary, or a version just activated over another) back by
-	// itself, when they are also at least RollbackErrorRate of its calls. Default 0, which means 5.
+	// schema, an error answered as data that is the plugin's fault, an output the host refused; not the
+	// provider's refusals) roll a version on probation (a canary, or a version just activated over
+	// another) back by itself, when they are also at least RollbackErrorRate of its calls and its failure
+	// rate exceeds its baseline's by RollbackErrorRate. Default 0, which means 5.
 	RollbackErrors int `json:"rollbackErrors,omitempty"`
 	// RollbackErrorRate is the share of failed calls, from 0 to 1, that together with RollbackErrors
 	// rolls a version on probation back. Default 0, which means 0.05 (5%).

@@ -87,7 +87,7 @@ func (r *Redis) NewClient() (redis.UniversalClient, error) {
 		if r.Password != "" {
 			o.Password = r.Password.Reveal()
 		}
-		o.ContextTimeoutEnabled = true
+		o.ContextTimeoutEnabled = true // the store bounds every command through the context
 		return redis.NewClusterClient(o), nil
 	case r.URL != "":
 		o, err := redis.ParseURL(r.URL)
@@ -106,7 +106,7 @@ func (r *Redis) NewClient() (redis.UniversalClient, error) {
 		if r.Password != "" {
 			o.Password = r.Password.Reveal()
 		}
-		o.ContextTimeoutEnabled = true
+		o.ContextTimeoutEnabled = true // the store bounds every command through the context
 		return redis.NewClient(o), nil
 	}
 	return redis.NewUniversalClient(r.UniversalOptions()), nil
@@ -126,8 +126,7 @@ func (r *Redis) UniversalOptions() *redis.UniversalOptions {
 		ReadTimeout:      time.Duration(r.ReadTimeout),
 		WriteTimeout:     time.Duration(r.WriteTimeout),
 		IsClusterMode:    r.Mode == RedisCluster,
-		// The store bounds each command by its context (store.RedisOptions.OpTimeout); this lets the
-		// deadline cut a blocked read short, so a frozen Redis cannot hold a request.
+		// The store bounds every command through the context (store.RedisOptions.OpTimeout).
 		ContextTimeoutEnabled: true,
 	}
 	if r.Mode == RedisSentinel {

@@ -89,6 +89,15 @@ var requiredExports = []struct {
 // startSignature is the signature _initialize must have when a module exports it.
 var startSignature = signature{nil, nil}
 
+type backgroundKey struct{}
+
+// Background marks a Load as one that must not compete with live calls: it compiles on one worker
+// instead of GOMAXPROCS, so that a new version compiled beside a serving one leaves the other cores to
+// the calls. A start-up load, with nothing serving yet, should not use it.
+func Background(ctx context.Context) context.Context {
+	return context.WithValue(ctx, backgroundKey{}, true)
+}
+
 // Load compiles wasm, validates it against the ABI, instantiates one instance (so that a module that cannot
 // start fails here, not on the first call), checks its ABI version and returns the plugin. The pool's other
 // instances are created in the background. name and version identify the plugin in errors and statistics.
@@ -109,7 +118,11 @@ func (r *Runtime) load(ctx context.Context, name, version string, wasm []byte) (
 	if name == "" || version == "" {
 		return nil, errors.New("name and version must not be empty")
 	}
-	cctx := experimental.WithCompilationWorkers(ctx, runtime.GOMAXPROCS(0))
+	workers := runtime.GOMAXPROCS(0)
+	if ctx.Value(backgroundKey{}) != nil {
+		workers = 1
+	}
+	cctx := experimental.WithCompilationWorkers(ctx, workers)
 	checked, err := checkedFunctions(wasm)
 	if err != nil {
 		// Prefer wazero's own verdict on a module it cannot compile either.

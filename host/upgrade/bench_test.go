@@ -213,3 +213,124 @@ func percentile(ds []time.Duration, p int) time.Duration {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// BenchmarkLiveCallsDuringGate calls the active vipps-ecom version (build_initiate) from 2 goroutines
+// while another goroutine stages new versions one after the other: each is compiled (a new module, so a
+// compilation cache miss), gated on its 118 golden and the conformance vectors, and timed against the
+// active version, from the moment half of the calls are done. It reports the live calls' p50 and p99 while
+// a version was being compiled or gated against those outside, and how many versions were staged. Compilation runs on one worker and the gate
+// yields between vectors, so live calls keep their cores.
+//
+//	go test -run '^$' -bench LiveCallsDuringGate -benchtime 40000x ./host/upgrade/
+func BenchmarkLiveCallsDuringGate(b *testing.B) {
+	ctx := context.Background()
+	mods := modules(b)
+	pub, priv := newKey(b)
+	m := newManager(b, pub, nil)
+	golden := ecomGolden(b)
+	if _, err := m.Apply(ctx, upgrade.Update{Source: "bench", Bundle: signedBundle(b, priv, "vipps-ecom", "1.0.0", mods[ecomPkg], golden)},
+		upgrade.Activation{Mode: upgrade.ModeActivate}); err != nil {
+		b.Fatal(err)
+	}
+	p, _ := m.Plugin("vipps-ecom")
+	input := initiateInput("live")
+	for range 100 { // warm the pool
+		if _, err := p.Call(ctx, input); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var (
+		mu      sync.Mutex
+		samples = make([]sample, 0, b.N)
+		windows [][2]time.Time
+		staged  int
+		gateErr error
+		next    atomic.Int64
+		stop    = make(chan struct{})
+		half    = make(chan struct{})
+		wg      sync.WaitGroup
+	)
+	b.ResetTimer()
+	wg.Go(func() {
+		select { // the first half of the calls is the steady baseline
+		case <-half:
+		case <-stop:
+			return
+		}
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			bundle := signedBundle(b, priv, "vipps-ecom", fmt.Sprintf("1.%d.0", i+1),
+				withCustomSection(mods[ecomPkg], fmt.Sprintf("gate-%d-%d", time.Now().UnixNano(), i)), golden)
+			start := time.Now()
+			if _, err := m.Apply(ctx, upgrade.Update{Source: "bench", Bundle: bundle}, upgrade.Activation{Mode: upgrade.ModeStage}); err != nil {
+				gateErr = err
+				return
+			}
+			mu.Lock()
+			windows = append(windows, [2]time.Time{start, time.Now()})
+			staged++
+			mu.Unlock()
+		}
+	})
+	var clients sync.WaitGroup
+	for range 2 {
+		clients.Go(func() {
+			for {
+				n := next.Add(1)
+				if n > int64(b.N) {
+					return
+				}
+				if n == int64(b.N)/2 {
+					close(half)
+				}
+				s := sample{start: time.Now()}
+				_, s.err = p.Call(ctx, input)
+				s.end = time.Now()
+				mu.Lock()
+				samples = append(samples, s)
+				mu.Unlock()
+			}
+		})
+	}
+	clients.Wait()
+	b.StopTimer()
+	close(stop)
+	wg.Wait()
+	if gateErr != nil {
+		b.Fatal(gateErr)
+	}
+	var failed int
+	var steady, during []time.Duration
+	for _, s := range samples {
+		if s.err != nil {
+			failed++
+			continue
+		}
+		overlaps := false
+		for _, w := range windows {
+			if s.start.Before(w[1]) && s.end.After(w[0]) {
+				overlaps = true
+				break
+			}
+		}
+		if overlaps {
+			during = append(during, s.end.Sub(s.start))
+		} else {
+			steady = append(steady, s.end.Sub(s.start))
+		}
+	}
+	b.ReportMetric(float64(failed), "failed")
+	b.ReportMetric(float64(staged), "gates")
+	b.ReportMetric(ms(percentile(steady, 50)), "p50-steady-ms")
+	b.ReportMetric(ms(percentile(steady, 99)), "p99-steady-ms")
+	b.ReportMetric(ms(percentile(during, 50)), "p50-gate-ms")
+	b.ReportMetric(ms(percentile(during, 99)), "p99-gate-ms")
+	b.Logf("%d live calls, %d failed, %d versions staged; %d calls overlapped a compile or gate", len(samples), failed, staged, len(during))
+	if failed > 0 {
+		b.Errorf("%d live calls failed during gates, want 0", failed)
+	}
+}

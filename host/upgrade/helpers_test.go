@@ -15,6 +15,7 @@ import (
 
 	"github.com/kassehq/kasse/host/plugins"
 	"github.com/kassehq/kasse/host/upgrade"
+	"github.com/kassehq/kasse/host/upgrade/upgradetest"
 	"github.com/kassehq/kasse/plugin/abi"
 	"github.com/kassehq/kasse/plugin/plugintest"
 	"github.com/kassehq/kasse/schemas"
@@ -37,7 +38,7 @@ var (
 func modules(t testing.TB) map[string][]byte {
 	t.Helper()
 	buildOnce.Do(func() {
-		built = plugintest.BuildAll(t, ecomPkg, flakyPkg)
+		built = plugintest.BuildAll(t, ecomPkg, flakyPkg, upgradetest.EvilPkg)
 		g, err := upgrade.ReadGoldenDir(filepath.Join(plugintest.ModuleRoot(t), "plugin", "vippsecom", "testdata", "golden"))
 		if err != nil {
 			t.Fatal(err)

@@ -37,13 +37,25 @@
 // # Canary, probation and rollback
 //
 // A canary gets a share of new checkouts, picked by a hash of the session id (so a retried checkout lands
-// on the same version). A canary, and a version activated over another, is on probation: its failed calls
-// (traps, timeouts, exits, oversized output, and outputs that fail the plugin output schema, which is
-// checked on the call path only during probation) are counted, and past both RollbackErrors and
-// RollbackErrorRate it is rolled back by itself. Probation of an activated version ends after
-// ProbationCalls calls; a canary's lasts until it is activated. A rolled-back version serves nothing more:
-// the sessions it created go to the active version (plugins are stateless, and a session carries all the
-// data an operation needs), until an operator activates it again.
+// on the same version). A canary, and a version activated over another, is on probation: every call that
+// failed a user is counted (traps, timeouts, exits, oversized output, outputs that fail the plugin output
+// schema, errors answered as data that are the plugin's fault, and outputs the host refused afterwards,
+// reported through Refused; not the provider's refusals), with its latency. It is rolled back by itself
+// when its failure rate exceeds its baseline's (the active version for a canary, the replaced version for
+// an activation) by RollbackErrorRate after RollbackErrors failures, or when its p99 exceeds the
+// baseline's by RollbackLatencyFactor and RollbackLatencyMin (health.go). Probation of an activated
+// version ends after ProbationCalls calls; a canary's lasts until it is activated. A rolled-back version
+// serves nothing more (the sessions it created go to the active version) and is quarantined: it does not
+// serve again, not even after a restart, until an operator forces it.
+//
+// # Order, persistence and cost
+//
+// Versions are SemVer, ordered by golang.org/x/mod/semver; a version to activate or canary must be higher
+// than every version ever activated unless the operator forces it (Force, ErrNotNewer). With a plugins
+// directory, uploads are written into it and every decision into its state file (persist.go), from which
+// LoadDir restores the active version and the quarantine at start; a refused or quarantined bundle never
+// stops the start. The gate also times the new version against the active one (cost.go) and refuses one
+// much slower (RuleSlow).
 package upgrade
 
 import (
@@ -411,6 +423,10 @@ type VersionInfo struct {
 	Ops     []string       `json:"ops"`
 	Golden  int            `json:"goldenVectors"`
 	Runtime *plugins.Stats `json:"runtime,omitempty"`
+	// Refused counts outputs the host refused after a call (host/fence); they are in Failed too.
+	Refused uint64 `json:"refused"`
+	// Gate is what the gate measured of this version's cost.
+	Gate GateCost `json:"gate"`
 	// Unchanged is set by Apply when the same bundle was already known and nothing was done.
 	Unchanged bool `json:"unchanged,omitempty"`
 }
@@ -504,9 +520,22 @@ func (m *Manager) stage(ctx context.Context, u Update, force bool) (_ *version, 
 				Err: fmt.Errorf("version already known with module digest %s", old.manifest.SHA256)}
 		}
 	}
-	p, err := m.cfg.Runtime.Load(ctx, name, ver, verified.Bundle.Module)
+	var active *version
+	lctx := ctx
+	if st != nil {
+		if active = st.active.Load(); active != nil {
+			lctx = plugins.Background(ctx) // compile beside live calls without taking every core
+		}
+	}
+	p, err := m.cfg.Runtime.Load(lctx, name, ver, verified.Bundle.Module)
 	if err != nil {
 		return nil, false, &RefusedError{Plugin: name, Version: ver, Rule: RuleLoad, Err: err}
+	}
+	// Cost first: a much slower version is refused after a few vectors instead of after all of them.
+	cost, err := m.measure(ctx, p, active, verified)
+	if err != nil {
+		_ = p.Close(context.WithoutCancel(ctx))
+		return nil, false, err
 	}
 	if err := Gate(ctx, p, verified, m.cfg.Schemas); err != nil {
 		_ = p.Close(context.WithoutCancel(ctx))
@@ -529,10 +558,10 @@ func (m *Manager) stage(ctx context.Context, u Update, force bool) (_ *version, 
 		m.states.Store(&next)
 	}
 	v := &version{m: m, st: st, manifest: verified.Manifest, goldenSHA: verified.Manifest.GoldenSHA256,
-		verified: verified, source: u.Source, staged: m.now(), p: p, state: stateReady}
+		verified: verified, source: u.Source, staged: m.now(), p: p, state: stateReady, gateCost: cost}
 	st.versions[ver] = v
 	m.setLoaded(st, v, true)
-	detail := "passed " + strconv.Itoa(len(verified.Golden)) + " golden vectors and the conformance vectors"
+	detail := "passed " + strconv.Itoa(len(verified.Golden)) + " golden vectors and the conformance vectors; " + cost.String()
 	if verified.Signed {
 		detail += "; signed by " + verified.KeyID
 	} else {
@@ -1016,6 +1045,8 @@ type version struct {
 	refused atomic.Uint64
 	lat     latencies
 	base    atomic.Pointer[version]
+	// gateCost is what the gate measured: this version's time per vector against the active version's.
+	gateCost GateCost
 }
 
 // Name returns the plugin's name.
@@ -1072,7 +1103,7 @@ func (v *version) info() VersionInfo {
 		Plugin: v.manifest.Name, Version: v.manifest.Version, State: v.state, SHA256: v.manifest.SHA256,
 		Signed: v.verified.Signed, KeyID: v.verified.KeyID, Source: v.source, Loaded: loaded, Staged: v.staged,
 		Calls: v.calls.Load(), Failed: v.failed.Load(), Ops: v.manifest.Ops, Golden: len(v.verified.Golden),
-		Runtime: stats,
+		Runtime: stats, Refused: v.refused.Load(), Gate: v.gateCost,
 	}
 }
 

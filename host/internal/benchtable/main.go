@@ -76,6 +76,15 @@ func main() {
 			strings.TrimPrefix(name, "Benchmark"), m["failed"], m["swaps"], m["p99-steady-ms"], m["p99-swap-ms"],
 			m["p50-steady-ms"], m["p50-swap-ms"])
 	}
+	for _, name := range order {
+		m := ms[name]
+		if _, ok := m["p99-gate-ms"]; !ok {
+			continue
+		}
+		fmt.Printf("%s: %.0f failed live calls over %.0f gates; p99 %.1f ms steady, %.1f ms during a compile and gate (p50 %.2f / %.2f ms)\n",
+			strings.TrimPrefix(name, "Benchmark"), m["failed"], m["gates"], m["p99-steady-ms"], m["p99-gate-ms"],
+			m["p50-steady-ms"], m["p50-gate-ms"])
+	}
 	wasm, native := ms["BenchmarkBuildInitiate/wasm"], ms["BenchmarkBuildInitiate/native"]
 	if wasm != nil && native != nil && native["p50-µs"] > 0 {
 		fmt.Println(strings.Repeat("-", 86))

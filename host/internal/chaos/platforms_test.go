@@ -163,7 +163,7 @@ func (p *platforms) serveGeneric(w http.ResponseWriter, r *http.Request, body []
 	if a, ok := b["amount"].(float64); ok {
 		n.amount = int64(a)
 	}
-	// The absolute amounts after the change, wherever the body puts them.
+	// The absolute amounts after the change: "totals" (adapters/README.md, "Status updates").
 	collectAmounts(b, n.abs)
 	p.record(r, n)
 	w.WriteHeader(http.StatusNoContent)
