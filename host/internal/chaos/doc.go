@@ -70,6 +70,9 @@
 //     session's absolute amounts.
 //   - no session pending past its timeout: every session older than the pending timeout (plus the
 //     reconciler's slack) has left pending.
+//   - no operation left in doubt: every operation kasse recorded on a session (GET /v1/checkouts/{id},
+//     "operations") has a known outcome, succeeded or failed; one still in doubt blocks the session's
+//     captures, refunds and cancels (409).
 //   - no 500 answers: no kasse answer to the load had status 500 (503 with Retry-After is the degraded
 //     answer and is counted among the figures instead).
 //
