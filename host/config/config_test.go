@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/kassehq/kasse/host/config"
 	"github.com/kassehq/kasse/schemas"
 )
@@ -546,6 +548,17 @@ func TestRedisClients(t *testing.T) {
 			if got := fmt.Sprintf("%T", client); got != tt.wantType {
 				t.Errorf("client %s, want %s", got, tt.wantType)
 			}
+			// The store bounds every command by its context; the client must honour the deadline.
+			switch c := client.(type) {
+			case *redis.Client:
+				if !c.Options().ContextTimeoutEnabled {
+					t.Error("ContextTimeoutEnabled off")
+				}
+			case *redis.ClusterClient:
+				if !c.Options().ContextTimeoutEnabled {
+					t.Error("ContextTimeoutEnabled off")
+				}
+			}
 			if strings.Contains(c.Store.Redis.Description(), "redis-password") {
 				t.Errorf("description shows the password: %s", c.Store.Redis.Description())
 			}
@@ -557,7 +570,8 @@ func TestRedisClients(t *testing.T) {
 	}
 	o := c.Store.Redis.UniversalOptions()
 	if !o.IsClusterMode || o.Username != "kasse-redis-user" || o.Password != "redis-password" ||
-		o.PoolSize != 20 || o.ReadTimeout != 500*time.Millisecond || o.TLSConfig == nil || len(o.Addrs) != 3 {
+		o.PoolSize != 20 || o.ReadTimeout != 500*time.Millisecond || o.TLSConfig == nil || len(o.Addrs) != 3 ||
+		!o.ContextTimeoutEnabled {
 		t.Errorf("cluster options %+v", o)
 	}
 }

@@ -65,8 +65,9 @@ type Redis struct {
 }
 
 // NewClient returns a go-redis client for r: a *redis.Client in single mode, a *redis.ClusterClient in
-// cluster mode, a Sentinel failover client in sentinel mode. It does not connect; the first command
-// does. r must come from Load (checked, defaults applied, secrets resolved).
+// cluster mode, a Sentinel failover client in sentinel mode, always with ContextTimeoutEnabled (the store
+// bounds each command by its context). It does not connect; the first command does. r must come from
+// Load (checked, defaults applied, secrets resolved).
 func (r *Redis) NewClient() (redis.UniversalClient, error) {
 	switch {
 	case r.URL != "" && r.Mode == RedisCluster:

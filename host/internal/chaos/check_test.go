@@ -40,6 +40,11 @@ type kasseSession struct {
 	CancelledAmount   int64     `json:"cancelledAmount"`
 	ProviderReference string    `json:"providerReference"`
 	CreatedAt         time.Time `json:"createdAt"`
+	Operations        []struct {
+		ID     string `json:"id"`
+		Kind   string `json:"kind"`
+		Status string `json:"status"`
+	} `json:"operations"`
 }
 
 // simOperation is one entry of the simulator's operations log, read leniently.
@@ -173,6 +178,7 @@ func (h *harness) check(o *observed) []*verdict {
 	twice := &verdict{name: "no operation applied twice"}
 	notified := &verdict{name: "platform notifications delivered"}
 	pending := &verdict{name: "no session pending past its timeout"}
+	settled := &verdict{name: "no operation left in doubt"}
 	no500 := &verdict{name: "no 500 answers"}
 
 	bySessionOrder := map[string]*session{}
@@ -374,6 +380,20 @@ func (h *harness) check(o *observed) []*verdict {
 		}
 	}
 
+	// Operations kasse sent to the provider: once the run is quiet, each must have a known outcome.
+	for _, k := range o.sessions {
+		if k == nil {
+			continue
+		}
+		settled.checked++
+		for _, op := range k.Operations {
+			if op.Status != "succeeded" && op.Status != "failed" {
+				settled.fail("session %s (%s/%s, %s): the %s %s is %s", k.ID, k.Merchant, k.Reference, k.State, op.Kind, op.ID, op.Status)
+				break
+			}
+		}
+	}
+
 	h.stats.mu.Lock()
 	for op, byClass := range h.stats.byOp {
 		for _, n := range byClass {
@@ -386,7 +406,7 @@ func (h *harness) check(o *observed) []*verdict {
 	no500.samples = append(no500.samples, h.stats.errors...)
 	h.stats.mu.Unlock()
 
-	return []*verdict{amounts, twice, notified, pending, no500}
+	return []*verdict{amounts, twice, notified, pending, settled, no500}
 }
 
 // dedupe drops deliveries seen before, by Kasse-Delivery-Id; those without one are all kept.

@@ -35,8 +35,9 @@
 //
 // On a schedule of 120-second cycles (the short form has one cycle squeezed into its duration, so every
 // kind happens at least once; `make chaos DURATION=10m` repeats the cycle): kill -9 of a kasse instance
-// and its restart a few seconds later; kill -9 of a Redis primary (its replica is promoted, then the old
-// primary rejoins as a replica); the simulator frozen with SIGSTOP and resumed with SIGCONT; the simulator
+// and its restart a few seconds later; kill -9 of the Redis primary holding the most keys (its replica is
+// promoted, then the old primary rejoins as a replica; writes not yet replicated may be lost, as in
+// production); the simulator frozen with SIGSTOP and resumed with SIGCONT; the simulator
 // slow (PUT /_sim/faults latency); 30% of callbacks dropped; callbacks duplicated, delayed and reordered;
 // the platform receivers answering 503 for a while.
 //
@@ -69,10 +70,17 @@
 //     session's absolute amounts.
 //   - no session pending past its timeout: every session older than the pending timeout (plus the
 //     reconciler's slack) has left pending.
+//   - no operation left in doubt: every operation kasse recorded on a session (GET /v1/checkouts/{id},
+//     "operations") has a known outcome, succeeded or failed; one still in doubt blocks the session's
+//     captures, refunds and cancels (409).
 //   - no 500 answers: no kasse answer to the load had status 500 (503 with Retry-After is the degraded
 //     answer and is counted among the figures instead).
 //
-// Under the table come the figures: requests by kind and answer class, and faults injected by kind.
+// Under the table come the figures: kasse's answers by request kind (create, capture, refund, cancel,
+// get, the platform hooks, and check: the suite's own reads while it settles) and answer class (409 is
+// "another operation is in doubt", 504 "the outcome is not known yet", 503 the degraded answer, "no
+// answer" a request whose connection broke), the faults injected by kind (with a note for any the
+// simulator could not take), and the platform requests (those refused with 503 while down included).
 //
 // # Running it
 //

@@ -124,10 +124,11 @@ func (h *harness) killKasse(ctx context.Context, i int) {
 	}
 }
 
-// killRedisPrimary kills a Redis primary without warning and waits until its replica took over and the
-// old primary rejoined as a replica.
+// killRedisPrimary kills the Redis primary holding the most keys (kasse's data, while it all lives in one
+// hash slot) without warning, and waits until its replica took over and the old primary rejoined as a
+// replica.
 func (h *harness) killRedisPrimary(ctx context.Context) {
-	killed, err := h.cluster.KillPrimary(context.WithoutCancel(ctx))
+	killed, err := h.cluster.KillBusiestPrimary(context.WithoutCancel(ctx))
 	h.faults.injected("redis-primary-kill")
 	if err != nil {
 		h.t.Errorf("redis failover (killed %s): %v", killed, err)

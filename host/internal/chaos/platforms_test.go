@@ -164,13 +164,6 @@ func (p *platforms) serveGeneric(w http.ResponseWriter, r *http.Request, body []
 		n.amount = int64(a)
 	}
 	// The absolute amounts after the change: "totals" (adapters/README.md, "Status updates").
-	if t, ok := b["totals"].(map[string]any); ok {
-		for _, k := range []string{"authorized", "captured", "refunded", "cancelled"} {
-			if f, ok := t[k].(float64); ok {
-				n.abs[k+"Amount"] = int64(f)
-			}
-		}
-	}
 	collectAmounts(b, n.abs)
 	p.record(r, n)
 	w.WriteHeader(http.StatusNoContent)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -105,6 +106,30 @@ func (c *Cluster) Primaries() ([]string, error) {
 // node's address. Writes in flight during the failover may fail or, replication being asynchronous,
 // be lost, as in a real cluster. The wait is bounded by ctx and by a minute.
 func (c *Cluster) KillPrimary(ctx context.Context) (killed string, err error) {
+	return c.killPrimary(ctx, func(primaries []string) string {
+		return primaries[time.Now().Nanosecond()%len(primaries)]
+	})
+}
+
+// KillBusiestPrimary is KillPrimary for the primary that holds the most keys, so that the failover
+// concerns the data under test even when it all lives in one hash slot.
+func (c *Cluster) KillBusiestPrimary(ctx context.Context) (killed string, err error) {
+	return c.killPrimary(ctx, func(primaries []string) string {
+		best, most := primaries[0], int64(-1)
+		for _, p := range primaries {
+			n, err := c.node(p).do("DBSIZE")
+			if err != nil {
+				continue
+			}
+			if v, err := strconv.ParseInt(n, 10, 64); err == nil && v > most {
+				best, most = p, v
+			}
+		}
+		return best
+	})
+}
+
+func (c *Cluster) killPrimary(ctx context.Context, choose func(primaries []string) string) (killed string, err error) {
 	primaries, err := c.Primaries()
 	if err != nil {
 		return "", err
@@ -112,17 +137,26 @@ func (c *Cluster) KillPrimary(ctx context.Context) (killed string, err error) {
 	if len(primaries) == 0 {
 		return "", errors.New("testredis: no primary to kill")
 	}
-	killed = primaries[time.Now().Nanosecond()%len(primaries)]
+	killed = choose(primaries)
+	replicas, err := c.replicasOf(killed)
+	if err != nil {
+		return killed, err
+	}
+	if len(replicas) == 0 {
+		return killed, fmt.Errorf("testredis: primary %s has no replica to take over", killed)
+	}
 	s := c.node(killed)
 	s.kill()
 	deadline := time.Now().Add(clusterTimeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	// Promoted: some surviving node says the cluster is ok, and the killed one is no longer a primary
-	// there (it is marked fail).
+	// Promoted: one of its replicas says it is a primary, and every surviving node says the cluster is
+	// ok and no longer counts the killed node as a live primary. Only then may the killed node come
+	// back: with persistence off it returns empty, and were it still the primary then, its replica would
+	// copy the empty data set (the hazard Redis's replication guide warns of).
 	for {
-		if err := c.promoted(killed); err == nil {
+		if err := c.promoted(killed, replicas); err == nil {
 			break
 		} else if time.Now().After(deadline) || ctx.Err() != nil {
 			return killed, fmt.Errorf("testredis: no replica took over from %s: %w", killed, err)
@@ -184,6 +218,40 @@ func (c *Cluster) restart(old *server) error {
 	return nil
 }
 
+// replicasOf returns the addresses of the replicas of the primary at addr, from CLUSTER NODES.
+func (c *Cluster) replicasOf(addr string) ([]string, error) {
+	out, err := c.node(addr).do("CLUSTER", "NODES")
+	if err != nil {
+		return nil, fmt.Errorf("testredis: cluster nodes on %s: %w", addr, err)
+	}
+	type line struct{ id, addr, flags, master string }
+	var lines []line
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 4 {
+			continue
+		}
+		a := f[1]
+		if i := strings.IndexByte(a, '@'); i >= 0 {
+			a = a[:i]
+		}
+		lines = append(lines, line{id: f[0], addr: a, flags: f[2], master: f[3]})
+	}
+	var id string
+	for _, l := range lines {
+		if l.addr == addr {
+			id = l.id
+		}
+	}
+	var replicas []string
+	for _, l := range lines {
+		if id != "" && l.master == id && strings.Contains(l.flags, "slave") && !strings.Contains(l.flags, "fail") {
+			replicas = append(replicas, l.addr)
+		}
+	}
+	return replicas, nil
+}
+
 // roles reads CLUSTER NODES from the first node that answers: address -> "master" or "slave", without
 // the nodes marked failed.
 func (c *Cluster) roles() (map[string]string, error) {
@@ -218,8 +286,18 @@ func (c *Cluster) roles() (map[string]string, error) {
 	return nil, fmt.Errorf("testredis: no cluster node answers CLUSTER NODES: %w", lastErr)
 }
 
-// promoted reports nil once every living node says cluster_state:ok and none calls killed a primary.
-func (c *Cluster) promoted(killed string) error {
+// promoted reports nil once one of replicas is a primary, every living node says cluster_state:ok, and
+// none calls killed a live primary.
+func (c *Cluster) promoted(killed string, replicas []string) error {
+	took := false
+	for _, r := range replicas {
+		if info, err := c.node(r).do("INFO", "replication"); err == nil && strings.Contains(info, "role:master") {
+			took = true
+		}
+	}
+	if !took {
+		return fmt.Errorf("no replica of %s is a primary yet", killed)
+	}
 	for _, addr := range c.Addrs() {
 		if addr == killed {
 			continue

@@ -226,7 +226,7 @@ func (s *server) waitReady(assignSlots bool) error {
 	}
 }
 
-// do sends one command on a new connection and returns a simple-string or bulk-string reply.
+// do sends one command on a new connection and returns a simple-string, integer or bulk-string reply.
 func (s *server) do(args ...string) (string, error) {
 	c, err := net.DialTimeout("tcp", s.addr, time.Second)
 	if err != nil {
@@ -254,6 +254,8 @@ func (s *server) do(args ...string) (string, error) {
 		return line[1:], nil
 	case strings.HasPrefix(line, "-"):
 		return "", errors.New(line[1:])
+	case strings.HasPrefix(line, ":"):
+		return line[1:], nil
 	case strings.HasPrefix(line, "$"):
 		n, err := strconv.Atoi(line[1:])
 		if err != nil || n < 0 {
