@@ -223,3 +223,36 @@ func TestFrozenStoreAnswers503AndRecovers(t *testing.T) {
 	}
 	s.create(10000)
 }
+
+// TestLostInitiateAnswerIsSettledByTheCallback: the initiate's answer is lost, so the create answers 504
+// with the session id; when the customer pays anyway (the payment exists at Vipps), the callback settles
+// the initiate and the session can be captured at once, without waiting out the status-check grace.
+func TestLostInitiateAnswerIsSettledByTheCallback(t *testing.T) {
+	stores(t, func(t *testing.T, redisURL string) {
+		loser := &answerLoser{next: http.DefaultTransport}
+		s := newStack(t, stackOptions{redisURL: redisURL, transport: loser})
+		loser.suffix.Store("/ecomm/v2/payments")
+		res := s.do("POST", "/v1/checkouts", checkoutBody(10000))
+		expectProblem(t, res, http.StatusGatewayTimeout, "")
+		id, _ := res.body["session"].(string)
+		if id == "" || res.body["type"] != "https://kasse.dev/problems/outcome-unknown" {
+			t.Fatalf("a lost initiate answer must name the session: %s", res.raw)
+		}
+		loser.suffix.Store("")
+		ops := operations(s.get(id))
+		if len(ops) != 1 || ops[0]["kind"] != "initiate" || ops[0]["status"] != "in-doubt" {
+			t.Fatalf("the session must show the initiate in doubt: %v", ops)
+		}
+		if err := s.sim.Approve(id, "91234567"); err != nil {
+			t.Fatal(err)
+		}
+		s.waitState(id, "authorized")
+		capture := s.do("POST", "/v1/checkouts/"+id+"/capture", nil)
+		if capture.status != http.StatusOK {
+			t.Fatalf("capture after the callback: %d %s", capture.status, capture.raw)
+		}
+		if ops := operations(s.get(id)); ops[0]["status"] != "succeeded" {
+			t.Fatalf("the initiate must be settled by the callback: %v", ops)
+		}
+	})
+}

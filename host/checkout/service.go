@@ -581,8 +581,14 @@ func (s *Service) apply(ctx context.Context, id string, pay *abi.Payment, cause 
 		now := s.now().UTC()
 		// Express details (customer, address, shipping) may arrive by poll when the callback is lost.
 		details := ApplyExpressDetails(cur, pay)
+		// A callback or a status answer for the payment means the provider has it: an initiate whose
+		// answer was lost happened. Settling it here frees the session for capture and cancel.
+		settled := false
+		if op := cur.InDoubt(); op != nil && op.Kind == payment.OpKindInitiate {
+			settled = cur.SettleOp(op.ID, payment.OpSucceeded, "the provider reported the payment ("+cause+")", now)
+		}
 		changed = s.record(m, cur, obs, cause, now)
-		if !changed && !details {
+		if !changed && !details && !settled {
 			return false, nil
 		}
 		cur.NextCheckAt = s.nextCheck(cur, now, false)
