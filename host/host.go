@@ -217,6 +217,7 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		FirstPoll:      time.Duration(cfg.Reconciler.FirstPoll),
 		RetryInDoubt:   time.Duration(cfg.Reconciler.RetryInDoubt),
 		VerifyAfter:    time.Duration(cfg.Reconciler.VerifyAfter),
+		InitiateGrace:  time.Duration(cfg.Reconciler.InitiateGrace),
 		Now:            opts.Now,
 		Logger:         log,
 		Relay:          s.Notifier.Relay,

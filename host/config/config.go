@@ -187,6 +187,9 @@ type Reconciler struct {
 	// VerifyAfter is how long after a capture, refund or cancel kasse checks that its amounts equal the
 	// provider's. Default 1m; optional (zero: the default).
 	VerifyAfter Duration `json:"verifyAfter,omitempty"`
+	// InitiateGrace is how old an initiate without an answer must be before a status check that does not
+	// find the payment marks it never started. Default 45s (three provider timeouts); optional.
+	InitiateGrace Duration `json:"initiateGrace,omitempty"`
 }
 
 // Merchant is one merchant (a Vipps sales unit) and how kasse reaches its payment provider.
