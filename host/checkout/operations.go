@@ -270,8 +270,21 @@ func (s *Service) settle(ctx context.Context, m config.Merchant, id, opID string
 	changed := false
 	sess, err := s.cfg.Store.Update(ctx, id, func(cur *payment.Session) (bool, error) {
 		op := cur.Op(opID)
-		if op == nil || op.Status != payment.OpInDoubt {
-			return false, nil // settled meanwhile, by another attempt
+		if op == nil {
+			return false, nil
+		}
+		if op.Status != payment.OpInDoubt {
+			// Settled meanwhile: by another attempt, or, for an initiate, by a callback or webhook that
+			// arrived before its answer. The answer still carries what only it knows: the redirect URL.
+			if op.Kind != payment.OpKindInitiate || result != outcomeDone || cur.RedirectURL != "" || pay.RedirectURL == "" {
+				return false, nil
+			}
+			cur.RedirectURL = pay.RedirectURL
+			if pay.ProviderReference != "" {
+				cur.ProviderReference = pay.ProviderReference
+			}
+			cur.UpdatedAt = s.now().UTC()
+			return true, nil
 		}
 		kind = op.Kind
 		before = *cur
