@@ -5,7 +5,7 @@
 //
 // The host knows no adapter by name. adapters/standard blank-imports the built-in ones (woocommerce,
 // shopify, generic); a third-party adapter is one more blank import (see examples/adapter-shopkit). The
-// HTTP side lives in adapters/hooks, the outgoing status updates in adapters/notify.
+// HTTP side lives in host/hooks, the outgoing status updates in host/notify.
 //
 // An adapter is pure translation: it does no I/O, keeps no state between calls and never sees the
 // checkout service. It gets a merchant's config (with secrets resolved) on every call.
@@ -143,7 +143,7 @@ type StatusUpdate struct {
 	Totals *payment.Amounts `json:"totals,omitempty"`
 }
 
-// Request is one HTTP request to a platform. Adapters render them; adapters/notify sends them.
+// Request is one HTTP request to a platform. Adapters render them; host/notify sends them.
 type Request struct {
 	Method string
 	// URL is absolute.

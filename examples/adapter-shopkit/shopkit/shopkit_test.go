@@ -17,9 +17,9 @@ import (
 
 	"github.com/kassehq/kasse/adapters"
 	"github.com/kassehq/kasse/adapters/adaptertest"
-	"github.com/kassehq/kasse/adapters/notify"
 	"github.com/kassehq/kasse/examples/adapter-shopkit/shopkit"
 	"github.com/kassehq/kasse/host/config"
+	"github.com/kassehq/kasse/host/notify"
 	"github.com/kassehq/kasse/host/outbound"
 	"github.com/kassehq/kasse/host/payment"
 )
