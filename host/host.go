@@ -160,7 +160,7 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	if adapterSet == nil {
 		adapterSet = adapters.Registered()
 	}
-	if err := adapters.Check(adapterSet, cfg); err != nil {
+	if err := hooks.Check(adapterSet, cfg); err != nil {
 		return nil, fmt.Errorf("host: %w", err)
 	}
 
