@@ -8,7 +8,12 @@
 // HTTP side lives in host/hooks, the outgoing status updates in host/notify.
 //
 // An adapter is pure translation: it does no I/O, keeps no state between calls and never sees the
-// checkout service. It gets a merchant's config (with secrets resolved) on every call.
+// checkout service. It gets a Merchant on every call: the merchant's id and its own platform section with
+// the platform's secrets resolved, never the payment provider's settings or secrets.
+//
+// The package imports nothing of kasse's but host/payment (the canonical checkout and session types that
+// an Event and a StatusUpdate carry); layering_test.go enforces that, and that no host package below the
+// host itself and its commands depends on an adapter implementation.
 //
 // See README.md in this directory for how to write one.
 package adapters
