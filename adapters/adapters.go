@@ -5,27 +5,28 @@
 //
 // The host knows no adapter by name. adapters/standard blank-imports the built-in ones (woocommerce,
 // shopify, generic); a third-party adapter is one more blank import (see examples/adapter-shopkit). The
-// HTTP side lives in adapters/hooks, the outgoing status updates in adapters/notify.
+// HTTP side lives in host/hooks, the outgoing status updates in host/notify.
 //
 // An adapter is pure translation: it does no I/O, keeps no state between calls and never sees the
-// checkout service. It gets a merchant's config (with secrets resolved) on every call.
+// checkout service. It gets a Merchant on every call: the merchant's id and its own platform section with
+// the platform's secrets resolved, never the payment provider's settings or secrets.
+//
+// The package imports nothing of kasse's but host/payment (the canonical checkout and session types that
+// an Event and a StatusUpdate carry); layering_test.go enforces that, and that no host package below the
+// host itself and its commands depends on an adapter implementation.
 //
 // See README.md in this directory for how to write one.
 package adapters
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
-	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/kassehq/kasse/host/config"
 	"github.com/kassehq/kasse/host/payment"
 )
 
@@ -55,8 +56,8 @@ const (
 // Delivery is one request from a platform, as received: headers and the raw body bytes on which the
 // signature is checked.
 type Delivery struct {
-	// Merchant is the merchant the delivery is addressed to, with its platform config and secrets.
-	Merchant config.Merchant
+	// Merchant is the merchant the delivery is addressed to, with its platform settings and secrets.
+	Merchant Merchant
 	// Header holds the request headers (canonical keys; look them up with Header.Get).
 	Header http.Header
 	// Body is the raw request body, never re-encoded.
@@ -143,7 +144,7 @@ type StatusUpdate struct {
 	Totals *payment.Amounts `json:"totals,omitempty"`
 }
 
-// Request is one HTTP request to a platform. Adapters render them; adapters/notify sends them.
+// Request is one HTTP request to a platform. Adapters render them; host/notify sends them.
 type Request struct {
 	Method string
 	// URL is absolute.
@@ -170,14 +171,14 @@ type Adapter interface {
 	Parse(d *Delivery) (*Event, error)
 	// Render turns a status update into the HTTP requests that tell the platform, in order. No
 	// requests (and no error) means the platform needs no update for this status.
-	Render(m config.Merchant, u StatusUpdate) ([]Request, error)
+	Render(m Merchant, u StatusUpdate) ([]Request, error)
 }
 
 // Validator is implemented by adapters that check a merchant's platform settings when kasse starts.
 // Validate returns nil or an error; errors of type *FieldError (alone or joined with errors.Join) are
 // reported at the field's JSON pointer.
 type Validator interface {
-	Validate(m config.Merchant) error
+	Validate(m Merchant) error
 }
 
 // Mode says how the hooks handler runs an adapter's deliveries.
@@ -263,81 +264,3 @@ type FieldError struct {
 
 // Error returns "field: detail".
 func (e *FieldError) Error() string { return e.Field + ": " + e.Detail }
-
-// Check checks every merchant's platform against the adapters in set: the kind must be registered, and
-// the adapter's Validator, if any, must accept the merchant. Problems come back as a *config.Error with
-// JSON pointers into the config file.
-func Check(set []Info, cfg *config.Config) error {
-	byID := Instances(set)
-	var problems []config.Problem
-	ids := make([]string, 0, len(cfg.Merchants))
-	for id := range cfg.Merchants {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	for _, id := range ids {
-		m := cfg.Merchants[id]
-		if m.Platform == nil {
-			continue
-		}
-		base := "/merchants/" + strings.ReplaceAll(strings.ReplaceAll(id, "~", "~0"), "/", "~1") + "/platform"
-		inst, ok := byID[m.Platform.Kind]
-		if !ok {
-			known := make([]string, 0, len(set))
-			for _, info := range set {
-				known = append(known, info.ID)
-			}
-			problems = append(problems, config.Problem{Pointer: base + "/kind", Detail: fmt.Sprintf(
-				"no adapter %q is registered (registered: %s)", m.Platform.Kind, strings.Join(known, ", "))})
-			continue
-		}
-		v, ok := inst.Adapter.(Validator)
-		if !ok {
-			continue
-		}
-		err := v.Validate(m)
-		if err == nil {
-			continue
-		}
-		var errs []error
-		if j, ok := err.(interface{ Unwrap() []error }); ok {
-			errs = j.Unwrap()
-		} else {
-			errs = []error{err}
-		}
-		for _, e := range errs {
-			var fe *FieldError
-			if errors.As(e, &fe) {
-				problems = append(problems, config.Problem{Pointer: base + "/" + fe.Field,
-					Detail: fmt.Sprintf("merchant %s: %s", id, fe.Detail)})
-			} else {
-				problems = append(problems, config.Problem{Pointer: base,
-					Detail: fmt.Sprintf("merchant %s: %v", id, e)})
-			}
-		}
-	}
-	if len(problems) == 0 {
-		return nil
-	}
-	return fmt.Errorf("adapters: %w", &config.Error{Problems: problems})
-}
-
-// Checkouts is what the hooks handler needs from the checkout service. The host implements it over
-// *checkout.Service.
-type Checkouts interface {
-	// Create starts the payment for a checkout; see checkout.Service.Create.
-	Create(ctx context.Context, co payment.Checkout, idempotencyKey string) (*payment.Session, bool, error)
-	// CreateExpress starts an Express Checkout payment for a cart; see checkout.Service.CreateExpress. It
-	// fails with a *checkout.ExpressDisabledError when the merchant's expressCheckout is off.
-	CreateExpress(ctx context.Context, co payment.Checkout, idempotencyKey string) (*payment.Session, bool, error)
-	// Modify captures, refunds or cancels ("capture", "refund", "cancel"); see checkout.Service.Modify.
-	Modify(ctx context.Context, sessionID string, op string, amount int64, text, idempotencyKey string) (*payment.Session, error)
-	// Lookup returns the newest session created for the shop's order reference at this merchant
-	// (store.ErrNotFound wrapped if none).
-	Lookup(ctx context.Context, merchant, reference string) (*payment.Session, error)
-}
-
-// Merchants finds a merchant's current configuration; *config.Config satisfies it.
-type Merchants interface {
-	Merchant(id string) (config.Merchant, bool)
-}

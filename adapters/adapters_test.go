@@ -1,14 +1,12 @@
 package adapters_test
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"strings"
 	"testing"
 
 	"github.com/kassehq/kasse/adapters"
-	"github.com/kassehq/kasse/host/config"
 )
 
 func TestParseAmount(t *testing.T) {
@@ -78,10 +76,10 @@ type stub struct{ validate error }
 
 func (stub) Verify(*adapters.Delivery) error                   { return nil }
 func (stub) Parse(*adapters.Delivery) (*adapters.Event, error) { return &adapters.Event{}, nil }
-func (stub) Render(config.Merchant, adapters.StatusUpdate) ([]adapters.Request, error) {
+func (stub) Render(adapters.Merchant, adapters.StatusUpdate) ([]adapters.Request, error) {
 	return nil, nil
 }
-func (s stub) Validate(config.Merchant) error { return s.validate }
+func (s stub) Validate(adapters.Merchant) error { return s.validate }
 
 func TestRegister(t *testing.T) {
 	adapters.Register(adapters.Info{ID: "test.stub", New: func() adapters.Adapter { return stub{} }})
@@ -109,39 +107,6 @@ func TestRegister(t *testing.T) {
 			}()
 			adapters.Register(tt.info)
 		}()
-	}
-}
-
-func TestCheck(t *testing.T) {
-	set := []adapters.Info{
-		{ID: "good", New: func() adapters.Adapter { return stub{} }},
-		{ID: "picky", New: func() adapters.Adapter {
-			return stub{validate: errors.Join(&adapters.FieldError{Field: "baseUrl", Detail: "is required"},
-				errors.New("something else"))}
-		}},
-	}
-	cfg := &config.Config{Merchants: map[string]config.Merchant{
-		"a": {Platform: &config.Platform{Kind: "good"}},
-		"b": {Platform: &config.Platform{Kind: "picky"}},
-		"c": {Platform: &config.Platform{Kind: "missing"}},
-		"d": {},
-	}}
-	err := adapters.Check(set, cfg)
-	var ce *config.Error
-	if !errors.As(err, &ce) {
-		t.Fatalf("got %T %v", err, err)
-	}
-	want := "adapters: 3 problems:\n" +
-		"  /merchants/b/platform/baseUrl: merchant b: is required\n" +
-		"  /merchants/b/platform: merchant b: something else\n" +
-		`  /merchants/c/platform/kind: no adapter "missing" is registered (registered: good, picky)`
-	if err.Error() != want {
-		t.Errorf("got\n%s\nwant\n%s", err, want)
-	}
-	delete(cfg.Merchants, "b")
-	delete(cfg.Merchants, "c")
-	if err := adapters.Check(set, cfg); err != nil {
-		t.Error(err)
 	}
 }
 

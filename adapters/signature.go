@@ -4,18 +4,16 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
-
-	"github.com/kassehq/kasse/host/config"
 )
 
 // Secrets returns the secrets a delivery to m may be signed with: the platform's webhook secret and,
 // during a rotation, the previous one. Empty secrets are left out.
-func Secrets(m config.Merchant) []config.Secret {
+func Secrets(m Merchant) []Secret {
 	if m.Platform == nil {
 		return nil
 	}
-	var out []config.Secret
-	for _, s := range []config.Secret{m.Platform.WebhookSecret, m.Platform.PreviousWebhookSecret} {
+	var out []Secret
+	for _, s := range []Secret{m.Platform.WebhookSecret, m.Platform.PreviousWebhookSecret} {
 		if s.Reveal() != "" {
 			out = append(out, s)
 		}

@@ -20,15 +20,15 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/kassehq/kasse/adapters"
-	"github.com/kassehq/kasse/adapters/hooks"
-	"github.com/kassehq/kasse/adapters/notify"
 	"github.com/kassehq/kasse/host/admin"
 	"github.com/kassehq/kasse/host/checkout"
 	"github.com/kassehq/kasse/host/config"
+	"github.com/kassehq/kasse/host/hooks"
 	"github.com/kassehq/kasse/host/httpapi"
 	"github.com/kassehq/kasse/host/internal/httpclient"
 	"github.com/kassehq/kasse/host/internal/redact"
 	"github.com/kassehq/kasse/host/internal/urlsecret"
+	"github.com/kassehq/kasse/host/notify"
 	"github.com/kassehq/kasse/host/outbound"
 	"github.com/kassehq/kasse/host/payment"
 	"github.com/kassehq/kasse/host/plugins"
@@ -160,7 +160,7 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	if adapterSet == nil {
 		adapterSet = adapters.Registered()
 	}
-	if err := adapters.Check(adapterSet, cfg); err != nil {
+	if err := hooks.Check(adapterSet, cfg); err != nil {
 		return nil, fmt.Errorf("host: %w", err)
 	}
 

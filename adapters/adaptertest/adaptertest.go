@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/kassehq/kasse/adapters"
-	"github.com/kassehq/kasse/host/config"
 )
 
 // Fixture is one delivery and what the adapter must make of it.
@@ -27,7 +26,7 @@ type Fixture struct {
 	// Name names the sub-test.
 	Name string
 	// Merchant receives the delivery; its Platform carries the secret the delivery is signed with.
-	Merchant config.Merchant
+	Merchant adapters.Merchant
 	// Header holds the delivery's headers, signature included (computed by the test, not by the
 	// adapter under test).
 	Header http.Header
@@ -224,7 +223,7 @@ func truncate(b []byte) string {
 var Statuses = []adapters.Status{adapters.StatusPaid, adapters.StatusCaptured, adapters.StatusFailed,
 	adapters.StatusCancelled, adapters.StatusRefunded}
 
-func checkRender(t *testing.T, a adapters.Adapter, m config.Merchant, ref string) {
+func checkRender(t *testing.T, a adapters.Adapter, m adapters.Merchant, ref string) {
 	t.Helper()
 	for _, st := range Statuses {
 		reqs, err := a.Render(m, adapters.StatusUpdate{Status: st, Reference: ref, Session: "ksession",

@@ -39,7 +39,6 @@ import (
 	"time"
 
 	"github.com/kassehq/kasse/adapters"
-	"github.com/kassehq/kasse/host/config"
 	"github.com/kassehq/kasse/host/payment"
 )
 
@@ -257,7 +256,7 @@ type statusBody struct {
 
 // Render implements adapters.Adapter: a signed POST of {"type":"status", ...the update} to the
 // platform's baseUrl, or nothing when no baseUrl is configured.
-func (a Adapter) Render(m config.Merchant, u adapters.StatusUpdate) ([]adapters.Request, error) {
+func (a Adapter) Render(m adapters.Merchant, u adapters.StatusUpdate) ([]adapters.Request, error) {
 	switch u.Status {
 	case adapters.StatusPaid, adapters.StatusCaptured, adapters.StatusFailed, adapters.StatusCancelled, adapters.StatusRefunded:
 	default:

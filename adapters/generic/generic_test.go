@@ -14,7 +14,6 @@ import (
 	"github.com/kassehq/kasse/adapters"
 	"github.com/kassehq/kasse/adapters/adaptertest"
 	"github.com/kassehq/kasse/adapters/generic"
-	"github.com/kassehq/kasse/host/config"
 	"github.com/kassehq/kasse/host/payment"
 )
 
@@ -30,8 +29,8 @@ func sign(key string, t time.Time, body []byte) string {
 	return "t=" + ts + ",v1=" + hex.EncodeToString(mac.Sum(nil))
 }
 
-func merchant() config.Merchant {
-	return config.Merchant{ID: "custom", Platform: &config.Platform{Kind: "generic", WebhookSecretEnv: "S",
+func merchant() adapters.Merchant {
+	return adapters.Merchant{ID: "custom", Platform: &adapters.Platform{Kind: "generic", WebhookSecretEnv: "S",
 		WebhookSecret: secret, BaseURL: "https://custom.example/kasse-status"}}
 }
 

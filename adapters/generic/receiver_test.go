@@ -9,7 +9,6 @@ import (
 
 	"github.com/kassehq/kasse/adapters"
 	"github.com/kassehq/kasse/adapters/generic"
-	"github.com/kassehq/kasse/host/config"
 	"github.com/kassehq/kasse/host/payment"
 )
 
@@ -17,8 +16,8 @@ import (
 // order reach Apply once each at most, never older after newer, and the order ends at the final totals.
 func TestReceiverDropsDuplicatesAndStaleUpdates(t *testing.T) {
 	secret := "whsec-test"
-	m := config.Merchant{ID: "demo", Platform: &config.Platform{Kind: generic.ID, BaseURL: "http://127.0.0.1/kasse",
-		WebhookSecret: config.Secret(secret)}}
+	m := adapters.Merchant{ID: "demo", Platform: &adapters.Platform{Kind: generic.ID, BaseURL: "http://127.0.0.1/kasse",
+		WebhookSecret: adapters.Secret(secret)}}
 	var mu sync.Mutex
 	var applied []int64
 	var totals payment.Amounts

@@ -27,7 +27,6 @@ import (
 	"strings"
 
 	"github.com/kassehq/kasse/adapters"
-	"github.com/kassehq/kasse/host/config"
 	"github.com/kassehq/kasse/host/payment"
 )
 
@@ -88,7 +87,7 @@ func (Adapter) Verify(d *adapters.Delivery) error {
 
 // shopDomain is the merchant's *.myshopify.com host, or "" when its baseUrl is another host (a test
 // server, a proxy).
-func shopDomain(m config.Merchant) string {
+func shopDomain(m adapters.Merchant) string {
 	if m.Platform == nil {
 		return ""
 	}
@@ -272,7 +271,7 @@ func decode(body []byte, v any) error {
 	return nil
 }
 
-func checkoutOf(m config.Merchant, o *order) (*payment.Checkout, error) {
+func checkoutOf(m adapters.Merchant, o *order) (*payment.Checkout, error) {
 	if o.TotalPriceSet == nil {
 		return nil, &adapters.InputError{Pointer: "/total_price_set", Detail: "is required"}
 	}
@@ -329,7 +328,7 @@ const (
 )
 
 // Render implements adapters.Adapter.
-func (Adapter) Render(m config.Merchant, u adapters.StatusUpdate) ([]adapters.Request, error) {
+func (Adapter) Render(m adapters.Merchant, u adapters.StatusUpdate) ([]adapters.Request, error) {
 	if m.Platform == nil {
 		return nil, fmt.Errorf("shopify: merchant %s has no platform settings", m.ID)
 	}
@@ -409,7 +408,7 @@ func acceptGraphQL(_ int, body []byte) error {
 }
 
 // Validate implements adapters.Validator: baseUrl and the access token are required.
-func (Adapter) Validate(m config.Merchant) error {
+func (Adapter) Validate(m adapters.Merchant) error {
 	var errs []error
 	if m.Platform.BaseURL == "" {
 		errs = append(errs, &adapters.FieldError{Field: "baseUrl", Detail: "shopify needs the store's https://{shop}.myshopify.com URL"})

@@ -14,7 +14,6 @@ import (
 	"github.com/kassehq/kasse/adapters"
 	"github.com/kassehq/kasse/adapters/adaptertest"
 	"github.com/kassehq/kasse/adapters/shopify"
-	"github.com/kassehq/kasse/host/config"
 	"github.com/kassehq/kasse/host/payment"
 )
 
@@ -27,9 +26,9 @@ func sign(key string, body []byte) string {
 	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
 }
 
-func merchant(gateway string) config.Merchant {
-	return config.Merchant{ID: "shopi", ReturnURLPrefixes: []string{"https://jsmith.myshopify.com/"},
-		Platform: &config.Platform{Kind: "shopify", WebhookSecretEnv: "S", WebhookSecret: secret,
+func merchant(gateway string) adapters.Merchant {
+	return adapters.Merchant{ID: "shopi", ReturnURLPrefixes: []string{"https://jsmith.myshopify.com/"},
+		Platform: &adapters.Platform{Kind: "shopify", WebhookSecretEnv: "S", WebhookSecret: secret,
 			BaseURL: "https://jsmith.myshopify.com", GatewayID: gateway, AccessTokenEnv: "T", AccessToken: "shpat_test"}}
 }
 
@@ -229,7 +228,7 @@ func TestValidate(t *testing.T) {
 		t.Error(err)
 	}
 	m := merchant("vipps")
-	m.Platform = &config.Platform{Kind: "shopify", WebhookSecretEnv: "S"}
+	m.Platform = &adapters.Platform{Kind: "shopify", WebhookSecretEnv: "S"}
 	want := "baseUrl: shopify needs the store's https://{shop}.myshopify.com URL\naccessTokenEnv: shopify needs an Admin API access token"
 	if err := (shopify.Adapter{}).Validate(m); err == nil || err.Error() != want {
 		t.Errorf("got %v", err)

@@ -37,7 +37,6 @@ import (
 	"time"
 
 	"github.com/kassehq/kasse/adapters"
-	"github.com/kassehq/kasse/host/config"
 	"github.com/kassehq/kasse/host/payment"
 )
 
@@ -141,7 +140,7 @@ type settings struct {
 	gateway, captureOn, paid, failed, returnURL, baseURL string
 }
 
-func settingsOf(m config.Merchant) settings {
+func settingsOf(m adapters.Merchant) settings {
 	s := settings{gateway: DefaultGatewayID, captureOn: DefaultCaptureOnStatus, paid: DefaultPaidStatus,
 		failed: DefaultFailedStatus}
 	if p := m.Platform; p != nil {
@@ -272,7 +271,7 @@ func decode(body []byte, v any) error {
 	return nil
 }
 
-func checkoutOf(m config.Merchant, st settings, o *order) (*payment.Checkout, error) {
+func checkoutOf(m adapters.Merchant, st settings, o *order) (*payment.Checkout, error) {
 	total, err := adapters.ParseAmount(o.Total)
 	if err != nil {
 		return nil, &adapters.InputError{Pointer: "/total", Detail: err.Error()}
@@ -324,7 +323,7 @@ func checkoutOf(m config.Merchant, st settings, o *order) (*payment.Checkout, er
 }
 
 // Render implements adapters.Adapter.
-func (a Adapter) Render(m config.Merchant, u adapters.StatusUpdate) ([]adapters.Request, error) {
+func (a Adapter) Render(m adapters.Merchant, u adapters.StatusUpdate) ([]adapters.Request, error) {
 	if m.Platform == nil {
 		return nil, fmt.Errorf("woocommerce: merchant %s has no platform settings", m.ID)
 	}
@@ -372,7 +371,7 @@ func (a Adapter) Render(m config.Merchant, u adapters.StatusUpdate) ([]adapters.
 }
 
 // request builds one authenticated REST request: HTTP Basic over https, OAuth 1.0a over http.
-func (a Adapter) request(m config.Merchant, method, rawURL string, body []byte) adapters.Request {
+func (a Adapter) request(m adapters.Merchant, method, rawURL string, body []byte) adapters.Request {
 	h := http.Header{}
 	h.Set("Content-Type", "application/json")
 	h.Set("Accept", "application/json")
@@ -452,7 +451,7 @@ func randomNonce() string {
 
 // Validate implements adapters.Validator: baseUrl and the consumer key and secret are required, and the
 // return URL must be one the merchant's returnUrlPrefixes allow.
-func (Adapter) Validate(m config.Merchant) error {
+func (Adapter) Validate(m adapters.Merchant) error {
 	p := m.Platform
 	var errs []error
 	if p.BaseURL == "" {

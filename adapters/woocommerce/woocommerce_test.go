@@ -18,7 +18,6 @@ import (
 	"github.com/kassehq/kasse/adapters"
 	"github.com/kassehq/kasse/adapters/adaptertest"
 	"github.com/kassehq/kasse/adapters/woocommerce"
-	"github.com/kassehq/kasse/host/config"
 	"github.com/kassehq/kasse/host/payment"
 )
 
@@ -31,9 +30,9 @@ func sign(key string, body []byte) string {
 	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
 }
 
-func merchant(gateway string) config.Merchant {
-	return config.Merchant{ID: "woo", ReturnURLPrefixes: []string{"https://woo.example/"},
-		Platform: &config.Platform{Kind: "woocommerce", WebhookSecretEnv: "S", WebhookSecret: secret,
+func merchant(gateway string) adapters.Merchant {
+	return adapters.Merchant{ID: "woo", ReturnURLPrefixes: []string{"https://woo.example/"},
+		Platform: &adapters.Platform{Kind: "woocommerce", WebhookSecretEnv: "S", WebhookSecret: secret,
 			BaseURL: "https://woo.example", GatewayID: gateway, ConsumerKeyEnv: "CK", ConsumerSecretEnv: "CS",
 			ConsumerKey: "ck_test", ConsumerSecret: "cs_test"}}
 }
@@ -120,7 +119,7 @@ func TestConformance(t *testing.T) {
 		{Name: "fixture updated verbatim, completed captures", Merchant: merchant("bacs"),
 			Header: webhook("order.updated", secret, updated), Body: updated,
 			Want: adapters.Event{Action: adapters.ActionCapture, Reference: "727", Key: "capture"}},
-		{Name: "completed with a custom capture status does nothing", Merchant: func() config.Merchant {
+		{Name: "completed with a custom capture status does nothing", Merchant: func() adapters.Merchant {
 			m := merchant("vipps")
 			m.Platform.CaptureOnStatus = "shipped"
 			return m
@@ -238,7 +237,7 @@ func TestValidate(t *testing.T) {
 	if err := (woocommerce.Adapter{}).Validate(m); err != nil {
 		t.Errorf("valid merchant: %v", err)
 	}
-	m.Platform = &config.Platform{Kind: "woocommerce", WebhookSecretEnv: "S", ReturnURL: "https://elsewhere.example/{id}"}
+	m.Platform = &adapters.Platform{Kind: "woocommerce", WebhookSecretEnv: "S", ReturnURL: "https://elsewhere.example/{id}"}
 	err := woocommerce.Adapter{}.Validate(m)
 	want := "baseUrl: woocommerce needs the shop's site URL\nconsumerKeyEnv: woocommerce needs a REST API consumer key\n" +
 		"consumerSecretEnv: woocommerce needs a REST API consumer secret\n" +

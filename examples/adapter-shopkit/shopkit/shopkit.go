@@ -29,7 +29,6 @@ import (
 	"strings"
 
 	"github.com/kassehq/kasse/adapters"
-	"github.com/kassehq/kasse/host/config"
 	"github.com/kassehq/kasse/host/payment"
 )
 
@@ -161,7 +160,7 @@ func (Adapter) Parse(d *adapters.Delivery) (*adapters.Event, error) {
 }
 
 // Render tells ShopKit about a payment outcome with one POST.
-func (Adapter) Render(m config.Merchant, u adapters.StatusUpdate) ([]adapters.Request, error) {
+func (Adapter) Render(m adapters.Merchant, u adapters.StatusUpdate) ([]adapters.Request, error) {
 	switch u.Status {
 	case adapters.StatusPaid, adapters.StatusCaptured, adapters.StatusFailed, adapters.StatusCancelled, adapters.StatusRefunded:
 	default:
@@ -186,7 +185,7 @@ func (Adapter) Render(m config.Merchant, u adapters.StatusUpdate) ([]adapters.Re
 var digits = regexp.MustCompile(`^[0-9]{1,12}$`)
 
 // Validate checks the merchant's ShopKit settings when kasse starts.
-func (Adapter) Validate(m config.Merchant) error {
+func (Adapter) Validate(m adapters.Merchant) error {
 	var errs []error
 	if m.Platform.BaseURL == "" {
 		errs = append(errs, &adapters.FieldError{Field: "baseUrl", Detail: "shopkit needs the ShopKit API URL"})

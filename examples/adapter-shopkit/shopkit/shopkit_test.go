@@ -17,9 +17,10 @@ import (
 
 	"github.com/kassehq/kasse/adapters"
 	"github.com/kassehq/kasse/adapters/adaptertest"
-	"github.com/kassehq/kasse/adapters/notify"
 	"github.com/kassehq/kasse/examples/adapter-shopkit/shopkit"
 	"github.com/kassehq/kasse/host/config"
+	"github.com/kassehq/kasse/host/hooks"
+	"github.com/kassehq/kasse/host/notify"
 	"github.com/kassehq/kasse/host/outbound"
 	"github.com/kassehq/kasse/host/payment"
 )
@@ -33,7 +34,13 @@ func sign(key string, body []byte) string {
 	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
 }
 
-func merchant(baseURL string) config.Merchant {
+func merchant(baseURL string) adapters.Merchant {
+	return adapters.Merchant{ID: "kit", Platform: &adapters.Platform{Kind: "shopkit", WebhookSecretEnv: "S", WebhookSecret: secret,
+		BaseURL: baseURL, AccessTokenEnv: "T", AccessToken: "sk_live_token", Options: map[string]string{"storeId": "42"}}}
+}
+
+// configMerchant is merchant as the host's config holds it, for the host parts (notify, hooks.Check).
+func configMerchant(baseURL string) config.Merchant {
 	return config.Merchant{ID: "kit", Platform: &config.Platform{Kind: "shopkit", WebhookSecretEnv: "S", WebhookSecret: secret,
 		BaseURL: baseURL, AccessTokenEnv: "T", AccessToken: "sk_live_token", Options: map[string]string{"storeId": "42"}}}
 }
@@ -106,7 +113,7 @@ func TestStatusReachesShopKit(t *testing.T) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	defer srv.Close()
-	m := merchant(srv.URL)
+	m := configMerchant(srv.URL)
 	n, err := notify.New(notify.Config{Adapters: adapters.Registered(), Storage: outbound.NewMemoryStorage(), Client: srv.Client(),
 		Merchants: merchantsFunc(func(id string) (config.Merchant, bool) { return m, id == "kit" }),
 		Logger:    slog.New(slog.DiscardHandler)})
@@ -137,14 +144,16 @@ func TestValidate(t *testing.T) {
 	if err := (shopkit.Adapter{}).Validate(merchant("https://api.shopkit.example")); err != nil {
 		t.Error(err)
 	}
-	m := config.Merchant{ID: "kit", Platform: &config.Platform{Kind: "shopkit", Options: map[string]string{"storeId": "forty-two"}}}
+	m := adapters.Merchant{ID: "kit", Platform: &adapters.Platform{Kind: "shopkit", Options: map[string]string{"storeId": "forty-two"}}}
 	err := shopkit.Adapter{}.Validate(m)
 	var fe *adapters.FieldError
 	if !errors.As(err, &fe) || !strings.Contains(err.Error(), "options/storeId: shopkit needs the numeric store id") {
 		t.Errorf("got %v", err)
 	}
-	cfg := &config.Config{Merchants: map[string]config.Merchant{"kit": m}}
-	if err := adapters.Check(adapters.Registered(), cfg); err == nil ||
+	cm := configMerchant("https://api.shopkit.example")
+	cm.Platform.Options = map[string]string{"storeId": "forty-two"}
+	cfg := &config.Config{Merchants: map[string]config.Merchant{"kit": cm}}
+	if err := hooks.Check(adapters.Registered(), cfg); err == nil ||
 		!strings.Contains(err.Error(), "/merchants/kit/platform/options/storeId: merchant kit: shopkit needs the numeric store id") {
 		t.Errorf("Check: %v", err)
 	}

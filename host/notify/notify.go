@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"github.com/kassehq/kasse/adapters"
+	"github.com/kassehq/kasse/host/config"
+	"github.com/kassehq/kasse/host/internal/adapterview"
 	"github.com/kassehq/kasse/host/outbound"
 	"github.com/kassehq/kasse/host/payment"
 )
@@ -36,7 +38,7 @@ type Config struct {
 	// Adapters is the snapshot of registered adapters (adapters.Registered()).
 	Adapters []adapters.Info
 	// Merchants finds a merchant's current configuration.
-	Merchants adapters.Merchants
+	Merchants Merchants
 	// Storage keeps queued updates: outbound.NewRedisStorage(client, "kasse:outbound:") with Redis,
 	// outbound.NewMemoryStorage() without (updates are then lost on restart).
 	Storage outbound.Storage
@@ -61,7 +63,7 @@ type Config struct {
 // Notifier queues and sends status updates. It is safe for concurrent use.
 type Notifier struct {
 	adapters  map[string]adapters.Instance
-	merchants adapters.Merchants
+	merchants Merchants
 	client    *http.Client
 	onGiveUp  func(ctx context.Context, merchant string, u adapters.StatusUpdate, err error)
 	log       *slog.Logger
@@ -294,7 +296,7 @@ func (n *Notifier) Deliver(ctx context.Context, job outbound.Job) error {
 	if !ok {
 		return outbound.Permanent(fmt.Errorf("notify: no adapter %s", m.Platform.Kind))
 	}
-	reqs, err := inst.Adapter.Render(m, p.Update)
+	reqs, err := inst.Adapter.Render(adapterview.Merchant(m), p.Update)
 	if err != nil {
 		return outbound.Permanent(fmt.Errorf("notify: render %s update: %w", p.Update.Status, err))
 	}
@@ -356,4 +358,10 @@ func snippet(b []byte) string {
 		b = b[:200]
 	}
 	return string(bytes.ToValidUTF8(b, []byte("?")))
+}
+
+// Merchants finds a merchant's current configuration; *config.Config satisfies it. The notifier hands
+// an adapter only adapterview.Merchant of it.
+type Merchants interface {
+	Merchant(id string) (config.Merchant, bool)
 }

@@ -21,9 +21,9 @@ import (
 	"time"
 
 	"github.com/kassehq/kasse/adapters"
-	"github.com/kassehq/kasse/adapters/notify"
 	_ "github.com/kassehq/kasse/adapters/standard"
 	"github.com/kassehq/kasse/host/config"
+	"github.com/kassehq/kasse/host/notify"
 	"github.com/kassehq/kasse/host/outbound"
 	"github.com/kassehq/kasse/host/payment"
 )

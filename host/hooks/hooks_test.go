@@ -23,10 +23,10 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/kassehq/kasse/adapters"
-	"github.com/kassehq/kasse/adapters/hooks"
 	_ "github.com/kassehq/kasse/adapters/standard"
 	"github.com/kassehq/kasse/host/checkout"
 	"github.com/kassehq/kasse/host/config"
+	"github.com/kassehq/kasse/host/hooks"
 	"github.com/kassehq/kasse/host/outbound"
 	"github.com/kassehq/kasse/host/payment"
 	"github.com/kassehq/kasse/host/store"
@@ -228,7 +228,7 @@ func fixture(t *testing.T, path string, pairs ...string) []byte {
 func wooOrder(t *testing.T, pairs ...string) []byte {
 	base := []string{`"status": "processing"`, `"status": "pending"`, `"payment_method": "bacs"`, `"payment_method": "vipps"`,
 		`"currency": "USD"`, `"currency": "NOK"`}
-	return fixture(t, "../woocommerce/testdata/woocommerce-order-created.json", append(base, pairs...)...)
+	return fixture(t, "../../adapters/woocommerce/testdata/woocommerce-order-created.json", append(base, pairs...)...)
 }
 
 func problem(t *testing.T, resp *http.Response, body []byte, status int, typ string) hooks.Problem {
@@ -338,7 +338,7 @@ func TestWooCommerceRefusals(t *testing.T) {
 		t.Errorf("unknown topic %+v", r)
 	}
 	// A USD order translates, but the checkout schema refuses it, naming the field.
-	usd := fixture(t, "../woocommerce/testdata/woocommerce-order-created.json", `"status": "processing"`, `"status": "pending"`,
+	usd := fixture(t, "../../adapters/woocommerce/testdata/woocommerce-order-created.json", `"status": "processing"`, `"status": "pending"`,
 		`"payment_method": "bacs"`, `"payment_method": "vipps"`)
 	resp, body = e.post(t, "/hooks/woocommerce/woo", wooHeader("order.created", wooSecret, usd), usd)
 	p := problem(t, resp, body, 422, "invalid-request")
@@ -405,7 +405,7 @@ func shopifyHeader(topic, webhookID string, body []byte) http.Header {
 
 func TestShopifyAckFirstAndDuplicates(t *testing.T) {
 	e := setup(t)
-	order := fixture(t, "../shopify/testdata/shopify-orders-create.json",
+	order := fixture(t, "../../adapters/shopify/testdata/shopify-orders-create.json",
 		`"cancelled_at": "2021-12-31T19:00:00-05:00"`, `"cancelled_at": null`, `"financial_status": "voided"`, `"financial_status": "pending"`,
 		`"bogus"`, `"Vipps"`, `"presentment_currency": "USD"`, `"presentment_currency": "NOK"`)
 	order = bytes.ReplaceAll(order, []byte(`"currency_code": "USD"`), []byte(`"currency_code": "NOK"`))
@@ -529,7 +529,7 @@ func TestReleaseOnFailure(t *testing.T) {
 // answer. Shopify allows 5 s in all; this path does no payment work.
 func BenchmarkShopifyAck(b *testing.B) {
 	e := setup(b)
-	order, err := os.ReadFile("../shopify/testdata/shopify-orders-create.json")
+	order, err := os.ReadFile("../../adapters/shopify/testdata/shopify-orders-create.json")
 	if err != nil {
 		b.Fatal(err)
 	}

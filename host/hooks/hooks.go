@@ -29,6 +29,7 @@ import (
 
 	"github.com/kassehq/kasse/adapters"
 	"github.com/kassehq/kasse/host/checkout"
+	"github.com/kassehq/kasse/host/internal/adapterview"
 	"github.com/kassehq/kasse/host/outbound"
 	"github.com/kassehq/kasse/host/payment"
 	"github.com/kassehq/kasse/host/store"
@@ -54,9 +55,9 @@ type Deps struct {
 	// Adapters is the snapshot of registered adapters (adapters.Registered()).
 	Adapters []adapters.Info
 	// Merchants finds a merchant's configuration, its platform settings included.
-	Merchants adapters.Merchants
+	Merchants Merchants
 	// Checkouts is the checkout service.
-	Checkouts adapters.Checkouts
+	Checkouts Checkouts
 	// Claims remembers delivery ids (Shopify's X-Shopify-Webhook-Id, generic signatures).
 	Claims Claims
 	// Schemas validates the translated checkouts against schemas.Checkout.
@@ -81,8 +82,8 @@ type Deps struct {
 // Hooks serves the platform endpoints. Create it with New.
 type Hooks struct {
 	adapters  map[string]adapters.Instance
-	merchants adapters.Merchants
-	checkouts adapters.Checkouts
+	merchants Merchants
+	checkouts Checkouts
 	claims    Claims
 	schemas   *schemas.Set
 	inbox     *outbound.Queue
@@ -215,7 +216,7 @@ func (h *Hooks) handle(sync bool) gin.HandlerFunc {
 			abortProblem(c, problemFor(err))
 			return
 		}
-		d := &adapters.Delivery{Merchant: m, Header: c.Request.Header.Clone(), Body: body, Sync: sync, ReceivedAt: h.now()}
+		d := &adapters.Delivery{Merchant: adapterview.Merchant(m), Header: c.Request.Header.Clone(), Body: body, Sync: sync, ReceivedAt: h.now()}
 		if err := safely(func() error { return inst.Adapter.Verify(d) }); err != nil {
 			log.Warn("hooks: delivery refused", "err", err)
 			if !errors.Is(err, adapters.ErrUnauthorized) {
@@ -385,7 +386,7 @@ func (h *Hooks) Deliver(ctx context.Context, job outbound.Job) error {
 	if !ok || m.Platform == nil || m.Platform.Kind != s.Adapter {
 		return outbound.Permanent(fmt.Errorf("hooks: merchant %s no longer uses %s", s.Merchant, s.Adapter))
 	}
-	ev, err := parse(inst.Adapter, &adapters.Delivery{Merchant: m, Header: s.Header, Body: s.Body, ReceivedAt: s.ReceivedAt})
+	ev, err := parse(inst.Adapter, &adapters.Delivery{Merchant: adapterview.Merchant(m), Header: s.Header, Body: s.Body, ReceivedAt: s.ReceivedAt})
 	if err != nil {
 		return outbound.Permanent(err)
 	}
