@@ -256,3 +256,34 @@ func TestLostInitiateAnswerIsSettledByTheCallback(t *testing.T) {
 		}
 	})
 }
+
+// TestLostCancelAnswerIsSettledByStatus: eCom cancel carries no request id, so its resend after a lost
+// answer is refused as "already cancelled"; kasse then reads the payment's status, sees the cancel
+// happened, and the session ends cancelled, as at Vipps.
+func TestLostCancelAnswerIsSettledByStatus(t *testing.T) {
+	stores(t, func(t *testing.T, redisURL string) {
+		loser := &answerLoser{next: http.DefaultTransport}
+		s := newStack(t, stackOptions{redisURL: redisURL, transport: loser})
+		id, orderID := s.create(10000)
+		if err := s.sim.Approve(orderID, "91234567"); err != nil {
+			t.Fatal(err)
+		}
+		s.waitState(id, "authorized")
+		loser.suffix.Store("/cancel")
+		expectProblem(t, s.do("POST", "/v1/checkouts/"+id+"/cancel", nil), http.StatusGatewayTimeout, "")
+		loser.suffix.Store("")
+		s.waitState(id, "cancelled")
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			ops := operations(s.get(id))
+			last := ops[len(ops)-1]
+			if last["kind"] == "cancel" && last["status"] == "succeeded" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the cancel is not settled as succeeded: %v", ops)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+}

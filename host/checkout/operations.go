@@ -216,7 +216,7 @@ func (s *Service) operate(ctx context.Context, sessID string, kind string, amoun
 	if err != nil {
 		return nil, unwrapStoreFnError(err)
 	}
-	return s.send1(ctx, sess, m, plugin, op.ID, req)
+	return s.send1(ctx, sess, m, plugin, op.ID, req, false)
 }
 
 // unwrapStoreFnError returns the checkout error an Update function returned, without the store's
@@ -247,7 +247,8 @@ func opCodes(kind string) (build, read abi.Op) {
 }
 
 // send1 sends the recorded operation opID once with its request id and applies what the answer says.
-func (s *Service) send1(ctx context.Context, sess *payment.Session, m config.Merchant, plugin Plugin, opID string, req *abi.Request) (*payment.Session, error) {
+// resend says the operation was (or may have been) sent before.
+func (s *Service) send1(ctx context.Context, sess *payment.Session, m config.Merchant, plugin Plugin, opID string, req *abi.Request, resend bool) (*payment.Session, error) {
 	op := sess.Op(opID)
 	_, readOp := opCodes(op.Kind)
 	opIn := &abi.Operation{Amount: op.Amount, Text: op.Text}
@@ -256,7 +257,77 @@ func (s *Service) send1(ctx context.Context, sess *payment.Session, m config.Mer
 	if err == nil {
 		pay, err = s.read(ctx, plugin, readOp, m, sess, opIn, resp)
 	}
+	if (resend || op.Attempts > 1) && op.Kind != payment.OpKindInitiate && classify(err) == outcomeRefused {
+		// A resend refused: the first send may have been carried out (an eCom cancel has no request id
+		// to deduplicate on, so its resend is refused as "already cancelled"). Only the payment's state
+		// can tell.
+		return s.settleByStatus(ctx, sess, m, plugin, op, err)
+	}
 	return s.settle(ctx, m, sess.ID, opID, pay, err)
+}
+
+// settleByStatus settles an operation in doubt whose resend the provider refused, from the payment's
+// state: the operation happened if the provider shows its effect. kasse's amounts become the provider's.
+func (s *Service) settleByStatus(ctx context.Context, sess *payment.Session, m config.Merchant, plugin Plugin,
+	op *payment.ProviderOp, refusal error) (*payment.Session, error) {
+	req, err := s.build(ctx, plugin, abi.OpBuildDetails, m, sess, nil)
+	if err != nil {
+		return sess, err
+	}
+	resp, err := s.send(ctx, plugin, m, req, "", sess)
+	var pay *abi.Payment
+	if err == nil {
+		pay, err = s.read(ctx, plugin, abi.OpReadDetails, m, sess, nil, resp)
+	}
+	if err != nil {
+		// Still not known; the reconciler tries again.
+		return s.settle(ctx, m, sess.ID, op.ID, nil, &ProviderError{Detail: "status check after a refused resend: " + err.Error(), Cause: err})
+	}
+	opID, kind, amount := op.ID, op.Kind, op.Amount
+	ctx = context.WithoutCancel(ctx)
+	var before payment.Session
+	happened := false
+	sess, err = s.cfg.Store.Update(ctx, sess.ID, func(cur *payment.Session) (bool, error) {
+		o := cur.Op(opID)
+		if o == nil || o.Status != payment.OpInDoubt {
+			return false, nil
+		}
+		before = *cur
+		now := s.now().UTC()
+		switch kind {
+		case payment.OpKindCancel:
+			happened = payment.State(pay.State) == payment.StateCancelled || pay.CancelledAmount > cur.CancelledAmount
+		case payment.OpKindCapture:
+			happened = pay.CapturedAmount >= cur.CapturedAmount+amount
+		case payment.OpKindRefund:
+			happened = pay.RefundedAmount >= cur.RefundedAmount+amount
+		}
+		status, detail := payment.OpFailed, "the provider refused the resend ("+reasonOf(refusal)+") and its status shows no effect"
+		if happened {
+			status, detail = payment.OpSucceeded, "the provider refused the resend ("+reasonOf(refusal)+"); its status shows the first send was carried out"
+		}
+		cur.SettleOp(opID, status, detail, now)
+		if pay.AuthorizedAmount >= 0 && pay.CapturedAmount >= 0 && pay.RefundedAmount >= 0 && pay.CancelledAmount >= 0 {
+			if cur.Converge(payment.Amounts{Authorized: pay.AuthorizedAmount, Captured: pay.CapturedAmount,
+				Refunded: pay.RefundedAmount, Cancelled: pay.CancelledAmount}, payment.State(pay.State), now) && s.notices(m) {
+				cur.RecordNotices(&before, now)
+			}
+		} else {
+			s.record(m, cur, observationOf(pay), kind+" (status check)", now)
+		}
+		cur.NextCheckAt = s.nextCheck(cur, now, false)
+		cur.UpdatedAt = now
+		return true, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("checkout: settle %s on session[%s] by status: %w", opID, before.ID, err)
+	}
+	s.notify(ctx, &before, sess)
+	sess = s.relay(ctx, sess)
+	if happened {
+		return sess, nil
+	}
+	return sess, refusal
 }
 
 // settle records the outcome of one attempt of operation opID: applied on success, failed on a refusal,
@@ -382,7 +453,7 @@ func (s *Service) resolve(ctx context.Context, sess *payment.Session, opID strin
 	}
 	s.log.Info("checkout: sending an operation in doubt again with its request id", "session", sess.ID,
 		"operation", op.ID, "kind", op.Kind, "attempt", op.Attempts+1)
-	return s.send1(ctx, sess, m, plugin, op.ID, req)
+	return s.send1(ctx, sess, m, plugin, op.ID, req, true)
 }
 
 // resolveInitiate settles an initiate in doubt by asking the provider whether the payment exists.
