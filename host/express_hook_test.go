@@ -159,15 +159,21 @@ func expressDelivery(reference string, lines ...map[string]any) []byte {
 // hookSender posts signed deliveries to kasse's platform hooks, each signed with a timestamp a second
 // older than the last, so that no two share a signature (kasse refuses a signature it has seen).
 type hookSender struct {
-	s *stack
-	n int
+	s     *stack
+	n     int
+	start time.Time
 }
 
-// post sends body to path, signed with secret.
+// post sends body to path, signed with secret. The timestamps step back from the first post's time, not
+// from the clock: a slow request (the race detector, a busy machine) must not make two posts land on
+// the same second and so share a signature.
 func (h *hookSender) post(path string, body []byte, secret string) result {
 	h.s.t.Helper()
+	if h.start.IsZero() {
+		h.start = time.Now()
+	}
 	h.n++
-	at := time.Now().Add(-time.Duration(h.n) * time.Second)
+	at := h.start.Add(-time.Duration(h.n) * time.Second)
 	return h.s.do("POST", path, body, "Authorization", "", "Kasse-Signature", kasseSign(secret, at, body))
 }
 
