@@ -504,6 +504,9 @@ func TestHealthCountsWhatUsersSee(t *testing.T) {
 				}
 				out, err := p.Call(ctx, initiateInput(fmt.Sprint(tc.prefix, "-", i)))
 				if err != nil || !strings.Contains(string(out), `"ok":false`) {
+					if cur, _ := m.Plugin("vipps-ecom"); tc.rolledBack && cur.Version() == "1.0.0" {
+						break // the rollback landed between looking up the version and the call
+					}
 					t.Fatalf("call %d: %s, %v; want an error as data", i, out, err)
 				}
 			}
