@@ -278,6 +278,11 @@ func TestMaliciousSignedPlugins(t *testing.T) {
 		badFailed++
 		return ""
 	}
+	failedSoFar := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return badFailed
+	}
 	checkout := func(i int) {
 		t.Helper()
 		body := checkoutBody(10000 + int64(i))
@@ -367,7 +372,7 @@ func TestMaliciousSignedPlugins(t *testing.T) {
 		} else if res := s.upload(b, map[string]string{"mode": "canary", "percent": "50"}); res.status != http.StatusCreated {
 			t.Fatalf("upload %s: %d %s", version, res.status, res.raw)
 		}
-		before := badFailed
+		before := failedSoFar()
 		deadline := time.Now().Add(30 * time.Second)
 		for st := s.status(); st.Canary != nil; st = s.status() {
 			if time.Now().After(deadline) {
@@ -388,13 +393,13 @@ func TestMaliciousSignedPlugins(t *testing.T) {
 			t.Fatalf("%s not quarantined with its reason: %+v", version, st.Quarantined)
 		}
 		quarantined = append(quarantined, version)
-		t.Logf("%s contained: %d canary checkouts failed before the rollback", attack, badFailed-before)
+		t.Logf("%s contained: %d canary checkouts failed before the rollback", attack, failedSoFar()-before)
 		for range 5 { // the good version still serves everyone
 			checkout(n)
 			n++
 		}
 	}
-	endStream()
+	endStream() // the stream has stopped: the counters are this goroutine's now
 	t.Logf("%d checkouts (%d from the stream): %d on the good version, all succeeded; %d failed on malicious canaries",
 		goodOK+badFailed, goodOK+badFailed-n, goodOK, badFailed)
 
