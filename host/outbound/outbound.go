@@ -27,6 +27,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/kassehq/kasse/host/internal/redact"
 )
 
 // Job is one unit of outgoing work.
@@ -298,7 +300,8 @@ func (q *Queue) attempt(ctx context.Context, job Job) {
 		// Shutting down: leave the job claimed; the lease brings it back, attempt not counted.
 		return
 	}
-	job.LastError = err.Error()
+	// Stored in the queue for people; platform URLs may carry credentials in their query.
+	job.LastError = redact.String(err.Error())
 	var perm *PermanentError
 	if errors.As(err, &perm) || job.Attempts >= q.cfg.MaxAttempts {
 		if berr := q.cfg.Storage.Bury(bctx, job); berr != nil {

@@ -212,6 +212,25 @@ func TestQueue(t *testing.T) {
 				}
 			})
 
+			t.Run("stored error has no credentials", func(t *testing.T) {
+				s, _ := mk(t)
+				clk := &clock{t: time.Unix(1_700_000_000, 0)}
+				q := newQueue(t, s, clk, func(context.Context, Job) error {
+					return Permanent(errors.New(`Post "http://shop.test/wp-json/wc/v3/orders/1/notes?oauth_consumer_key=ck_live_secret&oauth_signature=c2lnbmF0dXJl": EOF`))
+				}, &recorder{}, &bytes.Buffer{})
+				ctx := context.Background()
+				_ = q.Enqueue(ctx, Job{ID: "e", Kind: "k", Payload: []byte(`{}`)})
+				q.RunOnce(ctx, 10)
+				j, ok := buriedJobs(t, s)["e"]
+				if !ok {
+					t.Fatal("job not buried")
+				}
+				if strings.Contains(j.LastError, "ck_live_secret") || strings.Contains(j.LastError, "c2lnbmF0dXJl") ||
+					!strings.Contains(j.LastError, "oauth_consumer_key=[redacted]") {
+					t.Errorf("stored last error %q", j.LastError)
+				}
+			})
+
 			t.Run("survives a restart and a dead worker", func(t *testing.T) {
 				s, reopen := mk(t)
 				clk := &clock{t: time.Unix(1_700_000_000, 0)}
