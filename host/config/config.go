@@ -147,6 +147,9 @@ type Plugins struct {
 	ProbationCalls int `json:"probationCalls,omitempty"`
 	// WatchInterval is how often Dir is scanned for new or changed bundles. Default 0, which means 2s.
 	WatchInterval Duration `json:"watchInterval,omitempty"`
+	// RetireAfter is how long a version whose bundle file was removed keeps serving the sessions it
+	// started, counted from its last call, before it is unloaded. Default 0, which means 1h.
+	RetireAfter Duration `json:"retireAfter,omitempty"`
 	// RollbackLatencyFactor and RollbackLatencyMin roll back a version on probation whose p99 call
 	// latency exceeds its baseline's by both. Defaults 0, which mean 3 and 20ms.
 	RollbackLatencyFactor float64  `json:"rollbackLatencyFactor,omitempty"`

@@ -37,6 +37,7 @@ func FromConfig(c config.Plugins, rt *plugins.Runtime, set *schemas.Set, log *sl
 		RollbackErrorRate:     c.RollbackErrorRate,
 		ProbationCalls:        c.ProbationCalls,
 		WatchInterval:         time.Duration(c.WatchInterval),
+		RetireAfter:           time.Duration(c.RetireAfter),
 		RollbackLatencyFactor: c.RollbackLatencyFactor,
 		RollbackLatencyMin:    time.Duration(c.RollbackLatencyMin),
 		LatencyMinCalls:       c.LatencyMinCalls,

@@ -90,6 +90,8 @@ const (
 	DefaultProbationCalls = 1000
 	// DefaultWatchInterval is how often Run scans the plugins directory.
 	DefaultWatchInterval = 2 * time.Second
+	// DefaultRetireAfter is how long a removed version stays loaded after its last call.
+	DefaultRetireAfter = time.Hour
 	// DefaultDrainTimeout bounds waiting for in-flight calls when a version is unloaded.
 	DefaultDrainTimeout = 30 * time.Second
 	// historyLimit is how many events are kept per plugin.
@@ -137,6 +139,10 @@ type Config struct {
 	GateSlowdownMin    time.Duration
 	// WatchInterval is how often Run scans Dir. 0 means DefaultWatchInterval.
 	WatchInterval time.Duration
+	// RetireAfter is how long a version whose bundle file was removed from Dir keeps serving the
+	// sessions it started, counted from its last call, before a scan unloads it. 0 means
+	// DefaultRetireAfter; negative unloads at the first scan after the removal.
+	RetireAfter time.Duration
 	// DrainTimeout bounds waiting for in-flight calls on unload. 0 means DefaultDrainTimeout.
 	DrainTimeout time.Duration
 	// Logger receives one line per event. Default slog.Default().
@@ -230,6 +236,9 @@ func New(cfg Config) (*Manager, error) {
 	}
 	if cfg.KeepVersions == 0 {
 		cfg.KeepVersions = DefaultKeepVersions
+	}
+	if cfg.RetireAfter == 0 {
+		cfg.RetireAfter = DefaultRetireAfter
 	}
 	if cfg.RollbackErrors <= 0 {
 		cfg.RollbackErrors = DefaultRollbackErrors
@@ -432,6 +441,9 @@ type VersionInfo struct {
 	Refused uint64 `json:"refused"`
 	// Gate is what the gate measured of this version's cost.
 	Gate GateCost `json:"gate"`
+	// Retiring is set while a version whose bundle file was removed still serves the sessions it started;
+	// it is unloaded once it has had no call for the configured retireAfter.
+	Retiring bool `json:"retiring,omitempty"`
 	// Unchanged is set by Apply when the same bundle was already known and nothing was done.
 	Unchanged bool `json:"unchanged,omitempty"`
 }
@@ -519,6 +531,7 @@ func (m *Manager) stage(ctx context.Context, u Update, force bool) (_ *version, 
 	if st != nil {
 		if old, ok := st.versions[ver]; ok {
 			if old.manifest.SHA256 == verified.Manifest.SHA256 && old.goldenSHA == verified.Manifest.GoldenSHA256 {
+				old.retiring = "" // its file is back
 				return old, true, nil
 			}
 			return nil, false, &RefusedError{Plugin: name, Version: ver, Rule: RuleConflict,
@@ -1037,9 +1050,12 @@ type version struct {
 	verified  *Verified
 	source    string
 	staged    time.Time
-	// state is guarded by Manager.mu, and so is unloading, the unload in progress.
+	// state is guarded by Manager.mu, and so are unloading, the unload in progress, and retiring, the
+	// stem of the removed bundle file while the version still serves its sessions (see Manager.removed).
 	state     string
 	unloading *unloadJob
+	retiring  string
+	retiredAt time.Time
 
 	// mu is held for reading by every call and for writing by unload: taking it for writing drains.
 	mu sync.RWMutex
@@ -1050,6 +1066,7 @@ type version struct {
 	// calls and failed count every call through this handle; probation counters count since probation
 	// started, and probationLimit (0: unlimited) ends it.
 	calls, failed         atomic.Uint64
+	lastCall              atomic.Int64 // unix nanoseconds of the last call's start
 	probation             atomic.Bool
 	probCalls, probFailed atomic.Uint64
 	probationLimit        atomic.Uint64
@@ -1094,6 +1111,7 @@ func (v *version) Call(ctx context.Context, input []byte) ([]byte, error) {
 			continue
 		}
 		start := time.Now()
+		cur.lastCall.Store(cur.m.now().UnixNano())
 		out, err := p.Call(ctx, input)
 		took := time.Since(start)
 		cur.mu.RUnlock()
@@ -1117,7 +1135,7 @@ func (v *version) info() VersionInfo {
 		Plugin: v.manifest.Name, Version: v.manifest.Version, State: v.state, SHA256: v.manifest.SHA256,
 		Signed: v.verified.Signed, KeyID: v.verified.KeyID, Source: v.source, Loaded: loaded, Staged: v.staged,
 		Calls: v.calls.Load(), Failed: v.failed.Load(), Ops: v.manifest.Ops, Golden: len(v.verified.Golden),
-		Runtime: stats, Refused: v.refused.Load(), Gate: v.gateCost,
+		Runtime: stats, Refused: v.refused.Load(), Gate: v.gateCost, Retiring: v.retiring != "",
 	}
 }
 

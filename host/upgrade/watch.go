@@ -100,8 +100,9 @@ func (m *Manager) StateErrors() uint64 { return m.stateErrors.Load() }
 // the same for one more scan (so a copy in progress is not read half-written), goes through Apply: it is
 // activated, or started as a canary when CanaryPercent is set and the plugin has an active version. A
 // refused bundle is recorded and not retried until its files change. A bundle whose module file is removed
-// is forgotten and unloaded (draining its calls; its sessions go to the active version), unless it is the
-// active version or the canary, which keep serving until they are replaced. A scan also takes up the
+// retires: it keeps serving the sessions it started until it has had no call for RetireAfter, then it is
+// forgotten and unloaded (draining its calls; its sessions go to the active version). The active version
+// and the canary keep serving until they are replaced. A scan also takes up the
 // rollbacks another instance sharing the directory wrote into the state file (syncState).
 func (m *Manager) Run(ctx context.Context) {
 	if m.cfg.Dir == "" {
@@ -134,6 +135,7 @@ func (m *Manager) Scan(ctx context.Context) []string {
 			m.removed(stem)
 		}
 	}
+	m.retireIdle()
 	for _, stem := range stems {
 		fp := fps[stem]
 		switch {
@@ -209,7 +211,11 @@ func fingerprint(dir, stem string) (string, error) {
 	return fp.String(), nil
 }
 
-// removed handles a bundle whose module file is gone from the plugins dir. Callers hold m.mu.
+// removed handles a bundle whose module file is gone from the plugins dir. The active version and the
+// canary keep serving until they are replaced. Another version that is loaded retires: no new checkout
+// uses it (only the active version and the canary take new ones), but the sessions it started keep using
+// it, since a session's later operations are built by the plugin that initiated it, until it has had no
+// call for RetireAfter; retireIdle then forgets and unloads it. Callers hold m.mu.
 func (m *Manager) removed(stem string) {
 	delete(m.seen, stem)
 	delete(m.pending, stem)
@@ -236,10 +242,52 @@ func (m *Manager) removed(stem string) {
 			"stem", stem, "plugin", ref.name, "version", ref.version)
 		return
 	}
+	v.mu.RLock()
+	loaded := v.p != nil
+	v.mu.RUnlock()
+	if loaded && !v.banned.Load() && m.cfg.RetireAfter > 0 {
+		v.retiring, v.retiredAt = stem, m.now()
+		m.event(st, Event{Action: ActionRemoved, Version: ref.version, Detail: "bundle file " + stem + SuffixModule +
+			" removed from the plugins dir; serving its sessions until it has had no call for " + m.cfg.RetireAfter.String()})
+		return
+	}
+	m.forget(st, v, stem)
+}
+
+// retireIdle forgets and unloads the retiring versions that have had no call for RetireAfter (nor
+// since they retired). Callers hold m.mu.
+func (m *Manager) retireIdle() {
+	now := m.now()
+	for _, st := range m.statesMap() {
+		for _, v := range st.versions {
+			if v.retiring == "" {
+				continue
+			}
+			last := v.retiredAt
+			if c := time.Unix(0, v.lastCall.Load()); c.After(last) {
+				last = c
+			}
+			if st.active.Load() == v || (st.canary.Load() != nil && st.canary.Load().v == v) {
+				v.retiring = "" // activated again by hand: it serves, so it stays
+				continue
+			}
+			if now.Sub(last) < m.cfg.RetireAfter {
+				continue
+			}
+			stem := v.retiring
+			v.retiring = ""
+			m.forget(st, v, stem)
+		}
+	}
+}
+
+// forget drops v from its plugin's versions and unloads it, draining its calls; its sessions go to the
+// active version from then on. Callers hold m.mu.
+func (m *Manager) forget(st *pluginState, v *version, stem string) {
 	if sh := st.shadow.Load(); sh != nil && sh.v == v {
 		m.stopShadow(st)
 	}
-	delete(st.versions, ref.version)
+	delete(st.versions, v.manifest.Version)
 	st.previous = slices.DeleteFunc(st.previous, func(x *version) bool { return x == v })
 	v.banned.Store(true) // its sessions go to the active version from now on
 	v.mu.RLock()
@@ -254,5 +302,5 @@ func (m *Manager) removed(stem string) {
 		go m.unload(v, job)
 		detail += "; unloading after its calls finish"
 	}
-	m.event(st, Event{Action: ActionRemoved, Version: ref.version, Detail: detail})
+	m.event(st, Event{Action: ActionRemoved, Version: v.manifest.Version, Detail: detail})
 }

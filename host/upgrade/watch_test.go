@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -125,7 +126,8 @@ func TestDecisionsSurviveRestart(t *testing.T) {
 	dir := t.TempDir()
 	golden := ecomGolden(t)
 	writeBundle(t, dir, "vipps-ecom-1.0.0", signedBundle(t, priv, "vipps-ecom", "1.0.0", mods[ecomPkg], golden))
-	edit := func(c *upgrade.Config) { c.Dir = dir }
+	// RetireAfter < 0: a deleted bundle is unloaded at once (TestRemovedVersionRetires covers the default).
+	edit := func(c *upgrade.Config) { c.Dir = dir; c.RetireAfter = -1 }
 
 	first := newManager(t, pub, edit)
 	if err := first.LoadDir(ctx); err != nil {
@@ -322,5 +324,90 @@ func TestInstancesSharingADirAgree(t *testing.T) {
 	st, _ := b.Status("vipps-ecom")
 	if len(st.Quarantined) != 1 || st.Quarantined[0].Version != "1.1.0" || !strings.Contains(st.Quarantined[0].Reason, "another instance") {
 		t.Errorf("quarantine on the other instance: %+v", st.Quarantined)
+	}
+}
+
+// TestRemovedVersionRetires: a version whose bundle file is deleted while sessions may still need it keeps
+// serving them until it has had no call for RetireAfter, then it is unloaded and its sessions go to the
+// active version.
+func TestRemovedVersionRetires(t *testing.T) {
+	ctx := context.Background()
+	mods := modules(t)
+	pub, priv := newKey(t)
+	dir := t.TempDir()
+	golden := ecomGolden(t)
+	var mu sync.Mutex
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	writeBundle(t, dir, "vipps-ecom-1.0.0", signedBundle(t, priv, "vipps-ecom", "1.0.0", mods[ecomPkg], golden))
+	m := newManager(t, pub, func(c *upgrade.Config) { c.Dir = dir; c.Now = clock; c.RetireAfter = time.Hour })
+	if err := m.LoadDir(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Apply(ctx, upgrade.Update{Source: upgrade.SourceUpload,
+		Bundle: signedBundle(t, priv, "vipps-ecom", "1.1.0", withCustomSection(mods[ecomPkg], "1.1"), golden)},
+		upgrade.Activation{Mode: upgrade.ModeActivate}); err != nil {
+		t.Fatal(err)
+	}
+	m.Scan(ctx) // the upload's files are known to the watcher
+	for _, suffix := range []string{upgrade.SuffixModule, upgrade.SuffixManifest, upgrade.SuffixSignature, upgrade.SuffixGolden} {
+		if err := os.Remove(filepath.Join(dir, "vipps-ecom-1.0.0"+suffix)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	servedBy := func() string {
+		p, ok := m.PluginVersion("vipps-ecom", "1.0.0")
+		if !ok {
+			t.Fatal("no version serves vipps-ecom")
+		}
+		return p.Version()
+	}
+	retiring := func() bool {
+		st, err := m.Status("vipps-ecom")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range st.Versions {
+			if v.Version == "1.0.0" {
+				return v.Retiring && v.Loaded
+			}
+		}
+		return false
+	}
+
+	m.Scan(ctx)
+	if !retiring() || servedBy() != "1.0.0" {
+		t.Fatalf("right after its file was removed: retiring %v, its sessions served by %s; want 1.0.0 retiring", retiring(), servedBy())
+	}
+	if p, _ := m.PluginForNewCheckout("vipps-ecom", "new-session"); p.Version() != "1.1.0" {
+		t.Errorf("a new checkout went to %s", p.Version())
+	}
+	advance(50 * time.Minute)
+	p, _ := m.PluginVersion("vipps-ecom", "1.0.0")
+	if _, err := p.Call(ctx, initiateInput("late-capture")); err != nil {
+		t.Fatalf("call on the retiring version: %v", err)
+	}
+	advance(50 * time.Minute) // 100 minutes after the removal, 50 after its last call
+	m.Scan(ctx)
+	if !retiring() || servedBy() != "1.0.0" {
+		t.Fatalf("50 minutes after its last call: retiring %v, served by %s", retiring(), servedBy())
+	}
+	advance(11 * time.Minute)
+	m.Scan(ctx)
+	if servedBy() != "1.1.0" {
+		t.Errorf("an hour after its last call its sessions are served by %s, want the active 1.1.0", servedBy())
+	}
+	st, _ := m.Status("vipps-ecom")
+	for _, v := range st.Versions {
+		if v.Version == "1.0.0" {
+			t.Errorf("1.0.0 still held: %+v", v)
+		}
+	}
+	events, _ := m.History("vipps-ecom")
+	if !slices.ContainsFunc(events, func(e upgrade.Event) bool {
+		return e.Action == upgrade.ActionRemoved && e.Version == "1.0.0" && strings.Contains(e.Detail, "serving its sessions")
+	}) {
+		t.Errorf("the retirement is not in the history %+v", events)
 	}
 }
