@@ -1,12 +1,9 @@
 package plugins_test
 
-//go:generate sh -c "for f in testdata/wat/*.wat; do wat2wasm --debug-names $DOLLAR{f} -o $DOLLAR{f%.wat}.wasm; done"
-
 import (
 	"context"
 	"encoding/json"
 	"errors"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -14,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kassehq/kasse/host/internal/wat"
 	"github.com/kassehq/kasse/host/plugins"
 	"github.com/kassehq/kasse/plugin/abi"
 	"github.com/kassehq/kasse/plugin/plugintest"
@@ -54,11 +52,7 @@ func testModules(t *testing.T) map[string][]byte {
 
 func watModule(t testing.TB, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "wat", name+".wasm"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return wat.Module(t, filepath.Join("testdata", "wat", name+".wat"))
 }
 
 func opInput(op string) []byte {

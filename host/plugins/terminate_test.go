@@ -1,7 +1,7 @@
 package plugins
 
 import (
-	"os"
+	"github.com/kassehq/kasse/host/internal/wat"
 	"path/filepath"
 	"testing"
 )
@@ -28,10 +28,7 @@ func TestCheckedFunctions(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.module, func(t *testing.T) {
-			wasm, err := os.ReadFile(filepath.Join("testdata", "wat", tc.module+".wasm"))
-			if err != nil {
-				t.Fatal(err)
-			}
+			wasm := wat.Module(t, filepath.Join("testdata", "wat", tc.module+".wat"))
 			checked, err := checkedFunctions(wasm)
 			if err != nil {
 				t.Fatal(err)

@@ -7,12 +7,12 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/kassehq/kasse/host/internal/wat"
 	"github.com/kassehq/kasse/host/plugins"
 	"github.com/kassehq/kasse/host/upgrade"
 	"github.com/kassehq/kasse/host/upgrade/upgradetest"
@@ -165,11 +165,7 @@ func initiateInput(ref string) []byte {
 
 func watModule(t testing.TB, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "plugins", "testdata", "wat", name+".wasm"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return wat.Module(t, filepath.Join("..", "plugins", "testdata", "wat", name+".wat"))
 }
 
 func waitFor(t testing.TB, what string, cond func() bool) {
