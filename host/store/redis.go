@@ -56,6 +56,9 @@ type RedisOptions struct {
 //	<prefix>ref:<merchant>:<ref>    the id of the session holding that provider reference, same TTL
 //	<prefix>idem:<scope>:<key>      an idempotency key's value (SET NX semantics), with its own TTL
 //	<prefix>polls                   sorted set: session id scored by due time in Unix microseconds
+//	<prefix>list:<merchant>         sorted set: the merchant's session ids scored by CreatedAt in Unix
+//	                                microseconds, for the console (see Lister)
+//	<prefix>list:<merchant>:<state> the same, for the sessions in one state
 //
 // ":" and "%" in merchant and scope are percent-escaped so that two pairs never share a key.
 //
@@ -104,28 +107,32 @@ type Redis struct {
 
 var _ Store = (*Redis)(nil)
 
-// createScript: KEYS[1] session key, KEYS[2] poll set, KEYS[3] reference key (optional).
+// createScript: KEYS[1] session key, KEYS[2] poll set, KEYS[3] the merchant's list, KEYS[4] its list
+// for the session's state, KEYS[5] reference key (optional).
 // ARGV[1] session JSON, ARGV[2] TTL in milliseconds ("0": none), ARGV[3] session id, ARGV[4] the
-// session's NextCheckAt in Unix microseconds, or "-" for none.
+// session's NextCheckAt in Unix microseconds, or "-" for none, ARGV[5] its CreatedAt in Unix microseconds.
 // Returns 0 on success, 1 if the id is taken, 2 if the reference is taken.
 const createScript = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 1 end
-if #KEYS > 2 and redis.call('EXISTS', KEYS[3]) == 1 then return 2 end
+if #KEYS > 4 and redis.call('EXISTS', KEYS[5]) == 1 then return 2 end
 if ARGV[2] ~= '0' then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  if #KEYS > 2 then redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[2]) end
+  if #KEYS > 4 then redis.call('SET', KEYS[5], ARGV[3], 'PX', ARGV[2]) end
 else
   redis.call('SET', KEYS[1], ARGV[1])
-  if #KEYS > 2 then redis.call('SET', KEYS[3], ARGV[3]) end
+  if #KEYS > 4 then redis.call('SET', KEYS[5], ARGV[3]) end
 end
 if ARGV[4] ~= '-' then redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3]) end
+redis.call('ZADD', KEYS[3], ARGV[5], ARGV[3])
+redis.call('ZADD', KEYS[4], ARGV[5], ARGV[3])
 return 0
 `
 
 // updateScript: KEYS[1] session key, KEYS[2] poll set, then the old reference key if ARGV[4] is "1",
 // then the new reference key if ARGV[5] is "1". ARGV[1] the JSON that was read, ARGV[2] the new JSON,
 // ARGV[3] session id, ARGV[6] what happens to the poll schedule: "-" nothing, "rem" remove the session,
-// else the due time in Unix microseconds.
+// else the due time in Unix microseconds, ARGV[7] "-" or, when the state changed, the session's CreatedAt
+// in Unix microseconds: then the last two keys are the merchant's lists of the old and the new state.
 // Returns 0 on success, 1 if the session is gone, 2 if it changed since it was read, 3 if the new
 // reference is held by another session.
 const updateScript = `
@@ -148,6 +155,10 @@ if new then
 end
 if ARGV[6] == 'rem' then redis.call('ZREM', KEYS[2], ARGV[3])
 elseif ARGV[6] ~= '-' then redis.call('ZADD', KEYS[2], ARGV[6], ARGV[3]) end
+if ARGV[7] ~= '-' then
+  redis.call('ZREM', KEYS[#KEYS - 1], ARGV[3])
+  redis.call('ZADD', KEYS[#KEYS], ARGV[7], ARGV[3])
+end
 return 0
 `
 
@@ -337,7 +348,7 @@ func (r *Redis) Create(ctx context.Context, s *payment.Session, ttl time.Duratio
 	if err != nil {
 		return fmt.Errorf("store: create session[%s]: encode: %w", s.ID, err)
 	}
-	keys := []string{r.sessionKey(s.ID), r.pollsKey()}
+	keys := []string{r.sessionKey(s.ID), r.pollsKey(), r.listKey(c.Merchant, ""), r.listKey(c.Merchant, c.State)}
 	if k := r.refKey(s.Merchant, s.ProviderReference); k != "" {
 		keys = append(keys, k)
 	}
@@ -349,7 +360,7 @@ func (r *Redis) Create(ctx context.Context, s *payment.Session, ttl time.Duratio
 	if !c.NextCheckAt.IsZero() {
 		due = micros(c.NextCheckAt)
 	}
-	res, err := r.create.Run(ctx, r.client, keys, data, px, s.ID, due).Int()
+	res, err := r.create.Run(ctx, r.client, keys, data, px, s.ID, due, c.CreatedAt.UnixMicro()).Int()
 	if err != nil {
 		return fmt.Errorf("store: create session[%s]: %w", s.ID, err)
 	}
@@ -469,7 +480,12 @@ func (r *Redis) Update(ctx context.Context, id string, fn func(s *payment.Sessio
 				keys, hasNew = append(keys, newK), "1"
 			}
 		}
-		res, err := r.update.Run(ctx, r.client, keys, raw, data, id, hasOld, hasNew, due).Int()
+		moved := "-"
+		if next.State != cur.State {
+			keys = append(keys, r.listKey(cur.Merchant, cur.State), r.listKey(cur.Merchant, next.State))
+			moved = strconv.FormatInt(cur.CreatedAt.UnixMicro(), 10)
+		}
+		res, err := r.update.Run(ctx, r.client, keys, raw, data, id, hasOld, hasNew, due, moved).Int()
 		if err != nil {
 			return fail(err)
 		}

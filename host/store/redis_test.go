@@ -120,6 +120,11 @@ func TestRedisKeyLayout(t *testing.T) {
 			t.Fatalf("PTTL %s = %s, %v; want about 1h", k, ttl, err)
 		}
 	}
+	for _, k := range []string{"kasse:list:shop%3A1", "kasse:list:shop%3A1:pending"} {
+		if score, err := c.ZScore(ctx, k, "layout-1").Result(); err != nil || int64(score) != s.CreatedAt.UnixMicro() {
+			t.Fatalf("list index %s: score %v, %v; want the creation time", k, score, err)
+		}
+	}
 	// Update keeps the TTL of the session, and a moved reference gets the same.
 	if _, err := r.Update(ctx, "layout-1", func(s *payment.Session) (bool, error) {
 		s.ProviderReference = "layout-ref-2"
@@ -280,4 +285,37 @@ func BenchmarkRedisUpdateParallel(b *testing.B) {
 	r := newRedis(b, newPrefix())
 	defer r.Close()
 	benchUpdateParallel(b, r)
+}
+
+// TestRedisListForgetsExpiredSessions: the list index outlives an expired session until a count or a
+// listing finds it gone and removes it.
+func TestRedisListForgetsExpiredSessions(t *testing.T) {
+	ctx := t.Context()
+	prefix := newPrefix()
+	r := newRedis(t, prefix)
+	defer r.Close()
+	s := storetest.Sample("short-1", "")
+	if err := r.Create(ctx, s, 20*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := r.Get(ctx, "short-1"); errors.Is(err, store.ErrNotFound) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the session did not expire")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	counts, err := r.CountSessions(ctx, s.Merchant, time.Time{}, time.Time{})
+	if err != nil || len(counts) != 0 {
+		t.Fatalf("counts after expiry: %v, %v", counts, err)
+	}
+	c := rawClient(t)
+	for _, k := range []string{prefix + "list:acme", prefix + "list:acme:pending"} {
+		if n, err := c.ZCard(ctx, k).Result(); err != nil || n != 0 {
+			t.Fatalf("%s still holds %d entries (%v)", k, n, err)
+		}
+	}
 }

@@ -98,6 +98,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, opts ...Option) 
 		{"ConcurrentCreate", testConcurrentCreate},
 		{"Ping", testPing},
 		{"UserIndex", testUserIndex},
+		{"ListSessions", testList},
 	}
 	for _, tc := range single {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, open(t), &cfg) })
