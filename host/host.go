@@ -265,6 +265,9 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	} else {
 		log.Info("admin API off: set admin.tokenEnv to turn it on")
 	}
+	if err := s.mountConsole(cfg, &opsMount, opts.Now, log); err != nil {
+		return nil, err
+	}
 	ready := func(ctx context.Context) error {
 		if err := s.Store.Ping(ctx); err != nil {
 			return fmt.Errorf("session store: %w", err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"os"
@@ -29,6 +30,10 @@ type liveConfig struct {
 	// mu serialises Reload (Watch's ticks and ReloadConfig may call it at once) and guards sum.
 	mu  sync.Mutex
 	sum [sha256.Size]byte
+	// version (a digest of its file) and since (when it became active) describe the running
+	// configuration; guarded by mu.
+	version string
+	since   time.Time
 	// check, if set, vets a parsed configuration against the running process (e.g. that every
 	// merchant's plugin is loaded) before it is activated.
 	check func(*config.Config) error
@@ -45,7 +50,8 @@ func newLiveConfig(path string, set *schemas.Set, getenv func(string) string, lo
 	if err != nil {
 		return nil, err
 	}
-	lc := &liveConfig{path: path, schemas: set, getenv: getenv, log: log, sum: sha256.Sum256(raw)}
+	lc := &liveConfig{path: path, schemas: set, getenv: getenv, log: log, sum: sha256.Sum256(raw), since: time.Now()}
+	lc.version = hex.EncodeToString(lc.sum[:6])
 	lc.current.Store(cfg)
 	return lc, nil
 }
@@ -94,6 +100,7 @@ func (lc *liveConfig) Reload() bool {
 		return false
 	}
 	old := lc.current.Swap(next)
+	lc.since, lc.version = time.Now(), hex.EncodeToString(sum[:6])
 	if !reflect.DeepEqual(old.Server, next.Server) || !reflect.DeepEqual(old.Store, next.Store) ||
 		!reflect.DeepEqual(old.Plugins, next.Plugins) || !reflect.DeepEqual(old.Reconciler, next.Reconciler) {
 		lc.log.Warn("config reloaded; changes to server, store, plugins or reconciler take effect at the next restart", "path", lc.path)
@@ -103,6 +110,13 @@ func (lc *liveConfig) Reload() bool {
 		lc.onChange(old, next)
 	}
 	return true
+}
+
+// Version returns a short digest of the running configuration's file and when it became active.
+func (lc *liveConfig) Version() (string, time.Time) {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	return lc.version, lc.since
 }
 
 // Watch checks the file every interval until ctx is done. Polling a hash survives editors that replace

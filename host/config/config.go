@@ -51,6 +51,9 @@ type Config struct {
 	Merchants map[string]Merchant `json:"merchants"`
 	// Admin configures the plugin administration API. Default: off.
 	Admin Admin `json:"admin,omitzero"`
+	// Console configures the operator console under /console/ on the operations listener. Default: on
+	// with the admin token when admin.tokenEnv is set, else off.
+	Console Console `json:"console,omitzero"`
 }
 
 // Server is the HTTP server.
@@ -167,6 +170,15 @@ type Plugins struct {
 type Admin struct {
 	// TokenEnv names the environment variable holding the admin API's bearer token. Default empty: the
 	// admin API is off.
+	TokenEnv string `json:"tokenEnv,omitempty"`
+	// Token is the value of TokenEnv; Load sets it.
+	Token Secret `json:"-"`
+}
+
+// Console configures the operator console under /console/ on the operations listener.
+type Console struct {
+	// TokenEnv names the environment variable holding the token operators log in with (at least 16
+	// characters). Default empty: the console uses the admin token, and is off when there is none.
 	TokenEnv string `json:"tokenEnv,omitempty"`
 	// Token is the value of TokenEnv; Load sets it.
 	Token Secret `json:"-"`
@@ -557,6 +569,19 @@ func parse(data []byte, s *schemas.Set, getenv func(string) string) (*Config, er
 			add("/admin/tokenEnv", "admin API token: environment variable %s contains control characters (a trailing newline?)", c.Admin.TokenEnv)
 		default:
 			c.Admin.Token = Secret(v)
+		}
+	}
+
+	if c.Console.TokenEnv != "" {
+		switch v := getenv(c.Console.TokenEnv); {
+		case v == "":
+			add("/console/tokenEnv", "console token: environment variable %s is not set", c.Console.TokenEnv)
+		case len(v) < 16:
+			add("/console/tokenEnv", "console token: environment variable %s holds fewer than 16 characters", c.Console.TokenEnv)
+		case strings.ContainsFunc(v, isControl):
+			add("/console/tokenEnv", "console token: environment variable %s contains control characters (a trailing newline?)", c.Console.TokenEnv)
+		default:
+			c.Console.Token = Secret(v)
 		}
 	}
 

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kassehq/kasse/host/payment"
@@ -47,6 +48,16 @@ type Reconciler struct {
 	store   store.Store
 	refresh Refresher
 	cfg     Config
+	// lastRun is when the last pass ended (Unix nanoseconds), for the console's Health page.
+	lastRun atomic.Int64
+}
+
+// LastRun is when the last pass of RunOnce ended; zero before the first.
+func (r *Reconciler) LastRun() time.Time {
+	if n := r.lastRun.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
 }
 
 // New returns a Reconciler over the given store and refresher.
@@ -116,6 +127,7 @@ func (r *Reconciler) RunOnce(ctx context.Context) int {
 		}()
 	}
 	wg.Wait()
+	r.lastRun.Store(r.cfg.Now().UnixNano())
 	return len(ids)
 }
 
