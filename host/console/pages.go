@@ -46,6 +46,12 @@ var funcs = template.FuncMap{
 	},
 	"ago":  func(d time.Duration) string { return d.Round(time.Second).String() },
 	"join": strings.Join,
+	"latency": func(d time.Duration) string {
+		if d == 0 {
+			return "–"
+		}
+		return d.Round(time.Microsecond).String()
+	},
 }
 
 // money formats minor units as kroner with a comma, as Norwegians write them: 49900 -> "499,00".
@@ -339,7 +345,10 @@ func (c *Console) paymentView(s *payment.Session) *paymentView {
 	v.CanCancel = s.CheckCancel() == nil
 	for _, e := range s.History {
 		what := e.Cause
-		if e.From != e.To {
+		switch {
+		case e.From == "" && e.To != "":
+			what += ": " + string(e.To)
+		case e.From != e.To:
 			what += ": " + string(e.From) + " → " + string(e.To)
 		}
 		if e.Amount != 0 {
@@ -357,10 +366,8 @@ func (c *Console) paymentView(s *payment.Session) *paymentView {
 		}
 		v.Timeline = append(v.Timeline, entry{At: op.At, Kind: "provider",
 			What: "sent " + op.Kind + amount, Detail: fmt.Sprintf("request %s, attempt %d", op.ID, op.Attempts)})
-		if !op.SettledAt.IsZero() {
-			v.Timeline = append(v.Timeline, entry{At: op.SettledAt, Kind: "provider",
-				What: op.Kind + " " + string(op.Status), Detail: "request " + op.ID + suffix(op.LastError)})
-		} else if op.Status == payment.OpInDoubt {
+		// A settled operation has its own history entry (payment.Session.SettleOp); one in doubt has none yet.
+		if op.Status == payment.OpInDoubt {
 			v.Timeline = append(v.Timeline, entry{At: op.At, Kind: "provider",
 				What: op.Kind + " in doubt", Detail: "request " + op.ID + ": kasse retries it with the same id" + suffix(op.LastError)})
 		}

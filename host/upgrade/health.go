@@ -70,6 +70,20 @@ func (l *latencies) p99() (time.Duration, int) {
 	return time.Duration(s[min(n-1, (n*99)/100)]), n
 }
 
+// quantiles returns the 50th and 99th percentiles of the recorded latencies (zero without any).
+func (l *latencies) quantiles() (p50, p99 time.Duration) {
+	n := int(min(l.n.Load(), latencyWindow))
+	if n == 0 {
+		return 0, 0
+	}
+	s := make([]int64, n)
+	for i := range s {
+		s[i] = l.buf[i].Load()
+	}
+	slices.Sort(s)
+	return time.Duration(s[(n-1)/2]), time.Duration(s[min(n-1, (n*99)/100)])
+}
+
 // outputFailure reports whether an output that decoded without a call error is a failure the plugin is
 // to blame for, and why. Callers have checked the schema when they need to.
 func outputFailure(out []byte) (bool, string) {

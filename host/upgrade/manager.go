@@ -446,6 +446,10 @@ type VersionInfo struct {
 	Retiring bool `json:"retiring,omitempty"`
 	// Unchanged is set by Apply when the same bundle was already known and nothing was done.
 	Unchanged bool `json:"unchanged,omitempty"`
+	// P50 and P99 are the median and 99th percentile latency of the version's recent calls (the last
+	// 512); zero before its first call.
+	P50 time.Duration `json:"p50Ns,omitempty"`
+	P99 time.Duration `json:"p99Ns,omitempty"`
 }
 
 // Apply runs an update through verify, load and gate, and then does what act asks. A refused version is a
@@ -1131,7 +1135,8 @@ func (v *version) info() VersionInfo {
 		stats = &s
 	}
 	v.mu.RUnlock()
-	return VersionInfo{
+	p50, p99 := v.lat.quantiles()
+	return VersionInfo{P50: p50, P99: p99,
 		Plugin: v.manifest.Name, Version: v.manifest.Version, State: v.state, SHA256: v.manifest.SHA256,
 		Signed: v.verified.Signed, KeyID: v.verified.KeyID, Source: v.source, Loaded: loaded, Staged: v.staged,
 		Calls: v.calls.Load(), Failed: v.failed.Load(), Ops: v.manifest.Ops, Golden: len(v.verified.Golden),
