@@ -16,6 +16,7 @@ cat <<MSG
 
   kasse            http://127.0.0.1:8080   (API, callbacks, hooks, /healthz, /readyz)
   kasse operations http://127.0.0.1:9090   (/metrics, /readyz with reasons, /admin/v1 with the admin token)
+  kasse console    http://127.0.0.1:9090/console/   (log in with the token demo-admin-token-not-secret)
   Vipps simulator  http://$SIM_ADDR   (eCom v2 API, landing page, force approve)
   demo shop        http://127.0.0.1:8081   (open it in a browser and buy a pair of socks)
 
