@@ -10,6 +10,7 @@ import (
 
 	"github.com/kassehq/kasse/host/config"
 	"github.com/kassehq/kasse/host/console"
+	"github.com/kassehq/kasse/host/internal/httpclient"
 	"github.com/kassehq/kasse/host/outbound"
 )
 
@@ -24,8 +25,12 @@ func (s *Server) mountConsole(cfg *config.Config, mount *func(gin.IRouter), now 
 		log.Info("console off: set admin.tokenEnv or console.tokenEnv to turn it on")
 		return nil
 	}
+	// The Health page's reachability checks go out with kasse's outbound rules; Close drops its idle
+	// connections with the other clients'.
+	client := httpclient.New(httpclient.Options{Timeout: 3 * time.Second})
+	s.clients = append(s.clients, client)
 	c, err := console.New(console.Config{Service: s.Service, Store: s.Store, Plugins: s.plugins,
-		Config: s.live.Config, Token: token, Now: now, Logger: log, Health: s.consoleHealth})
+		Config: s.live.Config, Token: token, Now: now, Logger: log, Health: s.consoleHealth, ProviderClient: client})
 	if err != nil {
 		return fmt.Errorf("host: %w", err)
 	}

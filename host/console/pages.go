@@ -629,10 +629,12 @@ func (c *Console) reach(ctx context.Context, u string) (string, bool) {
 	}
 	start := time.Now()
 	resp, err := c.cfg.ProviderClient.Do(req)
-	if err != nil {
+	if resp != nil {
+		_ = resp.Body.Close() // a refused redirect comes with its response: the host answered
+	}
+	if resp == nil {
 		return "unreachable: " + err.Error(), false
 	}
-	_ = resp.Body.Close()
 	return fmt.Sprintf("answered HTTP %d in %s", resp.StatusCode, time.Since(start).Round(time.Millisecond)), true
 }
 
