@@ -132,6 +132,11 @@ func (m *Manager) Scan(ctx context.Context) []string {
 	m.syncState(ctx)
 	for stem := range m.seen {
 		if _, ok := fps[stem]; !ok {
+			// The listing was taken before the lock: an upload may have written its bundle and marked it
+			// seen since. Only a module file that is gone now was removed.
+			if _, err := os.Stat(filepath.Join(m.cfg.Dir, stem+SuffixModule)); err == nil {
+				continue
+			}
 			m.removed(stem)
 		}
 	}
