@@ -3,12 +3,16 @@ package console
 import (
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/kassehq/kasse/host/config"
+	"github.com/kassehq/kasse/host/payment"
 )
 
 func TestParseMoney(t *testing.T) {
@@ -82,5 +86,30 @@ func TestSessionCookie(t *testing.T) {
 	}
 	if c.csrf("a") == c.csrf("b") || c.csrf("a") == other.csrf("a") {
 		t.Error("CSRF tokens do not depend on the login and the key")
+	}
+}
+
+func TestAttention(t *testing.T) {
+	now := time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC)
+	c := &Console{cfg: Config{Config: func() *config.Config {
+		return &config.Config{Reconciler: config.Reconciler{PendingTimeout: config.Duration(10 * time.Minute)}}
+	}}}
+	for _, tc := range []struct {
+		name string
+		s    payment.Session
+		want []string
+	}{
+		{"healthy", payment.Session{State: payment.StateAuthorized, CreatedAt: now.Add(-time.Hour)}, nil},
+		{"pending, young", payment.Session{State: payment.StatePending, CreatedAt: now.Add(-time.Minute)}, nil},
+		{"pending too long", payment.Session{State: payment.StatePending, CreatedAt: now.Add(-11 * time.Minute)},
+			[]string{attnPending}},
+		{"in doubt", payment.Session{State: payment.StateAuthorized, CreatedAt: now,
+			Operations: []payment.ProviderOp{{ID: "op1", Kind: "capture", Status: payment.OpInDoubt}}}, []string{attnInDoubt}},
+		{"diverged", payment.Session{State: payment.StateCaptured, CreatedAt: now,
+			History: []payment.Event{{Cause: "diverged"}, {Cause: "diverged"}}}, []string{attnDiverged}},
+	} {
+		if got := c.attention(&tc.s, now); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }

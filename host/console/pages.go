@@ -160,6 +160,8 @@ type paymentsView struct {
 	NextQuery string
 	Scanned   int
 	Searched  bool
+	// Filtered is set when a filter besides the merchant is on (or wrong): the filter form starts open.
+	Filtered bool
 }
 
 type stateCount struct {
@@ -179,7 +181,8 @@ func (c *Console) payments(ctx *gin.Context) {
 	if f["merchant"] == "" && len(merchants) > 0 {
 		f["merchant"] = merchants[0]
 	}
-	v := paymentsView{Merchants: merchants, States: payment.States}
+	v := paymentsView{Merchants: merchants, States: payment.States,
+		Filtered: f["state"] != "" || f["from"] != "" || f["to"] != "" || f["version"] != "" || f["attention"] != ""}
 	d := pageData{Title: "Payments", Form: f, Errors: map[string]string{}, Data: &v}
 	if !slices.Contains(merchants, f["merchant"]) {
 		d.Errors["merchant"] = "no such merchant"
@@ -202,6 +205,7 @@ func (c *Console) payments(ctx *gin.Context) {
 		}
 	}
 	if len(d.Errors) > 0 {
+		v.Filtered = true
 		c.render(ctx, http.StatusBadRequest, "payments", nil, d)
 		return
 	}
