@@ -337,7 +337,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	if err != nil {
 		return fmt.Errorf("host: operations listener: %w", err)
 	}
-	s.log.Info("operations listener", "url", "http://"+ol.Addr().String(), "paths", "/metrics /admin/v1/ /readyz")
+	s.log.Info("operations listener", "url", "http://"+ol.Addr().String(), "paths", "/metrics /admin/v1/ /console/ /readyz")
 	srv, ops := s.httpServer(s.handler), s.httpServer(s.ops)
 	rctx, stop := context.WithCancel(ctx)
 	defer stop()
