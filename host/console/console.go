@@ -278,7 +278,7 @@ func (c *Console) authorize(ctx *gin.Context) {
 		want := c.csrf(op.nonce)
 		if subtle.ConstantTimeCompare([]byte(ctx.PostForm("csrf")), []byte(want)) != 1 {
 			c.log.Warn("console: form refused: CSRF token missing or wrong", "operator", op.Name, "path", ctx.Request.URL.Path,
-				"remote", ctx.ClientIP())
+				"remote", ctx.Request.RemoteAddr)
 			c.render(ctx, http.StatusForbidden, "error", &op, pageData{Title: "Form refused",
 				Error: "The form's security token is missing or out of date. Go back, reload the page and try again."})
 			ctx.Abort()
@@ -318,7 +318,7 @@ func (c *Console) login(ctx *gin.Context) {
 	}
 	got, want := sha256.Sum256([]byte(ctx.PostForm("token"))), sha256.Sum256([]byte(c.cfg.Token))
 	if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
-		c.log.Warn("console: login refused: wrong token", "operator", name, "remote", ctx.ClientIP())
+		c.log.Warn("console: login refused: wrong token", "operator", name, "remote", ctx.Request.RemoteAddr)
 		fail(http.StatusUnauthorized, "token", "That token is not right.")
 		return
 	}
@@ -326,13 +326,13 @@ func (c *Console) login(ctx *gin.Context) {
 	c.setCookie(ctx, cookieName, c.sign(strconv.FormatInt(exp.Unix(), 10)+"\x00"+randomToken()+"\x00"+name),
 		int(c.cfg.SessionTTL/time.Second))
 	c.setCookie(ctx, preCookieName, "", -1)
-	c.log.Info("console: login", "operator", name, "remote", ctx.ClientIP())
+	c.log.Info("console: login", "operator", name, "remote", ctx.Request.RemoteAddr)
 	ctx.Redirect(http.StatusSeeOther, Prefix+"/payments")
 }
 
 func (c *Console) logout(ctx *gin.Context) {
 	op := ctx.MustGet("operator").(operator)
 	c.setCookie(ctx, cookieName, "", -1)
-	c.log.Info("console: logout", "operator", op.Name, "remote", ctx.ClientIP())
+	c.log.Info("console: logout", "operator", op.Name, "remote", ctx.Request.RemoteAddr)
 	ctx.Redirect(http.StatusSeeOther, Prefix+"/login")
 }

@@ -439,7 +439,7 @@ func (c *Console) paymentAction(ctx *gin.Context) {
 		return
 	}
 	after, err := c.cfg.Service.Modify(rctx, s.ID, kind, amount, "", "console:"+key)
-	c.log.Info("console: payment action", "operator", op.Name, "remote", ctx.ClientIP(), "session", s.ID,
+	c.log.Info("console: payment action", "operator", op.Name, "remote", ctx.Request.RemoteAddr, "session", s.ID,
 		"merchant", s.Merchant, "op", kind, "amount", amount, "ok", err == nil, "err", errString(err))
 	if err != nil {
 		var ie *checkout.InputError
@@ -563,7 +563,7 @@ func (c *Console) pluginAction(ctx *gin.Context) {
 	case "rollback":
 		err = c.cfg.Plugins.Rollback(rctx, name)
 	}
-	c.log.Info("console: plugin action", "operator", op.Name, "remote", ctx.ClientIP(), "plugin", name, "op", kind,
+	c.log.Info("console: plugin action", "operator", op.Name, "remote", ctx.Request.RemoteAddr, "plugin", name, "op", kind,
 		"version", version, "percent", percent, "ok", err == nil, "err", errString(err))
 	if err != nil {
 		fail(http.StatusConflict, err.Error())
