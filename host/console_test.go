@@ -77,7 +77,8 @@ func TestConsoleAccess(t *testing.T) {
 			t.Fatalf("console without a token: %d", res.status)
 		}
 	})
-	s := newStack(t, stackOptions{adminToken: consoleToken})
+	logs := &lockedBuffer{}
+	s := newStack(t, stackOptions{adminToken: consoleToken, logs: logs})
 	if res := s.do("GET", "/console/login", nil); res.status != http.StatusNotFound {
 		t.Fatalf("the public listener serves the console: %d", res.status)
 	}
@@ -152,6 +153,16 @@ func TestConsoleAccess(t *testing.T) {
 		}
 	}
 	expectAmounts(t, s.get(id), "state=captured amount=49900 authorized=49900 captured=20050 refunded=0")
+	// Who did what is logged, the token never.
+	for _, want := range []string{`msg="console: login" operator=Kari`,
+		`msg="console: payment action" operator=Kari remote=127.0.0.1:`, "session=" + id, "op=capture amount=20050 ok=true"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("the log lacks %q", want)
+		}
+	}
+	if strings.Contains(logs.String(), consoleToken) {
+		t.Error("the log holds the console token")
+	}
 
 	// Too much is refused by the service's own check, and named at the field.
 	resp, page = cc.send("POST", action, url.Values{"csrf": {csrf}, "op": {"refund"}, "amount": {"999"},
