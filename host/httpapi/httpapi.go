@@ -24,6 +24,7 @@ import (
 
 	"github.com/kassehq/kasse/host/checkout"
 	"github.com/kassehq/kasse/host/payment"
+	"github.com/kassehq/kasse/host/problem"
 	"github.com/kassehq/kasse/host/store"
 	"github.com/kassehq/kasse/host/webhooks"
 	"github.com/kassehq/kasse/schemas"
@@ -151,12 +152,12 @@ func (a *api) engine() *gin.Engine {
 	r := gin.New()
 	r.Use(a.requestIDs, a.recover)
 	r.NoRoute(func(c *gin.Context) {
-		abortProblem(c, Problem{Type: problemBase + "not-found", Title: "Not found", Status: http.StatusNotFound,
+		abortProblem(c, problem.Problem{Type: problem.Base + "not-found", Title: "Not found", Status: http.StatusNotFound,
 			Detail: "no route " + c.Request.Method + " " + c.Request.URL.Path})
 	})
 	r.HandleMethodNotAllowed = true
 	r.NoMethod(func(c *gin.Context) {
-		abortProblem(c, Problem{Type: problemBase + "method-not-allowed", Title: "Method not allowed",
+		abortProblem(c, problem.Problem{Type: problem.Base + "method-not-allowed", Title: "Method not allowed",
 			Status: http.StatusMethodNotAllowed, Detail: c.Request.Method + " is not allowed on " + c.Request.URL.Path})
 	})
 	return r
@@ -201,7 +202,7 @@ func (a *api) readBody(c *gin.Context) ([]byte, error) {
 
 func (a *api) readyz(c *gin.Context) {
 	if err := a.ready(c.Request.Context()); err != nil {
-		abortProblem(c, Problem{Type: problemBase + "not-ready", Title: "Not ready",
+		abortProblem(c, problem.Problem{Type: problem.Base + "not-ready", Title: "Not ready",
 			Status: http.StatusServiceUnavailable, Detail: err.Error()})
 		return
 	}
@@ -254,7 +255,7 @@ func (a *api) authorize(c *gin.Context, merchant string) bool {
 		return true
 	}
 	c.Header("WWW-Authenticate", `Bearer realm="kasse"`)
-	abortProblem(c, Problem{Type: problemBase + "unauthorized", Title: "Unauthorized",
+	abortProblem(c, problem.Problem{Type: problem.Base + "unauthorized", Title: "Unauthorized",
 		Status: http.StatusUnauthorized, Detail: "send the merchant's API key as Authorization: Bearer <key>",
 		Merchant: merchant})
 	return false
