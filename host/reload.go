@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -41,7 +42,7 @@ func newLiveConfig(path string, set *schemas.Set, getenv func(string) string, lo
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := config.Parse(raw, set, getenv)
+	cfg, err := config.ParseAt(raw, filepath.Dir(path), set, getenv)
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +83,7 @@ func (lc *liveConfig) Reload() bool {
 		return false
 	}
 	lc.sum = sum
-	next, err := config.Parse(raw, lc.schemas, lc.getenv)
+	next, err := config.ParseAt(raw, filepath.Dir(lc.path), lc.schemas, lc.getenv)
 	if err == nil && lc.check != nil {
 		err = lc.check(next)
 	}
