@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kassehq/kasse/host/config"
+	"github.com/kassehq/kasse/host/logging"
 	"github.com/kassehq/kasse/schemas"
 )
 
@@ -91,7 +92,7 @@ func (lc *liveConfig) Reload() bool {
 		err = checkInsecureNoAuth(lc.current.Load().Server, next)
 	}
 	if err != nil {
-		lc.log.Error("config reload refused; the running config stays", "path", lc.path, "err", err)
+		logging.Error(lc.log, "config reload refused; the running config stays", err, "path", lc.path)
 		return false
 	}
 	old := lc.current.Swap(next)

@@ -27,4 +27,4 @@ cat <<MSG
     curl -s http://127.0.0.1:9090/admin/v1/plugins -H "Authorization: Bearer \$KASSE_DEMO_ADMIN_TOKEN"
 
 MSG
-./bin/kasse -config examples/kasse.yaml
+./bin/kasse serve -config examples/kasse.yaml

@@ -50,6 +50,27 @@ type Config struct {
 	Merchants map[string]Merchant `json:"merchants"`
 	// Admin configures the plugin administration API. Default: off.
 	Admin Admin `json:"admin,omitzero"`
+	// Log configures kasse's log lines. Default: text at level info.
+	Log Log `json:"log,omitzero"`
+}
+
+// Log formats and levels (Log.Format, Log.Level).
+const (
+	LogText  = "text"
+	LogJSON  = "json"
+	LogDebug = "debug"
+	LogInfo  = "info"
+	LogWarn  = "warn"
+	LogError = "error"
+)
+
+// Log configures kasse's log lines. The flags -log-format and -log-level of `kasse serve` override it; a
+// change takes effect at the next start.
+type Log struct {
+	// Format is "text" (key=value pairs, the default) or "json" (one JSON object a line).
+	Format string `json:"format,omitempty"`
+	// Level is the least severe level written: "debug", "info" (the default), "warn" or "error".
+	Level string `json:"level,omitempty"`
 }
 
 // Server is the HTTP server.
