@@ -120,7 +120,8 @@ func abort(c *gin.Context, status int, kind, title, detail string) {
 		p.Instance = "urn:kasse:request:" + id
 	}
 	c.Header("Content-Type", httpapi.ProblemContentType)
-	c.AbortWithStatusJSON(status, p)
+	c.Abort()
+	c.PureJSON(status, p)
 }
 
 // fail answers err as a problem: a refused version is 422 with its rule, an unknown plugin or version
@@ -154,7 +155,7 @@ func (a *API) status(c *gin.Context) {
 	if body.Plugins == nil {
 		body.Plugins = []upgrade.Status{}
 	}
-	c.JSON(http.StatusOK, body)
+	c.PureJSON(http.StatusOK, body)
 }
 
 func (a *API) list(c *gin.Context) {
@@ -162,7 +163,7 @@ func (a *API) list(c *gin.Context) {
 	if sts == nil {
 		sts = []upgrade.Status{}
 	}
-	c.JSON(http.StatusOK, gin.H{"plugins": sts})
+	c.PureJSON(http.StatusOK, gin.H{"plugins": sts})
 }
 
 func (a *API) plugin(c *gin.Context) {
@@ -171,7 +172,7 @@ func (a *API) plugin(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, st)
+	c.PureJSON(http.StatusOK, st)
 }
 
 func (a *API) history(c *gin.Context) {
@@ -180,7 +181,7 @@ func (a *API) history(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"events": events})
+	c.PureJSON(http.StatusOK, gin.H{"events": events})
 }
 
 // upload reads a multipart bundle: the parts module (required), manifest, signature and golden, and the
@@ -267,7 +268,7 @@ func (a *API) upload(c *gin.Context) {
 	if info.Unchanged {
 		status = http.StatusOK
 	}
-	c.JSON(status, info)
+	c.PureJSON(status, info)
 }
 
 // formFile reads one file part, nil when absent, refusing it past limit.
@@ -328,7 +329,7 @@ func (a *API) changed(c *gin.Context, what string, args ...any) {
 		a.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, st)
+	c.PureJSON(http.StatusOK, st)
 }
 
 func (a *API) activate(c *gin.Context) {

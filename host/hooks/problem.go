@@ -157,5 +157,6 @@ func permanent(err error) bool {
 func abortProblem(c *gin.Context, p Problem) {
 	p.Instance = "urn:kasse:request:" + requestID(c)
 	c.Header("Content-Type", ProblemContentType)
-	c.AbortWithStatusJSON(p.Status, p)
+	c.Abort()
+	c.PureJSON(p.Status, p)
 }

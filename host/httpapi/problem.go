@@ -142,5 +142,6 @@ func abortProblem(c *gin.Context, p Problem) {
 		c.Header("Retry-After", itoa(int64(p.retryAfter)))
 	}
 	c.Header("Content-Type", ProblemContentType)
-	c.AbortWithStatusJSON(p.Status, p)
+	c.Abort()
+	c.PureJSON(p.Status, p)
 }
