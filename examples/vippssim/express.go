@@ -229,7 +229,7 @@ func (s *Server) fetchShippingOptions(ctx context.Context, prefix, orderID, auth
 	if err != nil {
 		return nil, fmt.Errorf("shippingDetails: read answer: %w", err)
 	}
-	s.cfg.Logf("vippssim: shippingDetails for order %s -> status %d", orderID, resp.StatusCode)
+	s.logSent("shippingDetails", resp.StatusCode, "", "order", orderID)
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("shippingDetails: merchant answered %d", resp.StatusCode)
 	}
@@ -399,7 +399,7 @@ func (s *Server) RemoveConsent(ctx context.Context, userID string) []ConsentRemo
 			if err != nil {
 				r.Err = err.Error()
 			}
-			s.cfg.Logf("vippssim: consent removal -> status %d %s", r.StatusCode, r.Err)
+			s.logSent("consent removal", r.StatusCode, r.Err)
 			out = append(out, r)
 		}
 	}
@@ -523,7 +523,7 @@ func (s *Server) renderExpress(w http.ResponseWriter, status int, page expressPa
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
 	w.WriteHeader(status)
 	if err := expressTemplate.Execute(w, page); err != nil {
-		s.cfg.Logf("vippssim: render express page: %v", err)
+		s.log.Error("render express page", "err", err)
 	}
 }
 
@@ -557,7 +557,7 @@ func (s *Server) expressStepLocked(w http.ResponseWriter, r *http.Request, p *pa
 		opts, err := s.offerShipping(r.Context(), orderID, phone, addr)
 		s.mu.Lock()
 		if err != nil {
-			s.cfg.Logf("vippssim: express order %s: %v", orderID, err)
+			s.log.Warn("express: no shipping options", "order", orderID, "err", err)
 			page.Step, page.Error = "address", "No shipping methods found for this address."
 			s.renderExpress(w, http.StatusBadGateway, page)
 			return

@@ -91,7 +91,7 @@ func (s *Server) renderLanding(w http.ResponseWriter, status int, page landingPa
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
 	w.WriteHeader(status)
 	if err := landingTemplate.Execute(w, page); err != nil {
-		s.cfg.Logf("vippssim: render landing page: %v", err)
+		s.log.Error("render landing page", "err", err)
 	}
 }
 
