@@ -6,15 +6,12 @@ package host
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -420,40 +417,4 @@ func (h hookCheckouts) Modify(ctx context.Context, id, op string, amount int64, 
 
 func (h hookCheckouts) Lookup(ctx context.Context, merchant, ref string) (*payment.Session, error) {
 	return h.svc.Lookup(ctx, merchant, ref)
-}
-
-// Main runs kasse as a command: it reads flags, starts the server and stops on SIGINT or SIGTERM.
-func Main() {
-	fs := flag.NewFlagSet("kasse", flag.ExitOnError)
-	configPath := fs.String("config", envOr("KASSE_CONFIG", "examples/kasse.yaml"), "merchant config file (env KASSE_CONFIG)")
-	_ = fs.Parse(os.Args[1:])
-
-	log := slog.New(redact.Handler(slog.NewTextHandler(os.Stderr, nil)))
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, *configPath, log); err != nil {
-		log.Error("kasse stopped", "err", err)
-		os.Exit(1)
-	}
-}
-
-func run(ctx context.Context, configPath string, log *slog.Logger) error {
-	s, err := New(ctx, Options{ConfigPath: configPath, Logger: log})
-	if err != nil {
-		return err
-	}
-	defer func() { _ = s.Close(context.WithoutCancel(ctx)) }()
-	l, err := net.Listen("tcp", s.Config().Server.Listen)
-	if err != nil {
-		return fmt.Errorf("host: listen: %w", err)
-	}
-	log.Info("kasse listening", "url", "http://"+l.Addr().String(), "publicUrl", s.Config().Server.PublicURL)
-	return s.Serve(ctx, l)
-}
-
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
 }

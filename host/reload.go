@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/kassehq/kasse/host/config"
+	"github.com/kassehq/kasse/host/logging"
 	"github.com/kassehq/kasse/schemas"
 )
 
@@ -41,7 +43,7 @@ func newLiveConfig(path string, set *schemas.Set, getenv func(string) string, lo
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := config.Parse(raw, set, getenv)
+	cfg, err := config.ParseAt(raw, filepath.Dir(path), set, getenv)
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +84,7 @@ func (lc *liveConfig) Reload() bool {
 		return false
 	}
 	lc.sum = sum
-	next, err := config.Parse(raw, lc.schemas, lc.getenv)
+	next, err := config.ParseAt(raw, filepath.Dir(lc.path), lc.schemas, lc.getenv)
 	if err == nil && lc.check != nil {
 		err = lc.check(next)
 	}
@@ -90,7 +92,7 @@ func (lc *liveConfig) Reload() bool {
 		err = checkInsecureNoAuth(lc.current.Load().Server, next)
 	}
 	if err != nil {
-		lc.log.Error("config reload refused; the running config stays", "path", lc.path, "err", err)
+		logging.Error(lc.log, "config reload refused; the running config stays", err, "path", lc.path)
 		return false
 	}
 	old := lc.current.Swap(next)

@@ -193,7 +193,7 @@ func (s *Server) SetFaults(f Faults) error {
 	}
 	f.Seed = s.fs.seed
 	s.fs.faults = f
-	s.cfg.Logf("vippssim: faults set: %s", faultsLine(f))
+	s.log.Info("faults set", "faults", faultsLine(f))
 	return nil
 }
 
@@ -342,7 +342,7 @@ func (s *Server) Freeze() {
 	if !s.fs.closing {
 		s.fs.frozen = true
 	}
-	s.cfg.Logf("vippssim: API frozen")
+	s.log.Info("API frozen")
 }
 
 // Thaw ends a freeze: the held requests are carried out one at a time, in arrival order, before any
@@ -350,9 +350,12 @@ func (s *Server) Freeze() {
 func (s *Server) Thaw() {
 	s.fs.gateMu.Lock()
 	defer s.fs.gateMu.Unlock()
+	was := s.fs.frozen
 	s.fs.frozen = false
 	s.fs.gate.Broadcast()
-	s.cfg.Logf("vippssim: API thawed, %d held requests to carry out", s.fs.ticket-s.fs.serving)
+	if was {
+		s.log.Info("API thawed", "held", s.fs.ticket-s.fs.serving)
+	}
 }
 
 // Held returns how many API requests are waiting in the freeze queue (held, or arrived while held ones

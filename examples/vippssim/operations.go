@@ -43,6 +43,8 @@ func (s *Server) recordOpLocked(api string, k paymentKey, kind string, amount in
 	s.opSeq++
 	s.ops = append(s.ops, Operation{Seq: s.opSeq, API: api, MerchantSerialNumber: k.msn, OrderID: k.orderID,
 		Kind: kind, Amount: amount, RequestID: requestID, Replay: replay, Time: s.now()})
+	// The summary line of the quiet log: one per money operation.
+	s.log.Info(kind, "api", api, "order", k.orderID, "amount", amount, "replay", replay)
 }
 
 // Operations returns the operations log, oldest first: every money operation applied (initiate, capture,

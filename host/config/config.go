@@ -1,7 +1,8 @@
 // Package config owns kasse's config file: its Go types, their defaults, and loading a file into them.
 //
-// Loading goes one way: YAML is converted to JSON (sigs.k8s.io/yaml, duplicate keys refused), checked
-// against schemas/config.schema.json, decoded strictly (unknown fields refused) over the defaults, and then
+// Loading goes one way: YAML 1.2 is converted to JSON (goccy/go-yaml: one document, duplicate keys
+// refused, NO stays a string), checked against schemas/config.schema.json (an unknown field close to a
+// known one gets "did you mean"), decoded strictly (unknown fields refused) over the defaults, and then
 // checked for what the schema cannot express: URLs that must parse, plain http only towards loopback hosts,
 // positive durations, an API key for every merchant (or insecureNoAuth, only when both listeners are on
 // loopback), a URL secret when a merchant has Express Checkout. Secrets are never in the file: a merchant names the environment variables that hold
@@ -27,8 +28,6 @@ import (
 	"strings"
 	"time"
 
-	"sigs.k8s.io/yaml"
-
 	"github.com/kassehq/kasse/schemas"
 )
 
@@ -51,6 +50,27 @@ type Config struct {
 	Merchants map[string]Merchant `json:"merchants"`
 	// Admin configures the plugin administration API. Default: off.
 	Admin Admin `json:"admin,omitzero"`
+	// Log configures kasse's log lines. Default: text at level info.
+	Log Log `json:"log,omitzero"`
+}
+
+// Log formats and levels (Log.Format, Log.Level).
+const (
+	LogText  = "text"
+	LogJSON  = "json"
+	LogDebug = "debug"
+	LogInfo  = "info"
+	LogWarn  = "warn"
+	LogError = "error"
+)
+
+// Log configures kasse's log lines. The flags -log-format and -log-level of `kasse serve` override it; a
+// change takes effect at the next start.
+type Log struct {
+	// Format is "text" (key=value pairs, the default) or "json" (one JSON object a line).
+	Format string `json:"format,omitempty"`
+	// Level is the least severe level written: "debug", "info" (the default), "warn" or "error".
+	Level string `json:"level,omitempty"`
 }
 
 // Server is the HTTP server.
@@ -104,10 +124,12 @@ type Store struct {
 
 // Plugins configures the plugin runtime.
 type Plugins struct {
-	// Dir is the directory where <plugin>.wasm modules are found. Default "plugin/build".
+	// Dir is the directory where <plugin>.wasm modules are found. A relative path is relative to the
+	// config file's directory (Load, ParseAt). Default "plugin/build".
 	Dir string `json:"dir"`
 	// CacheDir is the wazero compilation cache directory. Default (also when empty in the file):
-	// <user cache dir>/kasse/wazero; empty only when the system has no user cache directory.
+	// <user cache dir>/kasse/wazero; empty only when the system has no user cache directory. A relative
+	// path is relative to the config file's directory.
 	CacheDir string `json:"cacheDir"`
 	// CallTimeout is the longest one plugin call may run before it is stopped. Default 100ms.
 	CallTimeout Duration `json:"callTimeout"`
@@ -390,16 +412,24 @@ func Load(path string, s *schemas.Set, getenv func(string) string) (*Config, err
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	c, err := parse(data, s, getenv)
+	c, err := parse(data, filepath.Dir(path), s, getenv)
 	if err != nil {
 		return nil, fmt.Errorf("config: %s: %w", path, err)
 	}
 	return c, nil
 }
 
-// Parse is Load for a file already in memory.
+// Parse is Load for a file already in memory. Relative paths in it (plugins.dir, plugins.cacheDir) stay
+// relative to the working directory; ParseAt resolves them against the file's directory, as Load does.
 func Parse(data []byte, s *schemas.Set, getenv func(string) string) (*Config, error) {
-	c, err := parse(data, s, getenv)
+	return ParseAt(data, "", s, getenv)
+}
+
+// ParseAt is Load for a file already in memory that was read from directory dir: relative paths in it
+// (plugins.dir, plugins.cacheDir, and plugins.dir's default) are resolved against dir, so that a config
+// means the same whatever the working directory of the process reading it. dir "" leaves them as they are.
+func ParseAt(data []byte, dir string, s *schemas.Set, getenv func(string) string) (*Config, error) {
+	c, err := parse(data, dir, s, getenv)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
@@ -428,14 +458,14 @@ func defaults() Config {
 	}
 }
 
-func parse(data []byte, s *schemas.Set, getenv func(string) string) (*Config, error) {
+func parse(data []byte, dir string, s *schemas.Set, getenv func(string) string) (*Config, error) {
 	if s == nil {
 		return nil, errors.New("no schema set to validate against")
 	}
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	doc, err := yaml.YAMLToJSONStrict(data)
+	doc, err := yamlToJSON(data)
 	if err != nil {
 		return nil, fmt.Errorf("parse yaml: %w", err)
 	}
@@ -451,6 +481,7 @@ func parse(data []byte, s *schemas.Set, getenv func(string) string) (*Config, er
 		if len(e.Problems) == 0 {
 			e.Problems = []Problem{{Detail: err.Error()}}
 		}
+		withSuggestions(e.Problems)
 		sortProblems(e.Problems)
 		return nil, e
 	}
@@ -467,6 +498,13 @@ func parse(data []byte, s *schemas.Set, getenv func(string) string) (*Config, er
 		problems = append(problems, Problem{Pointer: ptr, Detail: fmt.Sprintf(format, args...)})
 	}
 
+	if dir != "" {
+		for _, p := range []*string{&c.Plugins.Dir, &c.Plugins.CacheDir} {
+			if *p != "" && !filepath.IsAbs(*p) {
+				*p = filepath.Join(dir, *p)
+			}
+		}
+	}
 	if c.Plugins.CacheDir == "" {
 		if dir, err := os.UserCacheDir(); err == nil {
 			c.Plugins.CacheDir = filepath.Join(dir, "kasse", "wazero")

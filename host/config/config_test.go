@@ -258,7 +258,7 @@ func TestExampleLoads(t *testing.T) {
 		c.Server.Listen, c.Server.PublicURL, c.Plugins.Dir}
 	want := []string{"demo", "vipps-ecom", "http://127.0.0.1:8090", "123456", "demo-client-id",
 		"demo-client-secret", "demo-subscription-key", "demo-api-key",
-		"127.0.0.1:8080", "http://127.0.0.1:8080", "plugin/build"}
+		"127.0.0.1:8080", "http://127.0.0.1:8080", "../../plugin/build"}
 	if !slices.Equal(got, want) {
 		t.Errorf("demo merchant:\n got %q\nwant %q", got, want)
 	}

@@ -246,7 +246,7 @@ func (h *Hooks) handle(sync bool) gin.HandlerFunc {
 			return
 		case adapters.ActionIgnore:
 			log.Info("hooks: ignored", "reason", ev.Reason)
-			c.JSON(http.StatusOK, Result{Status: "ignored", Reason: ev.Reason})
+			c.PureJSON(http.StatusOK, Result{Status: "ignored", Reason: ev.Reason})
 			return
 		}
 
@@ -263,7 +263,7 @@ func (h *Hooks) handle(sync bool) gin.HandlerFunc {
 			if existing != "" {
 				log.Info("hooks: duplicate delivery dropped")
 				if inst.Mode == adapters.ModeAckFirst && !sync {
-					c.JSON(http.StatusOK, Result{Status: "duplicate"})
+					c.PureJSON(http.StatusOK, Result{Status: "duplicate"})
 					return
 				}
 				abortProblem(c, problem.Problem{Type: problem.Base + "replayed-delivery", Title: "Delivery already received",
@@ -289,7 +289,7 @@ func (h *Hooks) handle(sync bool) gin.HandlerFunc {
 				return
 			}
 			log.Info("hooks: accepted")
-			c.JSON(http.StatusOK, Result{Status: "accepted"})
+			c.PureJSON(http.StatusOK, Result{Status: "accepted"})
 			return
 		}
 
@@ -306,7 +306,7 @@ func (h *Hooks) handle(sync bool) gin.HandlerFunc {
 			return
 		}
 		log.Info("hooks: done", "result", res.Status, "session", res.SessionID, "state", res.State, "reason", res.Reason)
-		c.JSON(http.StatusOK, res)
+		c.PureJSON(http.StatusOK, res)
 	}
 }
 

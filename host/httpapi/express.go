@@ -76,7 +76,7 @@ func (a *api) expressStatus(c *gin.Context) {
 		return
 	}
 	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, expressStatusView{Merchant: merchant, ExpressCheckout: on})
+	c.PureJSON(http.StatusOK, expressStatusView{Merchant: merchant, ExpressCheckout: on})
 }
 
 // createExpress is POST /v1/express/{merchant}: the checkout body of POST /v1/checkouts, whose merchant
@@ -114,7 +114,7 @@ func (a *api) createExpress(c *gin.Context) {
 		c.Header("Idempotent-Replayed", "true")
 	}
 	c.Header("Location", "/v1/checkouts/"+sess.ID)
-	c.JSON(http.StatusCreated, view(sess))
+	c.PureJSON(http.StatusCreated, view(sess))
 }
 
 // shippingDetails answers Vipps's Express shipping question with the plugin's options.

@@ -97,7 +97,7 @@ func New(cfg Config) http.Handler {
 	r.Use(a.requireJSON, a.idempotent)
 
 	// The public probes reveal nothing: the detailed readiness is on the operations listener (NewOps).
-	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/healthz", func(c *gin.Context) { c.PureJSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", a.bareReadyz)
 
 	v1 := r.Group("/v1")
@@ -139,7 +139,7 @@ func NewOps(cfg OpsConfig) http.Handler {
 		a.ready = func(context.Context) error { return nil }
 	}
 	r := a.engine()
-	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/healthz", func(c *gin.Context) { c.PureJSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", a.readyz)
 	if cfg.Mount != nil {
 		cfg.Mount(r)
@@ -206,7 +206,7 @@ func (a *api) readyz(c *gin.Context) {
 			Status: http.StatusServiceUnavailable, Detail: err.Error()})
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+	c.PureJSON(http.StatusOK, gin.H{"status": "ready"})
 }
 
 // bareReadyz is the public readiness probe: 200 or 503, without saying why (the reason may name the
@@ -214,10 +214,10 @@ func (a *api) readyz(c *gin.Context) {
 func (a *api) bareReadyz(c *gin.Context) {
 	if err := a.ready(c.Request.Context()); err != nil {
 		c.Header("Cache-Control", "no-store")
-		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "not ready"})
+		c.PureJSON(http.StatusServiceUnavailable, gin.H{"status": "not ready"})
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+	c.PureJSON(http.StatusOK, gin.H{"status": "ready"})
 }
 
 // keyOK checks the shop's API key for merchant. Only a merchant configured with insecureNoAuth needs none.
@@ -289,7 +289,7 @@ func (a *api) createCheckout(c *gin.Context) {
 		c.Header("Idempotent-Replayed", "true")
 	}
 	c.Header("Location", "/v1/checkouts/"+sess.ID)
-	c.JSON(http.StatusCreated, view(sess))
+	c.PureJSON(http.StatusCreated, view(sess))
 }
 
 // session loads the checkout named in the path for a caller holding its merchant's key. An unknown id and
@@ -312,7 +312,7 @@ func (a *api) getCheckout(c *gin.Context) {
 	if !ok {
 		return
 	}
-	c.JSON(http.StatusOK, view(sess))
+	c.PureJSON(http.StatusOK, view(sess))
 }
 
 // operationRequest is the optional body of capture, refund and cancel.
@@ -350,7 +350,7 @@ func (a *api) modify(op checkout.Operation) gin.HandlerFunc {
 			a.fail(c, err)
 			return
 		}
-		c.JSON(http.StatusOK, view(sess))
+		c.PureJSON(http.StatusOK, view(sess))
 	}
 }
 
