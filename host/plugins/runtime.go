@@ -90,6 +90,10 @@ func (c RuntimeConfig) validate() error {
 		return fmt.Errorf("max output %d bytes out of range 1..1GiB", c.maxOutputBytes)
 	case c.poolSize < 1:
 		return fmt.Errorf("pool size %d not positive", c.poolSize)
+	case c.poolMin < 1:
+		return fmt.Errorf("pool minimum %d not positive", c.poolMin)
+	case c.poolIdle <= 0:
+		return fmt.Errorf("pool idle window %v not positive", c.poolIdle)
 	case c.acquireTimeout < 0:
 		return fmt.Errorf("acquire timeout %v negative", c.acquireTimeout)
 	}
