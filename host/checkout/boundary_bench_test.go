@@ -14,7 +14,6 @@ import (
 	"github.com/kassehq/kasse/plugin/plugintest"
 	"github.com/kassehq/kasse/plugin/vippsecom/ecom"
 	"github.com/kassehq/kasse/plugin/vippsepayment/epayment"
-	"github.com/kassehq/kasse/schemas"
 )
 
 // boundaryPlugins are the two shipped plugins with the golden vector the benchmark uses for each hot-path
@@ -58,10 +57,6 @@ var boundaryOps = []abi.Op{abi.OpBuildInitiate, abi.OpBuildCapture, abi.OpBuildR
 // Each reports p50-µs and p99-µs of single calls.
 func BenchmarkPluginBoundary(b *testing.B) {
 	root := plugintest.ModuleRoot(b)
-	sch, err := schemas.Compile()
-	if err != nil {
-		b.Fatal(err)
-	}
 	ctx := context.Background()
 	for _, pl := range boundaryPlugins {
 		b.Run(pl.name, func(b *testing.B) {
@@ -108,9 +103,20 @@ func BenchmarkPluginBoundary(b *testing.B) {
 						}
 						reportPercentiles(b, d)
 					})
+					b.Run("call", func(b *testing.B) {
+						d := make([]time.Duration, 0, b.N)
+						for b.Loop() {
+							start := time.Now()
+							if _, err := plugin.Call(ctx, compact); err != nil {
+								b.Fatal(err)
+							}
+							d = append(d, time.Since(start))
+						}
+						reportPercentiles(b, d)
+					})
 					b.Run("wasm", func(b *testing.B) {
 						for range 50 { // warm the pool's instances
-							if _, err := callPlugin(ctx, plugin, sch, &in); err != nil {
+							if _, err := callPlugin(ctx, plugin, &in); err != nil {
 								b.Fatal(err)
 							}
 						}
@@ -118,7 +124,7 @@ func BenchmarkPluginBoundary(b *testing.B) {
 						b.ReportAllocs()
 						for b.Loop() {
 							start := time.Now()
-							out, err := callPlugin(ctx, plugin, sch, &in)
+							out, err := callPlugin(ctx, plugin, &in)
 							if err != nil || !out.OK {
 								b.Fatalf("%s: %v %+v", vec, err, out)
 							}
