@@ -216,6 +216,10 @@ func (p *Plugin) Call(ctx context.Context, input []byte) ([]byte, error) {
 		p.discard(s)
 		return nil, p.fail(export, kind, err)
 	}
+	if s.inst.tainted { // the deadline came as the call returned: the result stands, the instance goes
+		p.discard(s)
+		return out, nil
+	}
 	p.release(s)
 	return out, nil
 }
@@ -277,7 +281,7 @@ func (p *Plugin) release(s *slot) {
 		return
 	}
 	if p.waiting.Load() > 0 || len(p.slots) == 0 {
-		if err := s.inst.yield(p.r.cfg.callTimeout); err != nil {
+		if err := s.inst.yield(p.r.cfg.callTimeout); err != nil || s.inst.tainted {
 			p.discard(s)
 			return
 		}
@@ -285,7 +289,7 @@ func (p *Plugin) release(s *slot) {
 		return
 	}
 	go func() {
-		if err := s.inst.yield(p.r.cfg.callTimeout); err != nil {
+		if err := s.inst.yield(p.r.cfg.callTimeout); err != nil || s.inst.tainted {
 			p.discard(s)
 			return
 		}
@@ -412,8 +416,12 @@ type instance struct {
 	inPtr, inCap uint32
 	calls        uint64
 	// pages is the linear memory in pages at the end of the last call, counted in Plugin.memPages.
-	pages  uint32
-	output *captureWriter
+	pages uint32
+	// deadline is the global the host's deadline checks read (deadline.go); tainted is set once a
+	// watchdog fired on this instance, which then never serves again.
+	deadline api.MutableGlobal
+	tainted  bool
+	output   *captureWriter
 	// busy guards the rule that an instance runs one call at a time: wazero instances are not safe for
 	// concurrent use, and sharing one has crashed the host process in the past.
 	busy atomic.Bool
@@ -429,19 +437,36 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.instantiationTimeout())
 	defer cancel()
 	out := newCaptureWriter(p.r.stderr)
+	// No start function here: _initialize runs below as an export, under a watchdog, because the host's
+	// deadline checks can only be armed once the instance exists.
 	cfg := wazero.NewModuleConfig().
 		WithName("").
-		WithStartFunctions(abi.StartFunction).
+		WithStartFunctions().
 		WithStdout(out.stdout()).
 		WithStderr(out)
-	mod, err := p.r.wz.InstantiateModule(ctx, p.compiled, cfg)
-	if err != nil {
+	fail := func(err error) error {
 		kind := classify(err)
 		if tail := out.text(); tail != "" {
 			err = fmt.Errorf("%w; guest output: %q", err, tail)
 		}
-		return nil, &CallError{Plugin: p.name, Version: p.version, Export: abi.StartFunction, Kind: kind,
+		return &CallError{Plugin: p.name, Version: p.version, Export: abi.StartFunction, Kind: kind,
 			Err: fmt.Errorf("instantiate: %w", err)}
+	}
+	mod, err := p.r.wz.InstantiateModule(ctx, p.compiled, cfg)
+	if err != nil {
+		return nil, fail(err)
+	}
+	deadline, ok := mod.ExportedGlobal(deadlineExport).(api.MutableGlobal)
+	if !ok {
+		_ = mod.Close(context.Background())
+		return nil, fail(errors.New("the module lacks the host's deadline global"))
+	}
+	if init := mod.ExportedFunction(abi.StartFunction); init != nil {
+		boot := &instance{mod: mod, deadline: deadline, stack: make([]uint64, 1)}
+		if err := boot.run(ctx, init); err != nil {
+			_ = mod.Close(context.Background())
+			return nil, fail(fmt.Errorf("module[] function[%s] failed: %w", abi.StartFunction, err))
+		}
 	}
 	p.live.Add(1)
 	var pages uint32
@@ -451,6 +476,7 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 	}
 	return &instance{
 		pages:      pages,
+		deadline:   deadline,
 		mod:        mod,
 		abiVersion: mod.ExportedFunction(abi.ExportABIVersion),
 		input:      mod.ExportedFunction(abi.ExportInput),
@@ -479,7 +505,7 @@ func (in *instance) call(ctx context.Context, input []byte, cfg RuntimeConfig) (
 	n := uint32(len(input))
 	if n > in.inCap || in.inCap == 0 {
 		in.stack[0] = api.EncodeI32(int32(n))
-		if err := in.input.CallWithStack(ctx, in.stack); err != nil {
+		if err := in.run(ctx, in.input); err != nil {
 			return nil, abi.ExportInput, classify(err), guestError(ctx, err)
 		}
 		ptr := uint32(in.stack[0])
@@ -494,7 +520,7 @@ func (in *instance) call(ctx context.Context, input []byte, cfg RuntimeConfig) (
 			fmt.Errorf("input buffer at %#x (+%d bytes) outside guest memory of %d bytes", in.inPtr, n, mem.Size())
 	}
 	in.stack[0] = api.EncodeI32(int32(n))
-	if err := in.callFn.CallWithStack(ctx, in.stack); err != nil {
+	if err := in.run(ctx, in.callFn); err != nil {
 		return nil, abi.ExportCall, classify(err), guestError(ctx, err)
 	}
 	ptr, size := uint32(in.stack[0]>>32), uint32(in.stack[0])
@@ -524,7 +550,28 @@ func (in *instance) yield(timeout time.Duration) error {
 	defer in.busy.Store(false)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	return in.yieldFn.CallWithStack(ctx, in.stack)
+	return in.run(ctx, in.yieldFn)
+}
+
+// run calls fn with the instance's stack under ctx: a watchdog sets the deadline global once ctx is done
+// (deadline.go), and the guest then traps at its next check. A call the watchdog stopped returns a
+// *sys.ExitError with the code wazero uses for a deadline or a cancellation, so that classify and
+// guestError treat it as they treated wazero's own check. Once the watchdog fired the instance is tainted,
+// even if the call returned first.
+func (in *instance) run(ctx context.Context, fn api.Function) error {
+	w := arm(ctx, in.deadline)
+	err := fn.CallWithStack(ctx, in.stack)
+	if w.disarm() {
+		return err
+	}
+	in.tainted = true
+	if err == nil {
+		return nil
+	}
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return sys.NewExitError(sys.ExitCodeDeadlineExceeded)
+	}
+	return sys.NewExitError(sys.ExitCodeContextCanceled)
 }
 
 // classify maps an error from a guest call to its kind.

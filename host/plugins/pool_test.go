@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -197,4 +199,39 @@ func BenchmarkInstanceMemory(b *testing.B) {
 	b.ReportMetric(float64(half), "pages-at-50%")
 	b.ReportMetric(float64(st.MemoryPages), "pages-at-end")
 	b.ReportMetric(float64(st.PeakMemoryPages), "peak-pages")
+}
+
+// TestDeadlinesWithMoreSpinnersThanCores runs more spinning guests at once than the process has Ps: the
+// host's deadline checks must stop every one of them (the watchdog needs a P, which the guests' periodic
+// exits to Go give back), and the pool must serve again afterwards.
+func TestDeadlinesWithMoreSpinnersThanCores(t *testing.T) {
+	ctx := context.Background()
+	spinners := 2*runtime.GOMAXPROCS(0) + 1
+	r := plugintest.Runtime(t, plugins.NewRuntimeConfig().
+		WithPoolSize(spinners).
+		WithCallTimeout(50*time.Millisecond).
+		WithAcquireTimeout(30*time.Second))
+	p, err := r.Load(ctx, "spin", "1.0.0", watModule(t, "spin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, spinners)
+	for range spinners {
+		go func() {
+			_, err := p.Call(ctx, echoInput("spin", 1))
+			errs <- err
+		}()
+	}
+	deadline := time.After(60 * time.Second)
+	for range spinners {
+		select {
+		case err := <-errs:
+			var ce *plugins.CallError
+			if !errors.As(err, &ce) || ce.Kind != plugins.KindTimeout {
+				t.Errorf("spinning call: %v, want a timeout", err)
+			}
+		case <-deadline:
+			t.Fatal("spinning guests were not stopped within a minute")
+		}
+	}
 }

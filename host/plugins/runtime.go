@@ -30,8 +30,9 @@ import (
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 )
 
-// Runtime hosts plugins. It wraps one wazero.Runtime configured with a per-call deadline check
-// (WithCloseOnContextDone), the memory limit and, optionally, an on-disk compilation cache.
+// Runtime hosts plugins. It wraps one wazero.Runtime configured with the memory limit and, optionally, an
+// on-disk compilation cache. Deadlines are the host's own checks compiled into each module (deadline.go),
+// not wazero's WithCloseOnContextDone, which cost most of a call.
 type Runtime struct {
 	cfg    RuntimeConfig
 	wz     wazero.Runtime
@@ -50,7 +51,7 @@ func NewRuntime(ctx context.Context, cfg RuntimeConfig) (*Runtime, error) {
 		return nil, fmt.Errorf("plugins: new runtime: %w", err)
 	}
 	wcfg := wazero.NewRuntimeConfig().
-		WithCloseOnContextDone(true).
+		WithCloseOnContextDone(false).
 		WithMemoryLimitPages(cfg.memoryLimitPages).
 		WithMemoryCapacityFromMax(true)
 	r := &Runtime{cfg: cfg, plugins: map[*Plugin]struct{}{}}
