@@ -50,6 +50,10 @@ func (s *Server) writeMetrics(ctx context.Context, w io.Writer) {
 				add("kasse_plugin_instances", "gauge", "Live wasm instances of a plugin version.", l, float64(v.Runtime.InstancesLive))
 				add("kasse_plugin_instances_replaced_total", "counter", "Instances discarded after a failure.", l, float64(v.Runtime.Replaced))
 				add("kasse_plugin_peak_memory_pages", "gauge", "Largest linear memory seen, in 64 KiB pages.", l, float64(v.Runtime.PeakMemoryPages))
+				add("kasse_plugin_instances_max", "gauge", "Most wasm instances the pool of a plugin version may run.", l, float64(v.Runtime.InstancesMax))
+				if v.Runtime.InstancesLive > 0 {
+					add("kasse_plugin_instance_memory_bytes", "gauge", "Linear memory per live wasm instance of a plugin version (average, as of each one's last call).", l, float64(v.Runtime.MemoryPages)*65536/float64(v.Runtime.InstancesLive))
+				}
 			}
 		}
 	}

@@ -683,8 +683,15 @@ func (s *Service) input(op abi.Op, m config.Merchant, sess *payment.Session, opI
 	return in
 }
 
-// call runs one plugin operation and checks its output against the plugin output schema.
+// call runs one plugin operation through the plugin boundary (callPlugin).
 func (s *Service) call(ctx context.Context, plugin Plugin, in *abi.Input) (*abi.Output, error) {
+	return callPlugin(ctx, plugin, in)
+}
+
+// callPlugin is the host's side of the plugin boundary: it encodes in, runs the plugin and checks its output
+// against the output schema's rules while decoding it (decodeOutput). Every failure is a *PluginError
+// naming the plugin, version and operation.
+func callPlugin(ctx context.Context, plugin Plugin, in *abi.Input) (*abi.Output, error) {
 	raw, err := json.Marshal(in)
 	if err != nil {
 		return nil, fmt.Errorf("checkout: encode plugin input: %w", err)
@@ -693,16 +700,12 @@ func (s *Service) call(ctx context.Context, plugin Plugin, in *abi.Input) (*abi.
 	if err != nil {
 		return nil, &PluginError{Plugin: plugin.Name(), Version: plugin.Version(), Op: in.Op, Cause: err}
 	}
-	if err := s.cfg.Schemas.Validate(schemas.PluginOutput, outRaw); err != nil {
+	out, err := decodeOutput(outRaw)
+	if err != nil {
 		return nil, &PluginError{Plugin: plugin.Name(), Version: plugin.Version(), Op: in.Op,
 			Cause: fmt.Errorf("output fails its schema: %w", err)}
 	}
-	var out abi.Output
-	if err := json.Unmarshal(outRaw, &out); err != nil {
-		return nil, &PluginError{Plugin: plugin.Name(), Version: plugin.Version(), Op: in.Op,
-			Cause: fmt.Errorf("decode output: %w", err)}
-	}
-	return &out, nil
+	return out, nil
 }
 
 func (s *Service) build(ctx context.Context, plugin Plugin, op abi.Op, m config.Merchant, sess *payment.Session, opIn *abi.Operation) (*abi.Request, error) {

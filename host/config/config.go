@@ -136,8 +136,8 @@ type Plugins struct {
 	// MemoryLimitPages is the most linear memory one plugin instance may use, in 64 KiB pages.
 	// Default 512 (32 MiB); at most 65536.
 	MemoryLimitPages uint32 `json:"memoryLimitPages"`
-	// PoolSize is the number of instances kept per plugin version. Default 0, which means
-	// GOMAXPROCS-1, at least 2 (the plugin runtime resolves it).
+	// PoolSize is the most instances run per plugin version (the pool grows to it on demand and shrinks
+	// when idle). Default 0, which means GOMAXPROCS-1, at least 2 (the plugin runtime resolves it).
 	PoolSize int `json:"poolSize"`
 	// TrustedKeys are the ed25519 public keys whose signatures make a plugin bundle (<name>.wasm,
 	// <name>.manifest.json, <name>.wasm.sig) loadable: the 32-byte key in standard base64, optionally

@@ -30,8 +30,9 @@ import (
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 )
 
-// Runtime hosts plugins. It wraps one wazero.Runtime configured with a per-call deadline check
-// (WithCloseOnContextDone), the memory limit and, optionally, an on-disk compilation cache.
+// Runtime hosts plugins. It wraps one wazero.Runtime configured with the memory limit and, optionally, an
+// on-disk compilation cache. Deadlines are the host's own checks compiled into each module (deadline.go),
+// not wazero's WithCloseOnContextDone, which cost most of a call.
 type Runtime struct {
 	cfg    RuntimeConfig
 	wz     wazero.Runtime
@@ -50,7 +51,7 @@ func NewRuntime(ctx context.Context, cfg RuntimeConfig) (*Runtime, error) {
 		return nil, fmt.Errorf("plugins: new runtime: %w", err)
 	}
 	wcfg := wazero.NewRuntimeConfig().
-		WithCloseOnContextDone(true).
+		WithCloseOnContextDone(false).
 		WithMemoryLimitPages(cfg.memoryLimitPages).
 		WithMemoryCapacityFromMax(true)
 	r := &Runtime{cfg: cfg, plugins: map[*Plugin]struct{}{}}
@@ -90,6 +91,10 @@ func (c RuntimeConfig) validate() error {
 		return fmt.Errorf("max output %d bytes out of range 1..1GiB", c.maxOutputBytes)
 	case c.poolSize < 1:
 		return fmt.Errorf("pool size %d not positive", c.poolSize)
+	case c.poolMin < 1:
+		return fmt.Errorf("pool minimum %d not positive", c.poolMin)
+	case c.poolIdle <= 0:
+		return fmt.Errorf("pool idle window %v not positive", c.poolIdle)
 	case c.acquireTimeout < 0:
 		return fmt.Errorf("acquire timeout %v negative", c.acquireTimeout)
 	}
