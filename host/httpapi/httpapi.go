@@ -399,6 +399,12 @@ func view(s *payment.Session) *payment.Session {
 			v.Operations[i] = op
 		}
 	}
+	if s.Settlement != nil {
+		// The ledger entry ids are the follower's bookkeeping; the report lists the entries themselves.
+		st := *s.Settlement
+		st.Entries = nil
+		v.Settlement = &st
+	}
 	return &v
 }
 

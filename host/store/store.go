@@ -157,6 +157,7 @@ func clone(s *payment.Session) *payment.Session {
 	c.History = slices.Clone(s.History)
 	c.Operations = slices.Clone(s.Operations)
 	c.Outbox = slices.Clone(s.Outbox)
+	c.Settlement = s.Settlement.Clone()
 	normalizeTimes(&c)
 	return &c
 }
