@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"github.com/kassehq/kasse/host/settlement"
 	"github.com/kassehq/kasse/host/store"
 	"github.com/kassehq/kasse/plugin/abi"
+	"github.com/kassehq/kasse/schemas"
 )
 
 var redisURL string
@@ -194,6 +196,17 @@ func checkGuideDay(t *testing.T, st store.Store, f *settlement.Follower) {
 		if (l.EntryType == "capture" || l.EntryType == "refund" || l.EntryType == "capture-fee") && l.CheckoutID == "" {
 			t.Errorf("entry %s %s not matched to a checkout", l.EntryType, l.PSPReference)
 		}
+	}
+	set, err := schemas.Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := set.Validate(schemas.SettlementReport, doc); err != nil {
+		t.Errorf("report fails its schema: %v", err)
 	}
 	var buf bytes.Buffer
 	if err := r.WriteCSV(&buf); err != nil {
