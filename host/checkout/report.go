@@ -56,6 +56,13 @@ func (s *Service) FeedPage(ctx context.Context, merchant string, q abi.ReportQue
 	return out.Report, nil
 }
 
+// RelayNotices hands the session's outbox to the platform delivery queue and removes what was handed
+// over, like every change the service makes itself; the settlement follower calls it after writing a
+// settled notice. It returns the session as stored after.
+func (s *Service) RelayNotices(ctx context.Context, sess *payment.Session) *payment.Session {
+	return s.relay(ctx, sess)
+}
+
 // report runs a report operation pair: the build operation's request is sent to the provider and its
 // answer read by the read operation. The query rides in Input.Callback (see abi.ReportOps).
 func (s *Service) report(ctx context.Context, merchant string, build, read abi.Op, q abi.ReportQuery) (*abi.Output, error) {

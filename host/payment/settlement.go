@@ -25,6 +25,14 @@ type Settlement struct {
 	Entries []string `json:"entries,omitempty"`
 }
 
+// netOrZero is st.Net, 0 for nil.
+func (st *Settlement) netOrZero() int64 {
+	if st == nil {
+		return 0
+	}
+	return st.Net
+}
+
 // Has reports whether the ledger entry id is already counted.
 func (st *Settlement) Has(id string) bool { return slices.Contains(st.Entries, id) }
 

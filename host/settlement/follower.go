@@ -74,8 +74,18 @@ type Config struct {
 	Logger *slog.Logger
 	// OnMismatch, if set, is called once per mismatch found while reading the feed (for /metrics).
 	OnMismatch func(merchant, kind string)
-	// OnSettled, if set, is called after a session's settlement changed (to tell the shop).
+	// OnSettled, if set, is called after a session's settlement changed.
 	OnSettled func(ctx context.Context, sess *payment.Session)
+	// Notify, if set, says whether the merchant's shop platform hears about its sessions. The payout of a
+	// session's money is then written to its outbox as a payment.NoticeSettled notice, in the same store
+	// write that records the payout, and handed to Relay.
+	Notify func(merchant string) bool
+	// Relay hands a session's outbox to the platform delivery queue (checkout.Service.RelayNotices). A
+	// notice it could not hand over stays in the outbox, and the session's NextCheckAt (set with it)
+	// brings the reconciler back to relay it.
+	Relay func(ctx context.Context, sess *payment.Session) *payment.Session
+	// RelayRetry is how soon the reconciler relays a notice not relayed at once. Default 10s.
+	RelayRetry time.Duration
 	// Holder names this instance in the lease; default a random id.
 	Holder string
 }
@@ -108,6 +118,9 @@ func New(cfg Config) (*Follower, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.RelayRetry <= 0 {
+		cfg.RelayRetry = 10 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -412,6 +425,7 @@ func (f *Follower) payout(ctx context.Context, merchant, ledger string, p Entry,
 	if d, err := time.Parse(time.DateOnly, p.LedgerDate); err == nil {
 		payoutDate = d.Add(f.cfg.PayoutDelay).Format(time.DateOnly)
 	}
+	notify := f.cfg.Notify != nil && f.cfg.Notify(merchant)
 	seen := map[string]bool{}
 	for _, e := range append(stored, page...) {
 		if e.LedgerDate != p.LedgerDate || e.Topic != abi.TopicFunds ||
@@ -437,12 +451,22 @@ func (f *Follower) payout(ctx context.Context, merchant, ledger string, p Entry,
 			st.PayoutReference = p.Reference
 			st.PayoutDate = payoutDate
 			s.Settlement = st
-			s.UpdatedAt = f.now().UTC()
+			now := f.now().UTC()
+			s.UpdatedAt = now
+			if notify {
+				s.RecordSettledNotice(now)
+				if retry := now.Add(f.cfg.RelayRetry); s.NextCheckAt.IsZero() || retry.Before(s.NextCheckAt) {
+					s.NextCheckAt = retry
+				}
+			}
 			changed = true
 			return true, nil
 		})
 		if err != nil {
 			return fmt.Errorf("settlement: record payout on session %s: %w", sess.ID, err)
+		}
+		if changed && notify && f.cfg.Relay != nil {
+			after = f.cfg.Relay(ctx, after)
 		}
 		if changed && f.cfg.OnSettled != nil {
 			f.cfg.OnSettled(ctx, after)

@@ -409,3 +409,46 @@ func TestUnbalancedDaySaysSo(t *testing.T) {
 		}
 	})
 }
+
+// TestPayoutTellsTheShop: a session of a merchant with a platform gets one settled notice, written with
+// the payout and handed to Relay; reading the feed again writes no second one.
+func TestPayoutTellsTheShop(t *testing.T) {
+	stores(t, func(t *testing.T, st store.Store) {
+		captured(t, st, "s12", "purchase-12", 20000, 10000)
+		captured(t, st, "s14", "purchase-14", 20000, 0)
+		src := &ledger{}
+		guideDay(src)
+		var mu sync.Mutex
+		relayed := map[string][]payment.Notice{}
+		f, err := settlement.New(settlement.Config{Store: st, Source: src, Merchants: []settlement.Merchant{{ID: "m1"}},
+			Notify: func(string) bool { return true },
+			Relay: func(_ context.Context, s *payment.Session) *payment.Session {
+				mu.Lock()
+				defer mu.Unlock()
+				relayed[s.ID] = append(relayed[s.ID], s.Outbox...)
+				return s
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			if err := f.Sync(t.Context(), "m1"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, id := range []string{"s12", "s14"} {
+			ns := relayed[id]
+			if len(ns) != 1 || ns[0].Status != payment.NoticeSettled || ns[0].Settlement == nil ||
+				ns[0].Settlement.PayoutReference != "Vipps utbet. 2000023 Vippsnr 57860" || len(ns[0].Settlement.Entries) != 0 {
+				t.Errorf("%s: relayed %+v", id, ns)
+			}
+			s, err := st.Get(t.Context(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(s.Outbox) != 1 || s.NextCheckAt.IsZero() {
+				t.Errorf("%s: outbox %d, nextCheckAt %v: a notice the relay kept must bring the reconciler back", id, len(s.Outbox), s.NextCheckAt)
+			}
+		}
+	})
+}
