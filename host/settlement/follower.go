@@ -99,6 +99,8 @@ type Follower struct {
 	byID  map[string]Merchant
 	mu    sync.Mutex
 	found map[string]string // merchant -> ledger id found by the Source
+	// applied are the payouts (merchant/entry id) this process has recorded on all their sessions.
+	applied map[string]bool
 }
 
 // New returns a Follower, or an error naming what is missing.
@@ -131,7 +133,7 @@ func New(cfg Config) (*Follower, error) {
 		cfg.Holder = hex.EncodeToString(b)
 	}
 	f := &Follower{cfg: cfg, st: st, now: cfg.Now, log: cfg.Logger, byID: map[string]Merchant{},
-		found: map[string]string{}}
+		found: map[string]string{}, applied: map[string]bool{}}
 	for _, m := range cfg.Merchants {
 		f.byID[m.ID] = m
 	}
@@ -179,7 +181,63 @@ func (f *Follower) Sync(ctx context.Context, merchant string) error {
 			return err
 		}
 	}
+	if err := f.payouts(ctx, merchant, ledger); err != nil {
+		return err
+	}
 	return f.checkOverdue(ctx, merchant, ledger)
+}
+
+// payoutDays is how many of the newest ledger dates each round checks for payouts not yet recorded on
+// their sessions.
+const payoutDays = 7
+
+// payouts records each recent day's scheduled payout on the day's sessions, once the day's fees are in:
+// a payout is the last entry of its day, but the fees account is a feed of its own and may trail, and the
+// settled notice the shop gets must carry the fees. A day whose funds retained fees waits until the fees
+// account shows them retained too. Recording is idempotent per session, so a payout recorded by a round
+// that crashed half-way is finished by the next.
+func (f *Follower) payouts(ctx context.Context, merchant, ledger string) error {
+	dates, err := f.st.LedgerDates(ctx, ledgerKey(merchant, ledger))
+	if err != nil {
+		return err
+	}
+	if len(dates) > payoutDays {
+		dates = dates[len(dates)-payoutDays:]
+	}
+	for _, d := range dates {
+		es, err := f.entries(ctx, merchant, ledger, d)
+		if err != nil {
+			return err
+		}
+		var payout *Entry
+		var retainedFunds, retainedFees bool
+		for i, e := range es {
+			switch {
+			case e.Topic == abi.TopicFunds && e.EntryType == abi.EntryScheduledForPayout:
+				payout = &es[i]
+			case e.Topic == abi.TopicFunds && e.EntryType == abi.EntryFeesRetained:
+				retainedFunds = true
+			case e.Topic == abi.TopicFees && e.EntryType == abi.EntryFeesRetained:
+				retainedFees = true
+			}
+		}
+		if payout == nil || (retainedFunds && !retainedFees) {
+			continue
+		}
+		f.mu.Lock()
+		done := f.applied[merchant+"/"+payout.ID]
+		f.mu.Unlock()
+		if done {
+			continue
+		}
+		if err := f.payout(ctx, merchant, ledger, *payout, nil); err != nil {
+			return err
+		}
+		f.mu.Lock()
+		f.applied[merchant+"/"+payout.ID] = true
+		f.mu.Unlock()
+	}
+	return nil
 }
 
 // Ledger returns the merchant's ledger id: from the configuration, else found through the Source (once
@@ -303,8 +361,6 @@ func (f *Follower) apply(ctx context.Context, merchant, ledger string, entries [
 			if ref != "" {
 				err = f.settle(ctx, merchant, ledger, ref, e)
 			}
-		case e.Topic == abi.TopicFunds && e.EntryType == abi.EntryScheduledForPayout:
-			err = f.payout(ctx, merchant, ledger, e, entries[:i])
 		}
 		if err != nil {
 			return err
