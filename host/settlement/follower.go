@@ -314,7 +314,8 @@ func (f *Follower) follow(ctx context.Context, merchant, ledger, topic, lease st
 		}
 		for _, e := range entries {
 			if e.Topic == abi.TopicFunds && (e.EntryType == abi.EntryCapture || e.EntryType == abi.EntryRefund) {
-				if _, err := f.sessionOf(ctx, merchant, e.Reference); errors.Is(err, store.ErrNotFound) {
+				if _, err := f.sessionOf(ctx, merchant, e.Reference); errors.Is(err, store.ErrNotFound) &&
+					!f.elsewhere(ctx, merchant, ledger, e.Reference) {
 					f.mismatch(merchant, MismatchUnknownReference, "ledger "+e.EntryType+" "+
 						strconv.FormatInt(e.Amount, 10)+" for reference "+e.Reference+" has no checkout", "")
 				}
@@ -336,6 +337,24 @@ func (f *Follower) mismatch(merchant, kind, detail, session string) {
 	if f.cfg.OnMismatch != nil {
 		f.cfg.OnMismatch(merchant, kind)
 	}
+}
+
+// elsewhere reports whether another followed merchant settled on the same ledger has a session with
+// provider reference ref: several sales units may share one ledger (the guide's "Acme Central
+// Clearing"), and each merchant's follower records its own sessions, so the entry is not a mismatch.
+func (f *Follower) elsewhere(ctx context.Context, merchant, ledger, ref string) bool {
+	for _, m := range f.cfg.Merchants {
+		if m.ID == merchant {
+			continue
+		}
+		if l, err := f.Ledger(ctx, m.ID); err != nil || l != ledger {
+			continue
+		}
+		if _, err := f.sessionOf(ctx, m.ID, ref); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // sessionOf returns the session of merchant whose provider reference is ref.

@@ -452,3 +452,47 @@ func TestPayoutTellsTheShop(t *testing.T) {
 		}
 	})
 }
+
+// TestSharedLedger: two merchants (sales units) settle on one ledger; each follower records its own
+// sessions, and neither calls the other's captures unknown.
+func TestSharedLedger(t *testing.T) {
+	stores(t, func(t *testing.T, st store.Store) {
+		captured(t, st, "s12", "purchase-12", 20000, 10000)
+		captured(t, st, "s14", "purchase-14", 20000, 0)
+		if _, err := st.Update(t.Context(), "s14", func(s *payment.Session) (bool, error) {
+			s.Merchant = "m2"
+			return true, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		src := &ledger{}
+		guideDay(src)
+		mm := &mismatches{}
+		f, err := settlement.New(settlement.Config{Store: st, Source: src, OnMismatch: mm.add,
+			Merchants: []settlement.Merchant{{ID: "m1"}, {ID: "m2"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range []string{"m1", "m2"} {
+			if err := f.Sync(t.Context(), m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for id, want := range map[string]int64{"s12": 9200, "s14": 19600} {
+			s, err := st.Get(t.Context(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Settlement == nil || s.Settlement.Net != want || s.Settlement.PayoutReference == "" {
+				t.Errorf("%s (merchant %s): settlement %+v, want net %d and the payout", id, s.Merchant, s.Settlement, want)
+			}
+		}
+		r, err := f.Report(t.Context(), "m1", "2022-10-01")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(mm.kinds) != 0 || len(r.Mismatch) != 0 || !r.Balanced {
+			t.Errorf("mismatches %v, report %+v", mm.kinds, r.Mismatch)
+		}
+	})
+}

@@ -136,7 +136,7 @@ func (f *Follower) Report(ctx context.Context, merchant, date string) (*Report, 
 						Detail: fmt.Sprintf("ledger refunded %d, kasse refunded %d", sess.Settlement.Refunded, sess.RefundedAmount)})
 				}
 			case errors.Is(err, store.ErrNotFound):
-				if e.Topic == abi.TopicFunds {
+				if e.Topic == abi.TopicFunds && !f.elsewhere(ctx, merchant, ledger, ref) {
 					r.Mismatch = append(r.Mismatch, Mismatch{Kind: MismatchUnknownReference, Reference: ref,
 						Detail: fmt.Sprintf("ledger %s of %d has no checkout", e.EntryType, e.Amount)})
 				}
