@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"github.com/kassehq/kasse/host/payment"
 	"io"
 	"log/slog"
 	"net/http"
@@ -17,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/kassehq/kasse/examples/demoshop"
+	"github.com/kassehq/kasse/host/payment"
 	"github.com/kassehq/kasse/schemas"
 )
 
