@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kassehq/kasse/examples/vippssim"
+	"github.com/kassehq/kasse/host/internal/testredis"
 	"github.com/kassehq/kasse/schemas"
 )
 
@@ -240,5 +241,67 @@ func TestSettlementTellsWooCommerce(t *testing.T) {
 	note := woo.waitCall(t, "POST /wp-json/wc/v3/orders/727/notes", "Vipps settlement")
 	if !strings.Contains(note, "net NOK 25.35") {
 		t.Errorf("settlement note: %s", note)
+	}
+}
+
+// TestSettlementTwoInstances: two kasse instances share one Redis and follow the same ledger; the lease lets
+// one read it, and neither the checkouts nor the report count anything twice.
+func TestSettlementTwoInstances(t *testing.T) {
+	redisURL := testredis.Start(t)
+	sim, simURL := newSim(t)
+	a := newStack(t, stackOptions{redisURL: redisURL, topYAML: settlementYAML, sim: sim, simURL: simURL})
+	b := newStack(t, stackOptions{redisURL: redisURL, topYAML: settlementYAML, sim: sim, simURL: simURL})
+	id, ref := a.create(49900)
+	if err := sim.Approve(ref, "91234567"); err != nil {
+		t.Fatal(err)
+	}
+	a.waitState(id, "authorized")
+	for _, body := range []any{map[string]any{"amount": 20000}, nil} {
+		if res := b.do("POST", "/v1/checkouts/"+id+"/capture", body); res.status != http.StatusOK {
+			t.Fatalf("capture: %d %s", res.status, res.raw)
+		}
+	}
+	days, err := sim.CloseLedgerDay("123456")
+	if err != nil || len(days) != 1 {
+		t.Fatalf("close: %+v %v", days, err)
+	}
+	for _, s := range []*stack{a, b} {
+		st := s.waitSettled(id)
+		if st["captured"] != float64(49900) || st["fees"] != float64(800) || st["net"] != float64(49100) {
+			t.Errorf("settlement %v counts something twice (want captured 49900, fees 800, net 49100)", st)
+		}
+		rep := s.do("GET", "/v1/settlements/demo/"+days[0].LedgerDate, nil)
+		if rep.status != http.StatusOK {
+			t.Fatalf("report: %d %s", rep.status, rep.raw)
+		}
+		checkReport(t, rep.body, days[0])
+		if entries, _ := rep.body["entries"].([]any); len(entries) != 7 { // 2 captures, fees retained, payout; 2 fees, fees retained
+			t.Errorf("report has %d entries, want 7", len(entries))
+		}
+	}
+}
+
+// TestSettlementMissingCapture: a capture the simulator never puts on the ledger is reported once the
+// payout delay has passed.
+func TestSettlementMissingCapture(t *testing.T) {
+	s := newStack(t, stackOptions{topYAML: "settlement:\n  enabled: true\n  pollInterval: 100ms\n  payoutDelay: 300ms\n"})
+	if err := s.sim.SetFaults(vippssim.Faults{Ledger: vippssim.LedgerFaults{DropCapture: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	id, ref := s.create(30000)
+	if err := s.sim.Approve(ref, "91234567"); err != nil {
+		t.Fatal(err)
+	}
+	s.waitState(id, "authorized")
+	if res := s.do("POST", "/v1/checkouts/"+id+"/capture", nil); res.status != http.StatusOK {
+		t.Fatalf("capture: %d %s", res.status, res.raw)
+	}
+	want := `kasse_settlement_mismatches_total{merchant="demo",kind="missing-from-ledger"} 1`
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(string(s.ops("GET", "/metrics", nil).raw), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics never said %s", want)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -99,7 +99,8 @@ type Follower struct {
 	byID  map[string]Merchant
 	mu    sync.Mutex
 	found map[string]string // merchant -> ledger id found by the Source
-	// applied are the payouts (merchant/entry id) this process has recorded on all their sessions.
+	// applied are the payouts (merchant/entry id) this process has recorded on all their sessions, and
+	// the sessions ("missing/<id>") it has reported missing from the ledger.
 	applied map[string]bool
 }
 
@@ -583,8 +584,15 @@ func (f *Follower) checkOverdue(ctx context.Context, merchant, ledger string) er
 			_ = f.st.SettlementArrived(ctx, ledgerKey(merchant, ledger), id)
 			continue
 		}
-		f.mismatch(merchant, MismatchMissing, "captured "+strconv.FormatInt(s.CapturedAmount, 10)+
-			" is not on the ledger after the expected payout delay", id)
+		// Logged and counted once per session and process; the report lists it for as long as it lasts.
+		f.mu.Lock()
+		seen := f.applied["missing/"+id]
+		f.applied["missing/"+id] = true
+		f.mu.Unlock()
+		if !seen {
+			f.mismatch(merchant, MismatchMissing, "captured "+strconv.FormatInt(s.CapturedAmount, 10)+
+				" is not on the ledger after the expected payout delay", id)
+		}
 	}
 	return nil
 }
