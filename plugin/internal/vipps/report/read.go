@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -13,9 +12,9 @@ import (
 	"github.com/kassehq/kasse/plugin/internal/vipps"
 )
 
-// The Report API's answers are read with encoding/json (report operations are off the checkout's hot
-// path) into types that tolerate what its documents disagree on: numbers sent as strings, ids sent as
-// numbers, and amounts written as 10000.0.
+// The Report API's pages are read with the scanner in scan.go; the ledger list and error bodies, which
+// are small, with encoding/json. Both tolerate what its documents disagree on: numbers sent as strings,
+// ids sent as numbers, and amounts written as 10000.0.
 
 // text is a string that may arrive as a JSON string or number.
 type text struct {
@@ -36,71 +35,6 @@ func (t *text) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	return errors.New("want a string")
-}
-
-// money is an amount in minor units: a JSON number (10000 or 10000.0) or a string holding one.
-type money struct {
-	Set bool
-	V   int64
-}
-
-func (m *money) UnmarshalJSON(b []byte) error {
-	*m = money{}
-	s := string(b)
-	switch {
-	case s == "null":
-		return nil
-	case len(b) > 0 && b[0] == '"':
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		s = strings.TrimSpace(s)
-	}
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		m.Set, m.V = true, n
-		return nil
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
-		return errors.New(strconv.Quote(vipps.Clip(s, 30)) + " is not a whole amount in minor units")
-	}
-	m.Set, m.V = true, int64(f)
-	return nil
-}
-
-// flag is a boolean that may be absent.
-type flag struct {
-	Set bool
-	V   bool
-}
-
-func (f *flag) UnmarshalJSON(b []byte) error {
-	*f = flag{}
-	switch string(b) {
-	case "null":
-	case "true":
-		f.Set, f.V = true, true
-	case "false":
-		f.Set = true
-	default:
-		return errors.New("want a boolean")
-	}
-	return nil
-}
-
-// transaction is the Report API's Transaction (report-v2.yaml), decoded field by field so that an error
-// names its field.
-type transaction struct {
-	PSPReference, Time, LedgerDate, EntryType, Reference, Currency, RecipientHandle text
-	Amount, BalanceBefore, BalanceAfter                                             money
-}
-
-// page is the Report API's answer to the feed and by-date endpoints.
-type page struct {
-	Cursor   text              `json:"cursor"`
-	HasMore  flag              `json:"hasMore"`
-	TryLater flag              `json:"tryLater"`
-	Items    []json.RawMessage `json:"items"`
 }
 
 // ledgerList is the answer of GET /settlement/v1/ledgers.
@@ -202,31 +136,16 @@ func readReport(in *abi.Input, byDate bool) *abi.Output {
 	if fail != nil {
 		return fail
 	}
-	var p page
-	if err := decodeObject(body, &p); err != nil {
+	if err := readPage(body, q, out); err != nil {
 		return vipps.Unexpected(in, what, err.Error())
 	}
-	if len(p.Items) > MaxItems {
-		return vipps.Unexpected(in, what, strconv.Itoa(len(p.Items))+" entries, more than a page holds ("+strconv.Itoa(MaxItems)+")")
-	}
-	if len(p.Cursor.V) > maxCursor || !printable(p.Cursor.V) {
+	if len(out.Cursor) > maxCursor || !printable(out.Cursor) {
 		return vipps.Unexpected(in, what, "cursor: not printable ASCII of at most "+strconv.Itoa(maxCursor)+" characters")
 	}
-	out.TryLater = p.TryLater.V
-	if byDate && out.TryLater {
-		// The date is not complete: nothing on it counts until it is closed, and it then comes whole.
-		return &abi.Output{OK: true, Report: out}
-	}
-	for i, raw := range p.Items {
-		e, err := entry(raw, q)
-		if err != nil {
-			return vipps.Unexpected(in, what, "items/"+strconv.Itoa(i)+err.Error())
-		}
-		out.Entries = append(out.Entries, e)
-	}
-	out.HasMore = p.HasMore.V
-	out.Cursor = p.Cursor.V
 	switch {
+	case byDate && out.TryLater:
+		// The date is not complete: nothing on it counts until it is closed, and it then comes whole.
+		out.Entries, out.Cursor, out.HasMore = out.Entries[:0], "", false
 	case byDate && out.HasMore && out.Cursor == "":
 		return vipps.Unexpected(in, what, "hasMore without a cursor: the next page cannot be fetched")
 	case byDate && !out.HasMore:
@@ -240,61 +159,159 @@ func readReport(in *abi.Input, byDate bool) *abi.Output {
 	return &abi.Output{OK: true, Report: out}
 }
 
-// entry reads one Transaction. An error's text starts with the field's pointer below the item ("/amount: ...").
-func entry(raw json.RawMessage, q abi.ReportQuery) (abi.LedgerEntry, error) {
-	var fields map[string]json.RawMessage
-	if err := decodeObject(raw, &fields); err != nil {
-		return abi.LedgerEntry{}, errors.New(": " + err.Error())
+// readPage reads the Report API's page ({cursor, hasMore, tryLater, items}) into out. An error's text names
+// the field ("items/3/amount: ...").
+func readPage(body []byte, q abi.ReportQuery, out *abi.ReportPage) error {
+	s := scanner{b: body}
+	if s.peek() != '{' {
+		return errors.New("not a JSON object")
 	}
-	var t transaction
-	for _, f := range []struct {
-		name string
-		dst  json.Unmarshaler
-	}{{"pspReference", &t.PSPReference}, {"time", &t.Time}, {"ledgerDate", &t.LedgerDate}, {"entryType", &t.EntryType},
-		{"reference", &t.Reference}, {"currency", &t.Currency}, {"amount", &t.Amount}, {"balanceBefore", &t.BalanceBefore},
-		{"balanceAfter", &t.BalanceAfter}, {"recipientHandle", &t.RecipientHandle}} {
-		if v, ok := fields[f.name]; ok {
-			if err := f.dst.UnmarshalJSON(bytes.TrimSpace(v)); err != nil {
-				return abi.LedgerEntry{}, errors.New("/" + f.name + ": " + err.Error())
+	var interned pageStrings
+	err := s.object(func(key []byte) error {
+		var err error
+		switch string(key) {
+		case "cursor":
+			out.Cursor, _, err = s.text()
+		case "hasMore":
+			out.HasMore, err = s.flag()
+		case "tryLater":
+			out.TryLater, err = s.flag()
+		case "items":
+			out.Entries = out.Entries[:0]
+			if s.peek() == 'n' {
+				return s.literal("null")
 			}
+			if cap(out.Entries) == 0 {
+				// About 250 bytes an entry: one allocation for the page, not a copy per doubling.
+				out.Entries = make([]abi.LedgerEntry, 0, min(MaxItems, len(body)/200+1))
+			}
+			return s.array(func() error {
+				if len(out.Entries) == MaxItems {
+					return errors.New("more entries than a page holds (" + strconv.Itoa(MaxItems) + ")")
+				}
+				out.Entries = append(out.Entries, abi.LedgerEntry{})
+				if err := s.entry(q, &out.Entries[len(out.Entries)-1], &interned); err != nil {
+					return errors.New("items/" + strconv.Itoa(len(out.Entries)-1) + err.Error())
+				}
+				return nil
+			})
+		default:
+			return s.skip()
+		}
+		if err != nil {
+			return errors.New(string(key) + ": " + err.Error())
+		}
+		return nil
+	})
+	if err == nil && s.peek() != 0 {
+		err = s.fail("data after the object")
+	}
+	return err
+}
+
+// pageStrings keeps the last value of the fields that repeat from entry to entry (ledger date, entry
+// type, currency, recipient handle), so that a page allocates and checks them once.
+type pageStrings struct {
+	last      [4]string
+	validDate string // the last ledger date found valid
+}
+
+// intern returns b as a string, reusing the slot's last value if it is the same.
+func (x *pageStrings) intern(slot int, b []byte) string {
+	if string(b) != x.last[slot] { // no allocation: the conversion is only compared
+		x.last[slot] = string(b)
+	}
+	return x.last[slot]
+}
+
+// entry reads one Transaction into e. An error's text starts with the field's pointer below the item
+// ("/amount: ...").
+func (s *scanner) entry(q abi.ReportQuery, e *abi.LedgerEntry, x *pageStrings) error {
+	var amountSet bool
+	var tm, date, currency string
+	if s.peek() != '{' {
+		return errors.New(": not a JSON object")
+	}
+	s.i++
+	for first := true; ; first = false {
+		key, more, err := s.member(first)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
+		var b []byte
+		switch string(key) {
+		case "pspReference":
+			e.PSPReference, _, err = s.text()
+		case "time":
+			tm, _, err = s.text()
+		case "ledgerDate":
+			if b, err = s.textBytes(); err == nil {
+				date = x.intern(0, b)
+			}
+		case "entryType":
+			if b, err = s.textBytes(); err == nil {
+				e.EntryType = x.intern(1, b)
+			}
+		case "reference":
+			e.Reference, _, err = s.text()
+		case "currency":
+			if b, err = s.textBytes(); err == nil {
+				currency = x.intern(2, b)
+			}
+		case "recipientHandle":
+			if b, err = s.textBytes(); err == nil {
+				e.RecipientHandle = x.intern(3, b)
+			}
+		case "amount":
+			e.Amount, amountSet, err = s.money()
+		case "balanceBefore":
+			e.BalanceBefore, _, err = s.money()
+		case "balanceAfter":
+			e.BalanceAfter, _, err = s.money()
+		default:
+			err = s.skip()
+		}
+		if err != nil {
+			return errors.New("/" + string(key) + ": " + err.Error())
 		}
 	}
-	e := abi.LedgerEntry{EntryType: t.EntryType.V, Reference: t.Reference.V, PSPReference: t.PSPReference.V,
-		RecipientHandle: t.RecipientHandle.V, Amount: t.Amount.V, BalanceBefore: t.BalanceBefore.V, BalanceAfter: t.BalanceAfter.V}
 	switch {
-	case !t.Amount.Set:
-		return e, errors.New("/amount: missing")
+	case !amountSet:
+		return errors.New("/amount: missing")
 	case len(e.EntryType) > maxID:
-		return e, errors.New("/entryType: longer than " + strconv.Itoa(maxID) + " characters")
+		return errors.New("/entryType: longer than " + strconv.Itoa(maxID) + " characters")
 	case len(e.Reference) > maxRef:
-		return e, errors.New("/reference: longer than " + strconv.Itoa(maxRef) + " characters")
+		return errors.New("/reference: longer than " + strconv.Itoa(maxRef) + " characters")
 	case len(e.PSPReference) > maxRef:
-		return e, errors.New("/pspReference: longer than " + strconv.Itoa(maxRef) + " characters")
+		return errors.New("/pspReference: longer than " + strconv.Itoa(maxRef) + " characters")
 	case len(e.RecipientHandle) > maxHandle:
-		return e, errors.New("/recipientHandle: longer than " + strconv.Itoa(maxHandle) + " characters")
+		return errors.New("/recipientHandle: longer than " + strconv.Itoa(maxHandle) + " characters")
 	}
-	if c := t.Currency.V; c != "" {
-		if !validCurrency(c) {
-			return e, errors.New("/currency: " + strconv.Quote(vipps.Clip(c, 10)) + " is not an ISO 4217 code")
+	if currency != "" {
+		if !validCurrency(currency) {
+			return errors.New("/currency: " + strconv.Quote(vipps.Clip(currency, 10)) + " is not an ISO 4217 code")
 		}
-		e.Currency = c
+		e.Currency = currency
 	}
-	if s := t.Time.V; s != "" {
-		ts, ok := parseTime(s)
+	if tm != "" {
+		ts, ok := parseTime(tm)
 		if !ok {
-			return e, errors.New("/time: " + strconv.Quote(vipps.Clip(s, 40)) + " is not a date-time")
+			return errors.New("/time: " + strconv.Quote(vipps.Clip(tm, 40)) + " is not a date-time")
 		}
 		e.Time = ts
 	}
-	switch d := t.LedgerDate.V; {
-	case d != "" && !validDate(d):
-		return e, errors.New("/ledgerDate: " + strconv.Quote(vipps.Clip(d, 20)) + " is not a date (YYYY-MM-DD)")
-	case d != "":
-		e.LedgerDate = d
+	switch {
+	case date != "" && date != x.validDate && !validDate(date):
+		return errors.New("/ledgerDate: " + strconv.Quote(vipps.Clip(date, 20)) + " is not a date (YYYY-MM-DD)")
+	case date != "":
+		e.LedgerDate, x.validDate = date, date
 	default:
 		e.LedgerDate = q.Date // by date: the date asked for; the feed: unknown
 	}
-	return e, nil
+	return nil
 }
 
 // timeLayouts are the forms the Report API's documents write times in: RFC 3339 ("...Z", "...+02:00"),
@@ -305,7 +322,12 @@ var timeLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999Z0700
 func parseTime(s string) (string, bool) {
 	for _, l := range timeLayouts {
 		if t, err := time.Parse(l, s); err == nil {
-			return t.UTC().Format(time.RFC3339Nano), true
+			var buf [64]byte
+			c := t.UTC().AppendFormat(buf[:0], time.RFC3339Nano)
+			if string(c) == s {
+				return s, true // already canonical: no second copy
+			}
+			return string(c), true
 		}
 	}
 	return "", false
