@@ -70,6 +70,8 @@ type stackOptions struct {
 	adminToken string
 	// serverYAML is added under server:, indented by two spaces (e.g. "  readTimeout: 1s\n").
 	serverYAML string
+	// topYAML is added at the top level of the config (e.g. "settlement:\n  enabled: true\n").
+	topYAML string
 	// logs, if set, also receives every log line (at every level).
 	logs io.Writer
 	// beforeServe, if set, runs after host.New and before Serve, with the instance's context.
@@ -196,6 +198,7 @@ func newStack(t testing.TB, o stackOptions) *stack {
 	if o.adminToken != "" {
 		adminYAML = "admin:\n  tokenEnv: TEST_ADMIN_TOKEN\n"
 	}
+	adminYAML += o.topYAML
 	config := func(plugin string) string {
 		return fmt.Sprintf(`
 server:
