@@ -251,6 +251,22 @@ func TestNotFound(t *testing.T) {
 	}
 }
 
+// TestReturnedPage: a checkout made with curl (examples/checkout.json) returns to /returned, which says the
+// shop has no order for it instead of showing another order; its reference is escaped.
+func TestReturnedPage(t *testing.T) {
+	ts := newTestShop(t, newFakeKasse(t), nil)
+	for _, tc := range []struct{ path, want string }{
+		{"/returned?ref=curl-1", "Checkout curl-1 was created with kasse&#39;s API directly"},
+		{"/returned", "Checkout (no reference) was created"},
+		{"/returned?ref=%3Cb%3E", "Checkout &lt;b&gt; was created"},
+	} {
+		ts.get(tc.path).wantStatus(t, http.StatusOK).wantBody(t, "<h1>Back from Vipps</h1>").wantBody(t, tc.want)
+	}
+	if n := len(ts.kasse.Calls()); n != 0 {
+		t.Errorf("made %d kasse calls", n)
+	}
+}
+
 func TestCheckoutRefusesBadInput(t *testing.T) {
 	big := demoshop.Product{SKU: "CAR", Name: "A small car", Price: demoshop.MaxAmount}
 	ts := newTestShop(t, newFakeKasse(t), func(c *demoshop.Config) {
