@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -264,6 +265,19 @@ func TestReturnedPage(t *testing.T) {
 	}
 	if n := len(ts.kasse.Calls()); n != 0 {
 		t.Errorf("made %d kasse calls", n)
+	}
+
+	// The README's example checkout returns here, on the demo shop the example config allows.
+	raw, err := os.ReadFile("../checkout.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var co struct{ Reference, ReturnURL string }
+	if err := json.Unmarshal(raw, &co); err != nil {
+		t.Fatal(err)
+	}
+	if co.ReturnURL != "http://127.0.0.1:8081/returned?ref="+co.Reference {
+		t.Errorf("examples/checkout.json returns to %q", co.ReturnURL)
 	}
 }
 
