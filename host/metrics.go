@@ -37,6 +37,9 @@ func (s *Server) writeMetrics(ctx context.Context, w io.Writer) {
 		families[name] = append(families[name], sample{labels, v})
 	}
 
+	if r, ok := s.Store.(interface{ UnreplicatedWrites() uint64 }); ok {
+		add("kasse_store_unreplicated_writes_total", "counter", "Store writes that fewer replicas than store.redis.waitReplicas acknowledged in time.", "", float64(r.UnreplicatedWrites()))
+	}
 	add("kasse_plugin_bundles_skipped_total", "counter", "Bundles in plugins.dir refused or skipped as quarantined.", "", float64(s.plugins.SkippedBundles()))
 	add("kasse_plugin_state_errors_total", "counter", "Plugin state file reads or writes that failed.", "", float64(s.plugins.StateErrors()))
 	for _, st := range s.plugins.Statuses() {

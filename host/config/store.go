@@ -57,6 +57,12 @@ type Redis struct {
 	DialTimeout  Duration `json:"dialTimeout,omitempty"`
 	ReadTimeout  Duration `json:"readTimeout,omitempty"`
 	WriteTimeout Duration `json:"writeTimeout,omitempty"`
+	// WaitReplicas makes each session write wait until that many replicas of its primary have it (Redis
+	// WAIT), at most WaitTimeout, so that a failover cannot lose a write kasse already acted on. Set it to
+	// the replicas per primary (usually 1) on a replicated cluster or a Sentinel setup. Default 0: off.
+	WaitReplicas int `json:"waitReplicas,omitempty"`
+	// WaitTimeout bounds each such wait. Default 0: 250ms.
+	WaitTimeout Duration `json:"waitTimeout,omitempty"`
 
 	// Username, Password and SentinelPassword are the values of the *Env variables; Load sets them.
 	Username         Secret `json:"-"`
