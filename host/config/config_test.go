@@ -644,3 +644,32 @@ func TestYAML12(t *testing.T) {
 		})
 	}
 }
+
+// TestRedisURLEnvironmentWithSettingsOnly: a file whose store.redis gives only settings (no url, no addrs)
+// takes the mode from KASSE_REDIS_URL, as the chaos suite's and a container's configs do.
+func TestRedisURLEnvironmentWithSettingsOnly(t *testing.T) {
+	set := compile(t)
+	raw, err := os.ReadFile(filepath.Join("testdata", "valid", "redis_cluster.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(raw), `    addrs: ["10.0.0.1:6379", "10.0.0.2:6379", "10.0.0.3:6379"]`, "    waitReplicas: 1\n    waitTimeout: 100ms", 1)
+	path := filepath.Join(t.TempDir(), "kasse.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ url, mode string }{
+		{"redis://127.0.0.1:7000?addr=127.0.0.1:7001", config.RedisCluster},
+		{"redis://127.0.0.1:6379/0", config.RedisSingle},
+	} {
+		env := maps.Clone(testEnv)
+		env[config.EnvRedisURL] = tc.url
+		c, err := config.Load(path, set, getenv(env))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.url, err)
+		}
+		if r := c.Store.Redis; r.Mode != tc.mode || r.WaitReplicas != 1 || time.Duration(r.WaitTimeout) != 100*time.Millisecond {
+			t.Errorf("%s: store.redis %+v", tc.url, r)
+		}
+	}
+}

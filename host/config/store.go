@@ -209,10 +209,13 @@ func checkStore(c *Config, getenv func(string) string, add func(ptr, format stri
 		c.Store.Redis = &Redis{URL: c.Store.RedisURL}
 		urlPtr = "/store/redisUrl"
 	case fromEnv != "":
-		// The mode stays what the file says (or implies): a cluster's KASSE_REDIS_URL is in the
-		// cluster URL form. The URL's scheme decides TLS.
+		// The mode stays what the file says (or implies with its url or addrs): a cluster's
+		// KASSE_REDIS_URL is in the cluster URL form. A file that gives only settings (waitReplicas,
+		// timeouts) leaves the mode to the URL. The URL's scheme decides TLS.
 		r := *c.Store.Redis
-		r.Mode = defaultMode(&r)
+		if r.URL != "" || len(r.Addrs) > 0 {
+			r.Mode = defaultMode(&r)
+		}
 		r.URL, r.Addrs, r.TLS = fromEnv, nil, false
 		c.Store.Redis = &r
 	}
