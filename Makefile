@@ -72,6 +72,7 @@ bench:
 	@mkdir -p bin
 	$(GO) test -run '^$$' -bench 'BuildInitiate|CreateCheckout|SwapUnderLoad|LiveCallsDuringGate' -benchtime 2000x -count 1 \
 		./plugin/vippsecom/ ./host/ ./host/upgrade/ 2>&1 | tee bin/bench.txt | $(GO) run ./host/internal/benchtable
+	$(GO) test -run '^$$' -bench 'PluginBoundary|PluginPool|InstanceMemory|StartWarmCache|OutputCheck' -benchtime 2000x -count 1 -timeout 60m ./host/checkout/ ./host/plugins/ ./host/upgrade/ 2>&1 | tee bin/bench-plugins.txt | grep -E '^(Benchmark|ok|FAIL|---)'
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
