@@ -463,7 +463,11 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 	}
 	if init := mod.ExportedFunction(abi.StartFunction); init != nil {
 		boot := &instance{mod: mod, deadline: deadline, stack: make([]uint64, 1)}
-		if err := boot.run(ctx, init); err != nil {
+		err := boot.run(ctx, init)
+		if err == nil && boot.tainted { // finished as the deadline passed: its deadline global may be set
+			err = stopped(ctx)
+		}
+		if err != nil {
 			_ = mod.Close(context.Background())
 			return nil, fail(fmt.Errorf("module[] function[%s] failed: %w", abi.StartFunction, err))
 		}
