@@ -463,7 +463,11 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 	}
 	if init := mod.ExportedFunction(abi.StartFunction); init != nil {
 		boot := &instance{mod: mod, deadline: deadline, stack: make([]uint64, 1)}
-		if err := boot.run(ctx, init); err != nil {
+		err := boot.run(ctx, init)
+		if err == nil && boot.tainted { // finished as the deadline passed: its deadline global may be set
+			err = stopped(ctx)
+		}
+		if err != nil {
 			_ = mod.Close(context.Background())
 			return nil, fail(fmt.Errorf("module[] function[%s] failed: %w", abi.StartFunction, err))
 		}
@@ -559,6 +563,9 @@ func (in *instance) yield(timeout time.Duration) error {
 // guestError treat it as they treated wazero's own check. Once the watchdog fired the instance is tainted,
 // even if the call returned first.
 func (in *instance) run(ctx context.Context, fn api.Function) error {
+	if ctx.Err() != nil { // already over: do not start the guest at all
+		return stopped(ctx)
+	}
 	w := arm(ctx, in.deadline)
 	err := fn.CallWithStack(ctx, in.stack)
 	if w.disarm() {
@@ -568,6 +575,11 @@ func (in *instance) run(ctx context.Context, fn api.Function) error {
 	if err == nil {
 		return nil
 	}
+	return stopped(ctx)
+}
+
+// stopped is the error of a call that ctx ended, in wazero's terms (see run).
+func stopped(ctx context.Context) error {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return sys.NewExitError(sys.ExitCodeDeadlineExceeded)
 	}
