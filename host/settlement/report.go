@@ -265,7 +265,8 @@ var CSVHeader = []string{"ledgerDate", "topic", "entryType", "amount", "currency
 	"time", "balanceBefore", "balanceAfter", "checkoutId", "orderReference"}
 
 // WriteCSV writes the report as CSV for a spreadsheet: the header, one row per entry, then one summary row
-// per total (entryType "total:<name>") and one per mismatch (entryType "mismatch:<kind>").
+// per total (entryType "total:<name>", the amount in the amount column) and one per mismatch (entryType
+// "mismatch:<kind>", its detail in the last column).
 func (r *Report) WriteCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
 	i := strconv.FormatInt
