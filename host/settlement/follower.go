@@ -62,6 +62,9 @@ type Config struct {
 	Source Source
 	// Merchants are the merchants to follow.
 	Merchants []Merchant
+	// CurrentMerchants, if set, is asked for the merchants to follow instead of Merchants, each round and
+	// each lookup, so that a config reload that adds, removes or changes a merchant takes effect.
+	CurrentMerchants func() []Merchant
 	// PollInterval is how often each ledger's feeds are read. Default 1 minute.
 	PollInterval time.Duration
 	// PayoutDelay is how long after a capture the money is expected on the ledger and paid out (the
@@ -96,7 +99,6 @@ type Follower struct {
 	st    store.Settlements
 	now   func() time.Time
 	log   *slog.Logger
-	byID  map[string]Merchant
 	mu    sync.Mutex
 	found map[string]string // merchant -> ledger id found by the Source
 	// applied are the payouts (merchant/entry id) this process has recorded on all their sessions, and
@@ -133,12 +135,27 @@ func New(cfg Config) (*Follower, error) {
 		_, _ = rand.Read(b)
 		cfg.Holder = hex.EncodeToString(b)
 	}
-	f := &Follower{cfg: cfg, st: st, now: cfg.Now, log: cfg.Logger, byID: map[string]Merchant{},
+	f := &Follower{cfg: cfg, st: st, now: cfg.Now, log: cfg.Logger,
 		found: map[string]string{}, applied: map[string]bool{}}
-	for _, m := range cfg.Merchants {
-		f.byID[m.ID] = m
-	}
 	return f, nil
+}
+
+// merchants returns the merchants to follow now.
+func (f *Follower) merchants() []Merchant {
+	if f.cfg.CurrentMerchants != nil {
+		return f.cfg.CurrentMerchants()
+	}
+	return f.cfg.Merchants
+}
+
+// merchant returns the followed merchant id.
+func (f *Follower) merchant(id string) (Merchant, bool) {
+	for _, m := range f.merchants() {
+		if m.ID == id {
+			return m, true
+		}
+	}
+	return Merchant{}, false
 }
 
 // Run follows every merchant's ledger each PollInterval until ctx ends. A failed round is logged and
@@ -147,7 +164,7 @@ func (f *Follower) Run(ctx context.Context) {
 	t := time.NewTicker(f.cfg.PollInterval)
 	defer t.Stop()
 	for {
-		for _, m := range f.cfg.Merchants {
+		for _, m := range f.merchants() {
 			if err := f.Sync(ctx, m.ID); err != nil && ctx.Err() == nil {
 				f.log.Warn("settlement: follow ledger", "merchant", m.ID, "err", err)
 			}
@@ -244,7 +261,7 @@ func (f *Follower) payouts(ctx context.Context, merchant, ledger string) error {
 // Ledger returns the merchant's ledger id: from the configuration, else found through the Source (once
 // per process).
 func (f *Follower) Ledger(ctx context.Context, merchant string) (string, error) {
-	m, ok := f.byID[merchant]
+	m, ok := f.merchant(merchant)
 	if !ok {
 		return "", fmt.Errorf("settlement: merchant %q is not followed", merchant)
 	}
@@ -344,7 +361,7 @@ func (f *Follower) mismatch(merchant, kind, detail, session string) {
 // provider reference ref: several sales units may share one ledger (the guide's "Acme Central
 // Clearing"), and each merchant's follower records its own sessions, so the entry is not a mismatch.
 func (f *Follower) elsewhere(ctx context.Context, merchant, ledger, ref string) bool {
-	for _, m := range f.cfg.Merchants {
+	for _, m := range f.merchants() {
 		if m.ID == merchant {
 			continue
 		}
@@ -554,7 +571,7 @@ func (f *Follower) payout(ctx context.Context, merchant, ledger string, p Entry,
 // Expect notes that a session was captured, so that its absence from the ledger after PayoutDelay is
 // reported. The host calls it when a session's captured amount grows.
 func (f *Follower) Expect(ctx context.Context, sess *payment.Session) error {
-	if _, ok := f.byID[sess.Merchant]; !ok {
+	if _, ok := f.merchant(sess.Merchant); !ok {
 		return nil
 	}
 	ledger, err := f.Ledger(ctx, sess.Merchant)
