@@ -450,9 +450,9 @@ func (f *Follower) settle(ctx context.Context, merchant, ledger, ref string, e E
 	if err != nil {
 		return err
 	}
-	var changed bool
+	var changed, newMismatch bool
 	after, err := f.cfg.Store.Update(ctx, sess.ID, func(s *payment.Session) (bool, error) {
-		changed = false
+		changed, newMismatch = false, false
 		st := s.Settlement.Clone()
 		if st == nil {
 			st = &payment.Settlement{}
@@ -473,7 +473,9 @@ func (f *Follower) settle(ctx context.Context, merchant, ledger, ref string, e E
 			st.LedgerDate = e.LedgerDate
 		}
 		st.Net = st.Captured - st.Refunded - st.Fees
+		before := st.Mismatch
 		st.Mismatch = amountMismatch(s, st)
+		newMismatch = before == "" && st.Mismatch != ""
 		s.Settlement = st
 		s.UpdatedAt = f.now().UTC()
 		changed = true
@@ -481,6 +483,9 @@ func (f *Follower) settle(ctx context.Context, merchant, ledger, ref string, e E
 	})
 	if err != nil {
 		return fmt.Errorf("settlement: record entry %s on session %s: %w", e.ID, sess.ID, err)
+	}
+	if newMismatch {
+		f.mismatch(merchant, MismatchAmount, after.Settlement.Mismatch, after.ID)
 	}
 	if changed {
 		if after.Settlement.Captured >= after.CapturedAmount {

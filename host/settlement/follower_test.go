@@ -351,7 +351,8 @@ func TestMismatches(t *testing.T) {
 		if err := f.Sync(ctx, "m1"); err != nil {
 			t.Fatal(err)
 		}
-		if mm.get(settlement.MismatchUnknownReference) != 1 || mm.get(settlement.MismatchMissing) != 0 {
+		if mm.get(settlement.MismatchUnknownReference) != 1 || mm.get(settlement.MismatchMissing) != 0 ||
+			mm.get(settlement.MismatchAmount) != 1 {
 			t.Errorf("mismatches after the first round: %v", mm.kinds)
 		}
 		s14, _ := st.Get(ctx, "s14")
