@@ -254,7 +254,8 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		}
 		s.Settlement, err = settlement.New(settlement.Config{Store: s.Store, Source: s.Service, CurrentMerchants: merchants,
 			PollInterval: time.Duration(cfg.Settlement.PollInterval), PayoutDelay: time.Duration(cfg.Settlement.PayoutDelay),
-			Now: opts.Now, Logger: log, OnMismatch: s.mismatches.add, Relay: s.Service.RelayNotices,
+			From: cfg.Settlement.From,
+			Now:  opts.Now, Logger: log, OnMismatch: s.mismatches.add, Relay: s.Service.RelayNotices,
 			RelayRetry: 10 * time.Second,
 			Notify: func(merchant string) bool {
 				m, ok := live.Merchant(merchant)

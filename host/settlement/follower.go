@@ -89,6 +89,10 @@ type Config struct {
 	Relay func(ctx context.Context, sess *payment.Session) *payment.Session
 	// RelayRetry is how soon the reconciler relays a notice not relayed at once. Default 10s.
 	RelayRetry time.Duration
+	// From, if set (YYYY-MM-DD), is the first ledger date kasse settles: entries of earlier dates are kept
+	// for the reports but not matched to sessions nor reported as mismatches. The feed starts at the
+	// ledger's beginning, so a merchant who used Vipps before kasse sets it to the day kasse took over.
+	From string
 	// Holder names this instance in the lease; default a random id.
 	Holder string
 }
@@ -223,6 +227,9 @@ func (f *Follower) payouts(ctx context.Context, merchant, ledger string) error {
 		dates = dates[len(dates)-payoutDays:]
 	}
 	for _, d := range dates {
+		if d < f.cfg.From {
+			continue
+		}
 		es, err := f.entries(ctx, merchant, ledger, d)
 		if err != nil {
 			return err
@@ -305,10 +312,15 @@ func (f *Follower) follow(ctx context.Context, merchant, ledger, topic, lease st
 			return fmt.Errorf("settlement: read the %s feed of ledger %s: %w", topic, ledger, err)
 		}
 		entries := make([]Entry, 0, len(page.Entries))
+		var current []Entry // on or after From
 		for _, e := range page.Entries {
-			entries = append(entries, newEntry(topic, e))
+			ne := newEntry(topic, e)
+			entries = append(entries, ne)
+			if ne.LedgerDate >= f.cfg.From {
+				current = append(current, ne)
+			}
 		}
-		if err := f.apply(ctx, merchant, ledger, entries); err != nil {
+		if err := f.apply(ctx, merchant, ledger, current); err != nil {
 			return err
 		}
 		recs := make([]store.LedgerRecord, 0, len(entries))
@@ -330,7 +342,7 @@ func (f *Follower) follow(ctx context.Context, merchant, ledger, topic, lease st
 		if !moved {
 			return nil // another instance recorded this page: it follows the feed now
 		}
-		for _, e := range entries {
+		for _, e := range current {
 			if e.Topic == abi.TopicFunds && (e.EntryType == abi.EntryCapture || e.EntryType == abi.EntryRefund) {
 				if _, err := f.sessionOf(ctx, merchant, e.Reference); errors.Is(err, store.ErrNotFound) &&
 					!f.elsewhere(ctx, merchant, ledger, e.Reference) {

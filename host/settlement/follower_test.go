@@ -500,3 +500,28 @@ func TestSharedLedger(t *testing.T) {
 		}
 	})
 }
+
+// TestFromSkipsHistory: entries of ledger dates before From (before kasse took over) are kept for the
+// report but matched to nothing and reported as nothing.
+func TestFromSkipsHistory(t *testing.T) {
+	stores(t, func(t *testing.T, st store.Store) {
+		src := &ledger{}
+		guideDay(src) // no sessions: every capture would be unknown
+		mm := &mismatches{}
+		f, err := settlement.New(settlement.Config{Store: st, Source: src, OnMismatch: mm.add, From: "2022-10-02",
+			Merchants: []settlement.Merchant{{ID: "m1"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Sync(t.Context(), "m1"); err != nil {
+			t.Fatal(err)
+		}
+		r, err := f.Report(t.Context(), "m1", "2022-10-01")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(mm.kinds) != 0 || len(r.Mismatches) != 0 || r.NetPayout != 28800 || !r.Balanced {
+			t.Errorf("mismatches %v, report %+v", mm.kinds, r)
+		}
+	})
+}

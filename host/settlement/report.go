@@ -161,6 +161,10 @@ func (f *Follower) Report(ctx context.Context, merchant, date string) (*Report, 
 	if err := f.overdueMismatches(ctx, r, merchant, ledger, date); err != nil {
 		return nil, err
 	}
+	if date < f.cfg.From {
+		// Before kasse took over: entries are shown, but there is nothing of kasse's to disagree with.
+		r.Mismatches = []Mismatch{}
+	}
 	sum(r, funds, fees)
 	return r, nil
 }
