@@ -1,6 +1,7 @@
 // Package store owns where checkout sessions live between requests: the sessions themselves, the index
-// from a provider's payment reference to its session, idempotency keys, and the reconciler's poll
-// schedule. It has two implementations behind one interface: Memory, the in-process default used when no
+// from a provider's payment reference to its session, idempotency keys, the reconciler's poll
+// schedule, and the settlement follower's shared state (Settlements: lease, feed cursors, ledger entries,
+// captures awaiting the ledger). It has two implementations behind one interface: Memory, the in-process default used when no
 // Redis is configured, and Redis, which lets several kasse instances share one state.
 //
 // The store knows nothing about payment rules: it persists payment.Session values and applies the caller's
