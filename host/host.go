@@ -6,15 +6,14 @@ package host
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
+	"slices"
+	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -34,6 +33,7 @@ import (
 	"github.com/kassehq/kasse/host/plugins"
 	"github.com/kassehq/kasse/host/provider"
 	"github.com/kassehq/kasse/host/reconciler"
+	"github.com/kassehq/kasse/host/settlement"
 	"github.com/kassehq/kasse/host/store"
 	"github.com/kassehq/kasse/host/upgrade"
 	"github.com/kassehq/kasse/host/webhooks"
@@ -74,12 +74,15 @@ type Server struct {
 	Hooks *hooks.Hooks
 	// Webhooks keeps kasse's Vipps webhook registrations (ePayment merchants) and verifies deliveries.
 	Webhooks *webhooks.Manager
+	// Settlement follows the merchants' settlement ledgers; nil when settlement.enabled is off.
+	Settlement *settlement.Follower
 
 	handler    http.Handler
 	closeRedis func() error // the Redis client of store.redis; the store does not own it
 	ops        http.Handler
 	clients    []*http.Client
 	authFails  authFailures
+	mismatches mismatchCounts
 	syncs      sync.WaitGroup
 	runtime    *plugins.Runtime
 	plugins    *upgrade.Manager
@@ -134,7 +137,8 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 			return nil, fmt.Errorf("host: %w", err)
 		}
 		s.closeRedis = client.Close
-		if s.Store, err = store.NewRedisFromClient(client, store.RedisOptions{}); err != nil {
+		if s.Store, err = store.NewRedisFromClient(client, store.RedisOptions{WaitReplicas: rc.WaitReplicas,
+			WaitTimeout: time.Duration(rc.WaitTimeout)}); err != nil {
 			return nil, fmt.Errorf("host: %w", err)
 		}
 		if err := s.Store.Ping(ctx); err != nil {
@@ -221,9 +225,44 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		Now:            opts.Now,
 		Logger:         log,
 		Relay:          s.Notifier.Relay,
+		OnChange: func(ctx context.Context, before, after *payment.Session) {
+			// A capture is expected on the ledger by the payout delay; the follower reports it if not.
+			if s.Settlement != nil && before != nil && after.CapturedAmount > before.CapturedAmount {
+				if err := s.Settlement.Expect(ctx, after); err != nil {
+					log.Warn("settlement: note a capture", "session", after.ID, "err", err)
+				}
+			}
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("host: %w", err)
+	}
+	var reports httpapi.SettlementReports
+	if cfg.Settlement.Enabled {
+		// The merchants come from the live config, so a reload that adds one is followed at the next round.
+		// (settlement.enabled itself is read at start.)
+		merchants := func() []settlement.Merchant {
+			c := live.Config()
+			ms := make([]settlement.Merchant, 0, len(c.Merchants))
+			for id, m := range c.Merchants {
+				ms = append(ms, settlement.Merchant{ID: id, LedgerID: m.Vipps.LedgerID})
+			}
+			slices.SortFunc(ms, func(a, b settlement.Merchant) int { return strings.Compare(a.ID, b.ID) })
+			return ms
+		}
+		s.Settlement, err = settlement.New(settlement.Config{Store: s.Store, Source: s.Service, CurrentMerchants: merchants,
+			PollInterval: time.Duration(cfg.Settlement.PollInterval), PayoutDelay: time.Duration(cfg.Settlement.PayoutDelay),
+			From: cfg.Settlement.From,
+			Now:  opts.Now, Logger: log, OnMismatch: s.mismatches.add, Relay: s.Service.RelayNotices,
+			RelayRetry: 10 * time.Second,
+			Notify: func(merchant string) bool {
+				m, ok := live.Merchant(merchant)
+				return ok && m.Platform != nil
+			}})
+		if err != nil {
+			return nil, fmt.Errorf("host: %w", err)
+		}
+		reports = s.Settlement
 	}
 	s.Hooks, err = hooks.New(hooks.Deps{Adapters: adapterSet, Merchants: live, Checkouts: hookCheckouts{s.Service},
 		Claims: s.Store, Schemas: set, InboxStorage: inboxQueue, Logger: log, Now: opts.Now})
@@ -280,6 +319,7 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	s.handler = httpapi.New(httpapi.Config{
 		Service: s.Service, Schemas: set, APIKeys: live, Logger: log, Mount: s.Hooks.Mount, Webhooks: s.Webhooks,
 		Ready: ready, OnAuthFailure: s.authFails.add, URLSegments: segments, Idempotency: s.Store,
+		Settlements: reports,
 	})
 	s.ops = httpapi.NewOps(httpapi.OpsConfig{Ready: ready, Logger: log, Mount: opsMount})
 	return s, nil
@@ -348,6 +388,10 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	go func() { defer wg.Done(); s.Webhooks.Run(rctx) }()
 	go func() { defer wg.Done(); s.Notifier.Run(rctx) }()
 	go func() { defer wg.Done(); s.Hooks.Run(rctx) }()
+	if s.Settlement != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.Settlement.Run(rctx) }()
+	}
 	go func() {
 		defer wg.Done()
 		poll := s.configPoll
@@ -423,40 +467,4 @@ func (h hookCheckouts) Modify(ctx context.Context, id, op string, amount int64, 
 
 func (h hookCheckouts) Lookup(ctx context.Context, merchant, ref string) (*payment.Session, error) {
 	return h.svc.Lookup(ctx, merchant, ref)
-}
-
-// Main runs kasse as a command: it reads flags, starts the server and stops on SIGINT or SIGTERM.
-func Main() {
-	fs := flag.NewFlagSet("kasse", flag.ExitOnError)
-	configPath := fs.String("config", envOr("KASSE_CONFIG", "examples/kasse.yaml"), "merchant config file (env KASSE_CONFIG)")
-	_ = fs.Parse(os.Args[1:])
-
-	log := slog.New(redact.Handler(slog.NewTextHandler(os.Stderr, nil)))
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, *configPath, log); err != nil {
-		log.Error("kasse stopped", "err", err)
-		os.Exit(1)
-	}
-}
-
-func run(ctx context.Context, configPath string, log *slog.Logger) error {
-	s, err := New(ctx, Options{ConfigPath: configPath, Logger: log})
-	if err != nil {
-		return err
-	}
-	defer func() { _ = s.Close(context.WithoutCancel(ctx)) }()
-	l, err := net.Listen("tcp", s.Config().Server.Listen)
-	if err != nil {
-		return fmt.Errorf("host: listen: %w", err)
-	}
-	log.Info("kasse listening", "url", "http://"+l.Addr().String(), "publicUrl", s.Config().Server.PublicURL)
-	return s.Serve(ctx, l)
-}
-
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
 }

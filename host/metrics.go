@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/gin-gonic/gin"
 
@@ -35,6 +37,9 @@ func (s *Server) writeMetrics(ctx context.Context, w io.Writer) {
 		families[name] = append(families[name], sample{labels, v})
 	}
 
+	if r, ok := s.Store.(interface{ UnreplicatedWrites() uint64 }); ok {
+		add("kasse_store_unreplicated_writes_total", "counter", "Store writes that fewer replicas than store.redis.waitReplicas acknowledged in time.", "", float64(r.UnreplicatedWrites()))
+	}
 	add("kasse_plugin_bundles_skipped_total", "counter", "Bundles in plugins.dir refused or skipped as quarantined.", "", float64(s.plugins.SkippedBundles()))
 	add("kasse_plugin_state_errors_total", "counter", "Plugin state file reads or writes that failed.", "", float64(s.plugins.StateErrors()))
 	for _, st := range s.plugins.Statuses() {
@@ -50,8 +55,16 @@ func (s *Server) writeMetrics(ctx context.Context, w io.Writer) {
 				add("kasse_plugin_instances", "gauge", "Live wasm instances of a plugin version.", l, float64(v.Runtime.InstancesLive))
 				add("kasse_plugin_instances_replaced_total", "counter", "Instances discarded after a failure.", l, float64(v.Runtime.Replaced))
 				add("kasse_plugin_peak_memory_pages", "gauge", "Largest linear memory seen, in 64 KiB pages.", l, float64(v.Runtime.PeakMemoryPages))
+				add("kasse_plugin_instances_max", "gauge", "Most wasm instances the pool of a plugin version may run.", l, float64(v.Runtime.InstancesMax))
+				if v.Runtime.InstancesLive > 0 {
+					add("kasse_plugin_instance_memory_bytes", "gauge", "Linear memory per live wasm instance of a plugin version (average, as of each one's last call).", l, float64(v.Runtime.MemoryPages)*65536/float64(v.Runtime.InstancesLive))
+				}
 			}
 		}
+	}
+	for k, n := range s.mismatches.snapshot() {
+		add("kasse_settlement_mismatches_total", "counter", "Disagreements between a merchant's settlement ledger and kasse, by kind (unknown-reference, amount-differs, missing-from-ledger).",
+			fmt.Sprintf(`merchant=%q,kind=%q`, k.merchant, k.kind), float64(n))
 	}
 	queue := func(name, what string, st outbound.Stats, err error) {
 		if err != nil {
@@ -100,4 +113,27 @@ func (s *Server) writeMetrics(ctx context.Context, w io.Writer) {
 		}
 	}
 	_, _ = io.WriteString(w, b.String())
+}
+
+// mismatchCounts counts the settlement mismatches the follower found, by merchant and kind.
+type mismatchCounts struct {
+	mu sync.Mutex
+	n  map[mismatchKey]uint64
+}
+
+type mismatchKey struct{ merchant, kind string }
+
+func (m *mismatchCounts) add(merchant, kind string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.n == nil {
+		m.n = map[mismatchKey]uint64{}
+	}
+	m.n[mismatchKey{merchant, kind}]++
+}
+
+func (m *mismatchCounts) snapshot() map[mismatchKey]uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return maps.Clone(m.n)
 }

@@ -23,6 +23,14 @@ func TestMetrics(t *testing.T) {
 	if n, _ := strconv.Atoi(string(m[1])); n < 2 {
 		t.Fatalf("vipps-ecom calls = %d after a checkout (build and read initiate), want >= 2", n)
 	}
+	mem := regexp.MustCompile(`(?m)^kasse_plugin_instance_memory_bytes\{plugin="vipps-ecom",version="[^"]+",state="active"\} (\S+)$`).
+		FindSubmatch(res.raw)
+	if mem == nil {
+		t.Fatalf("no memory per instance for the active vipps-ecom version:\n%s", res.raw)
+	}
+	if b, err := strconv.ParseFloat(string(mem[1]), 64); err != nil || b < 65536 {
+		t.Errorf("vipps-ecom memory per instance = %s, want at least a page", mem[1])
+	}
 	for _, want := range []string{
 		`# TYPE kasse_plugin_failures_total counter`,
 		`kasse_platform_updates_pending 0`,

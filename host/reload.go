@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/kassehq/kasse/host/config"
+	"github.com/kassehq/kasse/host/logging"
 	"github.com/kassehq/kasse/schemas"
 )
 
@@ -46,7 +48,7 @@ func newLiveConfig(path string, set *schemas.Set, getenv func(string) string, lo
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := config.Parse(raw, set, getenv)
+	cfg, err := config.ParseAt(raw, filepath.Dir(path), set, getenv)
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +90,7 @@ func (lc *liveConfig) Reload() bool {
 		return false
 	}
 	lc.sum = sum
-	next, err := config.Parse(raw, lc.schemas, lc.getenv)
+	next, err := config.ParseAt(raw, filepath.Dir(lc.path), lc.schemas, lc.getenv)
 	if err == nil && lc.check != nil {
 		err = lc.check(next)
 	}
@@ -96,14 +98,15 @@ func (lc *liveConfig) Reload() bool {
 		err = checkInsecureNoAuth(lc.current.Load().Server, next)
 	}
 	if err != nil {
-		lc.log.Error("config reload refused; the running config stays", "path", lc.path, "err", err)
+		logging.Error(lc.log, "config reload refused; the running config stays", err, "path", lc.path)
 		return false
 	}
 	old := lc.current.Swap(next)
 	lc.since, lc.version = time.Now(), hex.EncodeToString(sum[:6])
 	if !reflect.DeepEqual(old.Server, next.Server) || !reflect.DeepEqual(old.Store, next.Store) ||
-		!reflect.DeepEqual(old.Plugins, next.Plugins) || !reflect.DeepEqual(old.Reconciler, next.Reconciler) {
-		lc.log.Warn("config reloaded; changes to server, store, plugins or reconciler take effect at the next restart", "path", lc.path)
+		!reflect.DeepEqual(old.Plugins, next.Plugins) || !reflect.DeepEqual(old.Reconciler, next.Reconciler) ||
+		old.Log != next.Log {
+		lc.log.Warn("config reloaded; changes to server, store, plugins, reconciler or log take effect at the next restart", "path", lc.path)
 	}
 	lc.log.Info("config reloaded", "path", lc.path, "merchants", len(next.Merchants))
 	if lc.onChange != nil {

@@ -324,6 +324,7 @@ func (s *Shop) routes() http.Handler {
 	mux.HandleFunc("GET /orders/{id}", s.orderPage)
 	mux.HandleFunc("GET /orders/{id}/thanks", s.thanks)
 	mux.HandleFunc("GET /orders/{id}/confirm", s.confirm)
+	mux.HandleFunc("GET /returned", s.returned)
 	for _, op := range []operation{opCapture, opRefund, opCancel} {
 		mux.HandleFunc("POST /orders/{id}/"+string(op), s.operate(op))
 	}
@@ -387,6 +388,21 @@ type messageView struct {
 	Paragraphs []string
 	Problem    *problem
 	Links      []link
+}
+
+// returned is where a checkout created outside the shop (the README's examples/checkout.json, sent with
+// curl) brings the customer back: the shop has no order for it, so the page says so and where its state is.
+func (s *Shop) returned(w http.ResponseWriter, r *http.Request) {
+	ref := r.URL.Query().Get("ref")
+	if ref == "" {
+		ref = "(no reference)"
+	}
+	s.render(w, r, http.StatusOK, "message", messageView{Title: "Back from Vipps", Heading: "Back from Vipps",
+		Paragraphs: []string{
+			"Checkout " + ref + " was created with kasse's API directly, not in this shop, so the shop has no order page for it.",
+			"Its state is kasse's: GET /v1/checkouts/{id} with the merchant's API key (README, step 3).",
+		},
+		Links: []link{{Href: "/", Text: "Visit the shop"}}})
 }
 
 func (s *Shop) notFound(w http.ResponseWriter, r *http.Request, msg string) {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/kassehq/kasse/examples/demoshop"
+	"github.com/kassehq/kasse/host/payment"
 	"github.com/kassehq/kasse/schemas"
 )
 
@@ -251,6 +253,35 @@ func TestNotFound(t *testing.T) {
 	}
 }
 
+// TestReturnedPage: a checkout made with curl (examples/checkout.json) returns to /returned, which says the
+// shop has no order for it instead of showing another order; its reference is escaped.
+func TestReturnedPage(t *testing.T) {
+	ts := newTestShop(t, newFakeKasse(t), nil)
+	for _, tc := range []struct{ path, want string }{
+		{"/returned?ref=curl-1", "Checkout curl-1 was created with kasse&#39;s API directly"},
+		{"/returned", "Checkout (no reference) was created"},
+		{"/returned?ref=%3Cb%3E", "Checkout &lt;b&gt; was created"},
+	} {
+		ts.get(tc.path).wantStatus(t, http.StatusOK).wantBody(t, "<h1>Back from Vipps</h1>").wantBody(t, tc.want)
+	}
+	if n := len(ts.kasse.Calls()); n != 0 {
+		t.Errorf("made %d kasse calls", n)
+	}
+
+	// The README's example checkout returns here, on the demo shop the example config allows.
+	raw, err := os.ReadFile("../checkout.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var co struct{ Reference, ReturnURL string }
+	if err := json.Unmarshal(raw, &co); err != nil {
+		t.Fatal(err)
+	}
+	if co.ReturnURL != "http://127.0.0.1:8081/returned?ref="+co.Reference {
+		t.Errorf("examples/checkout.json returns to %q", co.ReturnURL)
+	}
+}
+
 func TestCheckoutRefusesBadInput(t *testing.T) {
 	big := demoshop.Product{SKU: "CAR", Name: "A small car", Price: demoshop.MaxAmount}
 	ts := newTestShop(t, newFakeKasse(t), func(c *demoshop.Config) {
@@ -446,6 +477,23 @@ func TestFlow(t *testing.T) {
 
 	// The customer's page follows kasse.
 	ts.get("/orders/1001/thanks").wantBody(t, "Payment refunded — the money is on its way back to you.")
+}
+
+// TestSettlementShown: once kasse has read the payment off the Vipps ledger, the merchant's order page
+// shows what was settled and the payout.
+func TestSettlementShown(t *testing.T) {
+	ts := newTestShop(t, newFakeKasse(t), nil)
+	id := ts.buy("HAT-1", "1")
+	ts.kasse.authorize(id)
+	ts.get("/orders/1001").wantNoBody(t, "Settlement (from the Vipps ledger)")
+	ts.kasse.mu.Lock()
+	s := ts.kasse.sessions[id]
+	s.Settlement = &payment.Settlement{LedgerDate: "2026-12-03", Captured: 29900, Refunded: 10000, Fees: 400,
+		Net: 19500, PayoutReference: "Vipps utbet. 2000001 Vippsnr 123456", PayoutDate: "2026-12-05"}
+	ts.kasse.mu.Unlock()
+	ts.get("/orders/1001").wantStatus(t, http.StatusOK).wantBody(t, "Settlement (from the Vipps ledger)",
+		"Ledger date 2026-12-03", "Fees</th><td class=\"num\">4,00 kr", "Net to the bank</th><td class=\"num\">195,00 kr",
+		"Vipps utbet. 2000001 Vippsnr 123456, expected 2026-12-05").wantNoBody(t, "does not match")
 }
 
 func TestCustomerRejects(t *testing.T) {

@@ -162,7 +162,7 @@ func (s *Server) sendCallbackLocked(p *payment, info callbackInfo) {
 		return
 	case s.mode == CallbackDrop:
 		s.callbacks = append(s.callbacks, &callbackEntry{rec: withErr(rec, "not sent: callback mode is drop"), done: true})
-		s.cfg.Logf("vippssim: callback %s for order %s dropped", info.status, p.key.orderID)
+		s.log.Info("callback not sent: callback mode is drop", "status", info.status, "order", p.key.orderID)
 		return
 	}
 	s.dispatchLocked(outgoing{
@@ -179,7 +179,7 @@ func (s *Server) sendCallbackLocked(p *payment, info callbackInfo) {
 		},
 		drop: func(reason string) {
 			s.callbacks = append(s.callbacks, &callbackEntry{rec: withErr(rec, reason), done: true})
-			s.cfg.Logf("vippssim: callback %s for order %s %s", info.status, p.key.orderID, reason)
+			s.log.Info("callback not sent", "status", info.status, "order", p.key.orderID, "reason", reason)
 		},
 	})
 }
@@ -211,7 +211,7 @@ func (s *Server) deliver(entry *callbackEntry, rec DeliveredCallback) {
 			rec.StatusCode = resp.StatusCode
 		}
 	}
-	s.cfg.Logf("vippssim: callback %s for order %s -> status %d %s", rec.Status, rec.OrderID, rec.StatusCode, rec.Err)
+	s.logSent("callback", rec.StatusCode, rec.Err, "status", rec.Status, "order", rec.OrderID)
 
 	s.mu.Lock()
 	entry.rec = rec

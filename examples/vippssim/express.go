@@ -229,7 +229,7 @@ func (s *Server) fetchShippingOptions(ctx context.Context, prefix, orderID, auth
 	if err != nil {
 		return nil, fmt.Errorf("shippingDetails: read answer: %w", err)
 	}
-	s.cfg.Logf("vippssim: shippingDetails for order %s -> status %d", orderID, resp.StatusCode)
+	s.logSent("shippingDetails", resp.StatusCode, "", "order", orderID)
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("shippingDetails: merchant answered %d", resp.StatusCode)
 	}
@@ -399,7 +399,7 @@ func (s *Server) RemoveConsent(ctx context.Context, userID string) []ConsentRemo
 			if err != nil {
 				r.Err = err.Error()
 			}
-			s.cfg.Logf("vippssim: consent removal -> status %d %s", r.StatusCode, r.Err)
+			s.logSent("consent removal", r.StatusCode, r.Err)
 			out = append(out, r)
 		}
 	}
@@ -448,7 +448,7 @@ func (s *Server) removeConsentAt(ctx context.Context, u string) (int, error) {
 }
 
 // The express pages: the address (with name and email), then the shipping choice and confirmation.
-var expressTemplate = template.Must(template.New("express").Funcs(template.FuncMap{"nok": formatNOK}).Parse(`<!DOCTYPE html>
+var expressTemplate = template.Must(template.New("express").Funcs(template.FuncMap{"nok": formatNOK, "add": func(a, b int64) int64 { return a + b }}).Parse(`<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -472,7 +472,7 @@ button.secondary{background:#fff;color:#1a1a1a}
 <main>
 <h1>{{.Title}}</h1>
 {{if .Error}}<p class="error" role="alert" id="error">{{.Error}}</p>{{end}}
-<p>Express checkout: order <strong>{{.OrderID}}</strong> at merchant {{.MSN}}, {{nok .Amount}} before shipping.</p>
+<p>Express checkout at <strong id="shop">{{.Shop}}</strong>{{if .Text}} for <strong id="order">{{.Text}}</strong>{{end}}: <data id="subtotal" value="{{.Amount}}">{{nok .Amount}}</data> before shipping.</p>
 {{- if eq .Step "address"}}
 <form method="post" action="{{.Action}}">
 <input type="hidden" name="step" value="address">
@@ -495,21 +495,25 @@ button.secondary{background:#fff;color:#1a1a1a}
 <fieldset>
 <legend>Shipping</legend>
 {{- range $i, $o := .Options}}
-<label><input type="radio" name="shippingMethodId" value="{{$o.ID}}"{{if $o.Default}} checked{{end}} required> {{$o.Name}} – <data value="{{$o.Cost}}">{{nok $o.Cost}}</data></label>
+<label><input type="radio" name="shippingMethodId" value="{{$o.ID}}"{{if $o.Default}} checked{{end}} required> {{$o.Name}} – <data value="{{$o.Cost}}">{{nok $o.Cost}}</data>, total <strong><data class="total" value="{{add $.Amount $o.Cost}}">{{nok (add $.Amount $o.Cost)}}</data></strong></label>
 {{- end}}
 </fieldset>
 <button type="submit" name="action" value="confirm" class="primary">Confirm payment</button>
 <button type="submit" name="action" value="reject" class="secondary">Reject</button>
 </form>
 {{- end}}
+<p class="note">Vipps order id {{.OrderID}}, merchant serial number {{.MSN}}.</p>
 <p class="note">This is the kasse Vipps simulator, not Vipps. No money moves.</p>
 </main>
 </body>
 </html>
 `))
 
+// expressPage is an Express page's data; Shop and Text are as on the landing page (landingPage), and the
+// shipping step shows each option's total (Amount plus its cost), the amount the customer confirms.
 type expressPage struct {
 	Title, Step, Error, Action, MSN, OrderID, Phone string
+	Shop, Text                                      string
 	Amount                                          int64
 	Address                                         ExpressAddress
 	Options                                         []ShippingOption
@@ -523,7 +527,7 @@ func (s *Server) renderExpress(w http.ResponseWriter, status int, page expressPa
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
 	w.WriteHeader(status)
 	if err := expressTemplate.Execute(w, page); err != nil {
-		s.cfg.Logf("vippssim: render express page: %v", err)
+		s.log.Error("render express page", "err", err)
 	}
 }
 
@@ -531,7 +535,7 @@ func (s *Server) renderExpress(w http.ResponseWriter, status int, page expressPa
 // valid. Call with s.mu held (it is released around the merchant's shippingDetails call).
 func (s *Server) expressStepLocked(w http.ResponseWriter, r *http.Request, p *payment, phone string) {
 	page := expressPage{Title: "Vipps Express Checkout", Action: landingPath + "?" + r.URL.RawQuery, MSN: p.key.msn,
-		OrderID: p.key.orderID, Phone: phone, Amount: p.amount, Address: DemoAddress()}
+		Shop: s.tenantName(p.key.msn), Text: p.text, OrderID: p.key.orderID, Phone: phone, Amount: p.amount, Address: DemoAddress()}
 	if p.express.address != nil {
 		page.Address = *p.express.address
 	}
@@ -557,7 +561,7 @@ func (s *Server) expressStepLocked(w http.ResponseWriter, r *http.Request, p *pa
 		opts, err := s.offerShipping(r.Context(), orderID, phone, addr)
 		s.mu.Lock()
 		if err != nil {
-			s.cfg.Logf("vippssim: express order %s: %v", orderID, err)
+			s.log.Warn("express: no shipping options", "order", orderID, "err", err)
 			page.Step, page.Error = "address", "No shipping methods found for this address."
 			s.renderExpress(w, http.StatusBadGateway, page)
 			return

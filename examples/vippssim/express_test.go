@@ -100,6 +100,13 @@ func TestExpressLandingFlow(t *testing.T) {
 	if !strings.Contains(page, "Home delivery") || !strings.Contains(page, "149,50 NOK") {
 		t.Fatalf("no shipping page with the merchant's options: %s", page)
 	}
+	// The shop's name and order, and the total with each option (499,00 + 149,50 and + 0).
+	for _, want := range []string{`<strong id="shop">Demo shop</strong>`, "before shipping",
+		`<data class="total" value="64850">648,50 NOK</data>`, `<data class="total" value="49900">499,00 NOK</data>`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("shipping page lacks %q:\n%s", want, page)
+		}
+	}
 	q := <-m.questions
 	if q["postCode"] != "9008" || q["country"] != "Norway" || q["addressLine1"] != "Storgata 1" {
 		t.Fatalf("shippingDetails question %v", q)

@@ -111,6 +111,8 @@ type Faults struct {
 	Latency Span `json:"latency"`
 	// Seed, if not 0, reseeds the random source when the faults are set. Read back, it is the seed in use.
 	Seed uint64 `json:"seed,omitempty"`
+	// Ledger are the faults of the settlement ledger and the Report API (ledger.go).
+	Ledger LedgerFaults `json:"ledger,omitzero"`
 }
 
 const (
@@ -127,6 +129,9 @@ func (f *Faults) check() error {
 		if !(p.v >= 0 && p.v <= 1) { // also refuses NaN
 			return fmt.Errorf("faults: %s = %v: want a probability from 0 to 1", p.name, p.v)
 		}
+	}
+	if p := f.Ledger.DropCapture; !(p >= 0 && p <= 1) {
+		return fmt.Errorf("faults: ledger.dropCapture = %v: want a probability from 0 to 1", p)
 	}
 	if c.ReorderBatch < 0 {
 		return fmt.Errorf("faults: callbacks.reorderBatch = %d: want a positive count", c.ReorderBatch)
@@ -193,7 +198,8 @@ func (s *Server) SetFaults(f Faults) error {
 	}
 	f.Seed = s.fs.seed
 	s.fs.faults = f
-	s.cfg.Logf("vippssim: faults set: %s", faultsLine(f))
+	s.ledgerShowLocked() // a cleared delayDay shows what the Report API held back
+	s.log.Info("faults set", "faults", faultsLine(f))
 	return nil
 }
 
@@ -342,7 +348,7 @@ func (s *Server) Freeze() {
 	if !s.fs.closing {
 		s.fs.frozen = true
 	}
-	s.cfg.Logf("vippssim: API frozen")
+	s.log.Info("API frozen")
 }
 
 // Thaw ends a freeze: the held requests are carried out one at a time, in arrival order, before any
@@ -350,9 +356,12 @@ func (s *Server) Freeze() {
 func (s *Server) Thaw() {
 	s.fs.gateMu.Lock()
 	defer s.fs.gateMu.Unlock()
+	was := s.fs.frozen
 	s.fs.frozen = false
 	s.fs.gate.Broadcast()
-	s.cfg.Logf("vippssim: API thawed, %d held requests to carry out", s.fs.ticket-s.fs.serving)
+	if was {
+		s.log.Info("API thawed", "held", s.fs.ticket-s.fs.serving)
+	}
 }
 
 // Held returns how many API requests are waiting in the freeze queue (held, or arrived while held ones

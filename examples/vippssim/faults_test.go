@@ -518,13 +518,29 @@ func TestInspectionAndTrailingSlash(t *testing.T) {
 	}
 }
 
-// TestQuietLogs: successful GETs are logged only with Verbose.
+// TestQuietLogs: without Verbose the log is a summary (a line per money operation) plus the requests
+// that failed; with it, every request.
 func TestQuietLogs(t *testing.T) {
-	for _, verbose := range []bool{false, true} {
+	for _, tt := range []struct {
+		verbose bool
+		want    []string
+		notWant []string
+	}{
+		{verbose: false,
+			want: []string{"level=INFO msg=initiate api=ecom order=quiet-1 amount=1000 replay=false",
+				"level=WARN msg=request method=GET path=/ecomm/v2/payments/nope/details status=404"},
+			notWant: []string{"status=200"}},
+		{verbose: true,
+			want: []string{"level=INFO msg=initiate api=ecom order=quiet-1 amount=1000 replay=false",
+				"level=INFO msg=request method=POST path=/accesstoken/get status=200",
+				"level=INFO msg=request method=POST path=/ecomm/v2/payments status=200",
+				"level=INFO msg=request method=GET path=/ecomm/v2/payments/quiet-1/details status=200",
+				"level=WARN msg=request method=GET path=/ecomm/v2/payments/nope/details status=404"}},
+	} {
 		var mu sync.Mutex
 		var lines []string
 		h := newHarness(t, func(c *vippssim.Config) {
-			c.Verbose = verbose
+			c.Verbose = tt.verbose
 			c.Logf = func(f string, a ...any) { mu.Lock(); lines = append(lines, fmt.Sprintf(f, a...)); mu.Unlock() }
 		})
 		h.initiate("quiet-1", 1000)
@@ -533,12 +549,14 @@ func TestQuietLogs(t *testing.T) {
 		mu.Lock()
 		all := strings.Join(lines, "\n")
 		mu.Unlock()
-		if got := strings.Contains(all, "GET /ecomm/v2/payments/quiet-1/details -> 200"); got != verbose {
-			t.Errorf("verbose=%t: successful poll logged=%t:\n%s", verbose, got, all)
-		}
-		for _, want := range []string{"POST /ecomm/v2/payments -> 200", "GET /ecomm/v2/payments/nope/details -> 404"} {
+		for _, want := range tt.want {
 			if !strings.Contains(all, want) {
-				t.Errorf("verbose=%t: %q not logged:\n%s", verbose, want, all)
+				t.Errorf("verbose=%t: %q not logged:\n%s", tt.verbose, want, all)
+			}
+		}
+		for _, not := range tt.notWant {
+			if strings.Contains(all, not) {
+				t.Errorf("verbose=%t: %q logged:\n%s", tt.verbose, not, all)
 			}
 		}
 	}

@@ -207,7 +207,8 @@ func TestLandingPage(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatalf("GET: %d", code)
 	}
-	for _, want := range []string{`<label for="phone">`, `value="48059999"`, "1\u00a0234,56 NOK", `lang="en"`} {
+	for _, want := range []string{`<label for="phone">`, `value="48059999"`, "1\u00a0234,56 NOK", `lang="en"`,
+		`<strong id="shop">Demo shop</strong>`, `<strong id="order">&lt;script&gt;`, "Vipps order id landing-1"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page 1 lacks %q:\n%s", want, page)
 		}
@@ -232,7 +233,7 @@ func TestLandingPage(t *testing.T) {
 	if strings.Contains(page, "<script>") || !strings.Contains(page, "&lt;script&gt;") {
 		t.Errorf("transactionText not escaped:\n%s", page)
 	}
-	for _, want := range []string{"Confirm payment", "Reject", "1\u00a0234,56 NOK"} {
+	for _, want := range []string{"Confirm payment", "Reject", "1\u00a0234,56 NOK", "<dt>Shop</dt><dd>Demo shop</dd>"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page 2 lacks %q", want)
 		}

@@ -33,7 +33,7 @@ dt{font-weight:600}
 <h1>{{.Title}}</h1>
 {{if .Error}}<p class="error" role="alert" id="error">{{.Error}}</p>{{end}}
 {{- if eq .Step "phone"}}
-<p>Pay {{.Amount}} to merchant {{.MSN}} for order <strong>{{.OrderID}}</strong>.</p>
+<p>Pay {{.Amount}} to <strong id="shop">{{.Shop}}</strong>{{if .Text}} for <strong id="order">{{.Text}}</strong>{{end}}.</p>
 <form method="post" action="{{.Action}}">
 <input type="hidden" name="step" value="phone">
 <label for="phone">Mobile number (8 digits)</label>
@@ -43,10 +43,9 @@ dt{font-weight:600}
 {{- else if eq .Step "confirm"}}
 <p>Confirm the payment in the Vipps app on {{.Phone}}.</p>
 <dl>
-<dt>Merchant</dt><dd>{{.MSN}}</dd>
-<dt>Order</dt><dd>{{.OrderID}}</dd>
+<dt>Shop</dt><dd>{{.Shop}}</dd>
+<dt>Order</dt><dd>{{.Text}}</dd>
 <dt>Amount</dt><dd><data value="{{.AmountOre}}">{{.Amount}}</data></dd>
-<dt>Description</dt><dd>{{.Text}}</dd>
 </dl>
 <form method="post" action="{{.Action}}">
 <input type="hidden" name="step" value="confirm">
@@ -57,6 +56,9 @@ dt{font-weight:600}
 {{- else}}
 <p>{{.Message}}</p>
 {{- end}}
+{{- if .OrderID}}
+<p class="note">Vipps order id {{.OrderID}}, merchant serial number {{.MSN}}.</p>
+{{- end}}
 <p class="note">This is the kasse Vipps simulator, not Vipps. No money moves.</p>
 </main>
 </body>
@@ -66,8 +68,12 @@ dt{font-weight:600}
 type landingPage struct {
 	Title, Step, Error, Message       string
 	Action, MSN, OrderID, Phone, Text string
-	Amount                            string
-	AmountOre                         int64
+	// Shop is the sales unit's name (Tenant.Name); Text is the shop's transactionText, which names the
+	// order (kasse sends the checkout's description, or "Order <reference>"). The Vipps order id is
+	// kasse's session id, which means nothing to a shopper: it is shown only in small print.
+	Shop      string
+	Amount    string
+	AmountOre int64
 }
 
 // formatNOK renders øre as Norwegian kroner, e.g. 49900 -> "499,00 NOK".
@@ -91,7 +97,7 @@ func (s *Server) renderLanding(w http.ResponseWriter, status int, page landingPa
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
 	w.WriteHeader(status)
 	if err := landingTemplate.Execute(w, page); err != nil {
-		s.cfg.Logf("vippssim: render landing page: %v", err)
+		s.log.Error("render landing page", "err", err)
 	}
 }
 
@@ -129,6 +135,7 @@ func (s *Server) pageFor(r *http.Request, p *payment, step string) landingPage {
 		Title: "Pay with Vipps", Step: step,
 		Action:  landingPath + "?" + r.URL.RawQuery,
 		MSN:     p.key.msn,
+		Shop:    s.tenantName(p.key.msn),
 		OrderID: p.key.orderID,
 		Phone:   p.phone,
 		Text:    p.text,

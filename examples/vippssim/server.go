@@ -1,8 +1,10 @@
 package vippssim
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -25,6 +27,10 @@ type Tenant struct {
 	ClientSecret string
 	// SubscriptionKey is the Ocp-Apim-Subscription-Key required on every call.
 	SubscriptionKey string
+	// Name is the sales unit's name, which the landing and Express pages show
+	// the customer, as Vipps shows the name registered in its portal. Default:
+	// "merchant <MSN>".
+	Name string
 }
 
 // DemoTenant returns the credentials of the demo merchant: MSN "123456",
@@ -36,6 +42,7 @@ func DemoTenant() Tenant {
 		ClientID:             "demo-client-id",
 		ClientSecret:         "demo-client-secret",
 		SubscriptionKey:      "demo-subscription-key",
+		Name:                 "Demo shop",
 	}
 }
 
@@ -75,16 +82,26 @@ type Config struct {
 	WebhookRetry, WebhookRetryMax time.Duration
 	// WebhookAttempts is how many times one event is sent to one webhook before it is dropped. Default 30.
 	WebhookAttempts int
-	// Logf receives one line per request and per callback. Secrets (client
-	// secrets, tokens, authToken) are never logged. Default: no logging.
+	// Logger receives the simulator's log lines: by default a summary, one line
+	// per money operation (initiate, capture, refund, cancel), per callback,
+	// webhook and shippingDetails call, and per request that failed. Secrets
+	// (client secrets, tokens, authToken) are never logged. Default: Logf's
+	// lines if Logf is set, else no logging.
+	Logger *slog.Logger
+	// Logf, when Logger is nil, receives each log line as text (key=value
+	// pairs), e.g. testing.T.Logf.
 	Logf func(format string, args ...any)
-	// Verbose logs successful GET requests too (polls of /details, /status,
-	// ePayment get and events, landing pages, /_sim/ reads); without it they
-	// are not logged, as they drown the lines that matter.
+	// Verbose logs every request, the successful ones too (token fetches, polls
+	// of /details, /status, ePayment get and events, landing pages, /_sim/
+	// reads); without it they are not logged, as they drown the lines that
+	// matter.
 	Verbose bool
 	// Seed seeds the random source of the faults ([Server.SetFaults]), so that
 	// a run can be replayed. Default (0): a random seed, logged at start.
 	Seed uint64
+	// Ledger sets the fees and the report page size of the settlement ledgers (ledger.go); the zero
+	// value charges the guide's 4 kr per capture, net settlement, 1000 entries a page.
+	Ledger LedgerConfig
 }
 
 const (
@@ -100,6 +117,7 @@ var msnPattern = regexp.MustCompile(`^\d{5,6}$`)
 // with [New], serve [Server.Handler], and call [Server.Close] when done.
 type Server struct {
 	cfg      Config
+	log      *slog.Logger
 	tenants  []Tenant
 	byClient map[string]int
 	byMSN    map[string]int
@@ -120,6 +138,7 @@ type Server struct {
 	ops       []Operation  // the operations log (operations.go)
 	opSeq     int64
 	fs        *faultState // faults on command (faults.go)
+	led       ledgerState // settlement ledgers and the Report API (ledger.go)
 }
 
 // New checks cfg, fills in defaults and returns a simulator with no payments.
@@ -191,12 +210,23 @@ func New(cfg Config) (*Server, error) {
 	if cfg.WebhookAttempts <= 0 {
 		cfg.WebhookAttempts = defaultWebhookAttempts
 	}
-	if cfg.Logf == nil {
-		cfg.Logf = func(string, ...any) {}
+	switch {
+	case cfg.Logger != nil:
+		s.log = cfg.Logger
+	case cfg.Logf != nil:
+		s.log = slog.New(slog.NewTextHandler(logfWriter(cfg.Logf), &slog.HandlerOptions{
+			ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+				if a.Key == slog.TimeKey { // Logf's sink (a test log) has its own
+					return slog.Attr{}
+				}
+				return a
+			}}))
+	default:
+		s.log = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Seed == 0 {
 		cfg.Seed = rand.Uint64() | 1
-		cfg.Logf("vippssim: fault seed %d", cfg.Seed)
+		s.log.Info("fault seed", "seed", cfg.Seed)
 	}
 	s.fs = newFaultState(cfg.Seed)
 	cfg.Tenants = append([]Tenant(nil), cfg.Tenants...)
@@ -255,6 +285,7 @@ func (s *Server) routes() {
 	s.operationsRoute(m)
 	s.expressRoutes(m)
 	s.epaymentRoutes(m)
+	s.ledgerRoutes(m)
 	s.mux = m
 	s.handler = http.HandlerFunc(s.serve)
 }
@@ -266,14 +297,20 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	rec := &statusRecorder{ResponseWriter: w}
 	defer func() {
 		if v := recover(); v != nil {
-			s.cfg.Logf("vippssim: internal error serving %s %s: %v", r.Method, r.URL.Path, v)
+			s.log.Error("internal error", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v))
 			if rec.status == 0 {
 				writeAPIError(rec, newVippsError(http.StatusInternalServerError, groupVippsError, "99", "Internal error"))
 			}
 		}
-		if s.cfg.Verbose || r.Method != http.MethodGet || rec.code() >= 400 {
+		// Quiet by default: a line per request only when it failed; what succeeded is summed up by the
+		// operation lines (recordOpLocked) and the callback and webhook lines. Verbose logs every request.
+		if code := rec.code(); s.cfg.Verbose || code >= 400 {
+			level := slog.LevelInfo
+			if code >= 400 {
+				level = slog.LevelWarn
+			}
 			// The path only: the landing page query carries the payment token.
-			s.cfg.Logf("vippssim: %s %s -> %d", r.Method, r.URL.Path, rec.code())
+			s.log.Log(r.Context(), level, "request", "method", r.Method, "path", r.URL.Path, "status", code)
 		}
 	}()
 	// No redirects to cleaned paths: a path that is not canonical is unknown
@@ -327,6 +364,36 @@ func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeAPIError(w, newAzureError(http.StatusNotFound, "Resource not found"))
+}
+
+// logfWriter turns each line a slog text handler writes into one Logf call.
+type logfWriter func(format string, args ...any)
+
+func (f logfWriter) Write(p []byte) (int, error) {
+	f("%s", strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
+}
+
+// logSent logs a call the simulator made to the merchant (callback, webhook, shippingDetails, consent
+// removal): info when it was answered 2xx, a warning otherwise.
+func (s *Server) logSent(what string, status int, errText string, args ...any) {
+	level := slog.LevelInfo
+	if status < 200 || status > 299 {
+		level = slog.LevelWarn
+	}
+	args = append(args, "answer", status)
+	if errText != "" {
+		args = append(args, "err", errText)
+	}
+	s.log.Log(context.Background(), level, what+" sent", args...)
+}
+
+// tenantName is the name the pages show for the sales unit msn.
+func (s *Server) tenantName(msn string) string {
+	if i, ok := s.byMSN[msn]; ok && s.tenants[i].Name != "" {
+		return s.tenants[i].Name
+	}
+	return "merchant " + msn
 }
 
 type statusRecorder struct {

@@ -233,7 +233,7 @@ func (s *Server) enqueueWebhookLocked(p *epPayment, e EPaymentEvent) {
 			drop: func(reason string) {
 				s.ep.deliveries = append(s.ep.deliveries, DeliveredWebhook{WebhookID: w.id, URL: w.url,
 					Reference: k.reference, Event: d.event, Err: reason, Body: d.body, At: s.now()})
-				s.cfg.Logf("vippssim: webhook %s event %s for %s %s", w.id, d.event, k.reference, reason)
+				s.log.Info("webhook not sent", "webhook", w.id, "event", d.event, "reference", k.reference, "reason", reason)
 			},
 		})
 	}
@@ -305,7 +305,7 @@ func (s *Server) runQueue(k queueKey) {
 			}
 		}
 		if !ok {
-			s.cfg.Logf("vippssim: webhook %s event %s for %s dropped after %d attempts", w.id, d.event, k.reference, s.cfg.WebhookAttempts)
+			s.log.Warn("webhook event dropped", "webhook", w.id, "event", d.event, "reference", k.reference, "attempts", s.cfg.WebhookAttempts)
 		}
 		s.mu.Lock()
 		if q := s.ep.queues[k]; len(q) > 0 {
@@ -361,7 +361,7 @@ func (s *Server) sendWebhook(w *webhookReg, reference string, d delivery, attemp
 		_ = resp.Body.Close()
 		rec.StatusCode = resp.StatusCode
 	}
-	s.cfg.Logf("vippssim: webhook %s %s for %s attempt %d -> %d %s", w.id, d.event, reference, attempt, rec.StatusCode, rec.Err)
+	s.logSent("webhook", rec.StatusCode, rec.Err, "webhook", w.id, "event", d.event, "reference", reference, "attempt", attempt)
 	s.recordWebhook(rec)
 	return rec.Delivered()
 }

@@ -21,7 +21,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/kassehq/kasse/host/httpapi"
+	"github.com/kassehq/kasse/host/problem"
 	"github.com/kassehq/kasse/host/upgrade"
 )
 
@@ -112,15 +112,9 @@ func (a *API) authorize(c *gin.Context) {
 	c.Next()
 }
 
-const problemBase = "https://kasse.dev/problems/admin-"
-
+// abort answers a problem of type admin-<kind> (the admin API's own problems; host/problem writes them).
 func abort(c *gin.Context, status int, kind, title, detail string) {
-	p := httpapi.Problem{Type: problemBase + kind, Title: title, Status: status, Detail: detail}
-	if id := c.Writer.Header().Get("X-Request-Id"); id != "" {
-		p.Instance = "urn:kasse:request:" + id
-	}
-	c.Header("Content-Type", httpapi.ProblemContentType)
-	c.AbortWithStatusJSON(status, p)
+	problem.Abort(c, c.Writer.Header().Get("X-Request-Id"), problem.New(status, "admin-"+kind, title, detail))
 }
 
 // fail answers err as a problem: a refused version is 422 with its rule, an unknown plugin or version

@@ -316,7 +316,8 @@ func (s *Service) create(ctx context.Context, co payment.Checkout, idempotencyKe
 			sendErr = &PluginError{Plugin: plugin.Name(), Version: plugin.Version(), Op: abi.OpReadInitiate, Cause: err}
 		}
 	}
-	settled, err := s.settle(ctx, m, id, requestID, pay, sendErr)
+	// draft is what Create stored: the settling update starts from it (store.SnapshotUpdater).
+	settled, err := s.settle(ctx, m, id, draft, requestID, pay, sendErr)
 	if settled != nil {
 		sess = settled
 	}
@@ -430,7 +431,7 @@ func (s *Service) Callback(ctx context.Context, merchant, providerRef, authoriza
 	if !out.OK {
 		return nil, &PluginError{Plugin: plugin.Name(), Op: abi.OpReadCallback, Err: out.Error}
 	}
-	return s.apply(ctx, sess.ID, out.Payment, "callback")
+	return s.apply(ctx, sess.ID, sess, out.Payment, "callback")
 }
 
 // Refresh is the reconciler's look at a session: it settles an operation in doubt, relays notices not
@@ -476,12 +477,12 @@ func (s *Service) Refresh(ctx context.Context, id string) (*payment.Session, err
 	if verify {
 		return s.converge(ctx, m, id, pay)
 	}
-	sess, err = s.apply(ctx, id, pay, "status check")
+	sess, err = s.apply(ctx, id, nil, pay, "status check")
 	if err != nil {
 		return nil, err
 	}
 	if sess.State == payment.StatePending && !s.now().Before(sess.ExpiresAt) {
-		return s.apply(ctx, id, &abi.Payment{State: string(payment.StateExpired), AuthorizedAmount: -1,
+		return s.apply(ctx, id, sess, &abi.Payment{State: string(payment.StateExpired), AuthorizedAmount: -1,
 			CapturedAmount: -1, RefundedAmount: -1, CancelledAmount: -1,
 			Reason: "the customer did not complete the payment in time"}, "expired")
 	}
@@ -571,11 +572,13 @@ func (s *Service) Return(ctx context.Context, id string) (*payment.Session, erro
 	return refreshed, nil
 }
 
-func (s *Service) apply(ctx context.Context, id string, pay *abi.Payment, cause string) (*payment.Session, error) {
+func (s *Service) apply(ctx context.Context, id string, snap *payment.Session, pay *abi.Payment, cause string) (*payment.Session, error) {
 	obs := observationOf(pay)
 	var before payment.Session
 	changed := false
-	sess, err := s.cfg.Store.Update(ctx, id, func(cur *payment.Session) (bool, error) {
+	// Starting from the session the caller just read saves a read (see store.SnapshotUpdater); a session
+	// changed meanwhile is read again.
+	sess, err := store.UpdateFrom(ctx, s.cfg.Store, id, snap, func(cur *payment.Session) (bool, error) {
 		before = *cur
 		m, _ := s.cfg.Merchants.Merchant(cur.Merchant)
 		now := s.now().UTC()
@@ -683,8 +686,15 @@ func (s *Service) input(op abi.Op, m config.Merchant, sess *payment.Session, opI
 	return in
 }
 
-// call runs one plugin operation and checks its output against the plugin output schema.
+// call runs one plugin operation through the plugin boundary (callPlugin).
 func (s *Service) call(ctx context.Context, plugin Plugin, in *abi.Input) (*abi.Output, error) {
+	return callPlugin(ctx, plugin, in)
+}
+
+// callPlugin is the host's side of the plugin boundary: it encodes in, runs the plugin and checks its output
+// against the output schema's rules while decoding it (decodeOutput). Every failure is a *PluginError
+// naming the plugin, version and operation.
+func callPlugin(ctx context.Context, plugin Plugin, in *abi.Input) (*abi.Output, error) {
 	raw, err := json.Marshal(in)
 	if err != nil {
 		return nil, fmt.Errorf("checkout: encode plugin input: %w", err)
@@ -693,16 +703,12 @@ func (s *Service) call(ctx context.Context, plugin Plugin, in *abi.Input) (*abi.
 	if err != nil {
 		return nil, &PluginError{Plugin: plugin.Name(), Version: plugin.Version(), Op: in.Op, Cause: err}
 	}
-	if err := s.cfg.Schemas.Validate(schemas.PluginOutput, outRaw); err != nil {
+	out, err := decodeOutput(outRaw)
+	if err != nil {
 		return nil, &PluginError{Plugin: plugin.Name(), Version: plugin.Version(), Op: in.Op,
 			Cause: fmt.Errorf("output fails its schema: %w", err)}
 	}
-	var out abi.Output
-	if err := json.Unmarshal(outRaw, &out); err != nil {
-		return nil, &PluginError{Plugin: plugin.Name(), Version: plugin.Version(), Op: in.Op,
-			Cause: fmt.Errorf("decode output: %w", err)}
-	}
-	return &out, nil
+	return out, nil
 }
 
 func (s *Service) build(ctx context.Context, plugin Plugin, op abi.Op, m config.Merchant, sess *payment.Session, opIn *abi.Operation) (*abi.Request, error) {

@@ -1,7 +1,8 @@
 // Package config owns kasse's config file: its Go types, their defaults, and loading a file into them.
 //
-// Loading goes one way: YAML is converted to JSON (sigs.k8s.io/yaml, duplicate keys refused), checked
-// against schemas/config.schema.json, decoded strictly (unknown fields refused) over the defaults, and then
+// Loading goes one way: YAML 1.2 is converted to JSON (goccy/go-yaml: one document, duplicate keys
+// refused, NO stays a string), checked against schemas/config.schema.json (an unknown field close to a
+// known one gets "did you mean"), decoded strictly (unknown fields refused) over the defaults, and then
 // checked for what the schema cannot express: URLs that must parse, plain http only towards loopback hosts,
 // positive durations, an API key for every merchant (or insecureNoAuth, only when both listeners are on
 // loopback), a URL secret when a merchant has Express Checkout. Secrets are never in the file: a merchant names the environment variables that hold
@@ -26,8 +27,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"sigs.k8s.io/yaml"
 
 	"github.com/kassehq/kasse/schemas"
 )
@@ -54,6 +53,46 @@ type Config struct {
 	// Console configures the operator console under /console/ on the operations listener. Default: on
 	// with the admin token when admin.tokenEnv is set, else off.
 	Console Console `json:"console,omitzero"`
+	// Log configures kasse's log lines. Default: text at level info.
+	Log Log `json:"log,omitzero"`
+	// Settlement configures the following of the merchants' settlement ledgers. Default: off.
+	Settlement Settlement `json:"settlement,omitzero"`
+}
+
+// Log formats and levels (Log.Format, Log.Level).
+const (
+	LogText  = "text"
+	LogJSON  = "json"
+	LogDebug = "debug"
+	LogInfo  = "info"
+	LogWarn  = "warn"
+	LogError = "error"
+)
+
+// Log configures kasse's log lines. The flags -log-format and -log-level of `kasse serve` override it; a
+// change takes effect at the next start.
+type Log struct {
+	// Format is "text" (key=value pairs, the default) or "json" (one JSON object a line).
+	Format string `json:"format,omitempty"`
+	// Level is the least severe level written: "debug", "info" (the default), "warn" or "error".
+	Level string `json:"level,omitempty"`
+}
+
+// Settlement configures the settlement follower (host/settlement), which reads each merchant's ledger
+// through the Vipps Report API and matches it to the checkouts.
+type Settlement struct {
+	// Enabled turns the follower on. Default false.
+	Enabled bool `json:"enabled,omitempty"`
+	// PollInterval is how often each merchant's ledger feeds are read. Default 1m.
+	PollInterval Duration `json:"pollInterval,omitempty"`
+	// PayoutDelay is how long after a capture the money is expected on the ledger and in the bank (the
+	// merchant's agreement with Vipps, e.g. T+2 is 48h). A capture not on the ledger by then is reported.
+	// Default 48h.
+	PayoutDelay Duration `json:"payoutDelay,omitempty"`
+	// From, YYYY-MM-DD, is the first ledger date kasse settles: earlier entries (from before kasse took
+	// over the merchant's payments) are shown in the reports but not matched or reported as mismatches.
+	// Optional: default every date.
+	From string `json:"from,omitempty"`
 }
 
 // Server is the HTTP server.
@@ -107,18 +146,20 @@ type Store struct {
 
 // Plugins configures the plugin runtime.
 type Plugins struct {
-	// Dir is the directory where <plugin>.wasm modules are found. Default "plugin/build".
+	// Dir is the directory where <plugin>.wasm modules are found. A relative path is relative to the
+	// config file's directory (Load, ParseAt). Default "plugin/build".
 	Dir string `json:"dir"`
 	// CacheDir is the wazero compilation cache directory. Default (also when empty in the file):
-	// <user cache dir>/kasse/wazero; empty only when the system has no user cache directory.
+	// <user cache dir>/kasse/wazero; empty only when the system has no user cache directory. A relative
+	// path is relative to the config file's directory.
 	CacheDir string `json:"cacheDir"`
 	// CallTimeout is the longest one plugin call may run before it is stopped. Default 100ms.
 	CallTimeout Duration `json:"callTimeout"`
 	// MemoryLimitPages is the most linear memory one plugin instance may use, in 64 KiB pages.
 	// Default 512 (32 MiB); at most 65536.
 	MemoryLimitPages uint32 `json:"memoryLimitPages"`
-	// PoolSize is the number of instances kept per plugin version. Default 0, which means
-	// GOMAXPROCS-1, at least 2 (the plugin runtime resolves it).
+	// PoolSize is the most instances run per plugin version (the pool grows to it on demand and shrinks
+	// when idle). Default 0, which means GOMAXPROCS-1, at least 2 (the plugin runtime resolves it).
 	PoolSize int `json:"poolSize"`
 	// TrustedKeys are the ed25519 public keys whose signatures make a plugin bundle (<name>.wasm,
 	// <name>.manifest.json, <name>.wasm.sig) loadable: the 32-byte key in standard base64, optionally
@@ -328,6 +369,9 @@ type Vipps struct {
 	// SubscriptionKeyEnv names the environment variable holding the Ocp-Apim-Subscription-Key.
 	// Required.
 	SubscriptionKeyEnv string `json:"subscriptionKeyEnv"`
+	// LedgerID is the Report API ledger that settles this sales unit. Optional: without it the
+	// settlement follower looks the ledger up by the merchant serial number.
+	LedgerID string `json:"ledgerId,omitempty"`
 	// ClientSecret is the value of ClientSecretEnv; Load sets it.
 	ClientSecret Secret `json:"-"`
 	// SubscriptionKey is the value of SubscriptionKeyEnv; Load sets it.
@@ -402,16 +446,24 @@ func Load(path string, s *schemas.Set, getenv func(string) string) (*Config, err
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	c, err := parse(data, s, getenv)
+	c, err := parse(data, filepath.Dir(path), s, getenv)
 	if err != nil {
 		return nil, fmt.Errorf("config: %s: %w", path, err)
 	}
 	return c, nil
 }
 
-// Parse is Load for a file already in memory.
+// Parse is Load for a file already in memory. Relative paths in it (plugins.dir, plugins.cacheDir) stay
+// relative to the working directory; ParseAt resolves them against the file's directory, as Load does.
 func Parse(data []byte, s *schemas.Set, getenv func(string) string) (*Config, error) {
-	c, err := parse(data, s, getenv)
+	return ParseAt(data, "", s, getenv)
+}
+
+// ParseAt is Load for a file already in memory that was read from directory dir: relative paths in it
+// (plugins.dir, plugins.cacheDir, and plugins.dir's default) are resolved against dir, so that a config
+// means the same whatever the working directory of the process reading it. dir "" leaves them as they are.
+func ParseAt(data []byte, dir string, s *schemas.Set, getenv func(string) string) (*Config, error) {
+	c, err := parse(data, dir, s, getenv)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
@@ -437,17 +489,18 @@ func defaults() Config {
 			MaxInterval:    Duration(30 * time.Second),
 			PendingTimeout: Duration(10 * time.Minute),
 		},
+		Settlement: Settlement{PollInterval: Duration(time.Minute), PayoutDelay: Duration(48 * time.Hour)},
 	}
 }
 
-func parse(data []byte, s *schemas.Set, getenv func(string) string) (*Config, error) {
+func parse(data []byte, dir string, s *schemas.Set, getenv func(string) string) (*Config, error) {
 	if s == nil {
 		return nil, errors.New("no schema set to validate against")
 	}
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	doc, err := yaml.YAMLToJSONStrict(data)
+	doc, err := yamlToJSON(data)
 	if err != nil {
 		return nil, fmt.Errorf("parse yaml: %w", err)
 	}
@@ -463,6 +516,7 @@ func parse(data []byte, s *schemas.Set, getenv func(string) string) (*Config, er
 		if len(e.Problems) == 0 {
 			e.Problems = []Problem{{Detail: err.Error()}}
 		}
+		withSuggestions(e.Problems)
 		sortProblems(e.Problems)
 		return nil, e
 	}
@@ -479,6 +533,13 @@ func parse(data []byte, s *schemas.Set, getenv func(string) string) (*Config, er
 		problems = append(problems, Problem{Pointer: ptr, Detail: fmt.Sprintf(format, args...)})
 	}
 
+	if dir != "" {
+		for _, p := range []*string{&c.Plugins.Dir, &c.Plugins.CacheDir} {
+			if *p != "" && !filepath.IsAbs(*p) {
+				*p = filepath.Join(dir, *p)
+			}
+		}
+	}
 	if c.Plugins.CacheDir == "" {
 		if dir, err := os.UserCacheDir(); err == nil {
 			c.Plugins.CacheDir = filepath.Join(dir, "kasse", "wazero")

@@ -32,6 +32,7 @@ import (
 	"github.com/kassehq/kasse/host/internal/adapterview"
 	"github.com/kassehq/kasse/host/outbound"
 	"github.com/kassehq/kasse/host/payment"
+	"github.com/kassehq/kasse/host/problem"
 	"github.com/kassehq/kasse/host/store"
 	"github.com/kassehq/kasse/schemas"
 )
@@ -194,14 +195,14 @@ func (h *Hooks) handle(sync bool) gin.HandlerFunc {
 		log := h.log.With("request", requestID(c), "adapter", adapterID, "merchant", merchantID)
 		inst, ok := h.adapters[adapterID]
 		if !ok {
-			abortProblem(c, Problem{Type: problemBase + "unknown-adapter", Title: "Unknown platform adapter",
+			abortProblem(c, problem.Problem{Type: problem.Base + "unknown-adapter", Title: "Unknown platform adapter",
 				Status: http.StatusNotFound, Detail: "no platform adapter " + strconv.Quote(adapterID) + " is registered"})
 			return
 		}
 		m, ok := h.merchants.Merchant(merchantID)
 		if !ok || m.Platform == nil || m.Platform.Kind != adapterID {
 			// The same answer whether the merchant is missing or uses another platform.
-			abortProblem(c, Problem{Type: problemBase + "unknown-merchant", Title: "Unknown merchant",
+			abortProblem(c, problem.Problem{Type: problem.Base + "unknown-merchant", Title: "Unknown merchant",
 				Status: http.StatusNotFound, Merchant: merchantID,
 				Detail: "no merchant " + strconv.Quote(merchantID) + " is configured for platform " + adapterID})
 			return
@@ -234,7 +235,7 @@ func (h *Hooks) handle(sync bool) gin.HandlerFunc {
 		log = log.With("topic", ev.Topic, "action", ev.Action, "reference", ev.Reference, "delivery", ev.DeliveryID)
 		if sync && ev.Action != adapters.ActionCheckout && ev.Action != adapters.ActionExpressCheckout &&
 			ev.Action != adapters.ActionPing {
-			abortProblem(c, Problem{Type: problemBase + "not-a-checkout", Title: "Not a checkout",
+			abortProblem(c, problem.Problem{Type: problem.Base + "not-a-checkout", Title: "Not a checkout",
 				Status: http.StatusUnprocessableEntity, Detail: "the checkout hook needs a payable order: " + ev.Reason})
 			return
 		}
@@ -245,7 +246,7 @@ func (h *Hooks) handle(sync bool) gin.HandlerFunc {
 			return
 		case adapters.ActionIgnore:
 			log.Info("hooks: ignored", "reason", ev.Reason)
-			c.JSON(http.StatusOK, Result{Status: "ignored", Reason: ev.Reason})
+			c.PureJSON(http.StatusOK, Result{Status: "ignored", Reason: ev.Reason})
 			return
 		}
 
@@ -255,17 +256,17 @@ func (h *Hooks) handle(sync bool) gin.HandlerFunc {
 			existing, err := h.claims.ClaimIdempotencyKey(ctx, scope, ev.DeliveryID, "1", h.dedupeTTL)
 			if err != nil {
 				log.Error("hooks: claim delivery id", "err", err)
-				abortProblem(c, Problem{Type: problemBase + "unavailable", Title: "Service unavailable",
+				abortProblem(c, problem.Problem{Type: problem.Base + "unavailable", Title: "Service unavailable",
 					Status: http.StatusServiceUnavailable, Detail: "the delivery could not be recorded; retry later"})
 				return
 			}
 			if existing != "" {
 				log.Info("hooks: duplicate delivery dropped")
 				if inst.Mode == adapters.ModeAckFirst && !sync {
-					c.JSON(http.StatusOK, Result{Status: "duplicate"})
+					c.PureJSON(http.StatusOK, Result{Status: "duplicate"})
 					return
 				}
-				abortProblem(c, Problem{Type: problemBase + "replayed-delivery", Title: "Delivery already received",
+				abortProblem(c, problem.Problem{Type: problem.Base + "replayed-delivery", Title: "Delivery already received",
 					Status: http.StatusConflict, Detail: "this delivery (or its signature) was already received; sign a new one"})
 				return
 			}
@@ -283,12 +284,12 @@ func (h *Hooks) handle(sync bool) gin.HandlerFunc {
 			if err := h.store(ctx, adapterID, merchantID, d, ev); err != nil {
 				release()
 				log.Error("hooks: store delivery", "err", err)
-				abortProblem(c, Problem{Type: problemBase + "unavailable", Title: "Service unavailable",
+				abortProblem(c, problem.Problem{Type: problem.Base + "unavailable", Title: "Service unavailable",
 					Status: http.StatusServiceUnavailable, Detail: "the delivery could not be stored; retry later"})
 				return
 			}
 			log.Info("hooks: accepted")
-			c.JSON(http.StatusOK, Result{Status: "accepted"})
+			c.PureJSON(http.StatusOK, Result{Status: "accepted"})
 			return
 		}
 
@@ -305,7 +306,7 @@ func (h *Hooks) handle(sync bool) gin.HandlerFunc {
 			return
 		}
 		log.Info("hooks: done", "result", res.Status, "session", res.SessionID, "state", res.State, "reason", res.Reason)
-		c.JSON(http.StatusOK, res)
+		c.PureJSON(http.StatusOK, res)
 	}
 }
 

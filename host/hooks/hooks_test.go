@@ -29,6 +29,7 @@ import (
 	"github.com/kassehq/kasse/host/hooks"
 	"github.com/kassehq/kasse/host/outbound"
 	"github.com/kassehq/kasse/host/payment"
+	"github.com/kassehq/kasse/host/problem"
 	"github.com/kassehq/kasse/host/store"
 	"github.com/kassehq/kasse/schemas"
 )
@@ -231,12 +232,12 @@ func wooOrder(t *testing.T, pairs ...string) []byte {
 	return fixture(t, "../../adapters/woocommerce/testdata/woocommerce-order-created.json", append(base, pairs...)...)
 }
 
-func problem(t *testing.T, resp *http.Response, body []byte, status int, typ string) hooks.Problem {
+func wantProblem(t *testing.T, resp *http.Response, body []byte, status int, typ string) problem.Problem {
 	t.Helper()
 	if resp.StatusCode != status || resp.Header.Get("Content-Type") != "application/problem+json" {
 		t.Fatalf("got %d %s: %s, want a %d problem", resp.StatusCode, resp.Header.Get("Content-Type"), body, status)
 	}
-	var p hooks.Problem
+	var p problem.Problem
 	if err := json.Unmarshal(body, &p); err != nil {
 		t.Fatal(err)
 	}
@@ -311,20 +312,20 @@ func TestWooCommerceRefusals(t *testing.T) {
 	order := wooOrder(t)
 	tampered := bytes.Replace(order, []byte(`"total": "29.35"`), []byte(`"total": "0.35"`), 1)
 	resp, body := e.post(t, "/hooks/woocommerce/woo", wooHeader("order.created", wooSecret, order), tampered)
-	problem(t, resp, body, 401, "unauthorized")
+	wantProblem(t, resp, body, 401, "unauthorized")
 	resp, body = e.post(t, "/hooks/woocommerce/woo", wooHeader("order.created", "wrong-secret", order), order)
-	problem(t, resp, body, 401, "unauthorized")
+	wantProblem(t, resp, body, 401, "unauthorized")
 	resp, body = e.post(t, "/hooks/woocommerce/nobody", wooHeader("order.created", wooSecret, order), order)
-	problem(t, resp, body, 404, "unknown-merchant")
+	wantProblem(t, resp, body, 404, "unknown-merchant")
 	resp, body = e.post(t, "/hooks/woocommerce/plain", wooHeader("order.created", wooSecret, order), order)
-	problem(t, resp, body, 404, "unknown-merchant")
+	wantProblem(t, resp, body, 404, "unknown-merchant")
 	resp, body = e.post(t, "/hooks/woocommerce/shopi", wooHeader("order.created", wooSecret, order), order)
-	problem(t, resp, body, 404, "unknown-merchant")
+	wantProblem(t, resp, body, 404, "unknown-merchant")
 	resp, body = e.post(t, "/hooks/magento/woo", wooHeader("order.created", wooSecret, order), order)
-	problem(t, resp, body, 404, "unknown-adapter")
+	wantProblem(t, resp, body, 404, "unknown-adapter")
 	big := bytes.Repeat([]byte(" "), 65<<10)
 	resp, body = e.post(t, "/hooks/woocommerce/woo", wooHeader("order.created", wooSecret, big), big)
-	problem(t, resp, body, 413, "body-too-large")
+	wantProblem(t, resp, body, 413, "body-too-large")
 	if calls := e.fake.log(); len(calls) != 0 {
 		t.Errorf("refused deliveries had effects: %v", calls)
 	}
@@ -341,21 +342,21 @@ func TestWooCommerceRefusals(t *testing.T) {
 	usd := fixture(t, "../../adapters/woocommerce/testdata/woocommerce-order-created.json", `"status": "processing"`, `"status": "pending"`,
 		`"payment_method": "bacs"`, `"payment_method": "vipps"`)
 	resp, body = e.post(t, "/hooks/woocommerce/woo", wooHeader("order.created", wooSecret, usd), usd)
-	p := problem(t, resp, body, 422, "invalid-request")
+	p := wantProblem(t, resp, body, 422, "invalid-request")
 	if len(p.Errors) != 1 || p.Errors[0].Pointer != "/currency" {
 		t.Errorf("errors %+v", p.Errors)
 	}
 	// Bad money in the body: 400 naming the field.
 	bad := wooOrder(t, `"total": "29.35"`, `"total": "29.355"`)
 	resp, body = e.post(t, "/hooks/woocommerce/woo", wooHeader("order.created", wooSecret, bad), bad)
-	p = problem(t, resp, body, 400, "invalid-request")
+	p = wantProblem(t, resp, body, 400, "invalid-request")
 	if len(p.Errors) != 1 || p.Errors[0].Pointer != "/total" {
 		t.Errorf("errors %+v", p.Errors)
 	}
 	// The checkout hook with an order that is already paid.
 	paid := wooOrder(t, `"status": "pending"`, `"status": "processing"`)
 	resp, body = e.post(t, "/hooks/woocommerce/woo/checkout", wooHeader("", wooSecret, paid), paid)
-	problem(t, resp, body, 400, "invalid-request")
+	wantProblem(t, resp, body, 400, "invalid-request")
 	if calls := e.fake.log(); len(calls) != 0 {
 		t.Errorf("refused deliveries had effects: %v", calls)
 	}
@@ -372,7 +373,7 @@ func TestProviderFailureIsRetryable(t *testing.T) {
 	e.fake.createErr = []error{&checkout.ProviderError{Detail: "timeout", Retryable: true}}
 	order := wooOrder(t)
 	resp, body := e.post(t, "/hooks/woocommerce/woo/checkout", wooHeader("", wooSecret, order), order)
-	problem(t, resp, body, 502, "provider-unavailable")
+	wantProblem(t, resp, body, 502, "provider-unavailable")
 	resp, body = e.post(t, "/hooks/woocommerce/woo/checkout", wooHeader("", wooSecret, order), order)
 	if r := result(t, resp, body); r.SessionID != "ks1" {
 		t.Errorf("retry %+v", r)
@@ -424,7 +425,7 @@ func TestShopifyAckFirstAndDuplicates(t *testing.T) {
 	}
 	// A tampered copy with a new id is refused before it is stored.
 	resp, body = e.post(t, "/hooks/shopify/shopi", shopifyHeader("orders/create", "other", order), append(order, ' '))
-	problem(t, resp, body, 401, "unauthorized")
+	wantProblem(t, resp, body, 401, "unauthorized")
 
 	// The inbox worker does the work.
 	if n, _ := outboundRun(e); n != 1 {
@@ -484,11 +485,11 @@ func TestGenericHook(t *testing.T) {
 	}
 	// Replayed as captured: refused, nothing done again.
 	resp, b = e.post(t, "/hooks/generic/custom", h, body)
-	problem(t, resp, b, 409, "replayed-delivery")
+	wantProblem(t, resp, b, 409, "replayed-delivery")
 	// Signed too long ago.
 	old := genericHeader(now.Add(-6*time.Minute), body)
 	resp, b = e.post(t, "/hooks/generic/custom", old, body)
-	problem(t, resp, b, 401, "unauthorized")
+	wantProblem(t, resp, b, 401, "unauthorized")
 	// A capture signed anew.
 	capture := []byte(`{"type":"capture","reference":"1001","amount":10000}`)
 	resp, b = e.post(t, "/hooks/generic/custom", genericHeader(now, capture), capture)
@@ -520,7 +521,7 @@ func TestReleaseOnFailure(t *testing.T) {
 		`"returnUrl":"https://custom.example/thanks"}}`)
 	h := genericHeader(now, body)
 	resp, b := e.post(t, "/hooks/generic/custom", h, body)
-	problem(t, resp, b, 500, "internal")
+	wantProblem(t, resp, b, 500, "internal")
 	resp, b = e.post(t, "/hooks/generic/custom", h, body)
 	result(t, resp, b)
 }
@@ -590,7 +591,7 @@ func TestEditedOrderKeepsFirstSession(t *testing.T) {
 	}
 	e.fake.createErr = []error{&checkout.IdempotencyError{InProgress: true, Detail: "still being processed"}}
 	resp, body = e.post(t, "/hooks/woocommerce/woo", wooHeader("order.created", wooSecret, order), order)
-	problem(t, resp, body, 409, "idempotency-in-progress")
+	wantProblem(t, resp, body, 409, "idempotency-in-progress")
 }
 
 // TestGenericExpress: the generic hook's "express" delivery starts an Express Checkout through
@@ -605,7 +606,7 @@ func TestGenericExpress(t *testing.T) {
 	}
 	body := express("x-1")
 	resp, b := e.post(t, "/hooks/generic/custom", genericHeader(now, body), body)
-	p := problem(t, resp, b, http.StatusForbidden, "express-disabled")
+	p := wantProblem(t, resp, b, http.StatusForbidden, "express-disabled")
 	if p.Merchant != "custom" || !strings.Contains(p.Detail, `merchant "custom"`) || !strings.Contains(p.Detail, "expressCheckout") {
 		t.Errorf("the problem does not name the merchant and the setting: %+v", p)
 	}
@@ -634,7 +635,7 @@ func TestGenericExpress(t *testing.T) {
 	result(t, resp, b)
 	conflict := express("1001")
 	resp, b = e.post(t, "/hooks/generic/custom", genericHeader(now, conflict), conflict)
-	if p := problem(t, resp, b, http.StatusConflict, "payment-kind-conflict"); !strings.Contains(p.Detail, `order "1001"`) {
+	if p := wantProblem(t, resp, b, http.StatusConflict, "payment-kind-conflict"); !strings.Contains(p.Detail, `order "1001"`) {
 		t.Errorf("conflict %+v", p)
 	}
 	// Once that payment failed, the order may be paid with Express.
@@ -648,7 +649,7 @@ func TestGenericExpress(t *testing.T) {
 	// A body the adapter refuses never reaches the checkout service.
 	noLines := []byte(`{"type":"express","checkout":{"reference":"x-9","amount":100,"currency":"NOK"}}`)
 	resp, b = e.post(t, "/hooks/generic/custom", genericHeader(now, noLines), noLines)
-	if p := problem(t, resp, b, http.StatusBadRequest, "invalid-request"); len(p.Errors) != 1 || p.Errors[0].Pointer != "/checkout/lines" {
+	if p := wantProblem(t, resp, b, http.StatusBadRequest, "invalid-request"); len(p.Errors) != 1 || p.Errors[0].Pointer != "/checkout/lines" {
 		t.Errorf("no lines %+v", p)
 	}
 	want := []string{
@@ -670,7 +671,7 @@ func TestExpressSchemaRefusal(t *testing.T) {
 	body := []byte(`{"type":"express","checkout":{"reference":"x-1","amount":100,"currency":"USD","description":"x",` +
 		`"returnUrl":"https://custom.example/thanks","lines":[{"name":"Mug","quantity":1,"unitPrice":100}]}}`)
 	resp, b := e.post(t, "/hooks/generic/custom", genericHeader(now, body), body)
-	if p := problem(t, resp, b, http.StatusUnprocessableEntity, "invalid-request"); len(p.Errors) != 1 || p.Errors[0].Pointer != "/currency" {
+	if p := wantProblem(t, resp, b, http.StatusUnprocessableEntity, "invalid-request"); len(p.Errors) != 1 || p.Errors[0].Pointer != "/currency" {
 		t.Errorf("errors %+v", p.Errors)
 	}
 	if calls := e.fake.log(); len(calls) != 0 {

@@ -10,6 +10,7 @@ import (
 	"github.com/kassehq/kasse/adapters"
 	"github.com/kassehq/kasse/host/checkout"
 	"github.com/kassehq/kasse/host/payment"
+	"github.com/kassehq/kasse/host/problem"
 )
 
 // TestProblemForExpress checks the problems of the Express errors, wrapped as the checkout service wraps
@@ -38,7 +39,7 @@ func TestProblemForExpress(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			p := problemFor(tt.err)
-			if p.Status != tt.status || p.Type != problemBase+tt.typ || p.Merchant != tt.merchant {
+			if p.Status != tt.status || p.Type != problem.Type(tt.typ) || p.Merchant != tt.merchant {
 				t.Errorf("problem %+v, want %d %s merchant %q", p, tt.status, tt.typ, tt.merchant)
 			}
 			for _, d := range tt.detail {

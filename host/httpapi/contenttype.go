@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
+	"github.com/kassehq/kasse/host/problem"
 )
 
 // maxCheckedBody bounds what requireJSON reads to check a body's encoding: the largest body any public
@@ -32,7 +33,7 @@ func (a *api) requireJSON(c *gin.Context) {
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxCheckedBody+1))
 	if err != nil {
-		abortProblem(c, Problem{Type: problemBase + "invalid-request", Title: "Request body could not be read",
+		abortProblem(c, problem.Problem{Type: problem.Base + "invalid-request", Title: "Request body could not be read",
 			Status: http.StatusBadRequest, Detail: "the request body could not be read"})
 		return
 	}
@@ -48,13 +49,13 @@ func (a *api) requireJSON(c *gin.Context) {
 	ct := r.Header.Get("Content-Type")
 	if !isJSONType(ct) && !(strings.HasPrefix(r.URL.Path, "/hooks/") && isFormType(ct) &&
 		wooCommercePing.Match(bytes.TrimSpace(body))) {
-		abortProblem(c, Problem{Type: problemBase + "unsupported-media-type", Title: "Unsupported media type",
+		abortProblem(c, problem.Problem{Type: problem.Base + "unsupported-media-type", Title: "Unsupported media type",
 			Status: http.StatusUnsupportedMediaType,
 			Detail: "the request body must be JSON, sent with Content-Type: application/json"})
 		return
 	}
 	if !utf8.Valid(body) {
-		abortProblem(c, Problem{Type: problemBase + "invalid-request", Title: "Request body is invalid",
+		abortProblem(c, problem.Problem{Type: problem.Base + "invalid-request", Title: "Request body is invalid",
 			Status: http.StatusBadRequest, Detail: "the request body is not valid UTF-8"})
 		return
 	}

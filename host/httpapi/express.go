@@ -10,6 +10,7 @@ import (
 
 	"github.com/kassehq/kasse/host/checkout"
 	"github.com/kassehq/kasse/host/payment"
+	"github.com/kassehq/kasse/host/problem"
 	"github.com/kassehq/kasse/schemas"
 )
 
@@ -30,7 +31,7 @@ func (a *api) expressRoutes(r *gin.Engine) {
 // checkSegment answers 404, like an unknown route, unless the path carries the merchant's secret segment.
 func (a *api) checkSegment(c *gin.Context) {
 	if a.segments == nil || !a.segments.Valid(c.Param("merchant"), c.Param("segment")) {
-		abortProblem(c, Problem{Type: problemBase + "not-found", Title: "Not found", Status: http.StatusNotFound,
+		abortProblem(c, problem.Problem{Type: problem.Base + "not-found", Title: "Not found", Status: http.StatusNotFound,
 			Detail: "no route " + c.Request.Method + " " + c.Request.URL.Path})
 		return
 	}
@@ -44,12 +45,12 @@ func (a *api) expressFail(c *gin.Context, err error) {
 	case errors.As(err, &off):
 		a.log.Info("request failed", "request", requestID(c), "method", c.Request.Method, "path", c.Request.URL.Path,
 			"status", http.StatusForbidden, "err", err)
-		abortProblem(c, Problem{Type: problemBase + "express-disabled", Title: "Express Checkout is off",
+		abortProblem(c, problem.Problem{Type: problem.Base + "express-disabled", Title: "Express Checkout is off",
 			Status: http.StatusForbidden, Merchant: off.Merchant,
 			Detail: "merchant " + quote(off.Merchant) + " has Express Checkout off: set expressCheckout: true (with shipping) " +
 				"for merchant " + quote(off.Merchant) + " in kasse's config file to offer it"})
 	case errors.Is(err, checkout.ErrNotExpress):
-		abortProblem(c, Problem{Type: problemBase + "not-express", Title: "Not an Express Checkout payment",
+		abortProblem(c, problem.Problem{Type: problem.Base + "not-express", Title: "Not an Express Checkout payment",
 			Status: http.StatusNotFound, Detail: "this payment was not started with Express Checkout"})
 	default:
 		a.fail(c, err)
@@ -75,7 +76,7 @@ func (a *api) expressStatus(c *gin.Context) {
 		return
 	}
 	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, expressStatusView{Merchant: merchant, ExpressCheckout: on})
+	c.PureJSON(http.StatusOK, expressStatusView{Merchant: merchant, ExpressCheckout: on})
 }
 
 // createExpress is POST /v1/express/{merchant}: the checkout body of POST /v1/checkouts, whose merchant
@@ -113,7 +114,7 @@ func (a *api) createExpress(c *gin.Context) {
 		c.Header("Idempotent-Replayed", "true")
 	}
 	c.Header("Location", "/v1/checkouts/"+sess.ID)
-	c.JSON(http.StatusCreated, view(sess))
+	c.PureJSON(http.StatusCreated, view(sess))
 }
 
 // shippingDetails answers Vipps's Express shipping question with the plugin's options.

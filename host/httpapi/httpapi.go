@@ -24,6 +24,7 @@ import (
 
 	"github.com/kassehq/kasse/host/checkout"
 	"github.com/kassehq/kasse/host/payment"
+	"github.com/kassehq/kasse/host/problem"
 	"github.com/kassehq/kasse/host/store"
 	"github.com/kassehq/kasse/host/webhooks"
 	"github.com/kassehq/kasse/schemas"
@@ -60,6 +61,9 @@ type Config struct {
 	// URLSegments checks the secret segment of the Express shipping-details and consent-removal URLs.
 	// Required for the Express routes that Vipps calls; without it they answer 404.
 	URLSegments URLSegments
+	// Settlements serves the settlement reports (GET /v1/settlements/{merchant}/{ledgerDate}); nil
+	// leaves the route out (settlement following off).
+	Settlements SettlementReports
 }
 
 // URLSegments checks the unguessable per-merchant path segment of the URLs that Vipps calls without
@@ -78,13 +82,16 @@ type api struct {
 	idem     IdempotencyStore
 	onAuth   func(route string)
 	segments URLSegments
+	// settlements serves the settlement reports; nil when settlement following is off.
+	settlements SettlementReports
 }
 
 // New returns the HTTP handler of the kasse API.
 func New(cfg Config) http.Handler {
 	gin.SetMode(gin.ReleaseMode)
 	a := &api{webhooks: cfg.Webhooks, svc: cfg.Service, schemas: cfg.Schemas, keys: cfg.APIKeys, ready: cfg.Ready,
-		log: cfg.Logger, onAuth: cfg.OnAuthFailure, segments: cfg.URLSegments, idem: cfg.Idempotency}
+		log: cfg.Logger, onAuth: cfg.OnAuthFailure, segments: cfg.URLSegments, idem: cfg.Idempotency,
+		settlements: cfg.Settlements}
 	if a.log == nil {
 		a.log = slog.Default()
 	}
@@ -96,7 +103,7 @@ func New(cfg Config) http.Handler {
 	r.Use(a.requireJSON, a.idempotent)
 
 	// The public probes reveal nothing: the detailed readiness is on the operations listener (NewOps).
-	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/healthz", func(c *gin.Context) { c.PureJSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", a.bareReadyz)
 
 	v1 := r.Group("/v1")
@@ -107,6 +114,9 @@ func New(cfg Config) http.Handler {
 	v1.POST("/checkouts/:id/cancel", a.modify(checkout.OpCancel))
 	v1.GET("/checkouts/:id/return", a.returnFromProvider)
 	v1.POST("/vipps/:merchant/callback/v2/payments/:orderId", a.vippsCallback)
+	if a.settlements != nil && a.keys != nil {
+		v1.GET("/settlements/:merchant/:ledgerDate", a.getSettlement)
+	}
 	a.expressRoutes(r)
 	if a.webhooks != nil {
 		v1.POST("/vipps/:merchant/webhooks", a.vippsWebhook)
@@ -138,7 +148,7 @@ func NewOps(cfg OpsConfig) http.Handler {
 		a.ready = func(context.Context) error { return nil }
 	}
 	r := a.engine()
-	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/healthz", func(c *gin.Context) { c.PureJSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", a.readyz)
 	if cfg.Mount != nil {
 		cfg.Mount(r)
@@ -151,12 +161,12 @@ func (a *api) engine() *gin.Engine {
 	r := gin.New()
 	r.Use(a.requestIDs, a.recover)
 	r.NoRoute(func(c *gin.Context) {
-		abortProblem(c, Problem{Type: problemBase + "not-found", Title: "Not found", Status: http.StatusNotFound,
+		abortProblem(c, problem.Problem{Type: problem.Base + "not-found", Title: "Not found", Status: http.StatusNotFound,
 			Detail: "no route " + c.Request.Method + " " + c.Request.URL.Path})
 	})
 	r.HandleMethodNotAllowed = true
 	r.NoMethod(func(c *gin.Context) {
-		abortProblem(c, Problem{Type: problemBase + "method-not-allowed", Title: "Method not allowed",
+		abortProblem(c, problem.Problem{Type: problem.Base + "method-not-allowed", Title: "Method not allowed",
 			Status: http.StatusMethodNotAllowed, Detail: c.Request.Method + " is not allowed on " + c.Request.URL.Path})
 	})
 	return r
@@ -201,11 +211,11 @@ func (a *api) readBody(c *gin.Context) ([]byte, error) {
 
 func (a *api) readyz(c *gin.Context) {
 	if err := a.ready(c.Request.Context()); err != nil {
-		abortProblem(c, Problem{Type: problemBase + "not-ready", Title: "Not ready",
+		abortProblem(c, problem.Problem{Type: problem.Base + "not-ready", Title: "Not ready",
 			Status: http.StatusServiceUnavailable, Detail: err.Error()})
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+	c.PureJSON(http.StatusOK, gin.H{"status": "ready"})
 }
 
 // bareReadyz is the public readiness probe: 200 or 503, without saying why (the reason may name the
@@ -213,10 +223,10 @@ func (a *api) readyz(c *gin.Context) {
 func (a *api) bareReadyz(c *gin.Context) {
 	if err := a.ready(c.Request.Context()); err != nil {
 		c.Header("Cache-Control", "no-store")
-		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "not ready"})
+		c.PureJSON(http.StatusServiceUnavailable, gin.H{"status": "not ready"})
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+	c.PureJSON(http.StatusOK, gin.H{"status": "ready"})
 }
 
 // keyOK checks the shop's API key for merchant. Only a merchant configured with insecureNoAuth needs none.
@@ -254,7 +264,7 @@ func (a *api) authorize(c *gin.Context, merchant string) bool {
 		return true
 	}
 	c.Header("WWW-Authenticate", `Bearer realm="kasse"`)
-	abortProblem(c, Problem{Type: problemBase + "unauthorized", Title: "Unauthorized",
+	abortProblem(c, problem.Problem{Type: problem.Base + "unauthorized", Title: "Unauthorized",
 		Status: http.StatusUnauthorized, Detail: "send the merchant's API key as Authorization: Bearer <key>",
 		Merchant: merchant})
 	return false
@@ -288,7 +298,7 @@ func (a *api) createCheckout(c *gin.Context) {
 		c.Header("Idempotent-Replayed", "true")
 	}
 	c.Header("Location", "/v1/checkouts/"+sess.ID)
-	c.JSON(http.StatusCreated, view(sess))
+	c.PureJSON(http.StatusCreated, view(sess))
 }
 
 // session loads the checkout named in the path for a caller holding its merchant's key. An unknown id and
@@ -311,7 +321,7 @@ func (a *api) getCheckout(c *gin.Context) {
 	if !ok {
 		return
 	}
-	c.JSON(http.StatusOK, view(sess))
+	c.PureJSON(http.StatusOK, view(sess))
 }
 
 // operationRequest is the optional body of capture, refund and cancel.
@@ -349,7 +359,7 @@ func (a *api) modify(op checkout.Operation) gin.HandlerFunc {
 			a.fail(c, err)
 			return
 		}
-		c.JSON(http.StatusOK, view(sess))
+		c.PureJSON(http.StatusOK, view(sess))
 	}
 }
 
@@ -398,6 +408,12 @@ func view(s *payment.Session) *payment.Session {
 			op.Key = ""
 			v.Operations[i] = op
 		}
+	}
+	if s.Settlement != nil {
+		// The ledger entry ids are the follower's bookkeeping; the report lists the entries themselves.
+		st := *s.Settlement
+		st.Entries = nil
+		v.Settlement = &st
 	}
 	return &v
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/kassehq/kasse/host/problem"
 )
 
 // IdempotencyStore keeps the answers of requests sent with an Idempotency-Key; store.Store satisfies it.
@@ -69,7 +70,7 @@ func (a *api) idempotent(c *gin.Context) {
 		return
 	}
 	if len(key) > maxIdempotencyKey {
-		abortProblem(c, Problem{Type: problemBase + "invalid-request", Title: "Invalid Idempotency-Key",
+		abortProblem(c, problem.Problem{Type: problem.Base + "invalid-request", Title: "Invalid Idempotency-Key",
 			Status: http.StatusBadRequest, Detail: "the Idempotency-Key header is longer than 255 characters"})
 		return
 	}
@@ -118,7 +119,7 @@ func (a *api) replay(c *gin.Context, existing, fingerprint string) {
 	kind, rest, _ := strings.Cut(existing, "|")
 	prevFingerprint, answer, _ := strings.Cut(rest, "|")
 	if prevFingerprint != fingerprint {
-		abortProblem(c, Problem{Type: problemBase + "idempotency-key-reused", Title: "Idempotency-Key reused",
+		abortProblem(c, problem.Problem{Type: problem.Base + "idempotency-key-reused", Title: "Idempotency-Key reused",
 			Status: http.StatusUnprocessableEntity,
 			Detail: "this Idempotency-Key was already used with a different request body"})
 		return
@@ -126,7 +127,7 @@ func (a *api) replay(c *gin.Context, existing, fingerprint string) {
 	var r recorded
 	if kind != "r" || json.Unmarshal([]byte(answer), &r) != nil {
 		c.Header("Retry-After", "1")
-		abortProblem(c, Problem{Type: problemBase + "idempotency-in-progress", Title: "Request in progress",
+		abortProblem(c, problem.Problem{Type: problem.Base + "idempotency-in-progress", Title: "Request in progress",
 			Status: http.StatusConflict, Detail: "a request with this Idempotency-Key is still being processed; retry shortly"})
 		return
 	}

@@ -19,6 +19,12 @@ const (
 	DefaultMaxOutputBytes = 64 << 10
 	// DefaultAcquireTimeout is how long Call waits for a free instance before failing with KindBusy.
 	DefaultAcquireTimeout = 250 * time.Millisecond
+	// DefaultPoolMin is how many instances a plugin keeps however idle it is: one, so that a call never
+	// waits for an instantiation (5-7 ms) after a quiet spell.
+	DefaultPoolMin = 1
+	// DefaultPoolIdle is the window over which the pool measures its use: once per window it closes
+	// instances beyond the most that were busy at once during it (and beyond the minimum).
+	DefaultPoolIdle = 30 * time.Second
 )
 
 // RuntimeConfig configures a Runtime. It is immutable: every With method returns a changed copy, and only
@@ -30,6 +36,8 @@ type RuntimeConfig struct {
 	maxInputBytes    int
 	maxOutputBytes   int
 	poolSize         int
+	poolMin          int
+	poolIdle         time.Duration
 	acquireTimeout   time.Duration
 	cacheDir         string
 	stderr           io.Writer
@@ -39,10 +47,11 @@ type RuntimeConfig struct {
 
 // NewRuntimeConfig returns the default configuration: a memory limit of DefaultMemoryLimitPages, a call
 // timeout of DefaultCallTimeout, inputs up to DefaultMaxInputBytes, outputs up to DefaultMaxOutputBytes,
-// max(2, GOMAXPROCS-1) instances per plugin (guests cannot be preempted, so one P is left for the rest of
-// the host on larger machines; at least two, so that a 2-core machine is not serialised through one
-// instance while it yields or is replaced), an acquire wait of DefaultAcquireTimeout, no compilation cache directory and guest stderr
-// discarded (its tail still appears in trap errors).
+// a pool of up to max(2, GOMAXPROCS-1) instances per plugin (guests cannot be preempted, so one P is left for
+// the rest of the host on larger machines; at least two, so that a 2-core machine is not serialised through
+// one instance while it yields or is replaced) that keeps DefaultPoolMin and shrinks after DefaultPoolIdle,
+// an acquire wait of DefaultAcquireTimeout, no compilation cache directory and guest stderr discarded (its
+// tail still appears in trap errors).
 func NewRuntimeConfig() RuntimeConfig {
 	return RuntimeConfig{
 		memoryLimitPages: DefaultMemoryLimitPages,
@@ -50,6 +59,8 @@ func NewRuntimeConfig() RuntimeConfig {
 		maxInputBytes:    DefaultMaxInputBytes,
 		maxOutputBytes:   DefaultMaxOutputBytes,
 		poolSize:         max(2, runtime.GOMAXPROCS(0)-1),
+		poolMin:          DefaultPoolMin,
+		poolIdle:         DefaultPoolIdle,
 		acquireTimeout:   DefaultAcquireTimeout,
 		valid:            true,
 	}
@@ -83,10 +94,25 @@ func (c RuntimeConfig) WithMaxOutputBytes(n int) RuntimeConfig {
 	return c
 }
 
-// WithPoolSize sets the number of instances per plugin, which is also the number of concurrent calls one
-// plugin serves.
+// WithPoolSize sets the most instances one plugin version runs, which is also the most concurrent calls it
+// serves. The pool starts with the minimum (WithPoolMin), grows when a caller finds no free instance, and
+// shrinks back when fewer were busy over a WithPoolIdle window. A minimum above n is lowered to n.
 func (c RuntimeConfig) WithPoolSize(n int) RuntimeConfig {
 	c.poolSize = n
+	return c
+}
+
+// WithPoolMin sets how many instances a plugin version keeps when idle (at most the pool size). They are
+// started at load, the first before Load returns and the others in the background.
+func (c RuntimeConfig) WithPoolMin(n int) RuntimeConfig {
+	c.poolMin = n
+	return c
+}
+
+// WithPoolIdle sets the pool's measuring window: once per window, instances beyond the most that were busy
+// at once during it, and beyond the minimum, are closed.
+func (c RuntimeConfig) WithPoolIdle(d time.Duration) RuntimeConfig {
+	c.poolIdle = d
 	return c
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"slices"
 	"strings"
 	"time"
 
@@ -133,10 +132,11 @@ func (r *Runtime) load(ctx context.Context, name, version string, wasm []byte) (
 		}
 		return nil, err
 	}
-	if slices.Contains(checked, true) {
-		cctx = experimental.WithFunctionListenerFactory(cctx, entryChecks(checked))
+	instrumented, err := instrument(wasm, checked)
+	if err != nil {
+		return nil, fmt.Errorf("deadline checks: %w", err)
 	}
-	compiled, err := r.wz.CompileModule(cctx, wasm)
+	compiled, err := r.wz.CompileModule(cctx, instrumented)
 	if err != nil {
 		return nil, fmt.Errorf("compile: %w", err)
 	}
@@ -204,8 +204,11 @@ func checkModule(m wazero.CompiledModule) error {
 func (in *instance) checkVersion(ctx context.Context, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	if err := in.abiVersion.CallWithStack(ctx, in.stack); err != nil {
+	if err := in.run(ctx, in.abiVersion); err != nil {
 		return fmt.Errorf("export %s: %w", abi.ExportABIVersion, err)
+	}
+	if in.tainted { // answered as the deadline passed: its deadline global may be set
+		return fmt.Errorf("export %s: %w", abi.ExportABIVersion, stopped(ctx))
 	}
 	if v := int32(uint32(in.stack[0])); v != abi.Version {
 		return fmt.Errorf("abi version %d, want %d", v, abi.Version)

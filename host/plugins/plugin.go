@@ -26,17 +26,21 @@ import (
 // waited for a guest elsewhere, for longer than the acquire timeout).
 const yieldEvery = 16
 
-// Plugin is a loaded plugin version: its compiled module and a fixed pool of instances. It is safe for
-// concurrent use.
+// Plugin is a loaded plugin version: its compiled module and a pool of instances that grows on demand up to
+// the configured size and shrinks when idle (see grow and shrink). It is safe for concurrent use.
 type Plugin struct {
 	r        *Runtime
 	name     string
 	version  string
 	compiled wazero.CompiledModule
 
-	// slots holds one slot per pool place. Whoever has taken a slot out of the channel owns it and its
-	// instance exclusively, which is what keeps an instance on one goroutine at a time.
+	// slots holds the pool places ready to serve (with an instance, or empty after a failed start), and
+	// spare the empty places the pool may grow into. Between them and their current owners (a call, a
+	// background start, the janitor) there are always poolSize places. Whoever has taken a slot out of a
+	// channel owns it and its instance exclusively, which is what keeps an instance on one goroutine at a
+	// time.
 	slots     chan *slot
+	spare     chan *slot
 	closing   chan struct{}
 	closeOnce sync.Once
 	closed    atomic.Bool
@@ -52,6 +56,11 @@ type Plugin struct {
 	live       atomic.Int64
 	replaced   atomic.Uint64
 	peakMemory atomic.Uint32
+	// busyPeak is the most calls holding an instance at once since the janitor last looked.
+	busyPeak atomic.Int64
+	// memPages is the sum of the live instances' linear memory in pages, as of the end of their last call.
+	memPages      atomic.Int64
+	grown, shrunk atomic.Uint64
 }
 
 // slot is one place in the pool. inst is nil while the place has no instance: after a failed call, until the
@@ -79,18 +88,27 @@ func newPlugin(r *Runtime, name, version string, compiled wazero.CompiledModule)
 		version:   version,
 		compiled:  compiled,
 		slots:     make(chan *slot, r.cfg.poolSize),
+		spare:     make(chan *slot, r.cfg.poolSize),
 		closing:   make(chan struct{}),
 		closeLock: make(chan struct{}, 1),
 	}
 }
 
-// start puts the first instance in the pool and starts the others in the background.
+// start puts the first instance in the pool, starts the rest of the minimum in the background, leaves the
+// other places spare, and starts the janitor that shrinks the pool.
 func (p *Plugin) start(first *instance) {
 	p.slots <- &slot{inst: first}
-	for range p.r.cfg.poolSize - 1 {
+	keep := p.minInstances()
+	for range keep - 1 {
 		go p.refill(&slot{})
 	}
+	for range p.r.cfg.poolSize - keep {
+		p.spare <- &slot{}
+	}
+	go p.janitor()
 }
+
+func (p *Plugin) minInstances() int { return min(p.r.cfg.poolMin, p.r.cfg.poolSize) }
 
 // Name returns the plugin's name.
 func (p *Plugin) Name() string { return p.name }
@@ -112,6 +130,13 @@ type Stats struct {
 	Replaced uint64
 	// PeakMemoryPages is the largest linear memory, in 64 KiB pages, seen at the end of a call.
 	PeakMemoryPages uint32
+	// MemoryPages is the live instances' linear memory together, in 64 KiB pages, as of the end of each
+	// one's last call (a page is reserved up to the memory limit but only touched pages cost RAM).
+	MemoryPages uint64
+	// InstancesMax is the most instances the pool may run (the configured pool size).
+	InstancesMax int
+	// Grown counts instances started because a caller found none free; Shrunk counts idle ones closed.
+	Grown, Shrunk uint64
 }
 
 // Stats returns the plugin's counters.
@@ -123,6 +148,10 @@ func (p *Plugin) Stats() Stats {
 		InFlight:        int(p.inFlight.Load()),
 		Replaced:        p.replaced.Load(),
 		PeakMemoryPages: p.peakMemory.Load(),
+		MemoryPages:     uint64(max(0, p.memPages.Load())),
+		InstancesMax:    p.r.cfg.poolSize,
+		Grown:           p.grown.Load(),
+		Shrunk:          p.shrunk.Load(),
 	}
 	for i, k := range kinds {
 		if n := p.failures[i].Load(); n > 0 {
@@ -147,8 +176,14 @@ func (p *Plugin) Call(ctx context.Context, input []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.inFlight.Add(1)
+	busy := p.inFlight.Add(1)
 	defer p.inFlight.Add(-1)
+	for {
+		old := p.busyPeak.Load()
+		if busy <= old || p.busyPeak.CompareAndSwap(old, busy) {
+			break
+		}
+	}
 	if s.inst == nil {
 		inst, err := p.instantiate(ctx)
 		if err != nil {
@@ -165,6 +200,8 @@ func (p *Plugin) Call(ctx context.Context, input []byte) ([]byte, error) {
 	out, export, kind, err := s.inst.call(ctx, input, p.r.cfg)
 	if mem := s.inst.mod.Memory(); mem != nil {
 		pages := mem.Size() / 65536
+		p.memPages.Add(int64(pages) - int64(s.inst.pages))
+		s.inst.pages = pages
 		for {
 			old := p.peakMemory.Load()
 			if pages <= old || p.peakMemory.CompareAndSwap(old, pages) {
@@ -178,6 +215,10 @@ func (p *Plugin) Call(ctx context.Context, input []byte) ([]byte, error) {
 		}
 		p.discard(s)
 		return nil, p.fail(export, kind, err)
+	}
+	if s.inst.tainted { // the deadline came as the call returned: the result stands, the instance goes
+		p.discard(s)
+		return out, nil
 	}
 	p.release(s)
 	return out, nil
@@ -194,6 +235,7 @@ func (p *Plugin) acquire(ctx context.Context) (*slot, error) {
 	select {
 	case s = <-p.slots:
 	default:
+		p.grow()
 		p.waiting.Add(1)
 		timer := time.NewTimer(p.r.cfg.acquireTimeout)
 		select {
@@ -239,7 +281,7 @@ func (p *Plugin) release(s *slot) {
 		return
 	}
 	if p.waiting.Load() > 0 || len(p.slots) == 0 {
-		if err := s.inst.yield(p.r.cfg.callTimeout); err != nil {
+		if err := s.inst.yield(p.r.cfg.callTimeout); err != nil || s.inst.tainted {
 			p.discard(s)
 			return
 		}
@@ -247,12 +289,59 @@ func (p *Plugin) release(s *slot) {
 		return
 	}
 	go func() {
-		if err := s.inst.yield(p.r.cfg.callTimeout); err != nil {
+		if err := s.inst.yield(p.r.cfg.callTimeout); err != nil || s.inst.tainted {
 			p.discard(s)
 			return
 		}
 		p.slots <- s
 	}()
+}
+
+// grow starts an instance in a spare place, if the pool has one, for a caller that found no instance free.
+// The caller still waits for whichever comes first, an instance released by another call or the new one,
+// so growing never adds an instantiation (several milliseconds) to a call that a release would serve sooner.
+func (p *Plugin) grow() {
+	select {
+	case s := <-p.spare:
+		p.grown.Add(1)
+		go p.refill(s)
+	default:
+	}
+}
+
+// janitor shrinks the pool once per idle window until the plugin closes.
+func (p *Plugin) janitor() {
+	t := time.NewTicker(p.r.cfg.poolIdle)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.closing:
+			return
+		case <-t.C:
+			p.shrink()
+		}
+	}
+}
+
+// shrink closes ready instances beyond the most that were busy at once since the last look (and beyond the
+// minimum), and makes their places spare. It only takes instances nobody is using or waiting for: a caller
+// that arrives meanwhile and finds none free grows the pool again.
+func (p *Plugin) shrink() {
+	keep := max(int64(p.minInstances()), p.busyPeak.Swap(p.inFlight.Load()))
+	for p.live.Load() > keep && p.waiting.Load() == 0 {
+		var s *slot
+		select {
+		case s = <-p.slots:
+		default:
+			return
+		}
+		if s.inst != nil {
+			p.closeInstance(s.inst)
+			s.inst = nil
+			p.shrunk.Add(1)
+		}
+		p.spare <- s
+	}
 }
 
 // discard closes a slot's instance after a failure and replaces it in the background.
@@ -289,15 +378,17 @@ func (p *Plugin) Close(ctx context.Context) error {
 	}
 	defer func() { <-p.closeLock }()
 	for p.drained < cap(p.slots) {
+		var s *slot
 		select {
-		case s := <-p.slots:
-			p.drained++
-			if s.inst != nil {
-				p.closeInstance(s.inst)
-				s.inst = nil
-			}
+		case s = <-p.slots:
+		case s = <-p.spare:
 		case <-ctx.Done():
 			return fmt.Errorf("plugins: close plugin[%s]@%s: %w", p.name, p.version, ctx.Err())
+		}
+		p.drained++
+		if s.inst != nil {
+			p.closeInstance(s.inst)
+			s.inst = nil
 		}
 	}
 	if p.compiled != nil {
@@ -324,7 +415,13 @@ type instance struct {
 	// inPtr and inCap describe the guest's input buffer as last returned by kasse_input.
 	inPtr, inCap uint32
 	calls        uint64
-	output       *captureWriter
+	// pages is the linear memory in pages at the end of the last call, counted in Plugin.memPages.
+	pages uint32
+	// deadline is the global the host's deadline checks read (deadline.go); tainted is set once a
+	// watchdog fired on this instance, which then never serves again.
+	deadline api.MutableGlobal
+	tainted  bool
+	output   *captureWriter
 	// busy guards the rule that an instance runs one call at a time: wazero instances are not safe for
 	// concurrent use, and sharing one has crashed the host process in the past.
 	busy atomic.Bool
@@ -340,22 +437,50 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.instantiationTimeout())
 	defer cancel()
 	out := newCaptureWriter(p.r.stderr)
+	// No start function here: _initialize runs below as an export, under a watchdog, because the host's
+	// deadline checks can only be armed once the instance exists.
 	cfg := wazero.NewModuleConfig().
 		WithName("").
-		WithStartFunctions(abi.StartFunction).
+		WithStartFunctions().
 		WithStdout(out.stdout()).
 		WithStderr(out)
-	mod, err := p.r.wz.InstantiateModule(ctx, p.compiled, cfg)
-	if err != nil {
+	fail := func(err error) error {
 		kind := classify(err)
 		if tail := out.text(); tail != "" {
 			err = fmt.Errorf("%w; guest output: %q", err, tail)
 		}
-		return nil, &CallError{Plugin: p.name, Version: p.version, Export: abi.StartFunction, Kind: kind,
+		return &CallError{Plugin: p.name, Version: p.version, Export: abi.StartFunction, Kind: kind,
 			Err: fmt.Errorf("instantiate: %w", err)}
 	}
+	mod, err := p.r.wz.InstantiateModule(ctx, p.compiled, cfg)
+	if err != nil {
+		return nil, fail(err)
+	}
+	deadline, ok := mod.ExportedGlobal(deadlineExport).(api.MutableGlobal)
+	if !ok {
+		_ = mod.Close(context.Background())
+		return nil, fail(errors.New("the module lacks the host's deadline global"))
+	}
+	if init := mod.ExportedFunction(abi.StartFunction); init != nil {
+		boot := &instance{mod: mod, deadline: deadline, stack: make([]uint64, 1)}
+		err := boot.run(ctx, init)
+		if err == nil && boot.tainted { // finished as the deadline passed: its deadline global may be set
+			err = stopped(ctx)
+		}
+		if err != nil {
+			_ = mod.Close(context.Background())
+			return nil, fail(fmt.Errorf("module[] function[%s] failed: %w", abi.StartFunction, err))
+		}
+	}
 	p.live.Add(1)
+	var pages uint32
+	if mem := mod.Memory(); mem != nil {
+		pages = mem.Size() / 65536
+		p.memPages.Add(int64(pages))
+	}
 	return &instance{
+		pages:      pages,
+		deadline:   deadline,
 		mod:        mod,
 		abiVersion: mod.ExportedFunction(abi.ExportABIVersion),
 		input:      mod.ExportedFunction(abi.ExportInput),
@@ -369,6 +494,7 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 func (p *Plugin) closeInstance(in *instance) {
 	_ = in.mod.Close(context.Background())
 	p.live.Add(-1)
+	p.memPages.Add(-int64(in.pages))
 }
 
 // call runs one input through the instance. On failure it returns the export that failed and the kind.
@@ -383,7 +509,7 @@ func (in *instance) call(ctx context.Context, input []byte, cfg RuntimeConfig) (
 	n := uint32(len(input))
 	if n > in.inCap || in.inCap == 0 {
 		in.stack[0] = api.EncodeI32(int32(n))
-		if err := in.input.CallWithStack(ctx, in.stack); err != nil {
+		if err := in.run(ctx, in.input); err != nil {
 			return nil, abi.ExportInput, classify(err), guestError(ctx, err)
 		}
 		ptr := uint32(in.stack[0])
@@ -398,7 +524,7 @@ func (in *instance) call(ctx context.Context, input []byte, cfg RuntimeConfig) (
 			fmt.Errorf("input buffer at %#x (+%d bytes) outside guest memory of %d bytes", in.inPtr, n, mem.Size())
 	}
 	in.stack[0] = api.EncodeI32(int32(n))
-	if err := in.callFn.CallWithStack(ctx, in.stack); err != nil {
+	if err := in.run(ctx, in.callFn); err != nil {
 		return nil, abi.ExportCall, classify(err), guestError(ctx, err)
 	}
 	ptr, size := uint32(in.stack[0]>>32), uint32(in.stack[0])
@@ -428,7 +554,36 @@ func (in *instance) yield(timeout time.Duration) error {
 	defer in.busy.Store(false)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	return in.yieldFn.CallWithStack(ctx, in.stack)
+	return in.run(ctx, in.yieldFn)
+}
+
+// run calls fn with the instance's stack under ctx: a watchdog sets the deadline global once ctx is done
+// (deadline.go), and the guest then traps at its next check. A call the watchdog stopped returns a
+// *sys.ExitError with the code wazero uses for a deadline or a cancellation, so that classify and
+// guestError treat it as they treated wazero's own check. Once the watchdog fired the instance is tainted,
+// even if the call returned first.
+func (in *instance) run(ctx context.Context, fn api.Function) error {
+	if ctx.Err() != nil { // already over: do not start the guest at all
+		return stopped(ctx)
+	}
+	w := arm(ctx, in.deadline)
+	err := fn.CallWithStack(ctx, in.stack)
+	if w.disarm() {
+		return err
+	}
+	in.tainted = true
+	if err == nil {
+		return nil
+	}
+	return stopped(ctx)
+}
+
+// stopped is the error of a call that ctx ended, in wazero's terms (see run).
+func stopped(ctx context.Context) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return sys.NewExitError(sys.ExitCodeDeadlineExceeded)
+	}
+	return sys.NewExitError(sys.ExitCodeContextCanceled)
 }
 
 // classify maps an error from a guest call to its kind.

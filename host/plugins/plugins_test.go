@@ -93,13 +93,14 @@ func TestPoolHammer(t *testing.T) {
 	ctx := context.Background()
 	r := plugintest.Runtime(t, plugins.NewRuntimeConfig().
 		WithPoolSize(2).
+		WithPoolMin(2).
 		WithCallTimeout(testCallTimeout).
 		WithAcquireTimeout(30*time.Second))
 	p, err := r.Load(ctx, "echo", "1.0.0", testModules(t)[echoPkg])
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The second instance starts in the background at Load; hammer both.
+	// The second instance of the minimum starts in the background at Load; hammer both.
 	waitFor(t, "both instances", func() bool { return p.Stats().InstancesLive == 2 })
 	const goroutines, calls = 8, 40
 	var wg sync.WaitGroup

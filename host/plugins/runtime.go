@@ -1,7 +1,8 @@
 // Package plugins runs kasse payment plugins: WebAssembly modules that implement the ABI in plugin/ABI.md.
-// It owns the wazero runtime, load-time validation of modules, a fixed pool of instances per loaded plugin,
-// and the containment of misbehaving guests (deadline, memory cap, input and output caps, discarding and
-// replacing an instance after any failure).
+// It owns the wazero runtime, load-time validation of modules and the rewrite that compiles the host's
+// deadline checks into them (deadline.go), a pool of instances per loaded plugin that grows on demand and
+// shrinks when idle, and the containment of misbehaving guests (deadline, memory cap, input and output caps,
+// discarding and replacing an instance after any failure).
 //
 // A Runtime compiles and hosts many plugins. Runtime.Load validates a module and returns a *Plugin whose
 // Call sends one JSON input and returns the guest's JSON output. Plugin.Call is safe for concurrent use;
@@ -9,8 +10,8 @@
 //
 // # Containment
 //
-// Every call runs under a deadline (WithCallTimeout). wazero stops a guest at its deadline by checking at
-// every loop header it executes. Code that recurses (or fans out through a chain of calls) without ever
+// Every call runs under a deadline (WithCallTimeout). The host stops a guest at its deadline with a check,
+// compiled into the module at load, at every loop header it executes (deadline.go). Code that recurses (or fans out through a chain of calls) without ever
 // entering a loop escapes that check, so Load analyses the module's call graph and gives the functions that
 // could do so a deadline check on entry (terminate.go explains the rule and why it bounds the work between
 // two checks). Memory is capped per instance (WithMemoryLimitPages, with the capacity reserved up front);
@@ -30,8 +31,9 @@ import (
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 )
 
-// Runtime hosts plugins. It wraps one wazero.Runtime configured with a per-call deadline check
-// (WithCloseOnContextDone), the memory limit and, optionally, an on-disk compilation cache.
+// Runtime hosts plugins. It wraps one wazero.Runtime configured with the memory limit and, optionally, an
+// on-disk compilation cache. Deadlines are the host's own checks compiled into each module (deadline.go),
+// not wazero's WithCloseOnContextDone, which cost most of a call.
 type Runtime struct {
 	cfg    RuntimeConfig
 	wz     wazero.Runtime
@@ -50,7 +52,7 @@ func NewRuntime(ctx context.Context, cfg RuntimeConfig) (*Runtime, error) {
 		return nil, fmt.Errorf("plugins: new runtime: %w", err)
 	}
 	wcfg := wazero.NewRuntimeConfig().
-		WithCloseOnContextDone(true).
+		WithCloseOnContextDone(false).
 		WithMemoryLimitPages(cfg.memoryLimitPages).
 		WithMemoryCapacityFromMax(true)
 	r := &Runtime{cfg: cfg, plugins: map[*Plugin]struct{}{}}
@@ -90,6 +92,10 @@ func (c RuntimeConfig) validate() error {
 		return fmt.Errorf("max output %d bytes out of range 1..1GiB", c.maxOutputBytes)
 	case c.poolSize < 1:
 		return fmt.Errorf("pool size %d not positive", c.poolSize)
+	case c.poolMin < 1:
+		return fmt.Errorf("pool minimum %d not positive", c.poolMin)
+	case c.poolIdle <= 0:
+		return fmt.Errorf("pool idle window %v not positive", c.poolIdle)
 	case c.acquireTimeout < 0:
 		return fmt.Errorf("acquire timeout %v negative", c.acquireTimeout)
 	}

@@ -1,20 +1,16 @@
 package plugins
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"math"
-
-	"github.com/tetratelabs/wazero/api"
-	"github.com/tetratelabs/wazero/experimental"
-	"github.com/tetratelabs/wazero/sys"
 )
 
 // Why some functions get a deadline check on entry (loop-free recursion)
 //
-// With WithCloseOnContextDone, wazero stops a guest at its deadline by calling out to the host at every
-// loop header it executes (wazevo frontend, OpcodeLoop). Code that never enters a loop is never checked:
+// The host stops a guest at its deadline with a check at every loop header it executes (deadline.go; it
+// replaced wazero's WithCloseOnContextDone, which checks at the same places). Code that never enters a loop
+// is never checked:
 // a module whose functions recurse through calls that sit outside any loop (the "recursion bomb": f calls
 // f twice, no loop anywhere) runs for 2^depth calls and ignores its deadline, and so does a chain of
 // loop-free functions each calling the next several times (f1 calls f2 twice, f2 calls f3 twice, ...).
@@ -25,7 +21,7 @@ import (
 // What the runtime does instead. A call site is guarded when it lies inside a loop block of its function:
 // to reach it, execution passed that loop's header, and so a deadline check. Load builds the graph of
 // unguarded call sites (an indirect call may reach every function of its type) and gives a deadline check
-// on entry (a wazero function listener that ends the call once its context is done) to
+// on entry (the same inline check as at loop headers, deadline.go) to
 //   - every function on a cycle of that graph, and
 //   - every function whose loop-free cost exceeds entryCheckCost, where the loop-free cost of f is its code
 //     bytes outside loops plus the costs of its unguarded, unchecked callees (an indirect call costs its
@@ -52,35 +48,6 @@ func checkedFunctions(wasm []byte) ([]bool, error) {
 	}
 	return g.checked(), nil
 }
-
-// entryChecks gives the checked functions a listener that ends the call once its context is done.
-type entryChecks []bool
-
-// NewFunctionListener implements experimental.FunctionListenerFactory.
-func (c entryChecks) NewFunctionListener(def api.FunctionDefinition) experimental.FunctionListener {
-	if i := def.Index(); int(i) < len(c) && c[i] {
-		return deadlineCheck{}
-	}
-	return nil
-}
-
-// deadlineCheck is the entry check. wazero turns the panic into the call's error, as it does for its own
-// loop-header check, and the host then discards the instance.
-type deadlineCheck struct{}
-
-func (deadlineCheck) Before(ctx context.Context, _ api.Module, _ api.FunctionDefinition, _ []uint64, _ experimental.StackIterator) {
-	switch ctx.Err() {
-	case nil:
-	case context.DeadlineExceeded:
-		panic(sys.NewExitError(sys.ExitCodeDeadlineExceeded))
-	default:
-		panic(sys.NewExitError(sys.ExitCodeContextCanceled))
-	}
-}
-
-func (deadlineCheck) After(context.Context, api.Module, api.FunctionDefinition, []uint64) {}
-
-func (deadlineCheck) Abort(context.Context, api.Module, api.FunctionDefinition, error) {}
 
 // callSite is one call instruction: a direct callee, or (indirect) a type index.
 type callSite struct {

@@ -13,9 +13,11 @@ import (
 	"sync"
 	"time"
 
+	gojson "github.com/goccy/go-json"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/kassehq/kasse/host/payment"
+	"sync/atomic"
 )
 
 // DefaultKeyPrefix is the prefix of every key the Redis store writes unless RedisOptions says otherwise.
@@ -45,7 +47,20 @@ type RedisOptions struct {
 	// OpTimeout bounds each Redis command (default DefaultOpTimeout). A command that fails or times
 	// out because Redis is down, frozen or failing over returns an error wrapping ErrUnavailable.
 	OpTimeout time.Duration
+	// WaitReplicas, when positive, makes every write that changes a session, a poll or an idempotency
+	// key wait (Redis WAIT, on the connection that wrote) until that many replicas have it, for at most
+	// WaitTimeout (default DefaultWaitTimeout). Redis replicates asynchronously: without it, a primary
+	// killed right after acknowledging a write can lose the write when its replica takes over, while
+	// kasse has already acted on it (told a platform, sent a capture). A write that got fewer
+	// acknowledgements in time still succeeds (it is on the primary; failing it would make the caller
+	// act twice) and is counted (UnreplicatedWrites).
+	WaitReplicas int
+	// WaitTimeout bounds each WAIT. Default DefaultWaitTimeout.
+	WaitTimeout time.Duration
 }
+
+// DefaultWaitTimeout bounds the wait for replicas after a write (RedisOptions.WaitReplicas).
+const DefaultWaitTimeout = 250 * time.Millisecond
 
 // Redis is the Store shared by every kasse instance that points at the same Redis with the same key prefix.
 // It needs Redis 6.0 or later (SET ... KEEPTTL).
@@ -101,11 +116,19 @@ type Redis struct {
 	cancelPoll *redis.Script
 	swap       *redis.Script
 
+	waitReplicas int
+	waitTimeout  time.Duration
+	opTimeout    time.Duration
+	unreplicated atomic.Uint64
+
 	closeOnce sync.Once
 	closeErr  error
 }
 
-var _ Store = (*Redis)(nil)
+var (
+	_ Store           = (*Redis)(nil)
+	_ SnapshotUpdater = (*Redis)(nil)
+)
 
 // createScript: KEYS[1] session key, KEYS[2] poll set, KEYS[3] the merchant's list, KEYS[4] its list
 // for the session's state, KEYS[5] reference key (optional).
@@ -260,17 +283,24 @@ func NewRedisFromClient(client redis.UniversalClient, opts RedisOptions) (*Redis
 		timeout = DefaultOpTimeout
 	}
 	client.AddHook(bounded{timeout: timeout})
+	wait := opts.WaitTimeout
+	if wait <= 0 {
+		wait = DefaultWaitTimeout
+	}
 	return &Redis{
-		client:      client,
-		prefix:      prefix,
-		maxAttempts: attempts,
-		create:      redis.NewScript(createScript),
-		update:      redis.NewScript(updateScript),
-		claim:       redis.NewScript(claimScript),
-		release:     redis.NewScript(releaseScript),
-		polls:       redis.NewScript(pollsScript),
-		cancelPoll:  redis.NewScript(cancelPollScript),
-		swap:        redis.NewScript(swapScript),
+		waitReplicas: max(opts.WaitReplicas, 0),
+		waitTimeout:  wait,
+		opTimeout:    timeout,
+		client:       client,
+		prefix:       prefix,
+		maxAttempts:  attempts,
+		create:       redis.NewScript(createScript),
+		update:       redis.NewScript(updateScript),
+		claim:        redis.NewScript(claimScript),
+		release:      redis.NewScript(releaseScript),
+		polls:        redis.NewScript(pollsScript),
+		cancelPoll:   redis.NewScript(cancelPollScript),
+		swap:         redis.NewScript(swapScript),
 	}, nil
 }
 
@@ -328,9 +358,13 @@ func millis(d time.Duration) string {
 
 func micros(t time.Time) string { return strconv.FormatInt(t.UnixMicro(), 10) }
 
+// decodeSession reads a stored session. Every Get and Update pays for it, so it uses goccy/go-json's
+// decoder, which reads encoding/json's output into the same values in a fraction of the time (see
+// RATIONALE.md, "Why stored sessions are decoded with goccy/go-json"); the store still writes with
+// encoding/json, whose omitzero the Lua scripts rely on (cancelPollScript looks for nextCheckAt).
 func decodeSession(raw string) (*payment.Session, error) {
 	var s payment.Session
-	if err := json.Unmarshal([]byte(raw), &s); err != nil {
+	if err := gojson.UnmarshalNoEscape([]byte(raw), &s); err != nil {
 		return nil, fmt.Errorf("decode stored session: %w", err)
 	}
 	normalizeTimes(&s)
@@ -360,7 +394,7 @@ func (r *Redis) Create(ctx context.Context, s *payment.Session, ttl time.Duratio
 	if !c.NextCheckAt.IsZero() {
 		due = micros(c.NextCheckAt)
 	}
-	res, err := r.create.Run(ctx, r.client, keys, data, px, s.ID, due, c.CreatedAt.UnixMicro()).Int()
+	res, err := r.write(ctx, r.create, keys, data, px, s.ID, due, c.CreatedAt.UnixMicro()).Int()
 	if err != nil {
 		return fmt.Errorf("store: create session[%s]: %w", s.ID, err)
 	}
@@ -401,6 +435,11 @@ func (r *Redis) Get(ctx context.Context, id string) (*payment.Session, error) {
 
 // GetByProviderReference implements Store.GetByProviderReference. It reads the reference key, then the
 // session, and checks that the session still holds the reference.
+//
+// kasse's own sessions use their id as the provider reference (eCom orderId, ePayment reference), so one
+// MGET reads the reference key together with the session key named by the reference: when the reference
+// key names that session, which is the usual case, the lookup costs one round trip instead of two. Both
+// keys carry the prefix's hash tag on a cluster, so the MGET never crosses slots.
 func (r *Redis) GetByProviderReference(ctx context.Context, merchant, ref string) (*payment.Session, error) {
 	fail := func(err error) (*payment.Session, error) {
 		return nil, fmt.Errorf("store: get session by reference[%s/%s]: %w", merchant, ref, err)
@@ -409,14 +448,20 @@ func (r *Redis) GetByProviderReference(ctx context.Context, merchant, ref string
 	if k == "" {
 		return fail(ErrNotFound)
 	}
-	id, err := r.client.Get(ctx, k).Result()
-	if errors.Is(err, redis.Nil) {
-		return fail(ErrNotFound)
-	}
+	vals, err := r.client.MGet(ctx, k, r.sessionKey(ref)).Result()
 	if err != nil {
 		return fail(err)
 	}
-	s, _, err := r.get(ctx, id)
+	id, ok := vals[0].(string)
+	if !ok {
+		return fail(ErrNotFound)
+	}
+	var s *payment.Session
+	if raw, ok := vals[1].(string); ok && id == ref {
+		s, err = decodeSession(raw)
+	} else {
+		s, _, err = r.get(ctx, id)
+	}
 	if err != nil {
 		return fail(err)
 	}
@@ -429,18 +474,50 @@ func (r *Redis) GetByProviderReference(ctx context.Context, merchant, ref string
 
 // Update implements Store.Update with an optimistic compare-and-set; see the Redis type.
 func (r *Redis) Update(ctx context.Context, id string, fn func(s *payment.Session) (bool, error)) (*payment.Session, error) {
+	return r.doUpdate(ctx, id, nil, fn)
+}
+
+// UpdateFrom implements SnapshotUpdater: Update whose first attempt starts from snap instead of reading
+// the session. The compare-and-set compares the stored JSON with snap's encoding, which is byte for byte
+// what the store wrote for that value (the store writes encoding/json's output of the normalized
+// session, and decoding and encoding again gives the same bytes), so a write happens only if the stored
+// session is still exactly snap. If it is not, or snap came from elsewhere, the script refuses and the
+// next attempt reads the session as Update does, at once: a stale snapshot is not a conflict to back off
+// from. That saves the read, one round trip, on every update that follows a read.
+func (r *Redis) UpdateFrom(ctx context.Context, snap *payment.Session, fn func(s *payment.Session) (bool, error)) (*payment.Session, error) {
+	if snap == nil {
+		return nil, errors.New("store: update from a snapshot: nil session")
+	}
+	return r.doUpdate(ctx, snap.ID, snap, fn)
+}
+
+// doUpdate is Update, starting from snap if it is not nil.
+func (r *Redis) doUpdate(ctx context.Context, id string, snap *payment.Session, fn func(s *payment.Session) (bool, error)) (*payment.Session, error) {
 	fail := func(err error) (*payment.Session, error) {
 		return nil, fmt.Errorf("store: update session[%s]: %w", id, err)
 	}
 	key := r.sessionKey(id)
+	conflicts := 0
 	for attempt := 0; attempt < r.maxAttempts; attempt++ {
-		if attempt > 0 {
-			if err := backoff(ctx, attempt); err != nil {
+		if conflicts > 0 {
+			if err := backoff(ctx, conflicts); err != nil {
 				return fail(err)
 			}
 		}
-		cur, raw, err := r.get(ctx, id)
-		if err != nil {
+		var (
+			cur *payment.Session
+			raw string
+			err error
+		)
+		fromSnap := attempt == 0 && snap != nil
+		if fromSnap {
+			cur = clone(snap)
+			var data []byte
+			if data, err = json.Marshal(cur); err != nil {
+				return fail(fmt.Errorf("encode the snapshot: %w", err))
+			}
+			raw = string(data)
+		} else if cur, raw, err = r.get(ctx, id); err != nil {
 			return fail(err)
 		}
 		next := clone(cur)
@@ -485,7 +562,7 @@ func (r *Redis) Update(ctx context.Context, id string, fn func(s *payment.Sessio
 			keys = append(keys, r.listKey(cur.Merchant, cur.State), r.listKey(cur.Merchant, next.State))
 			moved = strconv.FormatInt(cur.CreatedAt.UnixMicro(), 10)
 		}
-		res, err := r.update.Run(ctx, r.client, keys, raw, data, id, hasOld, hasNew, due, moved).Int()
+		res, err := r.write(ctx, r.update, keys, raw, data, id, hasOld, hasNew, due, moved).Int()
 		if err != nil {
 			return fail(err)
 		}
@@ -495,6 +572,9 @@ func (r *Redis) Update(ctx context.Context, id string, fn func(s *payment.Sessio
 		case 1:
 			return fail(ErrNotFound)
 		case 2:
+			if !fromSnap {
+				conflicts++
+			}
 			continue // changed since read
 		case 3:
 			return fail(fmt.Errorf("provider reference %q of merchant %q is taken: %w",
@@ -524,7 +604,7 @@ func (r *Redis) ClaimIdempotencyKey(ctx context.Context, scope, key, value strin
 	if err := checkClaim(scope, key, value, ttl); err != nil {
 		return "", err
 	}
-	v, err := r.claim.Run(ctx, r.client, []string{r.idemKey(scope, key)}, value, millis(ttl)).Text()
+	v, err := r.write(ctx, r.claim, []string{r.idemKey(scope, key)}, value, millis(ttl)).Text()
 	if err != nil {
 		return "", fmt.Errorf("store: claim idempotency key[%s/%s]: %w", scope, key, err)
 	}
@@ -544,7 +624,7 @@ func (r *Redis) SwapIdempotencyKey(ctx context.Context, scope, key, old, value s
 	if err := checkClaim(scope, key, value, ttl); err != nil {
 		return false, err
 	}
-	n, err := r.swap.Run(ctx, r.client, []string{r.idemKey(scope, key)}, old, value, millis(ttl)).Int()
+	n, err := r.write(ctx, r.swap, []string{r.idemKey(scope, key)}, old, value, millis(ttl)).Int()
 	if err != nil {
 		return false, fmt.Errorf("store: swap idempotency key[%s/%s]: %w", scope, key, err)
 	}
@@ -562,7 +642,7 @@ func (r *Redis) SchedulePoll(ctx context.Context, id string, at time.Time) error
 
 // CancelPoll implements Store.CancelPoll.
 func (r *Redis) CancelPoll(ctx context.Context, id string) error {
-	if err := r.cancelPoll.Run(ctx, r.client, []string{r.pollsKey(), r.sessionKey(id)}, id).Err(); err != nil && !errors.Is(err, redis.Nil) {
+	if err := r.write(ctx, r.cancelPoll, []string{r.pollsKey(), r.sessionKey(id)}, id).Err(); err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("store: cancel poll[%s]: %w", id, err)
 	}
 	return nil
@@ -678,3 +758,49 @@ func (r *Redis) ForgetUser(ctx context.Context, merchant, userID string) error {
 // Client is the Redis client the store uses, for other shared state kept beside the sessions (the
 // outbound queues). The store owns it if NewRedis created it.
 func (r *Redis) Client() redis.UniversalClient { return r.client }
+
+// UnreplicatedWrites counts the writes that fewer than RedisOptions.WaitReplicas replicas acknowledged
+// within the wait (0 when waiting is off).
+func (r *Redis) UnreplicatedWrites() uint64 { return r.unreplicated.Load() }
+
+// write runs a script that writes, then, with WaitReplicas set, waits for the replicas on the same
+// connection: WAIT counts the replicas that have everything this connection wrote, so the script and the
+// WAIT go in one pipeline on the primary that owns the keys (on a cluster, the master for the first key,
+// which every key of a script shares). EVAL rather than EVALSHA, because a pipeline cannot fall back on
+// NOSCRIPT. A failover in progress fails the pipeline like any unavailable store.
+func (r *Redis) write(ctx context.Context, script *redis.Script, keys []string, args ...any) *redis.Cmd {
+	if r.waitReplicas == 0 {
+		return script.Run(ctx, r.client, keys, args...)
+	}
+	var node *redis.Client
+	switch c := r.client.(type) {
+	case *redis.Client:
+		node = c
+	case *redis.ClusterClient:
+		ctx, cancel := context.WithTimeout(ctx, r.opTimeout)
+		m, err := c.MasterForKey(ctx, keys[0])
+		cancel()
+		if err != nil {
+			cmd := redis.NewCmd(ctx)
+			cmd.SetErr(mark(err))
+			return cmd
+		}
+		node = m
+	default:
+		return script.Run(ctx, r.client, keys, args...)
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.opTimeout+r.waitTimeout)
+	defer cancel()
+	pipe := node.Pipeline()
+	cmd := script.Eval(ctx, pipe, keys, args...)
+	wait := pipe.Do(ctx, "wait", r.waitReplicas, r.waitTimeout.Milliseconds())
+	_, _ = pipe.Exec(ctx)
+	if err := mark(cmd.Err()); err != nil {
+		cmd.SetErr(err)
+		return cmd
+	}
+	if acked, err := wait.Int64(); err != nil || acked < int64(r.waitReplicas) {
+		r.unreplicated.Add(1)
+	}
+	return cmd
+}

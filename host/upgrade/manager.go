@@ -173,6 +173,8 @@ type Manager struct {
 	saved map[string]*savedPlugin
 	// stateFP fingerprints the state file as this instance last wrote or read it (see syncState).
 	stateFP string
+	// verdicts are the bundles that passed the gate, by verdictKey (verdict.go); guarded by mu.
+	verdicts map[string]*savedVerdict
 	// stateErrors counts state files that could not be read or written.
 	stateErrors atomic.Uint64
 	// skipped counts bundles in Dir refused, or skipped as quarantined, at start or by the watcher.
@@ -279,6 +281,7 @@ func New(cfg Config) (*Manager, error) {
 		m.now = time.Now
 	}
 	m.saved = m.readState()
+	m.verdicts = m.readVerdicts()
 	if cfg.Dir != "" {
 		m.stateFP = stateFingerprint(m.statePath())
 	}
@@ -553,15 +556,31 @@ func (m *Manager) stage(ctx context.Context, u Update, force bool) (_ *version, 
 	if err != nil {
 		return nil, false, &RefusedError{Plugin: name, Version: ver, Rule: RuleLoad, Err: err}
 	}
-	// Cost first: a much slower version is refused after a few vectors instead of after all of them.
-	cost, err := m.measure(ctx, p, active, verified)
-	if err != nil {
-		_ = p.Close(context.WithoutCancel(ctx))
-		return nil, false, err
+	// A bundle that passed the gate before (same digests, same host build) does not run its vectors again
+	// (verdict.go); with an active version to compare with, its cost is still measured against that one.
+	key, keyErr := verdictKey(verified)
+	var prior *savedVerdict
+	if keyErr == nil {
+		prior, _ = m.passedGate(key)
 	}
-	if err := Gate(ctx, p, verified, m.cfg.Schemas); err != nil {
-		_ = p.Close(context.WithoutCancel(ctx))
-		return nil, false, err
+	var cost GateCost
+	if prior != nil && active == nil {
+		cost = prior.Cost
+	} else {
+		// Cost first: a much slower version is refused after a few vectors instead of after all of them.
+		if cost, err = m.measure(ctx, p, active, verified); err != nil {
+			_ = p.Close(context.WithoutCancel(ctx))
+			return nil, false, err
+		}
+	}
+	if prior == nil {
+		if err := Gate(ctx, p, verified, m.cfg.Schemas); err != nil {
+			_ = p.Close(context.WithoutCancel(ctx))
+			return nil, false, err
+		}
+		if keyErr == nil {
+			m.rememberPass(key, verified, cost)
+		}
 	}
 	if st == nil {
 		st = &pluginState{name: name, versions: map[string]*version{}, quarantined: map[string]Quarantine{}}
@@ -584,6 +603,9 @@ func (m *Manager) stage(ctx context.Context, u Update, force bool) (_ *version, 
 	st.versions[ver] = v
 	m.setLoaded(st, v, true)
 	detail := "passed " + strconv.Itoa(len(verified.Golden)) + " golden vectors and the conformance vectors; " + cost.String()
+	if prior != nil {
+		detail = "passed the gate at " + prior.At.UTC().Format(time.RFC3339) + " (verdict remembered by digest, vectors not run again); " + cost.String()
+	}
 	if verified.Signed {
 		detail += "; signed by " + verified.KeyID
 	} else {

@@ -1,20 +1,15 @@
-// Command kasse runs the kasse checkout service. See README.md for the configuration and the API.
-// `kasse plugin ...` packages, signs, verifies and inspects payment plugins instead (see host/upgrade/cli).
+// Command kasse runs the kasse checkout service: `kasse serve` (the default), `kasse version`,
+// `kasse config check FILE` and `kasse plugin ...`; `kasse help` lists them (package host/command). See
+// README.md for the configuration and the API.
 package main
 
 import (
 	"os"
 
-	"github.com/kassehq/kasse/host"
-	"github.com/kassehq/kasse/host/upgrade/cli"
+	"github.com/kassehq/kasse/host/command"
 
 	// The built-in platform adapters register themselves; an integrator's adapter is added the same way.
 	_ "github.com/kassehq/kasse/adapters/standard"
 )
 
-func main() {
-	if len(os.Args) > 1 && os.Args[1] == "plugin" {
-		os.Exit(cli.Main(os.Args[2:], os.Stdout, os.Stderr))
-	}
-	host.Main()
-}
+func main() { os.Exit(command.Main(os.Args[1:])) }

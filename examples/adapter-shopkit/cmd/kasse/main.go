@@ -3,9 +3,11 @@
 package main
 
 import (
+	"os"
+
 	_ "github.com/kassehq/kasse/adapters/standard"
 	_ "github.com/kassehq/kasse/examples/adapter-shopkit/shopkit"
-	"github.com/kassehq/kasse/host"
+	"github.com/kassehq/kasse/host/command"
 )
 
-func main() { host.Main() }
+func main() { os.Exit(command.Main(os.Args[1:])) }

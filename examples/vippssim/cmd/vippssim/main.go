@@ -11,7 +11,10 @@
 //	-seed                 seed of the fault injection's random source (default: random, logged)
 //	-faults               faults to start with, as JSON for PUT /_sim/faults, e.g.
 //	                      '{"callbacks":{"drop":0.3,"delay":"0s..2s"},"latency":"0s..500ms"}'
-//	-v                    also log successful GET requests (polls of /details and the like)
+//	-v                    log every request (default: a summary, one line per money operation,
+//	                      callback and webhook, and per failed request)
+//	-log-format           text (default) or json
+//	-log-level            debug, info (default), warn or error
 //
 // The demo credentials are MSN 123456, client_id demo-client-id, client_secret
 // demo-client-secret and Ocp-Apim-Subscription-Key demo-subscription-key.
@@ -25,7 +28,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -56,10 +59,27 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr s
 	allowHTTP := fs.Bool("allow-http-loopback", false, "accept http:// callbackPrefix/fallBack URLs whose host is loopback (dev only)")
 	seed := fs.Uint64("seed", 0, "seed of the fault injection's random source (0: random, logged)")
 	faultsJSON := fs.String("faults", "", `faults to start with, as JSON for PUT /_sim/faults, e.g. '{"callbacks":{"drop":0.3},"latency":"0s..500ms"}'`)
-	verbose := fs.Bool("v", false, "also log successful GET requests (polls)")
+	ledgerJSON := fs.String("ledger", "", `ledger fees and report paging, as JSON for PUT /_sim/ledger/config, e.g. '{"captureFee":400,"gross":true}'`)
+	verbose := fs.Bool("v", false, "log every request (default: a summary, and the requests that failed)")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	logLevel := fs.String("log-level", "info", "least severe level logged: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("parse flags: %w", err)
 	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("-log-level: %w", err)
+	}
+	var handler slog.Handler
+	switch *logFormat {
+	case "text":
+		handler = slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})
+	case "json":
+		handler = slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level})
+	default:
+		return fmt.Errorf("-log-format %q: must be text or json", *logFormat)
+	}
+	logger := slog.New(handler).With("component", "vippssim")
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
@@ -71,6 +91,14 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr s
 			return fmt.Errorf("-faults: %w", err)
 		}
 	}
+	var ledger vippssim.LedgerConfig
+	if *ledgerJSON != "" {
+		dec := json.NewDecoder(strings.NewReader(*ledgerJSON))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&ledger); err != nil {
+			return fmt.Errorf("-ledger: %w", err)
+		}
+	}
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -79,12 +107,11 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr s
 	if *publicURL == "" {
 		*publicURL = "http://" + ln.Addr().String()
 	}
-	logger := log.New(stderr, "", log.LstdFlags)
 	sim, err := vippssim.New(vippssim.Config{
 		Tenants:           []vippssim.Tenant{vippssim.DemoTenant()},
 		PublicURL:         *publicURL,
 		AllowHTTPLoopback: *allowHTTP,
-		Logf:              logger.Printf,
+		Logger:            logger,
 		Verbose:           *verbose,
 		Seed:              *seed,
 	})
@@ -93,6 +120,10 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr s
 		return fmt.Errorf("start simulator: %w", err)
 	}
 	defer sim.Close()
+	if err := sim.SetLedgerConfig(ledger); err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("-ledger: %w", err)
+	}
 	if *faultsJSON != "" {
 		if err := sim.SetFaults(faults); err != nil {
 			_ = ln.Close()
@@ -103,8 +134,8 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr s
 	srv := &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	logger.Printf("vippssim: listening on %s (public URL %s, allow-http-loopback=%t); demo MSN %s",
-		ln.Addr(), *publicURL, *allowHTTP, vippssim.DemoTenant().MerchantSerialNumber)
+	logger.Info("listening", "addr", ln.Addr().String(), "publicUrl", *publicURL, "allowHttpLoopback", *allowHTTP,
+		"demoMsn", vippssim.DemoTenant().MerchantSerialNumber, "verbose", *verbose)
 	if ready != nil {
 		ready(ln.Addr().String())
 	}
