@@ -29,8 +29,12 @@ func (s *Server) mountConsole(cfg *config.Config, mount *func(gin.IRouter), now 
 	// connections with the other clients'.
 	client := httpclient.New(httpclient.Options{Timeout: 3 * time.Second})
 	s.clients = append(s.clients, client)
-	c, err := console.New(console.Config{Service: s.Service, Store: s.Store, Plugins: s.plugins,
-		Config: s.live.Config, Token: token, Now: now, Logger: log, Health: s.consoleHealth, ProviderClient: client})
+	ccfg := console.Config{Service: s.Service, Store: s.Store, Plugins: s.plugins,
+		Config: s.live.Config, Token: token, Now: now, Logger: log, Health: s.consoleHealth, ProviderClient: client}
+	if s.Settlement != nil {
+		ccfg.Settlements = s.Settlement
+	}
+	c, err := console.New(ccfg)
 	if err != nil {
 		return fmt.Errorf("host: %w", err)
 	}

@@ -32,6 +32,7 @@ import (
 
 	"github.com/kassehq/kasse/host/checkout"
 	"github.com/kassehq/kasse/host/config"
+	"github.com/kassehq/kasse/host/settlement"
 	"github.com/kassehq/kasse/host/store"
 	"github.com/kassehq/kasse/host/upgrade"
 )
@@ -67,6 +68,12 @@ type Queue struct {
 	Err                                           string
 }
 
+// SettlementReports builds a merchant's settlement report for a ledger date; *settlement.Follower
+// satisfies it. It returns an error wrapping settlement.ErrNoReport for a date without entries.
+type SettlementReports interface {
+	Report(ctx context.Context, merchant, date string) (*settlement.Report, error)
+}
+
 // Config configures the console.
 type Config struct {
 	// Service carries out captures, refunds and cancels and reads sessions. Required.
@@ -79,6 +86,9 @@ type Config struct {
 	Config func() *config.Config
 	// Token is what an operator types at the login form. Required, at least MinTokenLength characters.
 	Token string
+	// Settlements builds settlement reports (*settlement.Follower); nil when settlement following is off,
+	// and the Settlements page says so.
+	Settlements SettlementReports
 	// Health, if set, adds queues, the reconciler and the config version to the Health page.
 	Health func(ctx context.Context) Health
 	// ProviderClient checks provider reachability on the Health page. Default: a client with a 3 s
@@ -163,6 +173,7 @@ func (c *Console) Mount(r gin.IRouter) {
 	a.GET("/plugins", c.plugins)
 	a.POST("/plugins/:name/action", c.pluginAction)
 	a.GET("/settlements", c.settlements)
+	a.GET("/settlements.csv", c.settlementsCSV)
 	a.GET("/health", c.health)
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/kassehq/kasse/host/checkout"
 	"github.com/kassehq/kasse/host/payment"
+	"github.com/kassehq/kasse/host/settlement"
 	"github.com/kassehq/kasse/host/store"
 	"github.com/kassehq/kasse/host/upgrade"
 )
@@ -125,6 +126,7 @@ const (
 	attnInDoubt  = "operation in doubt"
 	attnDiverged = "diverged from the provider"
 	attnPending  = "pending too long"
+	attnSettle   = "settlement mismatch"
 )
 
 // attention lists why a session needs an operator's eye.
@@ -141,6 +143,9 @@ func (c *Console) attention(s *payment.Session, now time.Time) []string {
 	}
 	if s.State == payment.StatePending && now.Sub(s.CreatedAt) > time.Duration(c.cfg.Config().Reconciler.PendingTimeout) {
 		why = append(why, attnPending)
+	}
+	if s.Settlement != nil && s.Settlement.Mismatch != "" {
+		why = append(why, attnSettle)
 	}
 	return why
 }
@@ -572,10 +577,131 @@ func (c *Console) pluginAction(ctx *gin.Context) {
 	ctx.Redirect(http.StatusSeeOther, Prefix+"/plugins?done="+urlQuery(kind+" done for "+name))
 }
 
-// settlements is the place of the Settlements page. The settlement ledger (issue 13) is built on another
-// branch; until it is merged the page says so and shows no figures.
+type settlementsView struct {
+	Enabled   bool
+	Merchants []string
+	Report    *settlement.Report
+	Missing   bool
+	Chart     *chart
+	CSVQuery  string
+}
+
+// chart is a server-rendered SVG bar chart of the net payouts of the last days.
+type chart struct {
+	Bars          []bar
+	Width, Height int
+	Max           int64
+}
+
+type bar struct {
+	Date           string
+	Net            int64
+	X, Y, W, H     int
+	Missing, Today bool
+}
+
+const chartDays = 30
+
+// settlements shows a merchant's settlement report for a ledger date (default yesterday, UTC) with its
+// mismatches and entries, a chart of the net payouts of the last 30 ledger dates, and the CSV download.
 func (c *Console) settlements(ctx *gin.Context) {
-	c.render(ctx, http.StatusOK, "settlements", nil, pageData{Title: "Settlements"})
+	merchants := c.merchants()
+	f := map[string]string{"merchant": strings.TrimSpace(ctx.Query("merchant")), "date": strings.TrimSpace(ctx.Query("date"))}
+	if f["merchant"] == "" && len(merchants) > 0 {
+		f["merchant"] = merchants[0]
+	}
+	if f["date"] == "" {
+		f["date"] = c.cfg.Now().UTC().AddDate(0, 0, -1).Format(time.DateOnly)
+	}
+	v := &settlementsView{Enabled: c.cfg.Settlements != nil, Merchants: merchants}
+	d := pageData{Title: "Settlements", Form: f, Errors: map[string]string{}, Data: v}
+	if !v.Enabled {
+		c.render(ctx, http.StatusOK, "settlements", nil, d)
+		return
+	}
+	if !slices.Contains(merchants, f["merchant"]) {
+		d.Errors["merchant"] = "no such merchant"
+	}
+	day, err := time.Parse(time.DateOnly, f["date"])
+	if err != nil {
+		d.Errors["date"] = "write the date as YYYY-MM-DD"
+	}
+	if len(d.Errors) > 0 {
+		c.render(ctx, http.StatusBadRequest, "settlements", nil, d)
+		return
+	}
+	rctx := ctx.Request.Context()
+	r, err := c.cfg.Settlements.Report(rctx, f["merchant"], f["date"])
+	switch {
+	case errors.Is(err, settlement.ErrNoReport):
+		v.Missing = true
+	case err != nil:
+		d.Error = "The settlement report cannot be built now: " + err.Error()
+		c.render(ctx, http.StatusServiceUnavailable, "settlements", nil, d)
+		return
+	default:
+		v.Report = r
+		v.CSVQuery = "merchant=" + urlQuery(f["merchant"]) + "&date=" + urlQuery(f["date"])
+	}
+	v.Chart = c.chart(rctx, f["merchant"], day)
+	c.render(ctx, http.StatusOK, "settlements", nil, d)
+}
+
+// chart reads the reports of the chartDays ledger dates up to day.
+func (c *Console) chart(ctx context.Context, merchant string, day time.Time) *chart {
+	ch := &chart{Width: 600, Height: 160}
+	w := ch.Width / chartDays
+	for i := chartDays - 1; i >= 0; i-- {
+		date := day.AddDate(0, 0, -i).Format(time.DateOnly)
+		b := bar{Date: date, Today: i == 0}
+		if r, err := c.cfg.Settlements.Report(ctx, merchant, date); err == nil {
+			b.Net = r.NetPayout
+		} else {
+			b.Missing = true
+		}
+		ch.Max = max(ch.Max, b.Net)
+		ch.Bars = append(ch.Bars, b)
+	}
+	for i := range ch.Bars {
+		b := &ch.Bars[i]
+		b.X, b.W = i*w+1, w-2
+		if ch.Max > 0 && b.Net > 0 {
+			b.H = max(1, int(b.Net*int64(ch.Height-20)/ch.Max))
+		}
+		b.Y = ch.Height - b.H
+	}
+	return ch
+}
+
+// settlementsCSV downloads a report as CSV (settlement.Report.WriteCSV, as the API's ?format=csv).
+func (c *Console) settlementsCSV(ctx *gin.Context) {
+	merchant, date := ctx.Query("merchant"), ctx.Query("date")
+	if c.cfg.Settlements == nil {
+		c.render(ctx, http.StatusNotFound, "error", nil, pageData{Title: "Settlements", Nav: "settlements",
+			Error: "Settlement following is off (settlement.enabled)."})
+		return
+	}
+	if _, err := time.Parse(time.DateOnly, date); err != nil || !slices.Contains(c.merchants(), merchant) {
+		c.render(ctx, http.StatusBadRequest, "error", nil, pageData{Title: "Settlements", Nav: "settlements",
+			Error: "Choose a merchant and a date (YYYY-MM-DD)."})
+		return
+	}
+	r, err := c.cfg.Settlements.Report(ctx.Request.Context(), merchant, date)
+	if err != nil {
+		status := http.StatusServiceUnavailable
+		if errors.Is(err, settlement.ErrNoReport) {
+			status = http.StatusNotFound
+		}
+		c.render(ctx, status, "error", nil, pageData{Title: "Settlements", Nav: "settlements", Error: err.Error()})
+		return
+	}
+	var buf bytes.Buffer
+	if err := r.WriteCSV(&buf); err != nil {
+		c.render(ctx, http.StatusInternalServerError, "error", nil, pageData{Title: "Settlements", Nav: "settlements", Error: err.Error()})
+		return
+	}
+	ctx.Header("Content-Disposition", `attachment; filename="settlement-`+merchant+`-`+date+`.csv"`)
+	ctx.Data(http.StatusOK, "text/csv; charset=utf-8", buf.Bytes())
 }
 
 type healthView struct {
