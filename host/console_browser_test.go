@@ -96,7 +96,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "vipps-ecom.wasm"), wasm, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s := newStack(t, stackOptions{redisURL: testredis.Start(t), adminToken: consoleToken, wasmDir: dir})
+	s := newStack(t, stackOptions{redisURL: testredis.Start(t), adminToken: consoleToken, wasmDir: dir,
+		topYAML: settlementYAML})
 	ops := httptest.NewServer(s.kasse.OpsHandler())
 	t.Cleanup(ops.Close)
 
@@ -211,7 +212,28 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	b.shot("plugins-rolled-back")
 
-	for _, page := range []string{"health", "settlements"} {
+	// The day closes at Vipps: the settlement report shows the capture, and the payment its settlement.
+	days, err := s.sim.CloseLedgerDay("123456")
+	if err != nil || len(days) != 1 {
+		t.Fatalf("close the ledger day: %+v, %v", days, err)
+	}
+	s.waitSettled(id)
+	b.navigate("settlements", chromedp.Navigate(ops.URL+"/console/settlements?merchant=demo&date="+days[0].LedgerDate))
+	if g := b.text("#gross"); !strings.HasPrefix(g, "200,00") {
+		t.Fatalf("gross captures shown as %q, want 200,00", g)
+	}
+	if n := b.count("svg rect"); n != 30 {
+		t.Fatalf("the chart has %d bars, want 30", n)
+	}
+	b.a11y("settlements")
+	b.shot("settlements")
+	b.navigate("settled payment", chromedp.Navigate(ops.URL+"/console/payments/"+id))
+	if !strings.Contains(b.text("main"), days[0].LedgerDate) {
+		t.Fatal("the payment does not show its settlement's ledger date")
+	}
+	b.shot("payment-settled")
+
+	for _, page := range []string{"health"} {
 		b.navigate(page, chromedp.Navigate(ops.URL+"/console/"+page))
 		b.a11y(page)
 		b.shot(page)

@@ -78,7 +78,7 @@ func TestConsoleAccess(t *testing.T) {
 		}
 	})
 	logs := &lockedBuffer{}
-	s := newStack(t, stackOptions{adminToken: consoleToken, logs: logs})
+	s := newStack(t, stackOptions{adminToken: consoleToken, logs: logs, topYAML: settlementYAML})
 	if res := s.do("GET", "/console/login", nil); res.status != http.StatusNotFound {
 		t.Fatalf("the public listener serves the console: %d", res.status)
 	}
@@ -188,6 +188,26 @@ func TestConsoleAccess(t *testing.T) {
 	if resp, _ := cc.send("GET", "/console/payments?q=order-1001", nil); resp.Header.Get("Location") != "/console/payments/"+id {
 		t.Fatalf("search by shop reference: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 	}
+	// The settlement report as CSV, once the ledger day is closed.
+	days, err := s.sim.CloseLedgerDay("123456")
+	if err != nil || len(days) != 1 {
+		t.Fatalf("close the ledger day: %+v, %v", days, err)
+	}
+	s.waitSettled(id)
+	resp, csv := cc.send("GET", "/console/settlements.csv?merchant=demo&date="+days[0].LedgerDate, nil)
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/csv") ||
+		!strings.Contains(csv, id) {
+		t.Fatalf("CSV: %d %s\n%s", resp.StatusCode, resp.Header.Get("Content-Type"), csv)
+	}
+	for _, bad := range []string{"merchant=demo&date=2026-13-01", "merchant=nobody&date=" + days[0].LedgerDate} {
+		if resp, _ := cc.send("GET", "/console/settlements.csv?"+bad, nil); resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("CSV %s: %d, want 400", bad, resp.StatusCode)
+		}
+	}
+	if resp, _ := cc.send("GET", "/console/settlements.csv?merchant=demo&date=2001-01-01", nil); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("CSV of a day without entries: %d, want 404", resp.StatusCode)
+	}
+
 	_, page = cc.send("GET", "/console/payments", nil)
 	if resp, _ := cc.send("POST", "/console/logout", url.Values{"csrf": {field(t, csrfField, page)}}); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("logout: %d", resp.StatusCode)
