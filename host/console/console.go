@@ -1,13 +1,13 @@
 // Package console owns kasse's operator console: server-rendered HTML pages (Go html/template, plain
 // CSS, no script) under /console/ on the operations listener, never on the public one. Operators find
-// payments, read their timeline, capture, refund and cancel them, manage plugin versions and read the
-// service's health.
+// payments, read their timeline, capture, refund and cancel them, manage plugin versions, read the
+// settlement reports and the service's health.
 //
 // It does no payment or plugin work itself: actions go through checkout.Service (the same methods and
-// checks as the HTTP API) and upgrade.Manager (as the admin API), listings through store.Lister. Access
-// needs a token (the admin token or console.tokenEnv), exchanged at a login form for a signed, expiring,
-// HttpOnly, SameSite=Strict cookie; every form carries a CSRF token, and every action is logged with who
-// did what.
+// checks as the HTTP API) and upgrade.Manager (as the admin API), listings through store.Lister, settlement
+// reports through host/settlement's follower. Access needs a token (the admin token or console.tokenEnv),
+// exchanged at a login form for a signed, expiring, HttpOnly, SameSite=Strict cookie; every form carries
+// a CSRF token, and every action is logged with who did what.
 package console
 
 import (
