@@ -168,9 +168,10 @@ func (p *Plugin) Stats() Stats {
 // background.
 func (p *Plugin) Call(ctx context.Context, input []byte) ([]byte, error) {
 	p.calls.Add(1)
-	if len(input) > p.r.cfg.maxInputBytes {
+	cfg := p.r.cfg.limitsFor(ctx)
+	if len(input) > cfg.maxInputBytes {
 		return nil, p.fail("", KindInputTooLarge,
-			fmt.Errorf("input of %d bytes exceeds the limit of %d", len(input), p.r.cfg.maxInputBytes))
+			fmt.Errorf("input of %d bytes exceeds the limit of %d", len(input), cfg.maxInputBytes))
 	}
 	s, err := p.acquire(ctx)
 	if err != nil {
@@ -197,7 +198,7 @@ func (p *Plugin) Call(ctx context.Context, input []byte) ([]byte, error) {
 		}
 		s.inst = inst
 	}
-	out, export, kind, err := s.inst.call(ctx, input, p.r.cfg)
+	out, export, kind, err := s.inst.call(ctx, input, cfg)
 	if mem := s.inst.mod.Memory(); mem != nil {
 		pages := mem.Size() / 65536
 		p.memPages.Add(int64(pages) - int64(s.inst.pages))

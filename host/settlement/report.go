@@ -125,10 +125,11 @@ func (f *Follower) Report(ctx context.Context, merchant, date string) (*Report, 
 				if e.Topic == abi.TopicFunds && e.EntryType == abi.EntryCapture {
 					ledgerCaptured[sess.ID] += e.Amount
 				}
-				if e.Topic == abi.TopicFunds && sess.Settlement != nil && sess.Settlement.Mismatch != "" &&
+				// Compared now, not as recorded when the entry was read: kasse may have caught up since.
+				if mm := amountMismatch(sess, sess.Settlement); e.Topic == abi.TopicFunds && mm != "" &&
 					!hasMismatch(r.Mismatches, MismatchAmount, sess.ID) {
 					r.Mismatches = append(r.Mismatches, Mismatch{Kind: MismatchAmount, Reference: ref,
-						CheckoutID: sess.ID, Detail: sess.Settlement.Mismatch})
+						CheckoutID: sess.ID, Detail: mm})
 				}
 				if e.Topic == abi.TopicFunds && e.EntryType == abi.EntryRefund && sess.Settlement != nil &&
 					sess.Settlement.Refunded != sess.RefundedAmount && !hasMismatch(r.Mismatches, MismatchAmount, sess.ID) {
@@ -153,7 +154,7 @@ func (f *Follower) Report(ctx context.Context, merchant, date string) (*Report, 
 			continue
 		}
 		if sess.Settlement != nil && sess.Settlement.Captured == got && got != sess.CapturedAmount &&
-			sess.Settlement.Mismatch == "" && !hasMismatch(r.Mismatches, MismatchAmount, id) {
+			sess.InDoubt() == nil && !hasMismatch(r.Mismatches, MismatchAmount, id) {
 			r.Mismatches = append(r.Mismatches, Mismatch{Kind: MismatchAmount, Reference: sess.ProviderReference,
 				CheckoutID: id, Detail: fmt.Sprintf("ledger captured %d, kasse captured %d", got, sess.CapturedAmount)})
 		}
