@@ -260,7 +260,7 @@ reconciler:
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, l) }()
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{},
+	client := &http.Client{Timeout: 10 * time.Second, Transport: specChecked(t, &http.Transport{}, l.Addr().String()),
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	t.Cleanup(func() {
 		cancel()
@@ -308,6 +308,9 @@ func (s *stack) ops(method, path string, body io.Reader, headers ...string) resu
 	}
 	rec := httptest.NewRecorder()
 	s.kasse.OpsHandler().ServeHTTP(rec, req)
+	if err := apiSpec(s.t).Check(req, rec.Code, rec.Header(), rec.Body.Bytes()); err != nil {
+		s.t.Error(err)
+	}
 	res := result{status: rec.Code, header: rec.Header(), raw: rec.Body.Bytes()}
 	if len(res.raw) > 0 {
 		_ = json.Unmarshal(res.raw, &res.body)

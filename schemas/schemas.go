@@ -74,6 +74,13 @@ var ErrUnknownSchema = errors.New("unknown schema")
 //go:embed *.schema.json
 var embedded embed.FS
 
+//go:embed openapi.json
+var openAPI []byte
+
+// OpenAPI returns the OpenAPI 3.1 document of kasse's HTTP surface (openapi.json). Its payload schemas are
+// references to the *.schema.json files by file name. The returned slice is a copy.
+func OpenAPI() []byte { return bytes.Clone(openAPI) }
+
 // FS returns the embedded schema files, one *.schema.json per schema, at the root of the file system.
 func FS() fs.FS { return embedded }
 

@@ -99,6 +99,7 @@ func New(cfg Config) http.Handler {
 	// The public probes reveal nothing: the detailed readiness is on the operations listener (NewOps).
 	r.GET("/healthz", func(c *gin.Context) { c.PureJSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", a.bareReadyz)
+	serveSpec(r)
 
 	v1 := r.Group("/v1")
 	v1.POST("/checkouts", a.createCheckout)
