@@ -67,11 +67,15 @@ CHAOS_TIMEOUT ?= 60m
 chaos:
 	$(GO) test -count=1 -v -run '^TestChaos$$' -timeout $(CHAOS_TIMEOUT) ./host/internal/chaos/ -chaos.duration=$(DURATION)
 
-# bench: plugin call (wasm vs native), POST /v1/checkouts throughput, and plugin swaps under load, as a table.
+# bench: plugin call (wasm vs native), POST /v1/checkouts throughput, plugin swaps under load, and the load
+# benchmark (each hot path for LOAD_DURATION at 32 in flight, as a share of a bare gin handler), as tables.
+LOAD_DURATION ?= 3s
 bench:
 	@mkdir -p bin
-	$(GO) test -run '^$$' -bench 'BuildInitiate|CreateCheckout|SwapUnderLoad|LiveCallsDuringGate' -benchtime 2000x -count 1 \
-		./plugin/vippsecom/ ./host/ ./host/upgrade/ 2>&1 | tee bin/bench.txt | $(GO) run ./host/internal/benchtable
+	{ $(GO) test -run '^$$' -bench 'BuildInitiate|CreateCheckout|SwapUnderLoad|LiveCallsDuringGate' -benchtime 2000x -count 1 \
+		./plugin/vippsecom/ ./host/ ./host/upgrade/; \
+	  $(GO) test -run '^$$' -bench '^BenchmarkLoad$$' -benchtime 1x -count 1 ./host/ -load.duration=$(LOAD_DURATION); } \
+		2>&1 | tee bin/bench.txt | $(GO) run ./host/internal/benchtable
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

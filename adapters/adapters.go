@@ -113,6 +113,9 @@ const (
 	StatusCancelled Status = "cancelled"
 	// StatusRefunded: money was refunded.
 	StatusRefunded Status = "refunded"
+	// StatusSettled: the merchant's ledger scheduled the payment's money for payout; Settlement says
+	// what was settled (captured, refunded, fees, net, payout reference and date).
+	StatusSettled Status = "settled"
 )
 
 // StatusUpdate is one payment outcome to report to the platform.
@@ -142,6 +145,8 @@ type StatusUpdate struct {
 	// Totals are the session's absolute amounts after the change, in minor units: applying them is
 	// idempotent, unlike adding Amount.
 	Totals *payment.Amounts `json:"totals,omitempty"`
+	// Settlement is set on StatusSettled updates.
+	Settlement *payment.Settlement `json:"settlement,omitempty"`
 }
 
 // Request is one HTTP request to a platform. Adapters render them; host/notify sends them.

@@ -58,6 +58,11 @@ type stackOptions struct {
 	simURL  string
 	// transport, if set, carries the provider requests (under the OpenAPI check).
 	transport http.RoundTripper
+	// noSpecCheck leaves the OpenAPI check of provider requests out (the load benchmark measures kasse,
+	// not the check).
+	noSpecCheck bool
+	// reconcilerYAML, if set, replaces the reconciler section's settings, indented by two spaces.
+	reconcilerYAML string
 	// extraMerchants is YAML appended under merchants:, indented by four spaces; env adds variables.
 	extraMerchants string
 	env            map[string]string
@@ -65,6 +70,8 @@ type stackOptions struct {
 	adminToken string
 	// serverYAML is added under server:, indented by two spaces (e.g. "  readTimeout: 1s\n").
 	serverYAML string
+	// topYAML is added at the top level of the config (e.g. "settlement:\n  enabled: true\n").
+	topYAML string
 	// logs, if set, also receives every log line (at every level).
 	logs io.Writer
 	// beforeServe, if set, runs after host.New and before Serve, with the instance's context.
@@ -174,6 +181,10 @@ func newStack(t testing.TB, o stackOptions) *stack {
 	if o.plugin == "" {
 		o.plugin = "vipps-ecom"
 	}
+	if o.reconcilerYAML == "" {
+		o.reconcilerYAML = "  firstPoll: 300ms\n  interval: 200ms\n  maxInterval: 1s\n  pendingTimeout: " + o.pendingTimeout +
+			"\n  retryInDoubt: 1s\n  verifyAfter: 500ms\n"
+	}
 	l := o.listener
 	if l == nil {
 		var err error
@@ -187,6 +198,7 @@ func newStack(t testing.TB, o stackOptions) *stack {
 	if o.adminToken != "" {
 		adminYAML = "admin:\n  tokenEnv: TEST_ADMIN_TOKEN\n"
 	}
+	adminYAML += o.topYAML
 	config := func(plugin string) string {
 		return fmt.Sprintf(`
 server:
@@ -202,13 +214,7 @@ plugins:
   cacheDir: %q
   callTimeout: 2s
 reconciler:
-  firstPoll: 300ms
-  interval: 200ms
-  maxInterval: 1s
-  pendingTimeout: %s
-  retryInDoubt: 1s
-  verifyAfter: 500ms
-%smerchants:
+%s%smerchants:
   demo:
     plugin: %s
     returnUrlPrefixes: ["http://shop.test/"]
@@ -219,7 +225,7 @@ reconciler:
       clientId: demo-client-id
       clientSecretEnv: TEST_CLIENT_SECRET
       subscriptionKeyEnv: TEST_SUBSCRIPTION_KEY
-`, l.Addr().String(), baseURL, o.serverYAML, o.redisURL, o.wasmDir, plugintest.CacheDir(), o.pendingTimeout, adminYAML, plugin, o.simURL) +
+`, l.Addr().String(), baseURL, o.serverYAML, o.redisURL, o.wasmDir, plugintest.CacheDir(), o.reconcilerYAML, adminYAML, plugin, o.simURL) +
 			strings.ReplaceAll(o.extraMerchants, "{{simURL}}", o.simURL)
 	}
 	path := filepath.Join(t.TempDir(), "kasse.yaml")
@@ -236,17 +242,20 @@ reconciler:
 	for k, v := range o.env {
 		env[k] = v
 	}
-	specs := vippsspec.Load(t)
+	// Without the check and a transport of the test's, kasse's own outbound transport carries the requests.
 	next := o.transport
-	if next == nil {
-		next = http.DefaultTransport
+	if !o.noSpecCheck {
+		if next == nil {
+			next = http.DefaultTransport
+		}
+		next = vippsspec.Load(t).Transport(t, next)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := host.New(ctx, host.Options{
 		ConfigPath:        path,
 		Getenv:            func(k string) string { return env[k] },
 		Logger:            testLogger(t, o.logs),
-		ProviderTransport: specs.Transport(t, next),
+		ProviderTransport: next,
 	})
 	if err != nil {
 		cancel()

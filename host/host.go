@@ -31,6 +31,7 @@ import (
 	"github.com/kassehq/kasse/host/plugins"
 	"github.com/kassehq/kasse/host/provider"
 	"github.com/kassehq/kasse/host/reconciler"
+	"github.com/kassehq/kasse/host/settlement"
 	"github.com/kassehq/kasse/host/store"
 	"github.com/kassehq/kasse/host/upgrade"
 	"github.com/kassehq/kasse/host/webhooks"
@@ -71,12 +72,15 @@ type Server struct {
 	Hooks *hooks.Hooks
 	// Webhooks keeps kasse's Vipps webhook registrations (ePayment merchants) and verifies deliveries.
 	Webhooks *webhooks.Manager
+	// Settlement follows the merchants' settlement ledgers; nil when settlement.enabled is off.
+	Settlement *settlement.Follower
 
 	handler    http.Handler
 	closeRedis func() error // the Redis client of store.redis; the store does not own it
 	ops        http.Handler
 	clients    []*http.Client
 	authFails  authFailures
+	mismatches mismatchCounts
 	syncs      sync.WaitGroup
 	runtime    *plugins.Runtime
 	plugins    *upgrade.Manager
@@ -218,9 +222,36 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		Now:            opts.Now,
 		Logger:         log,
 		Relay:          s.Notifier.Relay,
+		OnChange: func(ctx context.Context, before, after *payment.Session) {
+			// A capture is expected on the ledger by the payout delay; the follower reports it if not.
+			if s.Settlement != nil && before != nil && after.CapturedAmount > before.CapturedAmount {
+				if err := s.Settlement.Expect(ctx, after); err != nil {
+					log.Warn("settlement: note a capture", "session", after.ID, "err", err)
+				}
+			}
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("host: %w", err)
+	}
+	var reports httpapi.SettlementReports
+	if cfg.Settlement.Enabled {
+		var ms []settlement.Merchant
+		for id, m := range cfg.Merchants {
+			ms = append(ms, settlement.Merchant{ID: id, LedgerID: m.Vipps.LedgerID})
+		}
+		s.Settlement, err = settlement.New(settlement.Config{Store: s.Store, Source: s.Service, Merchants: ms,
+			PollInterval: time.Duration(cfg.Settlement.PollInterval), PayoutDelay: time.Duration(cfg.Settlement.PayoutDelay),
+			Now: opts.Now, Logger: log, OnMismatch: s.mismatches.add, Relay: s.Service.RelayNotices,
+			RelayRetry: 10 * time.Second,
+			Notify: func(merchant string) bool {
+				m, ok := live.Merchant(merchant)
+				return ok && m.Platform != nil
+			}})
+		if err != nil {
+			return nil, fmt.Errorf("host: %w", err)
+		}
+		reports = s.Settlement
 	}
 	s.Hooks, err = hooks.New(hooks.Deps{Adapters: adapterSet, Merchants: live, Checkouts: hookCheckouts{s.Service},
 		Claims: s.Store, Schemas: set, InboxStorage: inboxQueue, Logger: log, Now: opts.Now})
@@ -274,6 +305,7 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	s.handler = httpapi.New(httpapi.Config{
 		Service: s.Service, Schemas: set, APIKeys: live, Logger: log, Mount: s.Hooks.Mount, Webhooks: s.Webhooks,
 		Ready: ready, OnAuthFailure: s.authFails.add, URLSegments: segments, Idempotency: s.Store,
+		Settlements: reports,
 	})
 	s.ops = httpapi.NewOps(httpapi.OpsConfig{Ready: ready, Logger: log, Mount: opsMount})
 	return s, nil
@@ -342,6 +374,10 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	go func() { defer wg.Done(); s.Webhooks.Run(rctx) }()
 	go func() { defer wg.Done(); s.Notifier.Run(rctx) }()
 	go func() { defer wg.Done(); s.Hooks.Run(rctx) }()
+	if s.Settlement != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.Settlement.Run(rctx) }()
+	}
 	go func() {
 		defer wg.Done()
 		poll := s.configPoll

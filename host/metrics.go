@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/gin-gonic/gin"
 
@@ -57,6 +59,10 @@ func (s *Server) writeMetrics(ctx context.Context, w io.Writer) {
 			}
 		}
 	}
+	for k, n := range s.mismatches.snapshot() {
+		add("kasse_settlement_mismatches_total", "counter", "Disagreements between a merchant's settlement ledger and kasse, by kind (unknown-reference, amount-differs, missing-from-ledger).",
+			fmt.Sprintf(`merchant=%q,kind=%q`, k.merchant, k.kind), float64(n))
+	}
 	queue := func(name, what string, st outbound.Stats, err error) {
 		if err != nil {
 			return
@@ -104,4 +110,27 @@ func (s *Server) writeMetrics(ctx context.Context, w io.Writer) {
 		}
 	}
 	_, _ = io.WriteString(w, b.String())
+}
+
+// mismatchCounts counts the settlement mismatches the follower found, by merchant and kind.
+type mismatchCounts struct {
+	mu sync.Mutex
+	n  map[mismatchKey]uint64
+}
+
+type mismatchKey struct{ merchant, kind string }
+
+func (m *mismatchCounts) add(merchant, kind string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.n == nil {
+		m.n = map[mismatchKey]uint64{}
+	}
+	m.n[mismatchKey{merchant, kind}]++
+}
+
+func (m *mismatchCounts) snapshot() map[mismatchKey]uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return maps.Clone(m.n)
 }

@@ -61,6 +61,8 @@ const (
 	Config = "config.schema.json"
 	// Operation is the optional body of a capture, refund or cancel request.
 	Operation = "operation.schema.json"
+	// SettlementReport is a merchant's settlement report for one ledger date (host/settlement.Report).
+	SettlementReport = "settlement-report.schema.json"
 )
 
 // BaseURL is the URL the embedded schemas are known by: each file's "$id" is BaseURL followed by its file

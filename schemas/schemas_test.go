@@ -437,7 +437,7 @@ func walkSchemas(sch map[string]any, ptr string, fn func(ptr string, sch map[str
 func TestEnumsMatchGo(t *testing.T) {
 	s := compileT(t)
 	var ops []string
-	for _, op := range abi.Ops {
+	for _, op := range append(append([]abi.Op(nil), abi.Ops...), abi.ReportOps...) {
 		ops = append(ops, string(op))
 	}
 	var states []string
@@ -500,6 +500,10 @@ func TestPropertiesMatchGoTypes(t *testing.T) {
 		{PluginOutput, "/$defs/request", reflect.TypeFor[abi.Request](), nil, nil},
 		{PluginOutput, "/$defs/injection", reflect.TypeFor[abi.Injection](), nil, nil},
 		{PluginOutput, "/$defs/payment", reflect.TypeFor[abi.Payment](), nil, nil},
+		{PluginOutput, "/$defs/ledgerList", reflect.TypeFor[abi.LedgerList](), nil, nil},
+		{PluginOutput, "/$defs/ledger", reflect.TypeFor[abi.Ledger](), nil, nil},
+		{PluginOutput, "/$defs/reportPage", reflect.TypeFor[abi.ReportPage](), nil, nil},
+		{PluginOutput, "/$defs/ledgerEntry", reflect.TypeFor[abi.LedgerEntry](), nil, nil},
 		{Problem, "/$defs/violation", reflect.TypeFor[Violation](), nil, nil},
 	}
 	for _, tt := range tests {

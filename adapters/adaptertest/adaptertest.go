@@ -221,7 +221,7 @@ func truncate(b []byte) string {
 
 // Statuses are the status updates checkRender renders.
 var Statuses = []adapters.Status{adapters.StatusPaid, adapters.StatusCaptured, adapters.StatusFailed,
-	adapters.StatusCancelled, adapters.StatusRefunded}
+	adapters.StatusCancelled, adapters.StatusRefunded, adapters.StatusSettled}
 
 func checkRender(t *testing.T, a adapters.Adapter, m adapters.Merchant, ref string) {
 	t.Helper()

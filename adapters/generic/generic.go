@@ -258,7 +258,8 @@ type statusBody struct {
 // platform's baseUrl, or nothing when no baseUrl is configured.
 func (a Adapter) Render(m adapters.Merchant, u adapters.StatusUpdate) ([]adapters.Request, error) {
 	switch u.Status {
-	case adapters.StatusPaid, adapters.StatusCaptured, adapters.StatusFailed, adapters.StatusCancelled, adapters.StatusRefunded:
+	case adapters.StatusPaid, adapters.StatusCaptured, adapters.StatusFailed, adapters.StatusCancelled, adapters.StatusRefunded,
+		adapters.StatusSettled:
 	default:
 		return nil, fmt.Errorf("generic: unknown status %q", u.Status)
 	}

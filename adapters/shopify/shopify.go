@@ -343,7 +343,8 @@ func (Adapter) Render(m adapters.Merchant, u adapters.StatusUpdate) ([]adapters.
 		body = map[string]any{"query": markPaidMutation, "variables": map[string]any{
 			"input": map[string]string{"id": gid}, "id": gid,
 			"tags": []string{"vipps-paid", "vipps-ref-" + u.ProviderReference}}}
-	case adapters.StatusCaptured, adapters.StatusFailed, adapters.StatusCancelled, adapters.StatusRefunded:
+	case adapters.StatusCaptured, adapters.StatusFailed, adapters.StatusCancelled, adapters.StatusRefunded,
+		adapters.StatusSettled:
 		body = map[string]any{"query": tagsMutation, "variables": map[string]any{
 			"id": gid, "tags": []string{"vipps-" + string(u.Status)}}}
 	default:

@@ -351,6 +351,8 @@ func (a Adapter) Render(m adapters.Merchant, u adapters.StatusUpdate) ([]adapter
 		note = fmt.Sprintf("Vipps reservation cancelled (Vipps reference %s).", u.ProviderReference)
 	case adapters.StatusRefunded:
 		note = fmt.Sprintf("Vipps refunded %s (Vipps reference %s).", money, u.ProviderReference)
+	case adapters.StatusSettled:
+		note = settledNote(u)
 	default:
 		return nil, fmt.Errorf("woocommerce: unknown status %q", u.Status)
 	}
@@ -475,4 +477,22 @@ func (Adapter) Validate(m adapters.Merchant) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// settledNote is the order note for a settlement: what the ledger settled and the payout that carries it.
+func settledNote(u adapters.StatusUpdate) string {
+	st := u.Settlement
+	if st == nil {
+		return fmt.Sprintf("Vipps settled the payment (Vipps reference %s).", u.ProviderReference)
+	}
+	kr := func(v int64) string { return u.Currency + " " + adapters.FormatAmount(v) }
+	note := fmt.Sprintf("Vipps settlement (ledger date %s, Vipps reference %s): captured %s, refunded %s, fees %s, net %s.",
+		st.LedgerDate, u.ProviderReference, kr(st.Captured), kr(st.Refunded), kr(st.Fees), kr(st.Net))
+	if st.PayoutReference != "" {
+		note += fmt.Sprintf(" Paid out as %q, expected in the bank %s.", st.PayoutReference, st.PayoutDate)
+	}
+	if st.Mismatch != "" {
+		note += " Mismatch: " + st.Mismatch + "."
+	}
+	return note
 }

@@ -21,6 +21,9 @@
 //  4. GET /orders and GET /orders/{id} are the merchant view; its buttons POST to
 //     /orders/{id}/capture, /orders/{id}/cancel and /orders/{id}/refund, which call kasse and redirect back
 //     to the order with the outcome.
+//  5. Once kasse has read the payment off the merchant's Vipps ledger (settlement following), the order
+//     page shows its settlement: ledger date, captured, refunded, fees, net, and the payout with its bank
+//     reference and expected date.
 //
 // # Express Checkout
 //

@@ -66,6 +66,20 @@ type checkoutView struct {
 	Express  bool         `json:"express"`
 	Contact  contactView  `json:"contact"`
 	Shipping shippingView `json:"shipping"`
+	// Settlement is what the merchant's Vipps ledger settled for the payment, once kasse has read it.
+	Settlement *settlementView `json:"settlement"`
+}
+
+// settlementView is a payment's settlement as kasse read it from the Vipps ledger: amounts in øre.
+type settlementView struct {
+	LedgerDate      string `json:"ledgerDate"`
+	Captured        int64  `json:"captured"`
+	Refunded        int64  `json:"refunded"`
+	Fees            int64  `json:"fees"`
+	Net             int64  `json:"net"`
+	PayoutReference string `json:"payoutReference"`
+	PayoutDate      string `json:"payoutDate"`
+	Mismatch        string `json:"mismatch"`
 }
 
 // contactView is the Express customer as Vipps shared them.

@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/kassehq/kasse/examples/demoshop"
+	"github.com/kassehq/kasse/host/payment"
 	"github.com/kassehq/kasse/schemas"
 )
 
@@ -446,6 +447,23 @@ func TestFlow(t *testing.T) {
 
 	// The customer's page follows kasse.
 	ts.get("/orders/1001/thanks").wantBody(t, "Payment refunded — the money is on its way back to you.")
+}
+
+// TestSettlementShown: once kasse has read the payment off the Vipps ledger, the merchant's order page
+// shows what was settled and the payout.
+func TestSettlementShown(t *testing.T) {
+	ts := newTestShop(t, newFakeKasse(t), nil)
+	id := ts.buy("HAT-1", "1")
+	ts.kasse.authorize(id)
+	ts.get("/orders/1001").wantNoBody(t, "Settlement (from the Vipps ledger)")
+	ts.kasse.mu.Lock()
+	s := ts.kasse.sessions[id]
+	s.Settlement = &payment.Settlement{LedgerDate: "2026-12-03", Captured: 29900, Refunded: 10000, Fees: 400,
+		Net: 19500, PayoutReference: "Vipps utbet. 2000001 Vippsnr 123456", PayoutDate: "2026-12-05"}
+	ts.kasse.mu.Unlock()
+	ts.get("/orders/1001").wantStatus(t, http.StatusOK).wantBody(t, "Settlement (from the Vipps ledger)",
+		"Ledger date 2026-12-03", "Fees</th><td class=\"num\">4,00 kr", "Net to the bank</th><td class=\"num\">195,00 kr",
+		"Vipps utbet. 2000001 Vippsnr 123456, expected 2026-12-05").wantNoBody(t, "does not match")
 }
 
 func TestCustomerRejects(t *testing.T) {

@@ -205,6 +205,22 @@ const orderPage = `{{define "content"}}
 </tbody>
 </table>
 </section>
+{{- with .Settlement}}
+<section aria-labelledby="settlement">
+<h2 id="settlement">Settlement (from the Vipps ledger)</h2>
+<table>
+<caption class="hint">Ledger date {{.LedgerDate}}</caption>
+<tbody>
+<tr><th scope="row">Captured</th><td class="num">{{kr .Captured}}</td></tr>
+<tr><th scope="row">Refunded</th><td class="num">{{kr .Refunded}}</td></tr>
+<tr><th scope="row">Fees</th><td class="num">{{kr .Fees}}</td></tr>
+<tr><th scope="row">Net to the bank</th><td class="num">{{kr .Net}}</td></tr>
+<tr><th scope="row">Payout</th><td>{{if .PayoutReference}}{{.PayoutReference}}, expected {{.PayoutDate}}{{else}}not scheduled yet{{end}}</td></tr>
+</tbody>
+</table>
+{{- if .Mismatch}}<p class="error" role="alert">The ledger does not match: {{.Mismatch}}</p>{{end}}
+</section>
+{{- end}}
 <section aria-labelledby="actions">
 <h2 id="actions">Actions</h2>
 {{- if $.CanCapture}}

@@ -14,6 +14,11 @@
 //     sent once, asynchronously, with a 3 second timeout and never retried,
 //     as Vipps does;
 //   - the ePayment API v1 and the Webhooks API v1 (epayment.go, webhooks.go);
+//   - a settlement ledger per sales unit and the Report API v2 that serves it
+//     (ledger.go): every capture and refund by either API is a funds entry,
+//     each capture's fee a fees entry; closing a ledger date
+//     ([Server.CloseLedgerDay]) retains the fees and schedules the payout as in
+//     the Report API guide's worked example;
 //   - idempotent replays, an operations log and faults on command (below);
 //   - test controls, as Go methods on [Server] and as HTTP under /_sim/.
 //
@@ -129,6 +134,18 @@
 //	DELETE /_sim/faults                    no faults (held reorder batches are sent)
 //	POST /_sim/freeze                      hold API requests unanswered
 //	POST /_sim/thaw                        carry out the held requests in arrival order
+//	POST /_sim/ledger/close                close the open ledger date: optional body
+//	                                       {"merchantSerialNumber":"123456"} (default: every ledger);
+//	                                       answers the closed days ([ClosedDay]): sums, fees, payout
+//	GET  /_sim/ledger[?merchantSerialNumber=...]  the whole ledger ([LedgerSnapshot]), shown or not
+//	PUT  /_sim/ledger/config               body [LedgerConfig], e.g. {"captureFee":400,
+//	                                       "captureFeeBasisPoints":0,"gross":false,"pageSize":1000}
+//
+// The ledger's faults are part of [Faults]: {"ledger":{"unknownReference":true}}
+// adds a capture for a reference no payment has to every day closed,
+// {"ledger":{"dropCapture":0.5}} leaves a share of captures off the ledger,
+// {"ledger":{"delayDay":true}} holds the Report API back (days closed answer
+// 404, new entries stay off the feed) until it is cleared.
 //
 // Snapshots give amounts in øre: authorizedAmount, capturedAmount,
 // refundedAmount, cancelledAmount (and the remaining amounts); the ePayment

@@ -111,6 +111,8 @@ type Faults struct {
 	Latency Span `json:"latency"`
 	// Seed, if not 0, reseeds the random source when the faults are set. Read back, it is the seed in use.
 	Seed uint64 `json:"seed,omitempty"`
+	// Ledger are the faults of the settlement ledger and the Report API (ledger.go).
+	Ledger LedgerFaults `json:"ledger,omitzero"`
 }
 
 const (
@@ -127,6 +129,9 @@ func (f *Faults) check() error {
 		if !(p.v >= 0 && p.v <= 1) { // also refuses NaN
 			return fmt.Errorf("faults: %s = %v: want a probability from 0 to 1", p.name, p.v)
 		}
+	}
+	if p := f.Ledger.DropCapture; !(p >= 0 && p <= 1) {
+		return fmt.Errorf("faults: ledger.dropCapture = %v: want a probability from 0 to 1", p)
 	}
 	if c.ReorderBatch < 0 {
 		return fmt.Errorf("faults: callbacks.reorderBatch = %d: want a positive count", c.ReorderBatch)
@@ -193,6 +198,7 @@ func (s *Server) SetFaults(f Faults) error {
 	}
 	f.Seed = s.fs.seed
 	s.fs.faults = f
+	s.ledgerShowLocked() // a cleared delayDay shows what the Report API held back
 	s.log.Info("faults set", "faults", faultsLine(f))
 	return nil
 }

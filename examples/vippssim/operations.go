@@ -45,6 +45,9 @@ func (s *Server) recordOpLocked(api string, k paymentKey, kind string, amount in
 		Kind: kind, Amount: amount, RequestID: requestID, Replay: replay, Time: s.now()})
 	// The summary line of the quiet log: one per money operation.
 	s.log.Info(kind, "api", api, "order", k.orderID, "amount", amount, "replay", replay)
+	if !replay {
+		s.ledgerOpLocked(api, k, kind, amount) // captures and refunds are money on the ledger
+	}
 }
 
 // Operations returns the operations log, oldest first: every money operation applied (initiate, capture,

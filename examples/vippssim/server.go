@@ -99,6 +99,9 @@ type Config struct {
 	// Seed seeds the random source of the faults ([Server.SetFaults]), so that
 	// a run can be replayed. Default (0): a random seed, logged at start.
 	Seed uint64
+	// Ledger sets the fees and the report page size of the settlement ledgers (ledger.go); the zero
+	// value charges the guide's 4 kr per capture, net settlement, 1000 entries a page.
+	Ledger LedgerConfig
 }
 
 const (
@@ -135,6 +138,7 @@ type Server struct {
 	ops       []Operation  // the operations log (operations.go)
 	opSeq     int64
 	fs        *faultState // faults on command (faults.go)
+	led       ledgerState // settlement ledgers and the Report API (ledger.go)
 }
 
 // New checks cfg, fills in defaults and returns a simulator with no payments.
@@ -281,6 +285,7 @@ func (s *Server) routes() {
 	s.operationsRoute(m)
 	s.expressRoutes(m)
 	s.epaymentRoutes(m)
+	s.ledgerRoutes(m)
 	s.mux = m
 	s.handler = http.HandlerFunc(s.serve)
 }

@@ -52,6 +52,8 @@ type Config struct {
 	Admin Admin `json:"admin,omitzero"`
 	// Log configures kasse's log lines. Default: text at level info.
 	Log Log `json:"log,omitzero"`
+	// Settlement configures the following of the merchants' settlement ledgers. Default: off.
+	Settlement Settlement `json:"settlement,omitzero"`
 }
 
 // Log formats and levels (Log.Format, Log.Level).
@@ -71,6 +73,19 @@ type Log struct {
 	Format string `json:"format,omitempty"`
 	// Level is the least severe level written: "debug", "info" (the default), "warn" or "error".
 	Level string `json:"level,omitempty"`
+}
+
+// Settlement configures the settlement follower (host/settlement), which reads each merchant's ledger
+// through the Vipps Report API and matches it to the checkouts.
+type Settlement struct {
+	// Enabled turns the follower on. Default false.
+	Enabled bool `json:"enabled,omitempty"`
+	// PollInterval is how often each merchant's ledger feeds are read. Default 1m.
+	PollInterval Duration `json:"pollInterval,omitempty"`
+	// PayoutDelay is how long after a capture the money is expected on the ledger and in the bank (the
+	// merchant's agreement with Vipps, e.g. T+2 is 48h). A capture not on the ledger by then is reported.
+	// Default 48h.
+	PayoutDelay Duration `json:"payoutDelay,omitempty"`
 }
 
 // Server is the HTTP server.
@@ -338,6 +353,9 @@ type Vipps struct {
 	// SubscriptionKeyEnv names the environment variable holding the Ocp-Apim-Subscription-Key.
 	// Required.
 	SubscriptionKeyEnv string `json:"subscriptionKeyEnv"`
+	// LedgerID is the Report API ledger that settles this sales unit. Optional: without it the
+	// settlement follower looks the ledger up by the merchant serial number.
+	LedgerID string `json:"ledgerId,omitempty"`
 	// ClientSecret is the value of ClientSecretEnv; Load sets it.
 	ClientSecret Secret `json:"-"`
 	// SubscriptionKey is the value of SubscriptionKeyEnv; Load sets it.
@@ -455,6 +473,7 @@ func defaults() Config {
 			MaxInterval:    Duration(30 * time.Second),
 			PendingTimeout: Duration(10 * time.Minute),
 		},
+		Settlement: Settlement{PollInterval: Duration(time.Minute), PayoutDelay: Duration(48 * time.Hour)},
 	}
 }
 

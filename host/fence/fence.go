@@ -8,7 +8,9 @@
 //
 // The checks know the two provider APIs the plugins speak (eCom v2 and ePayment v1): for each build
 // operation the method and path the request must have and the JSON pointers at which host values must
-// appear. A request that fits none of them is refused: fail closed.
+// appear. A request that fits none of them is refused: fail closed. The report operations (abi.ReportOps)
+// must build exactly the Report API GET that the host's query names: the merchant's own sales unit, ledger,
+// topic, date and cursor (report.go).
 package fence
 
 import (
@@ -169,6 +171,9 @@ func Request(in *abi.Input, req *abi.Request) error {
 	}
 	if err := checkURLs(in, doc, ""); err != nil {
 		return err
+	}
+	if slices.Contains(abi.ReportOps, in.Op) {
+		return reportRequest(in, req)
 	}
 	known, ok := shapes[in.Op]
 	if !ok {

@@ -61,6 +61,9 @@ type Config struct {
 	// URLSegments checks the secret segment of the Express shipping-details and consent-removal URLs.
 	// Required for the Express routes that Vipps calls; without it they answer 404.
 	URLSegments URLSegments
+	// Settlements serves the settlement reports (GET /v1/settlements/{merchant}/{ledgerDate}); nil
+	// leaves the route out (settlement following off).
+	Settlements SettlementReports
 }
 
 // URLSegments checks the unguessable per-merchant path segment of the URLs that Vipps calls without
@@ -79,13 +82,16 @@ type api struct {
 	idem     IdempotencyStore
 	onAuth   func(route string)
 	segments URLSegments
+	// settlements serves the settlement reports; nil when settlement following is off.
+	settlements SettlementReports
 }
 
 // New returns the HTTP handler of the kasse API.
 func New(cfg Config) http.Handler {
 	gin.SetMode(gin.ReleaseMode)
 	a := &api{webhooks: cfg.Webhooks, svc: cfg.Service, schemas: cfg.Schemas, keys: cfg.APIKeys, ready: cfg.Ready,
-		log: cfg.Logger, onAuth: cfg.OnAuthFailure, segments: cfg.URLSegments, idem: cfg.Idempotency}
+		log: cfg.Logger, onAuth: cfg.OnAuthFailure, segments: cfg.URLSegments, idem: cfg.Idempotency,
+		settlements: cfg.Settlements}
 	if a.log == nil {
 		a.log = slog.Default()
 	}
@@ -109,6 +115,9 @@ func New(cfg Config) http.Handler {
 	v1.POST("/checkouts/:id/cancel", a.modify(checkout.OpCancel))
 	v1.GET("/checkouts/:id/return", a.returnFromProvider)
 	v1.POST("/vipps/:merchant/callback/v2/payments/:orderId", a.vippsCallback)
+	if a.settlements != nil && a.keys != nil {
+		v1.GET("/settlements/:merchant/:ledgerDate", a.getSettlement)
+	}
 	a.expressRoutes(r)
 	if a.webhooks != nil {
 		v1.POST("/vipps/:merchant/webhooks", a.vippsWebhook)
@@ -400,6 +409,12 @@ func view(s *payment.Session) *payment.Session {
 			op.Key = ""
 			v.Operations[i] = op
 		}
+	}
+	if s.Settlement != nil {
+		// The ledger entry ids are the follower's bookkeeping; the report lists the entries themselves.
+		st := *s.Settlement
+		st.Entries = nil
+		v.Settlement = &st
 	}
 	return &v
 }

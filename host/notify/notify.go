@@ -242,7 +242,7 @@ func (n *Notifier) Relay(ctx context.Context, sess *payment.Session, notices []p
 		u := adapters.StatusUpdate{Status: adapters.Status(nt.Status), Reference: sess.Reference,
 			Session: sess.ID, ProviderReference: sess.ProviderReference, Amount: nt.Amount,
 			Currency: sess.Currency, Reason: nt.Reason, DeliveryID: nt.DeliveryID, Sequence: nt.Seq,
-			State: nt.State, Totals: &totals}
+			State: nt.State, Totals: &totals, Settlement: nt.Settlement}
 		b, err := json.Marshal(payload{Merchant: sess.Merchant, Update: u})
 		if err != nil {
 			return fmt.Errorf("notify: encode update: %w", err)

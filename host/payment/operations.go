@@ -171,6 +171,8 @@ const (
 	NoticeRefunded  = "refunded"
 	NoticeCancelled = "cancelled"
 	NoticeFailed    = "failed"
+	// NoticeSettled: the merchant's ledger scheduled the payment's money for payout (Notice.Settlement).
+	NoticeSettled = "settled"
 )
 
 // Notice is one status update the shop's platform must hear about. It is written to the session's
@@ -194,6 +196,20 @@ type Notice struct {
 	State  State     `json:"state"`
 	Reason string    `json:"reason,omitempty"`
 	At     time.Time `json:"at"`
+	// Settlement is what the ledger settled, for NoticeSettled (without the entry ids).
+	Settlement *Settlement `json:"settlement,omitempty"`
+}
+
+// RecordSettledNotice appends a NoticeSettled notice with the session's settlement to the Outbox.
+func (s *Session) RecordSettledNotice(now time.Time) {
+	st := s.Settlement.Clone()
+	if st != nil {
+		st.Entries = nil
+	}
+	s.NoticeSeq++
+	s.Outbox = append(s.Outbox, Notice{Seq: s.NoticeSeq, DeliveryID: s.ID + "." + strconv.FormatInt(s.NoticeSeq, 10),
+		Status: NoticeSettled, Amount: st.netOrZero(), Totals: s.Amounts(), State: s.State, At: now.UTC(),
+		Settlement: st})
 }
 
 // RecordNotices appends to the session's Outbox the notices that the change from before to the session

@@ -180,6 +180,9 @@ type Session struct {
 	// zero when nothing is needed. The store keeps its poll schedule in step with it, in the same atomic
 	// write. Internal: the API does not show it.
 	NextCheckAt time.Time `json:"nextCheckAt,omitzero"`
+	// Settlement is what the merchant's ledger says was settled for the session; nil until a ledger
+	// entry for it has been read.
+	Settlement *Settlement `json:"settlement,omitempty"`
 	// Revision counts stored changes; stores use it to detect lost updates.
 	Revision int64 `json:"revision"`
 }

@@ -292,8 +292,14 @@ func resolve(base, path string) (string, *RequestError) {
 	if !strings.HasPrefix(path, "/") || !pathIsClean(path) || strings.ContainsAny(path, "# ") {
 		return "", escapes
 	}
-	// A server may decode the path before it routes it: the decoded path must be clean too.
-	if decoded, err := url.PathUnescape(path); err != nil || !pathIsClean(decoded) {
+	// A server may decode the path before it routes it: the decoded path must be clean too. The query is
+	// not routed: a Report API cursor (base64) may decode to "//" there.
+	p, query, _ := strings.Cut(path, "?")
+	if decoded, err := url.PathUnescape(p); err != nil || !pathIsClean(decoded) {
+		return "", escapes
+	}
+	if decoded, err := url.QueryUnescape(query); err != nil || strings.Contains(decoded, "..") || strings.ContainsAny(decoded, "\\") ||
+		strings.ContainsFunc(decoded, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		return "", escapes
 	}
 	basePath := strings.TrimRight(b.Path, "/")

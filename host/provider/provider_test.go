@@ -592,6 +592,10 @@ func TestRefusedRequests(t *testing.T) {
 			wantErr: `provider: merchant[demo]: request path "/\\evil.example/x" leaves the merchant's base URL`},
 		{name: "encoded backslash", req: abi.Request{Method: "GET", Path: "/%5Cevil.example/x"},
 			wantErr: `provider: merchant[demo]: request path "/%5Cevil.example/x" leaves the merchant's base URL`},
+		{name: "encoded dot-dot in the query", req: abi.Request{Method: "GET", Path: "/x?a=%2E%2E"},
+			wantErr: `provider: merchant[demo]: request path "/x?a=%2E%2E" leaves the merchant's base URL`},
+		{name: "encoded control character in the query", req: abi.Request{Method: "GET", Path: "/x?a=%0D%0AHost:evil"},
+			wantErr: `provider: merchant[demo]: request path "/x?a=%0D%0AHost:evil" leaves the merchant's base URL`},
 		{name: "host in the query", req: abi.Request{Method: "GET", Path: "/x?next=http://evil.example/"},
 			wantErr: `provider: merchant[demo]: request path "/x?next=http://evil.example/" leaves the merchant's base URL`},
 		{name: "fragment", req: abi.Request{Method: "GET", Path: "/x#@evil.example"},
@@ -689,6 +693,8 @@ func TestAcceptedPaths(t *testing.T) {
 		{"", "/epayment/v1/payments?pageSize=10", "/epayment/v1/payments", "pageSize=10"},
 		{"", "/a%20b/c.d", "/a b/c.d", ""},
 		{"", "/x?a=b%26c", "/x", "a=b%26c"},
+		// A Report API cursor is base64: it may hold "//", escaped in the query.
+		{"", "/report/v2/ledgers/302321/funds/feed?cursor=ab%2F%2Fcd%2B%3D", "/report/v2/ledgers/302321/funds/feed", "cursor=ab%2F%2Fcd%2B%3D"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {

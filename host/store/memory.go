@@ -55,6 +55,8 @@ type Memory struct {
 	polls    map[string]time.Time
 	// users is the UserIndex: refIndexKey(merchant, userID) -> session id -> expiry. Created on first use.
 	users map[string]map[string]time.Time
+	// settle is the Settlements state. Created on first use.
+	settle *memSettlements
 
 	stop      chan struct{}
 	done      chan struct{}
@@ -512,4 +514,176 @@ func (m *Memory) ForgetUser(_ context.Context, merchant, userID string) error {
 	}
 	delete(m.users, refIndexKey(merchant, userID))
 	return nil
+}
+
+// memSettlements is the Memory store's part of Settlements; created on first use, guarded by Memory.mu.
+type memSettlements struct {
+	leases  map[string]memIdem
+	cursors map[string]string
+	// ledgers: ledger -> date -> id -> record.
+	ledgers map[string]map[string]map[string]LedgerRecord
+	// expect: ledger -> session id -> due.
+	expect map[string]map[string]time.Time
+}
+
+// settlementsLocked returns the settlement state, creating it on first use.
+func (m *Memory) settlementsLocked() *memSettlements {
+	if m.settle == nil {
+		m.settle = &memSettlements{leases: map[string]memIdem{}, cursors: map[string]string{},
+			ledgers: map[string]map[string]map[string]LedgerRecord{}, expect: map[string]map[string]time.Time{}}
+	}
+	return m.settle
+}
+
+// AcquireLease implements Settlements.AcquireLease.
+func (m *Memory) AcquireLease(_ context.Context, name, holder string, ttl time.Duration) (bool, error) {
+	if err := checkLeaseArgs(name, holder, ttl); err != nil {
+		return false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return false, fmt.Errorf("store: acquire lease[%s]: %w", name, errClosed)
+	}
+	st := m.settlementsLocked()
+	now := m.now()
+	if l, ok := st.leases[name]; ok && !expired(l.expires, now) && l.value != holder {
+		return false, nil
+	}
+	st.leases[name] = memIdem{value: holder, expires: now.Add(ttl)}
+	return true, nil
+}
+
+// ReleaseLease implements Settlements.ReleaseLease.
+func (m *Memory) ReleaseLease(_ context.Context, name, holder string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return fmt.Errorf("store: release lease[%s]: %w", name, errClosed)
+	}
+	st := m.settlementsLocked()
+	if l, ok := st.leases[name]; ok && l.value == holder {
+		delete(st.leases, name)
+	}
+	return nil
+}
+
+// FeedCursor implements Settlements.FeedCursor.
+func (m *Memory) FeedCursor(_ context.Context, feed string) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return "", fmt.Errorf("store: feed cursor[%s]: %w", feed, errClosed)
+	}
+	return m.settlementsLocked().cursors[feed], nil
+}
+
+// RecordLedger implements Settlements.RecordLedger.
+func (m *Memory) RecordLedger(_ context.Context, ledger, feed, old, next string, recs []LedgerRecord) (bool, error) {
+	if err := checkRecords(ledger, feed, recs); err != nil {
+		return false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return false, fmt.Errorf("store: record ledger[%s]: %w", ledger, errClosed)
+	}
+	st := m.settlementsLocked()
+	if st.cursors[feed] != old {
+		return false, nil
+	}
+	if st.ledgers[ledger] == nil {
+		st.ledgers[ledger] = map[string]map[string]LedgerRecord{}
+	}
+	for _, r := range recs {
+		day := st.ledgers[ledger][r.Date]
+		if day == nil {
+			day = map[string]LedgerRecord{}
+			st.ledgers[ledger][r.Date] = day
+		}
+		if _, ok := day[r.ID]; !ok {
+			day[r.ID] = LedgerRecord{ID: r.ID, Date: r.Date, Data: slices.Clone(r.Data)}
+		}
+	}
+	st.cursors[feed] = next
+	return true, nil
+}
+
+// LedgerEntries implements Settlements.LedgerEntries.
+func (m *Memory) LedgerEntries(_ context.Context, ledger, date string) ([]LedgerRecord, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, fmt.Errorf("store: ledger entries[%s/%s]: %w", ledger, date, errClosed)
+	}
+	day := m.settlementsLocked().ledgers[ledger][date]
+	out := make([]LedgerRecord, 0, len(day))
+	for _, r := range day {
+		out = append(out, LedgerRecord{ID: r.ID, Date: r.Date, Data: slices.Clone(r.Data)})
+	}
+	slices.SortFunc(out, func(a, b LedgerRecord) int { return cmp.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+// LedgerDates implements Settlements.LedgerDates.
+func (m *Memory) LedgerDates(_ context.Context, ledger string) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, fmt.Errorf("store: ledger dates[%s]: %w", ledger, errClosed)
+	}
+	var dates []string
+	for d := range m.settlementsLocked().ledgers[ledger] {
+		dates = append(dates, d)
+	}
+	slices.Sort(dates)
+	return dates, nil
+}
+
+// ExpectSettlement implements Settlements.ExpectSettlement.
+func (m *Memory) ExpectSettlement(_ context.Context, ledger, id string, due time.Time) error {
+	if ledger == "" || id == "" {
+		return errors.New("store: expect settlement: ledger and id are required")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return fmt.Errorf("store: expect settlement[%s]: %w", id, errClosed)
+	}
+	st := m.settlementsLocked()
+	if st.expect[ledger] == nil {
+		st.expect[ledger] = map[string]time.Time{}
+	}
+	if _, ok := st.expect[ledger][id]; !ok {
+		st.expect[ledger][id] = toMicros(due)
+	}
+	return nil
+}
+
+// SettlementArrived implements Settlements.SettlementArrived.
+func (m *Memory) SettlementArrived(_ context.Context, ledger, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return fmt.Errorf("store: settlement arrived[%s]: %w", id, errClosed)
+	}
+	delete(m.settlementsLocked().expect[ledger], id)
+	return nil
+}
+
+// OverdueSettlements implements Settlements.OverdueSettlements.
+func (m *Memory) OverdueSettlements(_ context.Context, ledger string, now time.Time) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, fmt.Errorf("store: overdue settlements[%s]: %w", ledger, errClosed)
+	}
+	var ids []string
+	for id, due := range m.settlementsLocked().expect[ledger] {
+		if !due.After(toMicros(now)) {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids, nil
 }

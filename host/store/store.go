@@ -157,6 +157,10 @@ func clone(s *payment.Session) *payment.Session {
 	c.History = slices.Clone(s.History)
 	c.Operations = slices.Clone(s.Operations)
 	c.Outbox = slices.Clone(s.Outbox)
+	for i := range c.Outbox {
+		c.Outbox[i].Settlement = c.Outbox[i].Settlement.Clone()
+	}
+	c.Settlement = s.Settlement.Clone()
 	normalizeTimes(&c)
 	return &c
 }

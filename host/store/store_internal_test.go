@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/json"
 	"reflect"
 	"slices"
 	"sync"
@@ -35,7 +36,8 @@ func TestCloneCoversReferenceFields(t *testing.T) {
 		}
 	}
 	walk("Session", reflect.TypeFor[payment.Session]())
-	want := []string{"Session.Customer", "Session.Lines", "Session.History", "Session.Operations", "Session.Outbox"}
+	want := []string{"Session.Customer", "Session.Lines", "Session.History", "Session.Operations", "Session.Outbox",
+		"Session.Outbox[].Settlement", "Session.Outbox[].Settlement[].Entries", "Session.Settlement", "Session.Settlement[].Entries"}
 	if !slices.Equal(shared, want) {
 		t.Fatalf("fields that share memory: %q; clone copies %q", shared, want)
 	}
@@ -118,4 +120,68 @@ func (a *atomicTime) get() time.Time {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.t
+}
+
+// loadSession is a session as the load benchmark's callbacks and captures see it: cart lines, a
+// customer, a few history entries, operations and a notice.
+func loadSession() *payment.Session {
+	now := time.Date(2026, 12, 3, 7, 0, 0, 0, time.UTC)
+	s := &payment.Session{ID: "kivdfaprd4mzjcvbaojf3m5j52", Merchant: "demo", Reference: "order-1001", State: payment.StateAuthorized,
+		Amount: 49900, Currency: "NOK", Description: "One pair of wool socks", ReturnURL: "http://shop.test/orders/1001/thanks",
+		Customer: &payment.Customer{PhoneNumber: "91234567"}, Plugin: "vipps-ecom", PluginVersion: "1.4.0",
+		ProviderReference: "kivdfaprd4mzjcvbaojf3m5j52", RedirectURL: "http://127.0.0.1:8090/landing?token=abc",
+		CallbackToken: "0123456789abcdef0123456789abcdef", AuthorizedAmount: 49900, CapturedAmount: 300,
+		CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(24 * time.Hour), NextCheckAt: now.Add(time.Minute), Revision: 7}
+	for i := range 3 {
+		s.Lines = append(s.Lines, payment.Line{SKU: "SKU-" + string(rune('A'+i)), Name: "Item", Quantity: 1, UnitPrice: 10000})
+	}
+	for _, st := range []payment.State{payment.StatePending, payment.StateAuthorized, payment.StateCaptured} {
+		s.History = append(s.History, payment.Event{At: now, From: payment.StatePending, To: st, Cause: "callback RESERVED"})
+	}
+	for i := range 3 {
+		s.Operations = append(s.Operations, payment.ProviderOp{ID: "req-" + string(rune('a'+i)), Kind: "capture", Attempts: 1, At: now, SettledAt: now})
+	}
+	return s
+}
+
+// TestDecodeSessionMatchesEncodingJSON: decodeSession (a faster decoder) reads what the store writes
+// exactly as encoding/json would.
+func TestDecodeSessionMatchesEncodingJSON(t *testing.T) {
+	for name, s := range map[string]*payment.Session{"load": loadSession(), "bare": {ID: "x", Merchant: "m", History: []payment.Event{}}} {
+		t.Run(name, func(t *testing.T) {
+			raw, err := json.Marshal(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := decodeSession(string(raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want payment.Session
+			if err := json.Unmarshal(raw, &want); err != nil {
+				t.Fatal(err)
+			}
+			normalizeTimes(&want)
+			if !reflect.DeepEqual(got, &want) {
+				t.Fatalf("decoded\n%+v\nwant\n%+v", got, &want)
+			}
+		})
+	}
+	if _, err := decodeSession(`{"id": 7}`); err == nil {
+		t.Fatal("a session with a number for its id decoded without an error")
+	}
+}
+
+// BenchmarkDecodeSession is the cost of reading a stored session, paid on every Get and Update.
+func BenchmarkDecodeSession(b *testing.B) {
+	raw, err := json.Marshal(loadSession())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := decodeSession(string(raw)); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

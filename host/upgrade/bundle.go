@@ -210,6 +210,17 @@ func Verify(b Bundle, opts VerifyOptions) (*Verified, error) {
 				return nil, err
 			}
 			v.Golden = golden
+			// The optional operations (Express, report) an unsigned module offers are the ones its
+			// vectors exercise, as `kasse plugin build` declares them in a manifest.
+			gops, err := GoldenOps(b.Golden)
+			if err != nil {
+				return nil, err
+			}
+			for _, op := range gops {
+				if !slices.Contains(v.Manifest.Ops, op) {
+					v.Manifest.Ops = append(v.Manifest.Ops, op)
+				}
+			}
 		}
 		return v, nil
 	}

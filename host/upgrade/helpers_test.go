@@ -90,7 +90,7 @@ func newKey(t testing.TB) (ed25519.PublicKey, ed25519.PrivateKey) {
 
 func allOps() []string {
 	var ops []string
-	for _, op := range append(append([]abi.Op(nil), abi.Ops...), abi.ExpressOps...) {
+	for _, op := range append(append(append([]abi.Op(nil), abi.Ops...), abi.ExpressOps...), abi.ReportOps...) {
 		ops = append(ops, string(op))
 	}
 	return ops

@@ -63,6 +63,141 @@ var Ops = []Op{
 // calls them only for merchants whose Express Checkout is on; other plugins answer "unsupported_op".
 var ExpressOps = []Op{OpShippingOptions}
 
+// Report operations follow the merchant's settlement ledger (the Vipps Report API: ledgers, and the funds
+// and fees accounts of a ledger as a cursor feed or as a complete report per ledger date). They work on a
+// ReportQuery, which the host sends as JSON in Input.Callback (the one free-form field of Input, so that
+// they ride along whatever encoding Input has), and never on a session: Input.Session is empty.
+//
+// A build operation returns the GET request in Output.Request; its read twin gets the query again (in
+// Callback) with the provider's answer (in Response) and returns Output.Ledgers or Output.Report.
+const (
+	// OpBuildLedgers builds the request for the ledgers that settle the merchant's sales unit
+	// (Merchant.MerchantSerialNumber), from ReportQuery.Cursor when paging.
+	OpBuildLedgers Op = "build_ledgers"
+	// OpReadLedgers reads the ledger list into Output.Ledgers.
+	OpReadLedgers Op = "read_ledgers"
+	// OpBuildReportFeed builds the request for the next page of a ledger account's feed
+	// (ReportQuery.LedgerID, .Topic, .Cursor; an empty cursor starts at the beginning).
+	OpBuildReportFeed Op = "build_report_feed"
+	// OpReadReportFeed reads a feed page into Output.Report.
+	OpReadReportFeed Op = "read_report_feed"
+	// OpBuildReportByDate builds the request for one ledger date's complete report of an account
+	// (ReportQuery.LedgerID, .Topic, .Date, and .Cursor for the pages after the first).
+	OpBuildReportByDate Op = "build_report_by_date"
+	// OpReadReportByDate reads a page of a date's report into Output.Report. A date that is not closed yet
+	// (HTTP 404, or tryLater) is not an error: the page is empty with TryLater set.
+	OpReadReportByDate Op = "read_report_by_date"
+)
+
+// ReportOps lists the report operations. They are optional: a plugin that does not follow ledgers answers
+// "unsupported_op", and a manifest need not list them (the host follows a merchant's ledger only with a
+// plugin version whose manifest does).
+var ReportOps = []Op{OpBuildLedgers, OpReadLedgers, OpBuildReportFeed, OpReadReportFeed, OpBuildReportByDate,
+	OpReadReportByDate}
+
+// Report topics: the two accounts of a ledger.
+const (
+	// TopicFunds is the funds account: captures, refunds, fees retained, payouts scheduled.
+	TopicFunds = "funds"
+	// TopicFees is the fees account: the fee of each capture, and how the fees were settled.
+	TopicFees = "fees"
+)
+
+// Ledger entry types the Vipps Report API documents. The list is open: the API adds types without warning,
+// so LedgerEntry.EntryType keeps any string, and a consumer treats an unknown type by its amount alone.
+const (
+	EntryCapture                 = "capture"
+	EntryRefund                  = "refund"
+	EntryFeesRetained            = "fees-retained"
+	EntryFeesInvoiced            = "fees-invoiced"
+	EntryScheduledForPayout      = "scheduled-for-payout"
+	EntryPayoutAborted           = "payout-aborted"
+	EntryRetainedDisputedCapture = "retained-disputed-capture"
+	EntryReturnedDisputedCapture = "returned-disputed-capture"
+	EntryCorrection              = "correction"
+	EntryCaptureFee              = "capture-fee"
+	EntryTopUp                   = "top-up"
+)
+
+// ReportQuery says which part of the merchant's ledger a report operation is about. Every value in it is
+// the host's: the fence checks that the built request names exactly these.
+type ReportQuery struct {
+	// LedgerID is the ledger (from read_ledgers, or the merchant's configuration). Not used by the ledgers
+	// operations.
+	LedgerID string `json:"ledgerId,omitempty"`
+	// Topic is TopicFunds or TopicFees. Not used by the ledgers operations.
+	Topic string `json:"topic,omitempty"`
+	// Date is the ledger date, YYYY-MM-DD (report_by_date only).
+	Date string `json:"date,omitempty"`
+	// Cursor continues where the previous page ended: the Cursor of the last ReportPage (or LedgerList)
+	// read. Empty starts at the beginning.
+	Cursor string `json:"cursor,omitempty"`
+}
+
+// LedgerList is a page of the ledgers the merchant's credentials may read (read_ledgers).
+type LedgerList struct {
+	Ledgers []Ledger `json:"ledgers"`
+	// Cursor fetches the next page; empty when there is none.
+	Cursor string `json:"cursor,omitempty"`
+}
+
+// Ledger is one settlement ledger: the accounts whose balance is paid out to one bank account.
+type Ledger struct {
+	LedgerID string `json:"ledgerId"`
+	// Currency is the ledger's ISO 4217 currency, when the answer says.
+	Currency string `json:"currency,omitempty"`
+	// PayoutBankAccount is the account payouts go to, as "scheme:id" (e.g. "BBAN:NO:86011117947"), when
+	// the answer says.
+	PayoutBankAccount string `json:"payoutBankAccount,omitempty"`
+	// RecipientHandles are the sales units the ledger settles for: "api:{msn}" for eCom and ePayment,
+	// "NO:{number}" (or DK, FI) for a Vippsnummer or MyShop.
+	RecipientHandles []string `json:"recipientHandles,omitempty"`
+}
+
+// ReportPage is one page of a ledger account's entries (read_report_feed, read_report_by_date).
+type ReportPage struct {
+	// LedgerID, Topic and Date echo the query the page answers (Date only for report_by_date).
+	LedgerID string `json:"ledgerId"`
+	Topic    string `json:"topic"`
+	Date     string `json:"date,omitempty"`
+	// Entries are the page's entries in the provider's order (the feed's order is the ledger's order).
+	Entries []LedgerEntry `json:"entries"`
+	// Cursor continues after this page. On the feed it is never empty: at the end of the feed it is the
+	// same cursor again. By date it is empty on the last page.
+	Cursor string `json:"cursor,omitempty"`
+	// HasMore says another page follows at once (by date: fetch it with Cursor).
+	HasMore bool `json:"hasMore,omitempty"`
+	// TryLater says no more data is available yet: at the end of the feed, or a date not closed yet (the
+	// page is then empty). Ask again later with the same Cursor.
+	TryLater bool `json:"tryLater,omitempty"`
+}
+
+// LedgerEntry is one entry on a ledger account, as the provider reports it. Money is int64 minor units;
+// a negative amount takes money off the account.
+type LedgerEntry struct {
+	// EntryType is the provider's type, kept as given (one of the Entry* constants, or a newer one).
+	EntryType string `json:"entryType"`
+	Amount    int64  `json:"amount"`
+	// Currency is the ISO 4217 code, when the answer says.
+	Currency string `json:"currency,omitempty"`
+	// Reference is the payment's reference (eCom orderId, ePayment reference) on captures, refunds,
+	// disputes and fees; on scheduled-for-payout, the text on the payout's bank transfer.
+	Reference string `json:"reference,omitempty"`
+	// PSPReference is the provider's id of the transaction; it links a capture to its fees, and names
+	// a payout.
+	PSPReference string `json:"pspReference,omitempty"`
+	// Time is when the entry was made, RFC 3339 in UTC (the provider's offset applied).
+	Time string `json:"time,omitempty"`
+	// LedgerDate is the ledger date the entry belongs to, YYYY-MM-DD, when the answer says (by date it
+	// is the date asked for).
+	LedgerDate string `json:"ledgerDate,omitempty"`
+	// RecipientHandle is the sales unit the payment was made to, e.g. "NO:57860" or "api:123456".
+	RecipientHandle string `json:"recipientHandle,omitempty"`
+	// BalanceBefore and BalanceAfter are the account's balance around the entry, in minor units.
+	BalanceBefore int64 `json:"balanceBefore"`
+	BalanceAfter  int64 `json:"balanceAfter"`
+}
+
 // Input is the one message the host sends for every call. Fields that an operation does not use are empty.
 type Input struct {
 	Op       Op       `json:"op"`
@@ -73,7 +208,7 @@ type Input struct {
 	// Response is the provider's answer to the request a build operation produced (read_* operations).
 	Response *Response `json:"response,omitempty"`
 	// Callback is the raw body of a provider callback (read_callback), or of the provider's shipping
-	// question (shipping_options).
+	// question (shipping_options); for the report operations (ReportOps) it is their ReportQuery as JSON.
 	Callback json.RawMessage `json:"callback,omitempty"`
 }
 
@@ -206,6 +341,10 @@ type Output struct {
 	Payment *Payment `json:"payment,omitempty"`
 	// Reply is set by shipping_options: the HTTP answer the host sends back to the provider's request.
 	Reply *Reply `json:"reply,omitempty"`
+	// Ledgers is set by read_ledgers.
+	Ledgers *LedgerList `json:"ledgers,omitempty"`
+	// Report is set by read_report_feed and read_report_by_date.
+	Report *ReportPage `json:"report,omitempty"`
 }
 
 // Reply is an HTTP answer the host gives the provider on the plugin's behalf.

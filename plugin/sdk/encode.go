@@ -105,6 +105,94 @@ func appendOutput(b []byte, o *abi.Output) []byte {
 		}
 		b = append(b, '}')
 	}
+	if l := o.Ledgers; l != nil {
+		b = append(b, `,"ledgers":`...)
+		b = appendLedgerList(b, l)
+	}
+	if r := o.Report; r != nil {
+		b = append(b, `,"report":`...)
+		b = appendReportPage(b, r)
+	}
+	return append(b, '}')
+}
+
+func appendLedgerList(b []byte, l *abi.LedgerList) []byte {
+	b = append(b, `{"ledgers":`...)
+	if l.Ledgers == nil {
+		b = append(b, `null`...)
+	} else {
+		b = append(b, '[')
+		for i := range l.Ledgers {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			g := &l.Ledgers[i]
+			b = append(b, `{"ledgerId":`...)
+			b = appendString(b, g.LedgerID)
+			b = appendOptional(b, 0, "currency", g.Currency)
+			b = appendOptional(b, 0, "payoutBankAccount", g.PayoutBankAccount)
+			if len(g.RecipientHandles) > 0 {
+				b = append(b, `,"recipientHandles":[`...)
+				for j, h := range g.RecipientHandles {
+					if j > 0 {
+						b = append(b, ',')
+					}
+					b = appendString(b, h)
+				}
+				b = append(b, ']')
+			}
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	b = appendOptional(b, 0, "cursor", l.Cursor)
+	return append(b, '}')
+}
+
+func appendReportPage(b []byte, r *abi.ReportPage) []byte {
+	b = append(b, `{"ledgerId":`...)
+	b = appendString(b, r.LedgerID)
+	b = append(b, `,"topic":`...)
+	b = appendString(b, r.Topic)
+	b = appendOptional(b, 0, "date", r.Date)
+	b = append(b, `,"entries":`...)
+	if r.Entries == nil {
+		b = append(b, `null`...)
+	} else {
+		b = append(b, '[')
+		for i := range r.Entries {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendLedgerEntry(b, &r.Entries[i])
+		}
+		b = append(b, ']')
+	}
+	b = appendOptional(b, 0, "cursor", r.Cursor)
+	if r.HasMore {
+		b = append(b, `,"hasMore":true`...)
+	}
+	if r.TryLater {
+		b = append(b, `,"tryLater":true`...)
+	}
+	return append(b, '}')
+}
+
+func appendLedgerEntry(b []byte, e *abi.LedgerEntry) []byte {
+	b = append(b, `{"entryType":`...)
+	b = appendString(b, e.EntryType)
+	b = append(b, `,"amount":`...)
+	b = appendInt(b, e.Amount)
+	b = appendOptional(b, 0, "currency", e.Currency)
+	b = appendOptional(b, 0, "reference", e.Reference)
+	b = appendOptional(b, 0, "pspReference", e.PSPReference)
+	b = appendOptional(b, 0, "time", e.Time)
+	b = appendOptional(b, 0, "ledgerDate", e.LedgerDate)
+	b = appendOptional(b, 0, "recipientHandle", e.RecipientHandle)
+	b = append(b, `,"balanceBefore":`...)
+	b = appendInt(b, e.BalanceBefore)
+	b = append(b, `,"balanceAfter":`...)
+	b = appendInt(b, e.BalanceAfter)
 	return append(b, '}')
 }
 

@@ -37,6 +37,18 @@ func TestAppendOutput(t *testing.T) {
 			Shipping: &abi.ShippingChoice{Address: &abi.Address{}}}}},
 		{"reply", abi.Output{OK: true, Reply: &abi.Reply{Status: 200, Body: json.RawMessage(`{"shippingDetails":[]}`)}}},
 		{"bare reply", abi.Output{OK: true, Reply: &abi.Reply{}}},
+		{"ledgers", abi.Output{OK: true, Ledgers: &abi.LedgerList{Cursor: "c\"1", Ledgers: []abi.Ledger{
+			{LedgerID: "302321", Currency: "NOK", PayoutBankAccount: "BBAN:NO:86011117947", RecipientHandles: []string{"api:123455", "NO:1"}},
+			{LedgerID: "bare"}}}}},
+		{"empty ledgers", abi.Output{OK: true, Ledgers: &abi.LedgerList{Ledgers: []abi.Ledger{}}}},
+		{"nil ledgers", abi.Output{OK: true, Ledgers: &abi.LedgerList{}}},
+		{"report", abi.Output{OK: true, Report: &abi.ReportPage{LedgerID: "12345", Topic: "funds", Date: "2022-10-01",
+			Cursor: "Mw==", HasMore: true, TryLater: true, Entries: []abi.LedgerEntry{
+				{EntryType: "capture", Amount: 10000, Currency: "NOK", Reference: "purchase-12", PSPReference: "3343121302",
+					Time: "2022-10-01T14:33:00.824993Z", LedgerDate: "2022-10-01", RecipientHandle: "NO:57860", BalanceAfter: 10000},
+				{EntryType: "new-type", Amount: math.MinInt64, BalanceBefore: -1, BalanceAfter: math.MaxInt64}}}}},
+		{"bare report", abi.Output{OK: true, Report: &abi.ReportPage{Entries: []abi.LedgerEntry{}}}},
+		{"nil entries", abi.Output{OK: true, Report: &abi.ReportPage{}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -30,7 +30,7 @@ func TestGoldenWasm(t *testing.T) { golden().TestWasm(t) }
 // error shapes of the eCom API.
 func TestGoldenCoverage(t *testing.T) {
 	cases := golden().Cases(t)
-	plugintest.RequireCoverage(t, cases, append(append([]abi.Op(nil), abi.Ops...), abi.ExpressOps...),
+	plugintest.RequireCoverage(t, cases, append(append(append([]abi.Op(nil), abi.Ops...), abi.ExpressOps...), abi.ReportOps...),
 		[]string{ecom.CodeInvalidInput, ecom.CodeProviderError, ecom.CodeUnexpectedResponse, ecom.CodeCallbackMismatch, ecom.CodeUnsupportedOp})
 	callbackStatuses := map[string]bool{}
 	for _, c := range cases {

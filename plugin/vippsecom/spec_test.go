@@ -74,7 +74,9 @@ func TestGoldenMatchesSpec(t *testing.T) {
 			return specs.CheckCallback(req, in.Callback)
 		},
 	}
-	s.Test(t, golden().Cases(t))
+	payment, report := plugintest.SplitReport(golden().Cases(t))
+	s.Test(t, payment)
+	t.Run("report", func(t *testing.T) { plugintest.ReportSpec(t, specs.Report, ecom.Handle).Test(t, report) })
 }
 
 // checkRequest validates a request a build operation produced.

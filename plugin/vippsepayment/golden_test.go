@@ -29,7 +29,7 @@ func TestGoldenWasm(t *testing.T) { golden().TestWasm(t) }
 // ePayment state and webhook event name, and each error code this plugin reports.
 func TestGoldenCoverage(t *testing.T) {
 	cases := golden().Cases(t)
-	plugintest.RequireCoverage(t, cases, append(append([]abi.Op{}, abi.Ops...), epayment.OpBuildEvents, epayment.OpReadEvents, epayment.OpBuildForceApprove),
+	plugintest.RequireCoverage(t, cases, append(append(append([]abi.Op{}, abi.Ops...), abi.ReportOps...), epayment.OpBuildEvents, epayment.OpReadEvents, epayment.OpBuildForceApprove),
 		[]string{epayment.CodeInvalidInput, epayment.CodeProviderError, epayment.CodeUnexpectedResponse, epayment.CodeCallbackMismatch, epayment.CodeUnsupportedOp})
 	states := map[string]bool{}
 	events := map[string]bool{}

@@ -54,7 +54,9 @@ func TestGoldenMatchesSpec(t *testing.T) {
 		CheckRequest:  checkRequest,
 		CheckCallback: func(in *abi.Input) error { return specs.CheckWebhookEvent(in.Callback) },
 	}
-	s.Test(t, golden().Cases(t))
+	payment, report := plugintest.SplitReport(golden().Cases(t))
+	s.Test(t, payment)
+	t.Run("report", func(t *testing.T) { plugintest.ReportSpec(t, specs.Report, epayment.Handle).Test(t, report) })
 }
 
 // checkRequest validates a request a build operation produced.

@@ -162,7 +162,8 @@ func (Adapter) Parse(d *adapters.Delivery) (*adapters.Event, error) {
 // Render tells ShopKit about a payment outcome with one POST.
 func (Adapter) Render(m adapters.Merchant, u adapters.StatusUpdate) ([]adapters.Request, error) {
 	switch u.Status {
-	case adapters.StatusPaid, adapters.StatusCaptured, adapters.StatusFailed, adapters.StatusCancelled, adapters.StatusRefunded:
+	case adapters.StatusPaid, adapters.StatusCaptured, adapters.StatusFailed, adapters.StatusCancelled, adapters.StatusRefunded,
+		adapters.StatusSettled:
 	default:
 		return nil, fmt.Errorf("shopkit: unknown status %q", u.Status)
 	}

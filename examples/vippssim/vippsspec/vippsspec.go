@@ -3,10 +3,12 @@
 //
 // The documents are not copied into the repository: [Dir] finds kasse's
 // shared/specs/vipps directory and [Load] parses ecom-v2.swagger.yaml (with
-// the ms_import.yaml it references), access-token.swagger.yaml and
-// ms_import.yaml with kin-openapi. [Specs.Transport] wraps an
-// http.RoundTripper so that every request to and response from the eCom and
-// access token APIs is validated with openapi3filter; violations are reported
+// the ms_import.yaml it references), access-token.swagger.yaml,
+// ms_import.yaml, epayment-v1.yaml, webhooks-v1.swagger.yaml and
+// report-v2.yaml with kin-openapi. [Specs.Transport] wraps an
+// http.RoundTripper so that every request to and response from the eCom,
+// ePayment, Webhooks, Report and access token APIs is validated with
+// openapi3filter; violations are reported
 // with t.Errorf. [Specs.ValidateCallback] checks a callback Vipps sends to a
 // merchant.
 //
@@ -129,9 +131,12 @@ type Specs struct {
 	EPayment *openapi3.T
 	// Webhooks is webhooks-v1.swagger.yaml with its paths under /webhooks.
 	Webhooks *openapi3.T
+	// Report is report-v2.yaml, patched as report.go describes.
+	Report *openapi3.T
 
 	ecomRouter, tokenRouter, merchantRouter routers.Router
 	epaymentRouter, webhooksRouter          routers.Router
+	reportRouter                            routers.Router
 }
 
 // Load parses the documents in [Dir] and fails the test on any error.
@@ -158,6 +163,9 @@ func LoadDir(dir string) (*Specs, error) {
 		return nil, err
 	}
 	if err := s.loadEPayment(dir); err != nil {
+		return nil, err
+	}
+	if err := s.loadReport(dir); err != nil {
 		return nil, err
 	}
 	// Quirk: the callback's Authorization (the merchant's optional authToken)
@@ -301,7 +309,8 @@ func patchDoc(doc *openapi3.T) {
 func isAPIPath(path string) bool {
 	lower := strings.ToLower(path)
 	return strings.HasPrefix(lower, "/ecomm/") || strings.HasPrefix(lower, "/accesstoken/") || strings.HasPrefix(lower, "/miami/") ||
-		strings.HasPrefix(lower, "/epayment/") || strings.HasPrefix(lower, "/webhooks/")
+		strings.HasPrefix(lower, "/epayment/") || strings.HasPrefix(lower, "/webhooks/") ||
+		strings.HasPrefix(lower, "/report/") || strings.HasPrefix(lower, "/settlement/")
 }
 
 // findRoute picks the document by path and finds the operation.
@@ -320,6 +329,9 @@ func (s *Specs) findRoute(req *http.Request) (*routers.Route, map[string]string,
 	}
 	if strings.HasPrefix(lower, "/webhooks/") {
 		return s.webhooksRouter.FindRoute(req)
+	}
+	if strings.HasPrefix(lower, "/report/") || strings.HasPrefix(lower, "/settlement/") {
+		return s.reportRouter.FindRoute(req)
 	}
 	return s.ecomRouter.FindRoute(req)
 }

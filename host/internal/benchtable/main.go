@@ -1,6 +1,7 @@
 // Command benchtable reads `go test -bench` output on stdin and prints the table `make bench` shows: the
-// plugin's initiate mapping in wasm and natively (p50, p99, their ratio) and the checkout API's
-// throughput. Lines it does not recognise are ignored.
+// plugin's initiate mapping in wasm and natively (p50, p99, their ratio), the checkout API's throughput,
+// and the load benchmark's paths (BenchmarkLoad/...) with each one's req/s as a share of the bare gin
+// baseline measured in the same run. Lines it does not recognise are ignored.
 package main
 
 import (
@@ -60,6 +61,9 @@ func main() {
 	fmt.Printf("%-44s %12s %12s %14s\n", "benchmark", "p50", "p99", "ns/op | req/s")
 	fmt.Println(strings.Repeat("-", 86))
 	for _, name := range order {
+		if strings.HasPrefix(name, loadPrefix) {
+			continue
+		}
 		m := ms[name]
 		last := fmt.Sprintf("%.0f ns/op", m["ns/op"])
 		if rps, ok := m["req/s"]; ok {
@@ -91,7 +95,66 @@ func main() {
 		fmt.Printf("initiate mapping, wasm ÷ native (encoding/json): p50 %.1fx, p99 %.1fx  (aim: within 5x, wasm p50 < 100 µs)\n",
 			wasm["p50-µs"]/native["p50-µs"], wasm["p99-µs"]/native["p99-µs"])
 	}
+	printLoad(ms, order)
 	fmt.Println()
+}
+
+// loadPrefix names the load benchmark's rows; loadBaseline is its gin no-op baseline (run first and
+// last, the second as gin-noop#01).
+const (
+	loadPrefix   = "BenchmarkLoad/"
+	loadBaseline = loadPrefix + "gin-noop"
+)
+
+// loadTargets are issue 12's targets: a least share of the baseline's req/s, or a greatest p99.
+var loadTargets = map[string]string{
+	"callback-duplicate": ">= 15%", "callback-first": ">= 10%", "get-checkout": ">= 45%",
+	"post-checkout": ">= 6%", "woo-order-created": ">= 5%", "express-shipping-details": "p99 <= 20 ms",
+}
+
+// printLoad prints the load benchmark's table, if its rows are in ms: each path's req/s as a share of the
+// gin baseline run just before it (gin-req/s), or of the mean gin-noop row for output without one.
+func printLoad(ms metrics, order []string) {
+	var base []float64
+	for _, name := range order {
+		if strings.HasPrefix(name, loadBaseline) {
+			base = append(base, ms[name]["req/s"])
+		}
+	}
+	if len(base) == 0 {
+		return
+	}
+	var sum float64
+	for _, v := range base {
+		sum += v
+	}
+	mean := sum / float64(len(base))
+	fmt.Println()
+	fmt.Printf("%-28s %10s %9s %10s %10s %7s %9s  %s\n", "load path (32 in flight)", "req/s", "of gin", "p50", "p99", "errors", "requests", "target")
+	fmt.Println(strings.Repeat("-", 104))
+	for _, name := range order {
+		if !strings.HasPrefix(name, loadPrefix) {
+			continue
+		}
+		m := ms[name]
+		path := strings.TrimPrefix(name, loadPrefix)
+		base := mean
+		if g := m["gin-req/s"]; g > 0 {
+			base = g
+		}
+		fmt.Printf("%-28s %10.0f %8.1f%% %10s %10s %7.0f %9.0f  %s\n", path, m["req/s"], 100*m["req/s"]/base,
+			ms1(m["p50-µs"]), ms1(m["p99-µs"]), m["errors"], m["requests"], loadTargets[path])
+	}
+	if len(base) > 1 {
+		fmt.Printf("shares are of a gin no-op baseline run just before each path; gin alone: %s req/s\n", strings.Trim(fmt.Sprint(base), "[]"))
+	}
+}
+
+func ms1(v float64) string {
+	if v == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f ms", v/1e3)
 }
 
 func us(v float64) string {

@@ -98,6 +98,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, opts ...Option) 
 		{"ConcurrentCreate", testConcurrentCreate},
 		{"Ping", testPing},
 		{"UserIndex", testUserIndex},
+		{"Settlements", testSettlements},
 	}
 	for _, tc := range single {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, open(t), &cfg) })
@@ -1039,5 +1040,108 @@ func testUserIndex(t *testing.T, st store.Store, _ *config) {
 	}
 	if ids, err := ui.SessionsOfUser(ctx, "m2", user); err != nil || !slices.Equal(ids, []string{"other-merchant"}) {
 		t.Fatalf("other merchant's index: %q, %v", ids, err)
+	}
+}
+
+// testSettlements checks what the settlement follower shares between instances: a lease only one holder
+// gets, a feed cursor that moves only from the value the caller read, ledger entries stored once per id
+// however often a page is recorded, and the expectations of captured sessions not yet on a ledger.
+func testSettlements(t *testing.T, st store.Store, _ *config) {
+	ss, ok := st.(store.Settlements)
+	if !ok {
+		t.Fatalf("%T does not implement store.Settlements", st)
+	}
+	ctx := t.Context()
+
+	// Lease: one holder at a time; the holder renews; release frees it for the other.
+	for _, step := range []struct {
+		holder string
+		want   bool
+	}{{"a", true}, {"b", false}, {"a", true}, {"b", false}} {
+		got, err := ss.AcquireLease(ctx, "follow:m1", step.holder, time.Minute)
+		if err != nil || got != step.want {
+			t.Fatalf("AcquireLease(%s) = %v, %v; want %v", step.holder, got, err, step.want)
+		}
+	}
+	if err := ss.ReleaseLease(ctx, "follow:m1", "b"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := ss.AcquireLease(ctx, "follow:m1", "b", time.Minute); got {
+		t.Fatal("a release by a non-holder freed the lease")
+	}
+	if err := ss.ReleaseLease(ctx, "follow:m1", "a"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ss.AcquireLease(ctx, "follow:m1", "b", time.Minute); err != nil || !got {
+		t.Fatalf("after release: AcquireLease(b) = %v, %v", got, err)
+	}
+	if _, err := ss.AcquireLease(ctx, "follow:m1", "b", 0); err == nil {
+		t.Error("AcquireLease accepted a zero ttl")
+	}
+
+	// Cursor and entries.
+	if c, err := ss.FeedCursor(ctx, "m1/funds"); err != nil || c != "" {
+		t.Fatalf("FeedCursor of a new feed = %q, %v", c, err)
+	}
+	page := []store.LedgerRecord{
+		{ID: "e2", Date: "2026-12-01", Data: []byte(`{"n":2}`)},
+		{ID: "e1", Date: "2026-12-01", Data: []byte(`{"n":1}`)},
+		{ID: "e3", Date: "2026-12-02", Data: []byte(`{"n":3}`)},
+	}
+	if ok, err := ss.RecordLedger(ctx, "L:1", "m1/funds", "", "c1", page); err != nil || !ok {
+		t.Fatalf("RecordLedger = %v, %v", ok, err)
+	}
+	// A second follower that read the same page from the same cursor writes nothing.
+	dup := []store.LedgerRecord{{ID: "e1", Date: "2026-12-01", Data: []byte(`{"n":"changed"}`)},
+		{ID: "e9", Date: "2026-12-01", Data: []byte(`{}`)}}
+	if ok, err := ss.RecordLedger(ctx, "L:1", "m1/funds", "", "c1", dup); err != nil || ok {
+		t.Fatalf("RecordLedger from a stale cursor = %v, %v; want false", ok, err)
+	}
+	// A page read again (after a restart) keeps the first record of each id.
+	if ok, err := ss.RecordLedger(ctx, "L:1", "m1/funds", "c1", "c2", dup[:1]); err != nil || !ok {
+		t.Fatalf("RecordLedger again = %v, %v", ok, err)
+	}
+	if c, err := ss.FeedCursor(ctx, "m1/funds"); err != nil || c != "c2" {
+		t.Fatalf("FeedCursor = %q, %v; want c2", c, err)
+	}
+	recs, err := ss.LedgerEntries(ctx, "L:1", "2026-12-01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range recs {
+		got = append(got, r.ID+"="+string(r.Data)+"@"+r.Date)
+	}
+	if want := []string{`e1={"n":1}@2026-12-01`, `e2={"n":2}@2026-12-01`}; !slices.Equal(got, want) {
+		t.Fatalf("LedgerEntries = %q, want %q", got, want)
+	}
+	if dates, err := ss.LedgerDates(ctx, "L:1"); err != nil || !slices.Equal(dates, []string{"2026-12-01", "2026-12-02"}) {
+		t.Fatalf("LedgerDates = %q, %v", dates, err)
+	}
+	if recs, err := ss.LedgerEntries(ctx, "L:2", "2026-12-01"); err != nil || len(recs) != 0 {
+		t.Fatalf("another ledger's entries = %v, %v", recs, err)
+	}
+	if _, err := ss.RecordLedger(ctx, "L:1", "m1/funds", "c2", "c3", []store.LedgerRecord{{ID: "x"}}); err == nil {
+		t.Error("RecordLedger accepted a record without a date")
+	}
+
+	// Expectations.
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	for _, e := range []struct {
+		id  string
+		due time.Time
+	}{{"s2", t0}, {"s1", t0.Add(time.Hour)}, {"s3", t0.Add(48 * time.Hour)}, {"s2", t0.Add(72 * time.Hour)}} {
+		if err := ss.ExpectSettlement(ctx, "L:1", e.id, e.due); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ids, err := ss.OverdueSettlements(ctx, "L:1", t0.Add(time.Hour)); err != nil || !slices.Equal(ids, []string{"s1", "s2"}) {
+		t.Fatalf("OverdueSettlements = %q, %v; want [s1 s2] (an expectation noted again keeps its due time)", ids, err)
+	}
+	if err := ss.SettlementArrived(ctx, "L:1", "s1"); err != nil {
+		t.Fatal(err)
+	}
+	if ids, err := ss.OverdueSettlements(ctx, "L:1", t0.Add(time.Hour)); err != nil || !slices.Equal(ids, []string{"s2"}) {
+		t.Fatalf("after SettlementArrived(s1): %q, %v", ids, err)
 	}
 }

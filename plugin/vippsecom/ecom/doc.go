@@ -47,7 +47,8 @@
 // Failures are data, never panics: invalid host input gives the error code "invalid_input", an error answer
 // from Vipps "provider_error", a 2xx answer or callback this package cannot read "unexpected_response", and a
 // callback for another payment, merchant or amount "callback_mismatch". An unknown operation gives
-// "unsupported_op". Amounts are integer øre throughout; -1 in a payment means "not known from this answer".
+// "unsupported_op". The report operations (abi.ReportOps: the merchant's settlement ledger through the
+// Vipps Report API) are plugin/internal/vipps/report's, shared with the other Vipps plugin. Amounts are integer øre throughout; -1 in a payment means "not known from this answer".
 package ecom
 
 // Name is the plugin's name, as the host's registry and the merchant config refer to it.
@@ -55,7 +56,7 @@ const Name = "vipps-ecom"
 
 // Version is the plugin's version (semantic versioning). Change it with every change of behaviour: the host
 // records it on every session, and golden vectors are replayed against it before an upgrade is activated.
-const Version = "1.2.0"
+const Version = "1.3.0"
 
 // Error codes this package reports in abi.Error.Code.
 const (

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -39,6 +40,19 @@ func checkOutput(t *testing.T, in *abi.Input, out *abi.Output) {
 	}
 	if out.Error != nil {
 		t.Fatalf("ok output with an error: %+v", out.Error)
+	}
+	if slices.Contains(abi.ReportOps, in.Op) {
+		// The report operations speak the Report API (plugin/internal/vipps/report has their tests).
+		switch {
+		case out.Payment != nil || out.Reply != nil:
+			t.Fatalf("report output with a payment or reply: %+v", out)
+		case strings.HasPrefix(string(in.Op), "build_") && (out.Request == nil || out.Request.Method != "GET" ||
+			!strings.HasPrefix(out.Request.Path, "/report/v2/ledgers/") && !strings.HasPrefix(out.Request.Path, "/settlement/v1/ledgers?")):
+			t.Fatalf("report build output: %+v", out.Request)
+		case strings.HasPrefix(string(in.Op), "read_") && (out.Ledgers == nil) == (out.Report == nil):
+			t.Fatalf("report read output: %+v", out)
+		}
+		return
 	}
 	if strings.HasPrefix(string(in.Op), "build_") {
 		r := out.Request

@@ -3,6 +3,7 @@ package ecom
 import (
 	"github.com/kassehq/kasse/plugin/abi"
 	"github.com/kassehq/kasse/plugin/internal/vipps"
+	"github.com/kassehq/kasse/plugin/internal/vipps/report"
 )
 
 // Handle performs one plugin operation. It never panics and never returns nil: on failure the output has
@@ -12,6 +13,9 @@ import (
 func Handle(in *abi.Input) *abi.Output {
 	if in == nil {
 		return fail(CodeInvalidInput, "no input")
+	}
+	if out, ok := report.Handle(in); ok {
+		return out
 	}
 	switch in.Op {
 	case abi.OpBuildInitiate:

@@ -54,7 +54,9 @@
 // Failures are data, never panics: invalid host input gives "invalid_input", an error answer from Vipps
 // "provider_error", a 2xx answer or event this package cannot read "unexpected_response", an event for
 // another payment, merchant, currency or amount "callback_mismatch", an unknown operation
-// "unsupported_op". Amounts are integer øre throughout; -1 in a payment means "not known from this answer".
+// "unsupported_op". The report operations (abi.ReportOps: the merchant's settlement ledger through the
+// Vipps Report API) are plugin/internal/vipps/report's, shared with the other Vipps plugin. Amounts are
+// integer øre throughout; -1 in a payment means "not known from this answer".
 package epayment
 
 import "github.com/kassehq/kasse/plugin/abi"
@@ -63,7 +65,7 @@ import "github.com/kassehq/kasse/plugin/abi"
 const Name = "vipps-epayment"
 
 // Version is the plugin's version (semantic versioning). Change it with every change of behaviour.
-const Version = "1.1.0"
+const Version = "1.2.0"
 
 // Error codes this package reports in abi.Error.Code.
 const (

@@ -6,6 +6,7 @@ import (
 
 	"github.com/kassehq/kasse/plugin/abi"
 	"github.com/kassehq/kasse/plugin/internal/vipps"
+	"github.com/kassehq/kasse/plugin/internal/vipps/report"
 )
 
 // Handle performs one plugin operation. It never panics and never returns nil: on failure the output has
@@ -14,6 +15,9 @@ import (
 func Handle(in *abi.Input) *abi.Output {
 	if in == nil {
 		return fail(CodeInvalidInput, "no input")
+	}
+	if out, ok := report.Handle(in); ok {
+		return out
 	}
 	switch in.Op {
 	case abi.OpBuildInitiate:

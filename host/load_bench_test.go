@@ -1,0 +1,385 @@
+package host_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kassehq/kasse/examples/vippssim"
+	"github.com/kassehq/kasse/host"
+	"github.com/kassehq/kasse/host/internal/loadbench"
+	"github.com/kassehq/kasse/host/internal/testredis"
+	"github.com/kassehq/kasse/host/webhooks"
+)
+
+var (
+	loadDuration    = flag.Duration("load.duration", 2*time.Second, "how long BenchmarkLoad drives each path")
+	loadConcurrency = flag.Int("load.concurrency", 32, "concurrent requests BenchmarkLoad keeps in flight")
+)
+
+// loadReconciler keeps the reconciler out of the measurement: no poll is due during the run, so a
+// session approved at the simulator waits for the callback the benchmark delivers first.
+const loadReconciler = "  firstPoll: 1h\n  interval: 1h\n  maxInterval: 1h\n  pendingTimeout: 2h\n"
+
+const wooLoadSecret = "woo-load-webhook-secret"
+
+// BenchmarkLoad is the load benchmark of `make bench`: a bare gin no-op handler as the baseline, then
+// kasse (Redis store, both plugins, the Vipps simulator on loopback, as production runs them) on each hot
+// path, every path driven for -load.duration with -load.concurrency requests in flight, in one run. Each
+// path is a sub-benchmark reporting req/s, p50, p99, errors and the req/s of a gin baseline run just
+// before it; benchtable prints each path's req/s as a share of that baseline (the machine is shared, so
+// only the share compares across runs). It runs once whatever -benchtime says.
+func BenchmarkLoad(b *testing.B) {
+	if b.N > 1 {
+		b.Skip("the load benchmark drives each path for -load.duration; run it with -benchtime 1x")
+	}
+	ctx := b.Context()
+	o := loadbench.Options{Concurrency: *loadConcurrency, Duration: *loadDuration}
+	client := loadbench.NewClient(o.Concurrency)
+	b.Cleanup(client.CloseIdleConnections)
+	o.Client = client
+
+	noop := httptest.NewServer(loadbench.NoopHandler())
+	b.Cleanup(noop.Close)
+	env := newLoadEnv(b)
+
+	noopGet := func(int, int) (*http.Request, error) { return http.NewRequest("GET", noop.URL+"/noop", nil) }
+	// Other load on the machine drifts over a run, so each path is compared with a gin baseline measured
+	// just before it (for a third of the time), reported as its gin-req/s.
+	adjacent := o
+	adjacent.Duration = max(o.Duration/3, 200*time.Millisecond)
+	run := func(name string, next loadbench.Next) loadbench.Result {
+		var res loadbench.Result
+		b.Run(name, func(b *testing.B) {
+			base := loadbench.Run(ctx, adjacent, noopGet)
+			res = loadbench.Run(ctx, o, next)
+			b.ReportMetric(base.RPS(), "gin-req/s")
+			b.ReportMetric(res.RPS(), "req/s")
+			b.ReportMetric(float64(res.P50.Nanoseconds())/1e3, "p50-µs")
+			b.ReportMetric(float64(res.P99.Nanoseconds())/1e3, "p99-µs")
+			b.ReportMetric(float64(res.Errors), "errors")
+			b.ReportMetric(float64(res.Requests), "requests")
+			if res.Errors > 0 {
+				b.Errorf("%s: %d of %d requests failed; first: %s", name, res.Errors, res.Requests, res.FirstError)
+			}
+		})
+		return res
+	}
+	// A warm-up, unreported: the first run of a process pays for connections, page faults and GC sizing.
+	warm := o
+	warm.Duration = o.Duration / 4
+	loadbench.Run(ctx, warm, noopGet)
+	first := run("gin-noop", noopGet)
+
+	// POST /v1/checkouts; the sessions it creates are the input of the paths after it.
+	body, _ := json.Marshal(checkoutBody(49900))
+	run("post-checkout", func(w, _ int) (*http.Request, error) {
+		return env.apiRequest("POST", "/v1/checkouts", body), nil
+	})
+	refs := env.sessions(b, "demo")
+	if len(refs) < o.Concurrency {
+		b.Fatalf("only %d sessions created", len(refs))
+	}
+	run("get-checkout", func(w, i int) (*http.Request, error) {
+		return env.apiRequest("GET", "/v1/checkouts/"+refs[(w+i*o.Concurrency)%len(refs)].id, nil), nil
+	})
+
+	// The customer approves every one; the simulator records the callbacks without sending them, so the
+	// benchmark delivers each for the first time.
+	callbacks := env.approveAll(b, refs)
+	byWorker := split(callbacks, o.Concurrency)
+	run("callback-first", func(w, i int) (*http.Request, error) {
+		if i >= len(byWorker[w]) {
+			return nil, loadbench.ErrDone
+		}
+		return callbackRequest(byWorker[w][i]), nil
+	})
+	run("callback-duplicate", func(w, i int) (*http.Request, error) {
+		cbs := byWorker[w]
+		return callbackRequest(cbs[i%len(cbs)]), nil
+	})
+
+	// Partial captures of 1 NOK (Vipps's least); a worker keeps to its own sessions, so no two captures of one session
+	// overlap (that would rightly answer 409).
+	authorized := split(refs, o.Concurrency)
+	capture := []byte(`{"amount":100}`)
+	run("capture", func(w, i int) (*http.Request, error) {
+		ref := authorized[w][i%len(authorized[w])]
+		return env.apiRequest("POST", "/v1/checkouts/"+ref.id+"/capture", capture), nil
+	})
+
+	run("woo-order-created", func(w, i int) (*http.Request, error) {
+		return env.wooOrderCreated(w*1_000_000 + i + 1000), nil
+	})
+
+	ship := env.expressSessions(b, o.Concurrency)
+	question := []byte(`{"addressId":12,"addressLine1":"Storgata 1","city":"TROMSØ","country":"Norway","postCode":"9008"}`)
+	run("express-shipping-details", func(w, _ int) (*http.Request, error) {
+		req, _ := http.NewRequest("POST", ship[w].url, bytes.NewReader(question))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", ship[w].token)
+		return req, nil
+	})
+
+	ep := env.epaymentAuthorized(b, o.Concurrency)
+	run("epayment-webhook-duplicate", func(w, _ int) (*http.Request, error) {
+		return env.webhookRequest(ep[w]), nil
+	})
+
+	// The baseline runs again at the end: the drift between the two says how much the machine's other
+	// load moved during the run.
+	last := run("gin-noop", noopGet)
+	b.Logf("gin baseline over the run: %.0f then %.0f req/s", first.RPS(), last.RPS())
+}
+
+// checkoutRef is a session the benchmark created.
+type checkoutRef struct{ id, orderID string }
+
+// split deals items out to n workers, round robin.
+func split[T any](items []T, n int) [][]T {
+	out := make([][]T, n)
+	for i, it := range items {
+		out[i%n] = append(out[i%n], it)
+	}
+	return out
+}
+
+// loadEnv is kasse as production runs it: Redis, both plugins, the simulator, a WooCommerce merchant, an
+// Express merchant and an ePayment merchant.
+type loadEnv struct {
+	*stack
+	ctx     context.Context
+	wooURL  string
+	wooBody string
+	secret  string // the ePayment merchant's webhook secret
+}
+
+func newLoadEnv(b *testing.B) *loadEnv {
+	redisURL := testredis.Start(b)
+	woo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"id":727}`))
+	}))
+	b.Cleanup(woo.Close)
+	sim, simURL := startQuietSim(b)
+	merchant := func(name, plugin, extra string) string {
+		return `
+  ` + name + `:
+    plugin: ` + plugin + `
+    apiKeyEnv: TEST_API_KEY
+    returnUrlPrefixes: ["http://shop.test/", "` + woo.URL + `/"]
+    vipps:
+      baseUrl: {{simURL}}
+      merchantSerialNumber: "123456"
+      clientId: demo-client-id
+      clientSecretEnv: TEST_CLIENT_SECRET
+      subscriptionKeyEnv: TEST_SUBSCRIPTION_KEY
+` + extra
+	}
+	extra := merchant("woo", "vipps-ecom", `    platform:
+      kind: woocommerce
+      webhookSecretEnv: TEST_WOO_SECRET
+      baseUrl: `+woo.URL+`/
+      consumerKeyEnv: TEST_WOO_KEY
+      consumerSecretEnv: TEST_WOO_CONSUMER_SECRET
+      gatewayId: vipps
+`) + merchant("ep", "vipps-epayment", "") + merchant("expr", "vipps-ecom", expressConfig("dynamic"))
+	s := newStack(b, stackOptions{
+		redisURL: redisURL, sim: sim, simURL: simURL, wasmDir: bothPluginsDir(b), noSpecCheck: true,
+		reconcilerYAML: loadReconciler, extraMerchants: extra,
+		env:         map[string]string{"TEST_WOO_SECRET": wooLoadSecret, "TEST_WOO_KEY": "ck_test", "TEST_WOO_CONSUMER_SECRET": "cs_test"},
+		beforeServe: func(ctx context.Context, srv *host.Server) error { return srv.Webhooks.Sync(ctx) },
+	})
+	e := &loadEnv{stack: s, ctx: b.Context(), wooURL: woo.URL}
+	raw, err := os.ReadFile("../adapters/woocommerce/testdata/woocommerce-order-created.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	e.wooBody = strings.NewReplacer(`"status": "processing"`, `"status": "pending"`,
+		`"payment_method": "bacs"`, `"payment_method": "vipps"`, `"currency": "USD"`, `"currency": "NOK"`,
+		`"id": 727,`, `"id": {{id}},`, `"number": "727"`, `"number": "{{id}}"`).Replace(string(raw))
+	for _, r := range sim.RegisteredWebhooks() {
+		if strings.HasSuffix(r.URL, "/v1/vipps/ep/webhooks") {
+			e.secret = r.Secret
+		}
+	}
+	if e.secret == "" {
+		b.Fatalf("no webhook registered for merchant ep: %+v", sim.RegisteredWebhooks())
+	}
+	sim.SetCallbackMode(vippssim.CallbackDrop)
+	return e
+}
+
+// apiRequest is a shop's request to the API with the merchants' API key.
+func (e *loadEnv) apiRequest(method, path string, body []byte) *http.Request {
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, _ := http.NewRequest(method, e.baseURL+path, r)
+	req.Header.Set("Authorization", "Bearer "+apiKey)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	return req
+}
+
+// sessions lists the merchant's sessions, by way of the payments the simulator has.
+func (e *loadEnv) sessions(b *testing.B, merchant string) []checkoutRef {
+	resp, err := http.Get(e.simURL + "/_sim/payments")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var list []struct {
+		OrderID string `json:"orderId"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+		b.Fatal(err)
+	}
+	var out []checkoutRef
+	for _, p := range list {
+		// A session's id is its eCom orderId (RATIONALE: "Why session ids double as provider references").
+		sess, err := e.kasse.Store.Get(e.ctx, p.OrderID)
+		if err != nil || sess.Merchant != merchant {
+			continue
+		}
+		out = append(out, checkoutRef{id: sess.ID, orderID: sess.ProviderReference})
+	}
+	return out
+}
+
+// approveAll approves every session at the simulator and returns the callbacks it recorded (not sent).
+func (e *loadEnv) approveAll(b *testing.B, refs []checkoutRef) []vippssim.DeliveredCallback {
+	want := map[string]bool{}
+	for _, r := range refs {
+		if err := e.sim.Approve(r.orderID, "91234567"); err != nil {
+			b.Fatal(err)
+		}
+		want[r.orderID] = true
+	}
+	e.sim.Flush()
+	var out []vippssim.DeliveredCallback
+	for _, cb := range e.sim.Callbacks() {
+		if want[cb.OrderID] && !cb.Sent {
+			out = append(out, cb)
+			delete(want, cb.OrderID)
+		}
+	}
+	if len(want) > 0 {
+		b.Fatalf("%d approvals left no callback", len(want))
+	}
+	return out
+}
+
+func callbackRequest(cb vippssim.DeliveredCallback) *http.Request {
+	req, _ := http.NewRequest("POST", cb.URL, bytes.NewReader(cb.Body))
+	for k, v := range cb.Header {
+		req.Header[k] = v
+	}
+	return req
+}
+
+// wooOrderCreated is WooCommerce's signed order.created webhook for a new order id.
+func (e *loadEnv) wooOrderCreated(id int) *http.Request {
+	body := []byte(strings.ReplaceAll(e.wooBody, "{{id}}", strconv.Itoa(id)))
+	req, _ := http.NewRequest("POST", e.baseURL+"/hooks/woocommerce/woo", bytes.NewReader(body))
+	for k, v := range map[string]string{
+		"Content-Type": "application/json", "X-WC-Webhook-Topic": "order.created", "X-WC-Webhook-Resource": "order",
+		"X-WC-Webhook-Event": "created", "X-WC-Webhook-Source": e.wooURL + "/", "X-WC-Webhook-ID": "142",
+		"X-WC-Webhook-Delivery-ID": "d-" + strconv.Itoa(id), "X-WC-Webhook-Signature": wooSign(wooLoadSecret, body),
+	} {
+		req.Header.Set(k, v)
+	}
+	return req
+}
+
+// shippingQuestion is where Vipps asks for one Express session's shipping options, with its token.
+type shippingQuestion struct{ url, token string }
+
+// expressSessions creates n Express sessions at merchant expr.
+func (e *loadEnv) expressSessions(b *testing.B, n int) []shippingQuestion {
+	out := make([]shippingQuestion, n)
+	for i := range out {
+		body := expressBody(fmt.Sprintf("x-%d", i), line("SOCK", 2, 49900), line("HAT", 1, 34900))
+		body["merchant"] = "expr"
+		res := e.do("POST", "/v1/express/expr", body)
+		if res.status != http.StatusCreated {
+			b.Fatalf("express create: %d %s", res.status, res.raw)
+		}
+		sess, err := e.kasse.Store.Get(e.ctx, res.body["id"].(string))
+		if err != nil {
+			b.Fatal(err)
+		}
+		out[i] = shippingQuestion{url: e.baseURL + e.expressPath("expr", "/v2/payments/"+sess.ProviderReference+"/shippingDetails"),
+			token: sess.CallbackToken}
+	}
+	return out
+}
+
+// epaymentAuthorized creates n ePayment sessions at merchant ep and has the customer approve each; the
+// simulator's webhooks authorize them.
+func (e *loadEnv) epaymentAuthorized(b *testing.B, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		body := checkoutBody(15000)
+		body["merchant"] = "ep"
+		delete(body, "customer")
+		res := e.do("POST", "/v1/checkouts", body)
+		if res.status != http.StatusCreated {
+			b.Fatalf("ePayment create: %d %s", res.status, res.raw)
+		}
+		out[i] = res.body["id"].(string)
+		if err := e.sim.ApproveEPayment(out[i], ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, id := range out {
+		e.waitState(id, "authorized")
+	}
+	return out
+}
+
+// webhookRequest is Vipps's AUTHORIZED webhook for ePayment session id, signed now.
+func (e *loadEnv) webhookRequest(id string) *http.Request {
+	host := strings.TrimPrefix(e.baseURL, "http://")
+	event := `{"msn":"123456","reference":"` + id + `","pspReference":"p-` + id + `","name":"AUTHORIZED","amount":{"currency":"NOK","value":15000},"timestamp":"2026-11-25T12:00:00Z","idempotencyKey":null,"success":true}`
+	r := webhooks.Request{Method: "POST", PathAndQuery: "/v1/vipps/ep/webhooks", Host: host, Body: []byte(event)}
+	webhooks.Sign(e.secret, &r, time.Now())
+	req, _ := http.NewRequest("POST", e.baseURL+r.PathAndQuery, bytes.NewReader(r.Body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("x-ms-date", r.Date)
+	req.Header.Set("x-ms-content-sha256", r.ContentSHA256)
+	req.Header.Set("Authorization", r.Authorization)
+	return req
+}
+
+// startQuietSim is startSim without the per-request log lines (thousands a second under load).
+func startQuietSim(b *testing.B) (*vippssim.Server, string) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	simURL := "http://" + l.Addr().String()
+	sim, err := vippssim.New(vippssim.Config{Tenants: []vippssim.Tenant{vippssim.DemoTenant()}, PublicURL: simURL,
+		AllowHTTPLoopback: true, Logf: func(string, ...any) {}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	b.Cleanup(func() { _ = srv.Close(); sim.Close() })
+	return sim, simURL
+}
