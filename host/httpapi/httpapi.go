@@ -58,6 +58,9 @@ type Config struct {
 	// OnAuthFailure, if set, is called once per refused API key, with the route (e.g.
 	// "/v1/checkouts/:id"), to count them.
 	OnAuthFailure func(route string)
+	// Middleware runs first on every request, unknown routes included (telemetry: metrics and the
+	// request's root span).
+	Middleware []gin.HandlerFunc
 	// URLSegments checks the secret segment of the Express shipping-details and consent-removal URLs.
 	// Required for the Express routes that Vipps calls; without it they answer 404.
 	URLSegments URLSegments
@@ -98,7 +101,7 @@ func New(cfg Config) http.Handler {
 	if a.ready == nil {
 		a.ready = func(context.Context) error { return nil }
 	}
-	r := a.engine()
+	r := a.engine(cfg.Middleware)
 	// requireJSON first: a body of the wrong type must not claim an Idempotency-Key.
 	r.Use(a.requireJSON, a.idempotent)
 
@@ -135,6 +138,8 @@ type OpsConfig struct {
 	Logger *slog.Logger
 	// Mount adds the operations routes (/metrics, /admin/v1).
 	Mount func(r gin.IRouter)
+	// Middleware runs first on every request, as in Config.
+	Middleware []gin.HandlerFunc
 }
 
 // NewOps returns the handler of the operations listener: /healthz, a /readyz that says what is not
@@ -148,7 +153,7 @@ func NewOps(cfg OpsConfig) http.Handler {
 	if a.ready == nil {
 		a.ready = func(context.Context) error { return nil }
 	}
-	r := a.engine()
+	r := a.engine(cfg.Middleware)
 	r.GET("/healthz", func(c *gin.Context) { c.PureJSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", a.readyz)
 	if cfg.Mount != nil {
@@ -157,9 +162,11 @@ func NewOps(cfg OpsConfig) http.Handler {
 	return r
 }
 
-// engine is a gin engine with request ids, panic recovery and problem answers for unknown routes.
-func (a *api) engine() *gin.Engine {
+// engine is a gin engine with mw first, then request ids, panic recovery and problem answers for unknown
+// routes.
+func (a *api) engine(mw []gin.HandlerFunc) *gin.Engine {
 	r := gin.New()
+	r.Use(mw...)
 	r.Use(a.requestIDs, a.recover)
 	r.NoRoute(func(c *gin.Context) {
 		abortProblem(c, problem.Problem{Type: problem.Base + "not-found", Title: "Not found", Status: http.StatusNotFound,
