@@ -210,17 +210,25 @@ func TestExpressStaticShipping(t *testing.T) {
 		t.Fatalf("shipping %v", ship)
 	}
 
-	// A file that fails its schema (YAML reads a bare NO as false) is refused; the running config stays.
+	// The config is YAML 1.2: a bare NO is the country code (YAML 1.1 read it as false).
 	raw, err := os.ReadFile(s.configPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	broken := strings.Replace(string(raw), `countries: ["NO"]`, `countries: [NO]`, 1)
+	bare := strings.Replace(string(raw), `countries: ["NO"]`, `countries: [NO]`, 1)
+	if err := os.WriteFile(s.configPath, []byte(bare), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if !s.kasse.ReloadConfig() {
+		t.Fatal("a config with countries: [NO] was refused")
+	}
+	// A file that fails its schema is refused; the running config stays.
+	broken := strings.Replace(bare, `countries: [NO]`, `countries: [Norway]`, 1)
 	if err := os.WriteFile(s.configPath, []byte(broken), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if s.kasse.ReloadConfig() {
-		t.Fatal("a config with countries: [NO] was activated")
+		t.Fatal("a config with countries: [Norway] was activated")
 	}
 	if res := s.do("GET", "/v1/express/demo", nil); res.body["expressCheckout"] != true {
 		t.Fatalf("the running config did not stay: %s", res.raw)

@@ -153,7 +153,8 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 			return nil, fmt.Errorf("host: %w", err)
 		}
 		s.closeRedis = client.Close
-		if s.Store, err = store.NewRedisFromClient(client, store.RedisOptions{}); err != nil {
+		if s.Store, err = store.NewRedisFromClient(client, store.RedisOptions{WaitReplicas: rc.WaitReplicas,
+			WaitTimeout: time.Duration(rc.WaitTimeout)}); err != nil {
 			return nil, fmt.Errorf("host: %w", err)
 		}
 		if err := s.Store.Ping(ctx); err != nil {

@@ -41,6 +41,9 @@ func (c serverCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(prometheus.NewDesc(name, help, names, nil), typ, v, values...)
 	}
 	counter, gauge := prometheus.CounterValue, prometheus.GaugeValue
+	if r, ok := s.Store.(interface{ UnreplicatedWrites() uint64 }); ok {
+		emit("kasse_store_unreplicated_writes_total", "Store writes that fewer replicas than store.redis.waitReplicas acknowledged in time.", counter, float64(r.UnreplicatedWrites()))
+	}
 	emit("kasse_plugin_bundles_skipped_total", "Bundles in plugins.dir refused or skipped as quarantined.", counter, float64(s.plugins.SkippedBundles()))
 	emit("kasse_plugin_state_errors_total", "Plugin state file reads or writes that failed.", counter, float64(s.plugins.StateErrors()))
 	for _, st := range s.plugins.Statuses() {

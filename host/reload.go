@@ -97,8 +97,9 @@ func (lc *liveConfig) Reload() bool {
 	}
 	old := lc.current.Swap(next)
 	if !reflect.DeepEqual(old.Server, next.Server) || !reflect.DeepEqual(old.Store, next.Store) ||
-		!reflect.DeepEqual(old.Plugins, next.Plugins) || !reflect.DeepEqual(old.Reconciler, next.Reconciler) {
-		lc.log.Warn("config reloaded; changes to server, store, plugins or reconciler take effect at the next restart", "path", lc.path)
+		!reflect.DeepEqual(old.Plugins, next.Plugins) || !reflect.DeepEqual(old.Reconciler, next.Reconciler) ||
+		old.Log != next.Log {
+		lc.log.Warn("config reloaded; changes to server, store, plugins, reconciler or log take effect at the next restart", "path", lc.path)
 	}
 	lc.log.Info("config reloaded", "path", lc.path, "merchants", len(next.Merchants))
 	if lc.onChange != nil {

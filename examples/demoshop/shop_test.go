@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -249,6 +250,35 @@ func TestNotFound(t *testing.T) {
 	ts.post("/orders/1001/capture", url.Values{}).wantStatus(t, http.StatusNotFound)
 	if n := len(ts.kasse.Calls()); n != 0 {
 		t.Errorf("made %d kasse calls", n)
+	}
+}
+
+// TestReturnedPage: a checkout made with curl (examples/checkout.json) returns to /returned, which says the
+// shop has no order for it instead of showing another order; its reference is escaped.
+func TestReturnedPage(t *testing.T) {
+	ts := newTestShop(t, newFakeKasse(t), nil)
+	for _, tc := range []struct{ path, want string }{
+		{"/returned?ref=curl-1", "Checkout curl-1 was created with kasse&#39;s API directly"},
+		{"/returned", "Checkout (no reference) was created"},
+		{"/returned?ref=%3Cb%3E", "Checkout &lt;b&gt; was created"},
+	} {
+		ts.get(tc.path).wantStatus(t, http.StatusOK).wantBody(t, "<h1>Back from Vipps</h1>").wantBody(t, tc.want)
+	}
+	if n := len(ts.kasse.Calls()); n != 0 {
+		t.Errorf("made %d kasse calls", n)
+	}
+
+	// The README's example checkout returns here, on the demo shop the example config allows.
+	raw, err := os.ReadFile("../checkout.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var co struct{ Reference, ReturnURL string }
+	if err := json.Unmarshal(raw, &co); err != nil {
+		t.Fatal(err)
+	}
+	if co.ReturnURL != "http://127.0.0.1:8081/returned?ref="+co.Reference {
+		t.Errorf("examples/checkout.json returns to %q", co.ReturnURL)
 	}
 }
 

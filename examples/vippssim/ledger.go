@@ -215,7 +215,7 @@ func (s *Server) ledgerOpLocked(api string, k paymentKey, kind string, amount in
 	}
 	if kind == OpKindCapture {
 		if p := s.fs.faults.Ledger.DropCapture; p > 0 && s.fs.rng.Float64() < p {
-			s.cfg.Logf("vippssim: ledger: capture of %d for %s left off the ledger (fault dropCapture)", amount, k.orderID)
+			s.ledgerLog("vippssim: ledger: capture of %d for %s left off the ledger (fault dropCapture)", amount, k.orderID)
 			return
 		}
 	}
@@ -247,6 +247,12 @@ func (s *Server) ledgerCaptureLocked(l *simLedger, reference, currency string, a
 			Currency: currency, Amount: -fee, RecipientHandle: handle}, at)
 		l.dayFees += fee
 	}
+}
+
+// ledgerLog writes one log line of the ledger through the simulator's logger (a money event: it is part
+// of the quiet summary).
+func (s *Server) ledgerLog(format string, args ...any) {
+	s.log.Info(fmt.Sprintf(format, args...))
 }
 
 // ledgerShowLocked lets the Report API show everything, unless the DelayDay fault holds it back.
@@ -331,7 +337,7 @@ func (s *Server) closeDayLocked(l *simLedger) ClosedDay {
 	l.dayFees = 0
 	l.closed = append(l.closed, date)
 	l.openDate = cutoff.Format(time.DateOnly)
-	s.cfg.Logf("vippssim: ledger %s: closed %s: captures %d, refunds %d, fees %d, payout %d", l.id, date,
+	s.ledgerLog("vippssim: ledger %s: closed %s: captures %d, refunds %d, fees %d, payout %d", l.id, date,
 		c.Captures, c.Refunds, c.Fees, c.Payout)
 	return c
 }

@@ -388,3 +388,36 @@ func TestLedgerAccess(t *testing.T) {
 		t.Errorf("closing an unknown ledger: %d %s", resp.StatusCode, body)
 	}
 }
+
+// TestLedgerControls drives the ledger controls over HTTP, as a demo or another process does: the
+// configuration, the whole ledger, and closing every ledger at once.
+func TestLedgerControls(t *testing.T) {
+	h := newHarness(t)
+	resp, body := h.do(call{method: "PUT", path: "/_sim/ledger/config", noAuth: true, body: `{"captureFee":100,"gross":true,"pageSize":5}`})
+	var cfg vippssim.LedgerConfig
+	mustJSON(t, body, &cfg)
+	if resp.StatusCode != http.StatusOK || cfg != (vippssim.LedgerConfig{CaptureFee: 100, Gross: true, PageSize: 5}) {
+		t.Fatalf("config: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := h.do(call{method: "PUT", path: "/_sim/ledger/config", noAuth: true, body: `{"pageSize":1001}`}); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("page size over 1000: %d %s", resp.StatusCode, body)
+	}
+	h.reserved("order-c1", 2000)
+	h.capture("order-c1", 2000, "c1")
+	resp, body = h.do(call{method: "POST", path: "/_sim/ledger/close", noAuth: true})
+	var days []vippssim.ClosedDay
+	mustJSON(t, body, &days)
+	if resp.StatusCode != http.StatusOK || len(days) != 2 || days[0].Payout != 2000 || days[1].Payout != 0 {
+		t.Fatalf("close all: %d %s", resp.StatusCode, body)
+	}
+	resp, body = h.do(call{method: "GET", path: "/_sim/ledger?merchantSerialNumber=" + h.tenant.MerchantSerialNumber, noAuth: true})
+	var snap vippssim.LedgerSnapshot
+	mustJSON(t, body, &snap)
+	if resp.StatusCode != http.StatusOK || len(snap.Funds) != 2 || len(snap.Fees) != 2 || snap.Fees[1].EntryType != "fees-invoiced" ||
+		len(snap.ClosedDates) != 1 || snap.Config.PageSize != 5 {
+		t.Fatalf("ledger: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := h.do(call{method: "GET", path: "/_sim/ledger?merchantSerialNumber=999999", noAuth: true}); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("unknown ledger: %d", resp.StatusCode)
+	}
+}

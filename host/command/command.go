@@ -78,50 +78,50 @@ func Main(args []string) int {
 }
 
 // Run runs one command. serve runs until ctx is done or the process gets SIGINT or SIGTERM.
-func Run(ctx context.Context, args []string, io IO) int {
-	if io.Getenv == nil {
-		io.Getenv = os.Getenv
+func Run(ctx context.Context, args []string, sys IO) int {
+	if sys.Getenv == nil {
+		sys.Getenv = os.Getenv
 	}
-	if io.Adapters == nil {
-		io.Adapters = adapters.Registered()
+	if sys.Adapters == nil {
+		sys.Adapters = adapters.Registered()
 	}
 	if len(args) == 0 || (strings.HasPrefix(args[0], "-") && !isHelp(args[0])) {
-		return serve(ctx, args, io) // `kasse` and `kasse -config F` start the service, as they always did
+		return serve(ctx, args, sys) // `kasse` and `kasse -config F` start the service, as they always did
 	}
 	switch args[0] {
 	case "serve":
-		return serve(ctx, args[1:], io)
+		return serve(ctx, args[1:], sys)
 	case "version":
 		if len(args) > 1 {
-			return usageError(io, "version takes no arguments")
+			return usageError(sys, "version takes no arguments")
 		}
-		writeVersion(io.Stdout)
+		writeVersion(sys.Stdout)
 		return 0
 	case "config":
 		if len(args) < 2 || args[1] != "check" {
-			return usageError(io, "config: the command is `kasse config check [FILE]`")
+			return usageError(sys, "config: the command is `kasse config check [FILE]`")
 		}
-		return configCheck(args[2:], io)
+		return configCheck(args[2:], sys)
 	case "plugin":
-		return plugincli.Main(args[1:], io.Stdout, io.Stderr)
+		return plugincli.Main(args[1:], sys.Stdout, sys.Stderr)
 	case "help", "-h", "-help", "--help":
-		fmt.Fprint(io.Stdout, usage)
+		fmt.Fprint(sys.Stdout, usage)
 		return 0
 	}
-	return usageError(io, fmt.Sprintf("unknown command %q", args[0]))
+	return usageError(sys, fmt.Sprintf("unknown command %q", args[0]))
 }
 
 func isHelp(arg string) bool { return arg == "-h" || arg == "-help" || arg == "--help" }
 
-func usageError(io IO, msg string) int {
-	fmt.Fprintf(io.Stderr, "kasse: %s\n\n%s", msg, usage)
+func usageError(sys IO, msg string) int {
+	fmt.Fprintf(sys.Stderr, "kasse: %s\n\n%s", msg, usage)
 	return 2
 }
 
 // flagSet is a FlagSet that reports to stderr and does not exit.
-func flagSet(name string, io IO) *flag.FlagSet {
+func flagSet(name string, sys IO) *flag.FlagSet {
 	fs := flag.NewFlagSet("kasse "+name, flag.ContinueOnError)
-	fs.SetOutput(io.Stderr)
+	fs.SetOutput(sys.Stderr)
 	return fs
 }
 
@@ -133,11 +133,11 @@ func parseExit(err error) int {
 	return 2
 }
 
-func (io IO) configPath(flagValue string) string {
+func (sys IO) configPath(flagValue string) string {
 	if flagValue != "" {
 		return flagValue
 	}
-	if v := io.Getenv(EnvConfig); v != "" {
+	if v := sys.Getenv(EnvConfig); v != "" {
 		return v
 	}
 	return defaultConfig
@@ -145,8 +145,8 @@ func (io IO) configPath(flagValue string) string {
 
 // serve runs the service. The logger comes from the flags, else the config file's log section, else
 // text at info; a config that does not load is logged one problem per line.
-func serve(ctx context.Context, args []string, io IO) int {
-	fs := flagSet("serve", io)
+func serve(ctx context.Context, args []string, sys IO) int {
+	fs := flagSet("serve", sys)
 	configFlag := fs.String("config", "", "config file (default $KASSE_CONFIG, else "+defaultConfig+")")
 	format := fs.String("log-format", "", "log format: text or json (default: the config's log.format, else text)")
 	level := fs.String("log-level", "", "least severe level logged: debug, info, warn or error (default: the config's log.level, else info)")
@@ -154,20 +154,20 @@ func serve(ctx context.Context, args []string, io IO) int {
 		return parseExit(err)
 	}
 	if fs.NArg() > 0 {
-		return usageError(io, fmt.Sprintf("serve: unexpected arguments %q", fs.Args()))
+		return usageError(sys, fmt.Sprintf("serve: unexpected arguments %q", fs.Args()))
 	}
-	log, err := logging.New(io.Stderr, *format, *level)
+	log, err := logging.New(sys.Stderr, *format, *level)
 	if err != nil {
-		return usageError(io, "serve: "+err.Error())
+		return usageError(sys, "serve: "+err.Error())
 	}
-	path := io.configPath(*configFlag)
+	path := sys.configPath(*configFlag)
 	set, err := schemas.Compile()
 	if err != nil {
 		log.Error("kasse: cannot start", "err", err)
 		return 1
 	}
 	// Read the file once for its log section; host.New reads (and checks) it again.
-	cfg, err := config.Load(path, set, io.Getenv)
+	cfg, err := config.Load(path, set, sys.Getenv)
 	if err != nil {
 		logging.Error(log, "kasse: cannot start: config refused", err, "path", path)
 		return 1
@@ -180,10 +180,12 @@ func serve(ctx context.Context, args []string, io IO) int {
 		if l == "" {
 			l = cfg.Log.Level
 		}
-		if log, err = logging.New(io.Stderr, f, l); err != nil {
-			log.Error("kasse: cannot start", "err", err)
+		configured, err := logging.New(sys.Stderr, f, l)
+		if err != nil { // the schema allows only valid names; kept for a config that bypassed it
+			log.Error("kasse: cannot start: log settings", "err", err)
 			return 1
 		}
+		log = configured
 	}
 	// go-redis logs through its own package-level logger; route it into ours.
 	redis.SetLogger(logging.RedisLogger(log))
@@ -204,7 +206,7 @@ func serve(ctx context.Context, args []string, io IO) int {
 		}
 	}()
 
-	if err := run(ctx, path, io, log); err != nil {
+	if err := run(ctx, path, sys, log); err != nil {
 		logging.Error(log, "kasse: stopped with an error", err)
 		return 1
 	}
@@ -216,8 +218,8 @@ func serve(ctx context.Context, args []string, io IO) int {
 	return 0
 }
 
-func run(ctx context.Context, path string, io IO, log *slog.Logger) error {
-	s, err := host.New(ctx, host.Options{ConfigPath: path, Logger: log, Getenv: io.Getenv, Adapters: io.Adapters})
+func run(ctx context.Context, path string, sys IO, log *slog.Logger) error {
+	s, err := host.New(ctx, host.Options{ConfigPath: path, Logger: log, Getenv: sys.Getenv, Adapters: sys.Adapters})
 	if err != nil {
 		return err
 	}
@@ -232,39 +234,39 @@ func run(ctx context.Context, path string, io IO, log *slog.Logger) error {
 }
 
 // configCheck checks a config file the way serve would before it listens, without starting anything.
-func configCheck(args []string, io IO) int {
-	fs := flagSet("config check", io)
+func configCheck(args []string, sys IO) int {
+	fs := flagSet("config check", sys)
 	noEnv := fs.Bool("no-env", false, "treat every environment variable the file names as set (check the file alone, e.g. in CI without the secrets)")
 	if err := fs.Parse(args); err != nil {
 		return parseExit(err)
 	}
 	if fs.NArg() > 1 {
-		return usageError(io, fmt.Sprintf("config check: one file at most, got %q", fs.Args()))
+		return usageError(sys, fmt.Sprintf("config check: one file at most, got %q", fs.Args()))
 	}
-	path := io.configPath(fs.Arg(0))
-	getenv := io.Getenv
+	path := sys.configPath(fs.Arg(0))
+	getenv := sys.Getenv
 	if *noEnv {
 		getenv = func(name string) string {
 			if name == config.EnvRedisURL {
-				return io.Getenv(name) // an override, not a secret: a placeholder would be read as a URL
+				return sys.Getenv(name) // an override, not a secret: a placeholder would be read as a URL
 			}
 			return "placeholder-for-config-check-0123456789"
 		}
 	}
 	set, err := schemas.Compile()
 	if err != nil {
-		fmt.Fprintf(io.Stderr, "kasse config check: %v\n", err)
+		fmt.Fprintf(sys.Stderr, "kasse config check: %v\n", err)
 		return 1
 	}
 	cfg, err := config.Load(path, set, getenv)
 	if err == nil {
-		err = hooks.Check(io.Adapters, cfg)
+		err = hooks.Check(sys.Adapters, cfg)
 	}
 	if err == nil {
 		err = checkPluginFiles(cfg)
 	}
 	if err != nil {
-		writeProblems(io.Stderr, path, err)
+		writeProblems(sys.Stderr, path, err)
 		return 1
 	}
 	ids := make([]string, 0, len(cfg.Merchants))
@@ -272,7 +274,7 @@ func configCheck(args []string, io IO) int {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
-	fmt.Fprintf(io.Stdout, "%s: ok (%d merchants: %s)\n", path, len(ids), strings.Join(ids, ", "))
+	fmt.Fprintf(sys.Stdout, "%s: ok (%d merchants: %s)\n", path, len(ids), strings.Join(ids, ", "))
 	return 0
 }
 

@@ -592,3 +592,84 @@ func TestRedisURLEnvironmentOverridesStoreRedis(t *testing.T) {
 		t.Errorf("store.redis %+v", r)
 	}
 }
+
+// TestYAML12 reads YAML scalars the way YAML 1.2 does, and refuses what would be silently lost.
+func TestYAML12(t *testing.T) {
+	const merchant = `merchants:
+  demo:
+    plugin: vipps-ecom
+    apiKeyEnv: KASSE_DEMO_API_KEY
+    returnUrlPrefixes: ["https://shop.example/"]
+    transactionTextPrefix: %s
+    vipps:
+      baseUrl: https://apitest.vipps.no
+      merchantSerialNumber: "123456"
+      clientId: demo-client-id
+      clientSecretEnv: KASSE_DEMO_CLIENT_SECRET
+      subscriptionKeyEnv: KASSE_DEMO_SUBSCRIPTION_KEY
+`
+	for _, tt := range []struct {
+		name, prefix, extra string
+		want                string // the merchant's transactionTextPrefix
+		wantErr             string
+	}{
+		{name: "NO stays a string", prefix: "NO", want: "NO"},
+		{name: "yes stays a string", prefix: "yes", want: "yes"},
+		{name: "off stays a string", prefix: "off", want: "off"},
+		{name: "a date stays a string", prefix: "2026-12-03", want: "2026-12-03"},
+		{name: "html characters kept", prefix: "'<Ørn & co>'", want: "<Ørn & co>"},
+		{name: "true is a boolean", prefix: "true", wantErr: "/merchants/demo/transactionTextPrefix: must be a string but found true"},
+		{name: "a number is not a string", prefix: "123", wantErr: "/merchants/demo/transactionTextPrefix: must be a string but found 123"},
+		{name: "duplicate key", prefix: "a\n    transactionTextPrefix: b", wantErr: `parse yaml: line 7, column 5: mapping key "transactionTextPrefix" already defined at [6:5]`},
+		{name: "second document", prefix: "a", extra: "---\nserver: {listen: \"0.0.0.0:1\"}\n", wantErr: "the file holds 2 YAML documents"},
+		{name: "tab indentation", prefix: "a", extra: "server:\n\tlisten: x\n", wantErr: "parse yaml: line 14, column 1: found character"},
+		{name: "duration as a number", prefix: "a", extra: "plugins:\n  callTimeout: 100\n", wantErr: "/plugins/callTimeout: must be a duration such as 100ms, 2s or 10m (a number needs a unit)"},
+		{name: "misspelt field", prefix: "a", extra: "plugins:\n  callTimout: 100ms\n", wantErr: "/plugins/callTimout: unknown field; did you mean callTimeout?"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			doc := fmt.Sprintf(merchant, tt.prefix) + tt.extra
+			c, err := config.Parse([]byte(doc), compile(t), getenv(testEnv))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err %v, want it to contain %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.Merchants["demo"].TransactionTextPrefix; got != tt.want {
+				t.Errorf("transactionTextPrefix %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestRedisURLEnvironmentWithSettingsOnly: a file whose store.redis gives only settings (no url, no addrs)
+// takes the mode from KASSE_REDIS_URL, as the chaos suite's and a container's configs do.
+func TestRedisURLEnvironmentWithSettingsOnly(t *testing.T) {
+	set := compile(t)
+	raw, err := os.ReadFile(filepath.Join("testdata", "valid", "redis_cluster.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(raw), `    addrs: ["10.0.0.1:6379", "10.0.0.2:6379", "10.0.0.3:6379"]`, "    waitReplicas: 1\n    waitTimeout: 100ms", 1)
+	path := filepath.Join(t.TempDir(), "kasse.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ url, mode string }{
+		{"redis://127.0.0.1:7000?addr=127.0.0.1:7001", config.RedisCluster},
+		{"redis://127.0.0.1:6379/0", config.RedisSingle},
+	} {
+		env := maps.Clone(testEnv)
+		env[config.EnvRedisURL] = tc.url
+		c, err := config.Load(path, set, getenv(env))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.url, err)
+		}
+		if r := c.Store.Redis; r.Mode != tc.mode || r.WaitReplicas != 1 || time.Duration(r.WaitTimeout) != 100*time.Millisecond {
+			t.Errorf("%s: store.redis %+v", tc.url, r)
+		}
+	}
+}

@@ -57,6 +57,12 @@ type Redis struct {
 	DialTimeout  Duration `json:"dialTimeout,omitempty"`
 	ReadTimeout  Duration `json:"readTimeout,omitempty"`
 	WriteTimeout Duration `json:"writeTimeout,omitempty"`
+	// WaitReplicas makes each session write wait until that many replicas of its primary have it (Redis
+	// WAIT), at most WaitTimeout, so that a failover cannot lose a write kasse already acted on. Set it to
+	// the replicas per primary (usually 1) on a replicated cluster or a Sentinel setup. Default 0: off.
+	WaitReplicas int `json:"waitReplicas,omitempty"`
+	// WaitTimeout bounds each such wait. Default 0: 250ms.
+	WaitTimeout Duration `json:"waitTimeout,omitempty"`
 
 	// Username, Password and SentinelPassword are the values of the *Env variables; Load sets them.
 	Username         Secret `json:"-"`
@@ -203,10 +209,13 @@ func checkStore(c *Config, getenv func(string) string, add func(ptr, format stri
 		c.Store.Redis = &Redis{URL: c.Store.RedisURL}
 		urlPtr = "/store/redisUrl"
 	case fromEnv != "":
-		// The mode stays what the file says (or implies): a cluster's KASSE_REDIS_URL is in the
-		// cluster URL form. The URL's scheme decides TLS.
+		// The mode stays what the file says (or implies with its url or addrs): a cluster's
+		// KASSE_REDIS_URL is in the cluster URL form. A file that gives only settings (waitReplicas,
+		// timeouts) leaves the mode to the URL. The URL's scheme decides TLS.
 		r := *c.Store.Redis
-		r.Mode = defaultMode(&r)
+		if r.URL != "" || len(r.Addrs) > 0 {
+			r.Mode = defaultMode(&r)
+		}
 		r.URL, r.Addrs, r.TLS = fromEnv, nil, false
 		c.Store.Redis = &r
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/kassehq/kasse/host/payment"
+	"sync/atomic"
 )
 
 // DefaultKeyPrefix is the prefix of every key the Redis store writes unless RedisOptions says otherwise.
@@ -46,7 +47,20 @@ type RedisOptions struct {
 	// OpTimeout bounds each Redis command (default DefaultOpTimeout). A command that fails or times
 	// out because Redis is down, frozen or failing over returns an error wrapping ErrUnavailable.
 	OpTimeout time.Duration
+	// WaitReplicas, when positive, makes every write that changes a session, a poll or an idempotency
+	// key wait (Redis WAIT, on the connection that wrote) until that many replicas have it, for at most
+	// WaitTimeout (default DefaultWaitTimeout). Redis replicates asynchronously: without it, a primary
+	// killed right after acknowledging a write can lose the write when its replica takes over, while
+	// kasse has already acted on it (told a platform, sent a capture). A write that got fewer
+	// acknowledgements in time still succeeds (it is on the primary; failing it would make the caller
+	// act twice) and is counted (UnreplicatedWrites).
+	WaitReplicas int
+	// WaitTimeout bounds each WAIT. Default DefaultWaitTimeout.
+	WaitTimeout time.Duration
 }
+
+// DefaultWaitTimeout bounds the wait for replicas after a write (RedisOptions.WaitReplicas).
+const DefaultWaitTimeout = 250 * time.Millisecond
 
 // Redis is the Store shared by every kasse instance that points at the same Redis with the same key prefix.
 // It needs Redis 6.0 or later (SET ... KEEPTTL).
@@ -98,6 +112,11 @@ type Redis struct {
 	polls      *redis.Script
 	cancelPoll *redis.Script
 	swap       *redis.Script
+
+	waitReplicas int
+	waitTimeout  time.Duration
+	opTimeout    time.Duration
+	unreplicated atomic.Uint64
 
 	closeOnce sync.Once
 	closeErr  error
@@ -250,17 +269,24 @@ func NewRedisFromClient(client redis.UniversalClient, opts RedisOptions) (*Redis
 		timeout = DefaultOpTimeout
 	}
 	client.AddHook(bounded{timeout: timeout})
+	wait := opts.WaitTimeout
+	if wait <= 0 {
+		wait = DefaultWaitTimeout
+	}
 	return &Redis{
-		client:      client,
-		prefix:      prefix,
-		maxAttempts: attempts,
-		create:      redis.NewScript(createScript),
-		update:      redis.NewScript(updateScript),
-		claim:       redis.NewScript(claimScript),
-		release:     redis.NewScript(releaseScript),
-		polls:       redis.NewScript(pollsScript),
-		cancelPoll:  redis.NewScript(cancelPollScript),
-		swap:        redis.NewScript(swapScript),
+		waitReplicas: max(opts.WaitReplicas, 0),
+		waitTimeout:  wait,
+		opTimeout:    timeout,
+		client:       client,
+		prefix:       prefix,
+		maxAttempts:  attempts,
+		create:       redis.NewScript(createScript),
+		update:       redis.NewScript(updateScript),
+		claim:        redis.NewScript(claimScript),
+		release:      redis.NewScript(releaseScript),
+		polls:        redis.NewScript(pollsScript),
+		cancelPoll:   redis.NewScript(cancelPollScript),
+		swap:         redis.NewScript(swapScript),
 	}, nil
 }
 
@@ -356,7 +382,7 @@ func (r *Redis) Create(ctx context.Context, s *payment.Session, ttl time.Duratio
 	if !c.NextCheckAt.IsZero() {
 		due = micros(c.NextCheckAt)
 	}
-	res, err := r.create.Run(ctx, r.client, keys, data, px, s.ID, due).Int()
+	res, err := r.write(ctx, r.create, keys, data, px, s.ID, due).Int()
 	if err != nil {
 		return fmt.Errorf("store: create session[%s]: %w", s.ID, err)
 	}
@@ -493,7 +519,7 @@ func (r *Redis) Update(ctx context.Context, id string, fn func(s *payment.Sessio
 				keys, hasNew = append(keys, newK), "1"
 			}
 		}
-		res, err := r.update.Run(ctx, r.client, keys, raw, data, id, hasOld, hasNew, due).Int()
+		res, err := r.write(ctx, r.update, keys, raw, data, id, hasOld, hasNew, due).Int()
 		if err != nil {
 			return fail(err)
 		}
@@ -532,7 +558,7 @@ func (r *Redis) ClaimIdempotencyKey(ctx context.Context, scope, key, value strin
 	if err := checkClaim(scope, key, value, ttl); err != nil {
 		return "", err
 	}
-	v, err := r.claim.Run(ctx, r.client, []string{r.idemKey(scope, key)}, value, millis(ttl)).Text()
+	v, err := r.write(ctx, r.claim, []string{r.idemKey(scope, key)}, value, millis(ttl)).Text()
 	if err != nil {
 		return "", fmt.Errorf("store: claim idempotency key[%s/%s]: %w", scope, key, err)
 	}
@@ -552,7 +578,7 @@ func (r *Redis) SwapIdempotencyKey(ctx context.Context, scope, key, old, value s
 	if err := checkClaim(scope, key, value, ttl); err != nil {
 		return false, err
 	}
-	n, err := r.swap.Run(ctx, r.client, []string{r.idemKey(scope, key)}, old, value, millis(ttl)).Int()
+	n, err := r.write(ctx, r.swap, []string{r.idemKey(scope, key)}, old, value, millis(ttl)).Int()
 	if err != nil {
 		return false, fmt.Errorf("store: swap idempotency key[%s/%s]: %w", scope, key, err)
 	}
@@ -570,7 +596,7 @@ func (r *Redis) SchedulePoll(ctx context.Context, id string, at time.Time) error
 
 // CancelPoll implements Store.CancelPoll.
 func (r *Redis) CancelPoll(ctx context.Context, id string) error {
-	if err := r.cancelPoll.Run(ctx, r.client, []string{r.pollsKey(), r.sessionKey(id)}, id).Err(); err != nil && !errors.Is(err, redis.Nil) {
+	if err := r.write(ctx, r.cancelPoll, []string{r.pollsKey(), r.sessionKey(id)}, id).Err(); err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("store: cancel poll[%s]: %w", id, err)
 	}
 	return nil
@@ -688,3 +714,49 @@ func (r *Redis) ForgetUser(ctx context.Context, merchant, userID string) error {
 // Client is the Redis client the store uses, for other shared state kept beside the sessions (the
 // outbound queues). The store owns it if NewRedis created it.
 func (r *Redis) Client() redis.UniversalClient { return r.client }
+
+// UnreplicatedWrites counts the writes that fewer than RedisOptions.WaitReplicas replicas acknowledged
+// within the wait (0 when waiting is off).
+func (r *Redis) UnreplicatedWrites() uint64 { return r.unreplicated.Load() }
+
+// write runs a script that writes, then, with WaitReplicas set, waits for the replicas on the same
+// connection: WAIT counts the replicas that have everything this connection wrote, so the script and the
+// WAIT go in one pipeline on the primary that owns the keys (on a cluster, the master for the first key,
+// which every key of a script shares). EVAL rather than EVALSHA, because a pipeline cannot fall back on
+// NOSCRIPT. A failover in progress fails the pipeline like any unavailable store.
+func (r *Redis) write(ctx context.Context, script *redis.Script, keys []string, args ...any) *redis.Cmd {
+	if r.waitReplicas == 0 {
+		return script.Run(ctx, r.client, keys, args...)
+	}
+	var node *redis.Client
+	switch c := r.client.(type) {
+	case *redis.Client:
+		node = c
+	case *redis.ClusterClient:
+		ctx, cancel := context.WithTimeout(ctx, r.opTimeout)
+		m, err := c.MasterForKey(ctx, keys[0])
+		cancel()
+		if err != nil {
+			cmd := redis.NewCmd(ctx)
+			cmd.SetErr(mark(err))
+			return cmd
+		}
+		node = m
+	default:
+		return script.Run(ctx, r.client, keys, args...)
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.opTimeout+r.waitTimeout)
+	defer cancel()
+	pipe := node.Pipeline()
+	cmd := script.Eval(ctx, pipe, keys, args...)
+	wait := pipe.Do(ctx, "wait", r.waitReplicas, r.waitTimeout.Milliseconds())
+	_, _ = pipe.Exec(ctx)
+	if err := mark(cmd.Err()); err != nil {
+		cmd.SetErr(err)
+		return cmd
+	}
+	if acked, err := wait.Int64(); err != nil || acked < int64(r.waitReplicas) {
+		r.unreplicated.Add(1)
+	}
+	return cmd
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/kassehq/kasse/host/payment"
 	"github.com/kassehq/kasse/host/store"
 	"github.com/kassehq/kasse/host/store/storetest"
+	"strconv"
 )
 
 // redisURL is one redis-server for the whole test binary; tests keep apart by key prefix.
@@ -280,4 +281,48 @@ func BenchmarkRedisUpdateParallel(b *testing.B) {
 	r := newRedis(b, newPrefix())
 	defer r.Close()
 	benchUpdateParallel(b, r)
+}
+
+// TestRedisWaitsForReplicas: with WaitReplicas, writes wait for the replicas of the primary that owns the
+// keys (Redis Cluster with a replica per primary); a write fewer replicas acknowledged still succeeds and
+// is counted.
+func TestRedisWaitsForReplicas(t *testing.T) {
+	cl := testredis.StartReplicatedCluster(t)
+	ctx := t.Context()
+	for _, tc := range []struct {
+		name         string
+		replicas     int
+		unreplicated bool
+	}{
+		{"one replica, as there is", 1, false},
+		{"two replicas, one short", 2, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs()})
+			t.Cleanup(func() { _ = c.Close() })
+			r, err := store.NewRedisFromClient(c, store.RedisOptions{KeyPrefix: newPrefix(), WaitReplicas: tc.replicas,
+				WaitTimeout: 100 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := &payment.Session{ID: "wait-" + strconv.Itoa(tc.replicas), Merchant: "m", Reference: "r", Amount: 100,
+				Currency: "NOK", State: payment.StatePending}
+			if err := r.Create(ctx, s, time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.Update(ctx, s.ID, func(s *payment.Session) (bool, error) {
+				s.State = payment.StateAuthorized
+				return true, nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			got, err := r.Get(ctx, s.ID)
+			if err != nil || got.State != payment.StateAuthorized {
+				t.Fatalf("after the writes: %+v, %v", got, err)
+			}
+			if n := r.UnreplicatedWrites(); (n > 0) != tc.unreplicated {
+				t.Errorf("unreplicated writes %d, want some: %t", n, tc.unreplicated)
+			}
+		})
+	}
 }

@@ -216,7 +216,7 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 
 // BenchmarkLiveCallsDuringGate calls the active vipps-ecom version (build_initiate) from 2 goroutines
 // while another goroutine stages new versions one after the other: each is compiled (a new module, so a
-// compilation cache miss), gated on its 118 golden and the conformance vectors, and timed against the
+// compilation cache miss), gated on its golden and the conformance vectors, and timed against the
 // active version, from the moment half of the calls are done. It reports the live calls' p50 and p99 while
 // a version was being compiled or gated against those outside, and how many versions were staged. Compilation runs on one worker and the gate
 // yields between vectors, so live calls keep their cores.

@@ -193,7 +193,10 @@ func (h *harness) kasseConfig(port int, ops, plugins string) string {
 	return fmt.Sprintf(`server:
   listen: 127.0.0.1:%d
   publicUrl: http://127.0.0.1:%d
-%splugins:
+%sstore:
+  redis:
+    waitReplicas: 1
+plugins:
   dir: %s
   devMode: true
   cacheDir: %s

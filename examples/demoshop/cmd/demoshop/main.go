@@ -9,6 +9,8 @@
 //	-kasse       base URL of kasse's HTTP API (default http://127.0.0.1:8080)
 //	-merchant    the shop's merchant id in kasse's config (default demo)
 //	-public-url  the shop's base URL as browsers reach it, used in returnUrls (default http://<addr>)
+//	-log-format  text (default) or json
+//	-log-level   debug, info (default), warn or error
 //
 // The merchant's kasse API key is read from the environment variable KASSE_DEMO_API_KEY, never from a flag
 // (flags show up in process listings), and is never logged. Without it the shop calls kasse with no
@@ -54,13 +56,27 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	kasseURL := fs.String("kasse", "http://127.0.0.1:8080", "base URL of kasse's HTTP API")
 	merchant := fs.String("merchant", "demo", "the shop's merchant id in kasse's config")
 	publicURL := fs.String("public-url", "", "the shop's base URL as browsers reach it (default http://<addr>)")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	logLevel := fs.String("log-level", "info", "least severe level logged: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("parse flags: %w", err)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("-log-level: %w", err)
+	}
+	var logger *slog.Logger
+	switch *logFormat {
+	case "text":
+		logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	case "json":
+		logger = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	default:
+		return fmt.Errorf("-log-format %q: must be text or json", *logFormat)
+	}
 	apiKey := getenv(apiKeyEnv)
 	if apiKey == "" {
 		logger.Warn("demoshop: " + apiKeyEnv + " is not set; calling kasse without an API key")

@@ -145,6 +145,8 @@ func TestRunRefusesBadArguments(t *testing.T) {
 		{[]string{"-addr", "127.0.0.1:0", "-merchant", "Demo"}, `demoshop: merchant "Demo"`},
 		{[]string{"-addr", "127.0.0.1:0", "-public-url", "shop"}, "demoshop: public url"},
 		{[]string{"-addr", "256.0.0.1:1"}, "listen:"},
+		{[]string{"-log-format", "xml"}, `-log-format "xml": must be text or json`},
+		{[]string{"-log-level", "loud"}, "-log-level:"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			err := run(context.Background(), tc.args, func(string) string { return secretKey }, io.Discard, nil)

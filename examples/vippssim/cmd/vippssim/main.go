@@ -59,6 +59,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr s
 	allowHTTP := fs.Bool("allow-http-loopback", false, "accept http:// callbackPrefix/fallBack URLs whose host is loopback (dev only)")
 	seed := fs.Uint64("seed", 0, "seed of the fault injection's random source (0: random, logged)")
 	faultsJSON := fs.String("faults", "", `faults to start with, as JSON for PUT /_sim/faults, e.g. '{"callbacks":{"drop":0.3},"latency":"0s..500ms"}'`)
+	ledgerJSON := fs.String("ledger", "", `ledger fees and report paging, as JSON for PUT /_sim/ledger/config, e.g. '{"captureFee":400,"gross":true}'`)
 	verbose := fs.Bool("v", false, "log every request (default: a summary, and the requests that failed)")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "least severe level logged: debug, info, warn or error")
@@ -90,6 +91,14 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr s
 			return fmt.Errorf("-faults: %w", err)
 		}
 	}
+	var ledger vippssim.LedgerConfig
+	if *ledgerJSON != "" {
+		dec := json.NewDecoder(strings.NewReader(*ledgerJSON))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&ledger); err != nil {
+			return fmt.Errorf("-ledger: %w", err)
+		}
+	}
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -111,6 +120,10 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr s
 		return fmt.Errorf("start simulator: %w", err)
 	}
 	defer sim.Close()
+	if err := sim.SetLedgerConfig(ledger); err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("-ledger: %w", err)
+	}
 	if *faultsJSON != "" {
 		if err := sim.SetFaults(faults); err != nil {
 			_ = ln.Close()

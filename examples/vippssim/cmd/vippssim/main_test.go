@@ -122,7 +122,8 @@ func Test_main(t *testing.T) {
 
 func TestRunFlags(t *testing.T) {
 	for _, args := range [][]string{{"-nope"}, {"extra"}, {"-addr", "256.0.0.1:1"}, {"-addr", "127.0.0.1:0", "-public-url", "ftp://x"},
-		{"-addr", "127.0.0.1:0", "-faults", `{"callbacks":{"drop":2}}`}, {"-addr", "127.0.0.1:0", "-faults", `{"x":1}`}} {
+		{"-addr", "127.0.0.1:0", "-faults", `{"callbacks":{"drop":2}}`}, {"-addr", "127.0.0.1:0", "-faults", `{"x":1}`},
+		{"-log-format", "xml"}, {"-log-level", "loud"}} {
 		var logs syncBuffer
 		if err := run(context.Background(), args, &logs, nil); err == nil {
 			t.Errorf("run %v: no error", args)

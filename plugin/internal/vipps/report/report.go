@@ -67,9 +67,9 @@ func Handle(in *abi.Input) (out *abi.Output, ok bool) {
 	return nil, false
 }
 
-// Path returns the request path a build operation must produce for query q (and, for build_ledgers, the
-// merchant serial number msn), or "" if op is not a report build operation. The host's fence compares the
-// built request with it, so the rule lives in one place.
+// Path returns the request path a build operation produces for query q (and, for build_ledgers, the
+// merchant serial number msn), or "" if op is not a report build operation. host/fence rebuilds the same
+// request independently and refuses any other.
 func Path(op abi.Op, q abi.ReportQuery, msn string) string {
 	switch op {
 	case abi.OpBuildLedgers:
@@ -93,8 +93,8 @@ func Path(op abi.Op, q abi.ReportQuery, msn string) string {
 	return ""
 }
 
-// Query decodes the report query the host sends in in.Callback. It is exported for the host, which
-// checks built requests against the same query.
+// Query decodes the report query the host sends in in.Callback (abi.ReportQuery as JSON); a field of
+// the wrong type is an invalid_input failure naming it.
 func Query(in *abi.Input) (abi.ReportQuery, *abi.Output) {
 	var q abi.ReportQuery
 	raw := bytes.TrimSpace(in.Callback)
