@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/kassehq/kasse/examples/vippssim"
 	"github.com/kassehq/kasse/examples/vippssim/vippsspec"
 	"github.com/kassehq/kasse/host"
@@ -58,6 +60,8 @@ type stackOptions struct {
 	simURL  string
 	// transport, if set, carries the provider requests (under the OpenAPI check).
 	transport http.RoundTripper
+	// tracerProvider, if set, receives the instance's request spans.
+	tracerProvider trace.TracerProvider
 	// noSpecCheck leaves the OpenAPI check of provider requests out (the load benchmark measures kasse,
 	// not the check).
 	noSpecCheck bool
@@ -256,6 +260,7 @@ reconciler:
 		Getenv:            func(k string) string { return env[k] },
 		Logger:            testLogger(t, o.logs),
 		ProviderTransport: next,
+		TracerProvider:    o.tracerProvider,
 	})
 	if err != nil {
 		cancel()
