@@ -11,6 +11,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -257,13 +259,21 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	}
 	var reports httpapi.SettlementReports
 	if cfg.Settlement.Enabled {
-		var ms []settlement.Merchant
-		for id, m := range cfg.Merchants {
-			ms = append(ms, settlement.Merchant{ID: id, LedgerID: m.Vipps.LedgerID})
+		// The merchants come from the live config, so a reload that adds one is followed at the next round.
+		// (settlement.enabled itself is read at start.)
+		merchants := func() []settlement.Merchant {
+			c := live.Config()
+			ms := make([]settlement.Merchant, 0, len(c.Merchants))
+			for id, m := range c.Merchants {
+				ms = append(ms, settlement.Merchant{ID: id, LedgerID: m.Vipps.LedgerID})
+			}
+			slices.SortFunc(ms, func(a, b settlement.Merchant) int { return strings.Compare(a.ID, b.ID) })
+			return ms
 		}
-		s.Settlement, err = settlement.New(settlement.Config{Store: s.Store, Source: s.Service, Merchants: ms,
+		s.Settlement, err = settlement.New(settlement.Config{Store: s.Store, Source: s.Service, CurrentMerchants: merchants,
 			PollInterval: time.Duration(cfg.Settlement.PollInterval), PayoutDelay: time.Duration(cfg.Settlement.PayoutDelay),
-			Now: opts.Now, Logger: log, OnMismatch: func(merchant, kind string) { s.mismatches.WithLabelValues(merchant, kind).Inc() }, Relay: s.Service.RelayNotices,
+			From: cfg.Settlement.From,
+			Now:  opts.Now, Logger: log, OnMismatch: func(merchant, kind string) { s.mismatches.WithLabelValues(merchant, kind).Inc() }, Relay: s.Service.RelayNotices,
 			RelayRetry: 10 * time.Second,
 			Notify: func(merchant string) bool {
 				m, ok := live.Merchant(merchant)

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/kassehq/kasse/examples/vippssim"
 	"github.com/kassehq/kasse/host"
 	"github.com/kassehq/kasse/host/internal/loadbench"
@@ -39,7 +41,10 @@ const wooLoadSecret = "woo-load-webhook-secret"
 // path, every path driven for -load.duration with -load.concurrency requests in flight, in one run. Each
 // path is a sub-benchmark reporting req/s, p50, p99, errors and the req/s of a gin baseline run just
 // before it; benchtable prints each path's req/s as a share of that baseline (the machine is shared, so
-// only the share compares across runs). It runs once whatever -benchtime says.
+// only the share compares across runs). Each row also reports the CPU time per request of the benchmark
+// process and redis-server together (the simulator and the client are in the process), and the same for
+// its gin baseline: their ratio is what the share would be on an idle machine, and it hardly moves with
+// other load. It runs once whatever -benchtime says.
 func BenchmarkLoad(b *testing.B) {
 	if b.N > 1 {
 		b.Skip("the load benchmark drives each path for -load.duration; run it with -benchtime 1x")
@@ -63,8 +68,12 @@ func BenchmarkLoad(b *testing.B) {
 		var res loadbench.Result
 		b.Run(name, func(b *testing.B) {
 			base := loadbench.Run(ctx, adjacent, noopGet)
+			redis0 := env.redisCPU(b)
 			res = loadbench.Run(ctx, o, next)
+			res.CPU += env.redisCPU(b) - redis0
 			b.ReportMetric(base.RPS(), "gin-req/s")
+			b.ReportMetric(float64(base.CPUPerRequest().Nanoseconds())/1e3, "gin-cpu-µs/req")
+			b.ReportMetric(float64(res.CPUPerRequest().Nanoseconds())/1e3, "cpu-µs/req")
 			b.ReportMetric(res.RPS(), "req/s")
 			b.ReportMetric(float64(res.P50.Nanoseconds())/1e3, "p50-µs")
 			b.ReportMetric(float64(res.P99.Nanoseconds())/1e3, "p99-µs")
@@ -163,6 +172,7 @@ type loadEnv struct {
 	wooURL  string
 	wooBody string
 	secret  string // the ePayment merchant's webhook secret
+	rdb     *redis.Client
 }
 
 func newLoadEnv(b *testing.B) *loadEnv {
@@ -199,10 +209,17 @@ func newLoadEnv(b *testing.B) *loadEnv {
 	s := newStack(b, stackOptions{
 		redisURL: redisURL, sim: sim, simURL: simURL, wasmDir: bothPluginsDir(b), noSpecCheck: true,
 		reconcilerYAML: loadReconciler, extraMerchants: extra,
+		// Every line is formatted, as production formats its info lines, and then dropped.
+		logs:        io.Discard,
 		env:         map[string]string{"TEST_WOO_SECRET": wooLoadSecret, "TEST_WOO_KEY": "ck_test", "TEST_WOO_CONSUMER_SECRET": "cs_test"},
 		beforeServe: func(ctx context.Context, srv *host.Server) error { return srv.Webhooks.Sync(ctx) },
 	})
-	e := &loadEnv{stack: s, ctx: b.Context(), wooURL: woo.URL}
+	ropts, err := redis.ParseURL(redisURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := &loadEnv{stack: s, ctx: b.Context(), wooURL: woo.URL, rdb: redis.NewClient(ropts)}
+	b.Cleanup(func() { _ = e.rdb.Close() })
 	raw, err := os.ReadFile("../adapters/woocommerce/testdata/woocommerce-order-created.json")
 	if err != nil {
 		b.Fatal(err)
@@ -220,6 +237,26 @@ func newLoadEnv(b *testing.B) *loadEnv {
 	}
 	sim.SetCallbackMode(vippssim.CallbackDrop)
 	return e
+}
+
+// redisCPU is the CPU time redis-server has used so far (INFO cpu).
+func (e *loadEnv) redisCPU(b *testing.B) time.Duration {
+	info, err := e.rdb.Info(e.ctx, "cpu").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var total float64
+	for _, line := range strings.Split(info, "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if ok && (k == "used_cpu_user" || k == "used_cpu_sys") {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				b.Fatalf("INFO cpu: %s: %v", line, err)
+			}
+			total += f
+		}
+	}
+	return time.Duration(total * float64(time.Second))
 }
 
 // apiRequest is a shop's request to the API with the merchants' API key.

@@ -189,7 +189,7 @@ func (s *Service) ExpressCallback(ctx context.Context, merchant, providerRef, au
 		return nil, &PluginError{Plugin: plugin.Name(), Version: plugin.Version(), Op: abi.OpReadCallback, Err: out.Error,
 			Cause: errors.New("output has no payment")}
 	}
-	return s.apply(ctx, sess.ID, out.Payment, "express callback")
+	return s.apply(ctx, sess.ID, sess, out.Payment, "express callback")
 }
 
 // ApplyExpressDetails stores the customer and the shipping a plugin read from an Express callback or

@@ -12,6 +12,7 @@ import (
 	"github.com/kassehq/kasse/host/config"
 	"github.com/kassehq/kasse/host/fence"
 	"github.com/kassehq/kasse/host/payment"
+	"github.com/kassehq/kasse/host/store"
 	"github.com/kassehq/kasse/plugin/abi"
 )
 
@@ -134,7 +135,8 @@ func (s *Service) relay(ctx context.Context, sess *payment.Session) *payment.Ses
 	for i, n := range sess.Outbox {
 		ids[i] = n.DeliveryID
 	}
-	after, err := s.cfg.Store.Update(ctx, sess.ID, func(cur *payment.Session) (bool, error) {
+	// sess was just read or written: start from it (store.SnapshotUpdater).
+	after, err := store.UpdateFrom(ctx, s.cfg.Store, sess.ID, sess, func(cur *payment.Session) (bool, error) {
 		if !cur.DropNotices(ids) {
 			return false, nil
 		}
@@ -194,7 +196,8 @@ func (s *Service) operate(ctx context.Context, sessID string, kind string, amoun
 	}
 	op := payment.ProviderOp{ID: newRequestID(), Kind: kind, Amount: amount, Text: text,
 		Status: payment.OpInDoubt, Attempts: 1, Key: key}
-	sess, err = s.cfg.Store.Update(ctx, sessID, func(cur *payment.Session) (bool, error) {
+	// Record the operation starting from the session just read (store.SnapshotUpdater).
+	sess, err = store.UpdateFrom(ctx, s.cfg.Store, sessID, sess, func(cur *payment.Session) (bool, error) {
 		if d := cur.InDoubt(); d != nil {
 			return false, &InDoubtError{Session: cur.ID, Operation: d.ID, Kind: d.Kind}
 		}
@@ -263,7 +266,7 @@ func (s *Service) send1(ctx context.Context, sess *payment.Session, m config.Mer
 		// can tell.
 		return s.settleByStatus(ctx, sess, m, plugin, op, err)
 	}
-	return s.settle(ctx, m, sess.ID, opID, pay, err)
+	return s.settle(ctx, m, sess.ID, sess, opID, pay, err)
 }
 
 // settleByStatus settles an operation in doubt whose resend the provider refused, from the payment's
@@ -281,7 +284,7 @@ func (s *Service) settleByStatus(ctx context.Context, sess *payment.Session, m c
 	}
 	if err != nil {
 		// Still not known; the reconciler tries again.
-		return s.settle(ctx, m, sess.ID, op.ID, nil, &ProviderError{Detail: "status check after a refused resend: " + err.Error(), Cause: err})
+		return s.settle(ctx, m, sess.ID, nil, op.ID, nil, &ProviderError{Detail: "status check after a refused resend: " + err.Error(), Cause: err})
 	}
 	opID, kind, amount := op.ID, op.Kind, op.Amount
 	ctx = context.WithoutCancel(ctx)
@@ -333,13 +336,16 @@ func (s *Service) settleByStatus(ctx context.Context, sess *payment.Session, m c
 // settle records the outcome of one attempt of operation opID: applied on success, failed on a refusal,
 // still in doubt otherwise (with the attempt counted). It returns the session and, unless the operation
 // succeeded, the error the caller answers with.
-func (s *Service) settle(ctx context.Context, m config.Merchant, id, opID string, pay *abi.Payment, sendErr error) (*payment.Session, error) {
+//
+// snap, if not nil, is the session as the caller last read or wrote it, which the update starts from (see
+// store.SnapshotUpdater).
+func (s *Service) settle(ctx context.Context, m config.Merchant, id string, snap *payment.Session, opID string, pay *abi.Payment, sendErr error) (*payment.Session, error) {
 	ctx = context.WithoutCancel(ctx) // the outcome must be recorded even if the shop hung up
 	result := classify(sendErr)
 	var kind string
 	var before payment.Session
 	changed := false
-	sess, err := s.cfg.Store.Update(ctx, id, func(cur *payment.Session) (bool, error) {
+	sess, err := store.UpdateFrom(ctx, s.cfg.Store, id, snap, func(cur *payment.Session) (bool, error) {
 		op := cur.Op(opID)
 		if op == nil {
 			return false, nil
@@ -473,13 +479,13 @@ func (s *Service) resolveInitiate(ctx context.Context, sess *payment.Session, m 
 	var pe *ProviderError
 	if errors.As(err, &pe) && pe.Status == http.StatusNotFound {
 		// The provider never heard of it: the initiate never arrived.
-		return s.settle(ctx, m, sess.ID, op.ID, nil, &ProviderError{Status: http.StatusNotFound,
+		return s.settle(ctx, m, sess.ID, nil, op.ID, nil, &ProviderError{Status: http.StatusNotFound,
 			Detail: "the payment was never started at the provider"})
 	}
 	if err != nil {
-		return s.settle(ctx, m, sess.ID, op.ID, nil, err)
+		return s.settle(ctx, m, sess.ID, nil, op.ID, nil, err)
 	}
 	// It exists: the initiate went through. Its answer (the redirect URL) is lost; the state is the
 	// provider's.
-	return s.settle(ctx, m, sess.ID, op.ID, pay, nil)
+	return s.settle(ctx, m, sess.ID, nil, op.ID, pay, nil)
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/kassehq/kasse/host/payment"
+	"github.com/kassehq/kasse/host/plugins"
 	"github.com/kassehq/kasse/plugin/abi"
 )
 
@@ -89,7 +90,8 @@ func (s *Service) report(ctx context.Context, merchant string, build, read abi.O
 		return nil, err
 	}
 	in.Op, in.Response = read, resp
-	out, err := s.call(ctx, plugin, in)
+	// A page holds up to a thousand entries: the read runs under the plugin runtime's bulk limits.
+	out, err := s.call(plugins.WithBulk(ctx), plugin, in)
 	if err != nil {
 		return nil, err
 	}

@@ -325,7 +325,8 @@ func (s *Service) create(ctx context.Context, co payment.Checkout, idempotencyKe
 			sendErr = &PluginError{Plugin: plugin.Name(), Version: plugin.Version(), Op: abi.OpReadInitiate, Cause: err}
 		}
 	}
-	settled, err := s.settle(ctx, m, id, requestID, pay, sendErr)
+	// draft is what Create stored: the settling update starts from it (store.SnapshotUpdater).
+	settled, err := s.settle(ctx, m, id, draft, requestID, pay, sendErr)
 	if settled != nil {
 		sess = settled
 	}
@@ -445,7 +446,7 @@ func (s *Service) Callback(ctx context.Context, merchant, providerRef, authoriza
 	if !out.OK {
 		return nil, &PluginError{Plugin: plugin.Name(), Op: abi.OpReadCallback, Err: out.Error}
 	}
-	return s.apply(ctx, sess.ID, out.Payment, "callback")
+	return s.apply(ctx, sess.ID, sess, out.Payment, "callback")
 }
 
 // Refresh is the reconciler's look at a session: it settles an operation in doubt, relays notices not
@@ -491,12 +492,12 @@ func (s *Service) Refresh(ctx context.Context, id string) (*payment.Session, err
 	if verify {
 		return s.converge(ctx, m, id, pay)
 	}
-	sess, err = s.apply(ctx, id, pay, "status check")
+	sess, err = s.apply(ctx, id, nil, pay, "status check")
 	if err != nil {
 		return nil, err
 	}
 	if sess.State == payment.StatePending && !s.now().Before(sess.ExpiresAt) {
-		return s.apply(ctx, id, &abi.Payment{State: string(payment.StateExpired), AuthorizedAmount: -1,
+		return s.apply(ctx, id, sess, &abi.Payment{State: string(payment.StateExpired), AuthorizedAmount: -1,
 			CapturedAmount: -1, RefundedAmount: -1, CancelledAmount: -1,
 			Reason: "the customer did not complete the payment in time"}, "expired")
 	}
@@ -588,11 +589,13 @@ func (s *Service) Return(ctx context.Context, id string) (*payment.Session, erro
 	return refreshed, nil
 }
 
-func (s *Service) apply(ctx context.Context, id string, pay *abi.Payment, cause string) (*payment.Session, error) {
+func (s *Service) apply(ctx context.Context, id string, snap *payment.Session, pay *abi.Payment, cause string) (*payment.Session, error) {
 	obs := observationOf(pay)
 	var before payment.Session
 	changed := false
-	sess, err := s.cfg.Store.Update(ctx, id, func(cur *payment.Session) (bool, error) {
+	// Starting from the session the caller just read saves a read (see store.SnapshotUpdater); a session
+	// changed meanwhile is read again.
+	sess, err := store.UpdateFrom(ctx, s.cfg.Store, id, snap, func(cur *payment.Session) (bool, error) {
 		before = *cur
 		m, _ := s.cfg.Merchants.Merchant(cur.Merchant)
 		now := s.now().UTC()

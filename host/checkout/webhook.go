@@ -107,7 +107,7 @@ func (s *Service) Webhook(ctx context.Context, v WebhookVerifier, merchant strin
 		return nil, &PluginError{Plugin: plugin.Name(), Version: plugin.Version(), Op: abi.OpReadCallback,
 			Cause: errors.New("output has no payment")}
 	}
-	sess, err = s.apply(ctx, sess.ID, out.Payment, "webhook "+ev.Name)
+	sess, err = s.apply(ctx, sess.ID, sess, out.Payment, "webhook "+ev.Name)
 	if err != nil {
 		return nil, err
 	}

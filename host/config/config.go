@@ -86,6 +86,10 @@ type Settlement struct {
 	// merchant's agreement with Vipps, e.g. T+2 is 48h). A capture not on the ledger by then is reported.
 	// Default 48h.
 	PayoutDelay Duration `json:"payoutDelay,omitempty"`
+	// From, YYYY-MM-DD, is the first ledger date kasse settles: earlier entries (from before kasse took
+	// over the merchant's payments) are shown in the reports but not matched or reported as mismatches.
+	// Optional: default every date.
+	From string `json:"from,omitempty"`
 }
 
 // Server is the HTTP server.

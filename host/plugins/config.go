@@ -1,6 +1,7 @@
 package plugins
 
 import (
+	"context"
 	"io"
 	"runtime"
 	"time"
@@ -17,6 +18,12 @@ const (
 	DefaultMaxInputBytes = 128 << 10
 	// DefaultMaxOutputBytes caps the output message.
 	DefaultMaxOutputBytes = 64 << 10
+	// DefaultBulkCallTimeout, DefaultBulkMaxInputBytes and DefaultBulkMaxOutputBytes are the limits of a
+	// bulk call (WithBulk): a Report API page of up to a thousand ledger entries, about 250 KB each way,
+	// read a few times a minute off the request path.
+	DefaultBulkCallTimeout    = 2 * time.Second
+	DefaultBulkMaxInputBytes  = 2 << 20
+	DefaultBulkMaxOutputBytes = 2 << 20
 	// DefaultAcquireTimeout is how long Call waits for a free instance before failing with KindBusy.
 	DefaultAcquireTimeout = 250 * time.Millisecond
 	// DefaultPoolMin is how many instances a plugin keeps however idle it is: one, so that a call never
@@ -134,5 +141,28 @@ func (c RuntimeConfig) WithCompilationCacheDir(dir string) RuntimeConfig {
 // never closed by the runtime.
 func (c RuntimeConfig) WithStderr(w io.Writer) RuntimeConfig {
 	c.stderr = w
+	return c
+}
+
+// bulkKey marks a context whose plugin calls are bulk calls.
+type bulkKey struct{}
+
+// WithBulk returns a context whose plugin calls run under the bulk limits (DefaultBulkCallTimeout,
+// DefaultBulkMaxInputBytes, DefaultBulkMaxOutputBytes, or the runtime's call limits if those are larger):
+// for operations off the request path whose messages are large by nature, such as a page of a settlement
+// ledger. The limits of calls on the request path stay tight.
+func WithBulk(ctx context.Context) context.Context { return context.WithValue(ctx, bulkKey{}, true) }
+
+// IsBulk reports whether ctx was made by WithBulk.
+func IsBulk(ctx context.Context) bool { return ctx.Value(bulkKey{}) != nil }
+
+// limitsFor returns cfg with the bulk limits applied when ctx asks for them.
+func (c RuntimeConfig) limitsFor(ctx context.Context) RuntimeConfig {
+	if ctx.Value(bulkKey{}) == nil {
+		return c
+	}
+	c.callTimeout = max(c.callTimeout, DefaultBulkCallTimeout)
+	c.maxInputBytes = max(c.maxInputBytes, DefaultBulkMaxInputBytes)
+	c.maxOutputBytes = max(c.maxOutputBytes, DefaultBulkMaxOutputBytes)
 	return c
 }

@@ -308,9 +308,8 @@ func instrumentBody(out, src, check []byte, global uint32, entry bool) ([]byte, 
 	if entry {
 		out = append(out, check...)
 	}
-	depth := 1
+	depth, copied := 1, r.off
 	for depth > 0 {
-		start := r.off
 		op, err := r.byte()
 		if err != nil {
 			return nil, err
@@ -347,15 +346,16 @@ func instrumentBody(out, src, check []byte, global uint32, entry bool) ([]byte, 
 				return nil, err
 			}
 		}
-		out = append(out, src[start:r.off]...)
 		if op == 0x03 {
+			out = append(out, src[copied:r.off]...)
 			out = append(out, check...)
+			copied = r.off
 		}
 	}
 	if r.off != len(src) {
 		return nil, errors.New("code after the end of the function body")
 	}
-	return out, nil
+	return append(out, src[copied:]...), nil
 }
 
 // watchdog arms the deadline check of one instance for one call: once ctx is done, it sets the instance's

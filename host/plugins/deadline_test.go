@@ -69,3 +69,18 @@ func TestInstrument(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkInstrument measures the load-time rewrite of the vipps-ecom module.
+func BenchmarkInstrument(b *testing.B) {
+	wasm := buildEcom(b)
+	checked, err := checkedFunctions(wasm)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(wasm)))
+	for b.Loop() {
+		if _, err := instrument(wasm, checked); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

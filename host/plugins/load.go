@@ -207,6 +207,9 @@ func (in *instance) checkVersion(ctx context.Context, timeout time.Duration) err
 	if err := in.run(ctx, in.abiVersion); err != nil {
 		return fmt.Errorf("export %s: %w", abi.ExportABIVersion, err)
 	}
+	if in.tainted { // answered as the deadline passed: its deadline global may be set
+		return fmt.Errorf("export %s: %w", abi.ExportABIVersion, stopped(ctx))
+	}
 	if v := int32(uint32(in.stack[0])); v != abi.Version {
 		return fmt.Errorf("abi version %d, want %d", v, abi.Version)
 	}

@@ -168,9 +168,10 @@ func (p *Plugin) Stats() Stats {
 // background.
 func (p *Plugin) Call(ctx context.Context, input []byte) ([]byte, error) {
 	p.calls.Add(1)
-	if len(input) > p.r.cfg.maxInputBytes {
+	cfg := p.r.cfg.limitsFor(ctx)
+	if len(input) > cfg.maxInputBytes {
 		return nil, p.fail("", KindInputTooLarge,
-			fmt.Errorf("input of %d bytes exceeds the limit of %d", len(input), p.r.cfg.maxInputBytes))
+			fmt.Errorf("input of %d bytes exceeds the limit of %d", len(input), cfg.maxInputBytes))
 	}
 	s, err := p.acquire(ctx)
 	if err != nil {
@@ -197,7 +198,7 @@ func (p *Plugin) Call(ctx context.Context, input []byte) ([]byte, error) {
 		}
 		s.inst = inst
 	}
-	out, export, kind, err := s.inst.call(ctx, input, p.r.cfg)
+	out, export, kind, err := s.inst.call(ctx, input, cfg)
 	if mem := s.inst.mod.Memory(); mem != nil {
 		pages := mem.Size() / 65536
 		p.memPages.Add(int64(pages) - int64(s.inst.pages))
@@ -463,7 +464,11 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 	}
 	if init := mod.ExportedFunction(abi.StartFunction); init != nil {
 		boot := &instance{mod: mod, deadline: deadline, stack: make([]uint64, 1)}
-		if err := boot.run(ctx, init); err != nil {
+		err := boot.run(ctx, init)
+		if err == nil && boot.tainted { // finished as the deadline passed: its deadline global may be set
+			err = stopped(ctx)
+		}
+		if err != nil {
 			_ = mod.Close(context.Background())
 			return nil, fail(fmt.Errorf("module[] function[%s] failed: %w", abi.StartFunction, err))
 		}
@@ -559,6 +564,9 @@ func (in *instance) yield(timeout time.Duration) error {
 // guestError treat it as they treated wazero's own check. Once the watchdog fired the instance is tainted,
 // even if the call returned first.
 func (in *instance) run(ctx context.Context, fn api.Function) error {
+	if ctx.Err() != nil { // already over: do not start the guest at all
+		return stopped(ctx)
+	}
 	w := arm(ctx, in.deadline)
 	err := fn.CallWithStack(ctx, in.stack)
 	if w.disarm() {
@@ -568,6 +576,11 @@ func (in *instance) run(ctx context.Context, fn api.Function) error {
 	if err == nil {
 		return nil
 	}
+	return stopped(ctx)
+}
+
+// stopped is the error of a call that ctx ended, in wazero's terms (see run).
+func stopped(ctx context.Context) error {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return sys.NewExitError(sys.ExitCodeDeadlineExceeded)
 	}

@@ -165,6 +165,16 @@ func TestCallErrors(t *testing.T) {
 			"plugins: plugin[ok]@1.0.0: input_too_large: input of 65 bytes exceeds the limit of 64")
 	})
 
+	t.Run("a bulk call takes the bulk limits", func(t *testing.T) {
+		if _, err := ok.Call(plugins.WithBulk(ctx), []byte(`{}`+strings.Repeat(" ", 65))); err != nil {
+			t.Fatalf("bulk call of 67 bytes: %v", err)
+		}
+		_, err := ok.Call(plugins.WithBulk(ctx), bytes.Repeat([]byte(" "), plugins.DefaultBulkMaxInputBytes+1))
+		expect(t, err, plugins.KindInputTooLarge, fmt.Sprintf(
+			"plugins: plugin[ok]@1.0.0: input_too_large: input of %d bytes exceeds the limit of %d",
+			plugins.DefaultBulkMaxInputBytes+1, plugins.DefaultBulkMaxInputBytes))
+	})
+
 	t.Run("busy and cancelled", func(t *testing.T) {
 		done := make(chan error, 1)
 		go func() {

@@ -1,7 +1,8 @@
 // Package plugins runs kasse payment plugins: WebAssembly modules that implement the ABI in plugin/ABI.md.
-// It owns the wazero runtime, load-time validation of modules, a fixed pool of instances per loaded plugin,
-// and the containment of misbehaving guests (deadline, memory cap, input and output caps, discarding and
-// replacing an instance after any failure).
+// It owns the wazero runtime, load-time validation of modules and the rewrite that compiles the host's
+// deadline checks into them (deadline.go), a pool of instances per loaded plugin that grows on demand and
+// shrinks when idle, and the containment of misbehaving guests (deadline, memory cap, input and output caps,
+// discarding and replacing an instance after any failure).
 //
 // A Runtime compiles and hosts many plugins. Runtime.Load validates a module and returns a *Plugin whose
 // Call sends one JSON input and returns the guest's JSON output. Plugin.Call is safe for concurrent use;
@@ -9,8 +10,8 @@
 //
 // # Containment
 //
-// Every call runs under a deadline (WithCallTimeout). wazero stops a guest at its deadline by checking at
-// every loop header it executes. Code that recurses (or fans out through a chain of calls) without ever
+// Every call runs under a deadline (WithCallTimeout). The host stops a guest at its deadline with a check,
+// compiled into the module at load, at every loop header it executes (deadline.go). Code that recurses (or fans out through a chain of calls) without ever
 // entering a loop escapes that check, so Load analyses the module's call graph and gives the functions that
 // could do so a deadline check on entry (terminate.go explains the rule and why it bounds the work between
 // two checks). Memory is capped per instance (WithMemoryLimitPages, with the capacity reserved up front);

@@ -62,6 +62,9 @@ type Config struct {
 	Source Source
 	// Merchants are the merchants to follow.
 	Merchants []Merchant
+	// CurrentMerchants, if set, is asked for the merchants to follow instead of Merchants, each round and
+	// each lookup, so that a config reload that adds, removes or changes a merchant takes effect.
+	CurrentMerchants func() []Merchant
 	// PollInterval is how often each ledger's feeds are read. Default 1 minute.
 	PollInterval time.Duration
 	// PayoutDelay is how long after a capture the money is expected on the ledger and paid out (the
@@ -86,6 +89,10 @@ type Config struct {
 	Relay func(ctx context.Context, sess *payment.Session) *payment.Session
 	// RelayRetry is how soon the reconciler relays a notice not relayed at once. Default 10s.
 	RelayRetry time.Duration
+	// From, if set (YYYY-MM-DD), is the first ledger date kasse settles: entries of earlier dates are kept
+	// for the reports but not matched to sessions nor reported as mismatches. The feed starts at the
+	// ledger's beginning, so a merchant who used Vipps before kasse sets it to the day kasse took over.
+	From string
 	// Holder names this instance in the lease; default a random id.
 	Holder string
 }
@@ -96,7 +103,6 @@ type Follower struct {
 	st    store.Settlements
 	now   func() time.Time
 	log   *slog.Logger
-	byID  map[string]Merchant
 	mu    sync.Mutex
 	found map[string]string // merchant -> ledger id found by the Source
 	// applied are the payouts (merchant/entry id) this process has recorded on all their sessions, and
@@ -133,12 +139,27 @@ func New(cfg Config) (*Follower, error) {
 		_, _ = rand.Read(b)
 		cfg.Holder = hex.EncodeToString(b)
 	}
-	f := &Follower{cfg: cfg, st: st, now: cfg.Now, log: cfg.Logger, byID: map[string]Merchant{},
+	f := &Follower{cfg: cfg, st: st, now: cfg.Now, log: cfg.Logger,
 		found: map[string]string{}, applied: map[string]bool{}}
-	for _, m := range cfg.Merchants {
-		f.byID[m.ID] = m
-	}
 	return f, nil
+}
+
+// merchants returns the merchants to follow now.
+func (f *Follower) merchants() []Merchant {
+	if f.cfg.CurrentMerchants != nil {
+		return f.cfg.CurrentMerchants()
+	}
+	return f.cfg.Merchants
+}
+
+// merchant returns the followed merchant id.
+func (f *Follower) merchant(id string) (Merchant, bool) {
+	for _, m := range f.merchants() {
+		if m.ID == id {
+			return m, true
+		}
+	}
+	return Merchant{}, false
 }
 
 // Run follows every merchant's ledger each PollInterval until ctx ends. A failed round is logged and
@@ -147,7 +168,7 @@ func (f *Follower) Run(ctx context.Context) {
 	t := time.NewTicker(f.cfg.PollInterval)
 	defer t.Stop()
 	for {
-		for _, m := range f.cfg.Merchants {
+		for _, m := range f.merchants() {
 			if err := f.Sync(ctx, m.ID); err != nil && ctx.Err() == nil {
 				f.log.Warn("settlement: follow ledger", "merchant", m.ID, "err", err)
 			}
@@ -206,6 +227,9 @@ func (f *Follower) payouts(ctx context.Context, merchant, ledger string) error {
 		dates = dates[len(dates)-payoutDays:]
 	}
 	for _, d := range dates {
+		if d < f.cfg.From {
+			continue
+		}
 		es, err := f.entries(ctx, merchant, ledger, d)
 		if err != nil {
 			return err
@@ -244,7 +268,7 @@ func (f *Follower) payouts(ctx context.Context, merchant, ledger string) error {
 // Ledger returns the merchant's ledger id: from the configuration, else found through the Source (once
 // per process).
 func (f *Follower) Ledger(ctx context.Context, merchant string) (string, error) {
-	m, ok := f.byID[merchant]
+	m, ok := f.merchant(merchant)
 	if !ok {
 		return "", fmt.Errorf("settlement: merchant %q is not followed", merchant)
 	}
@@ -288,10 +312,15 @@ func (f *Follower) follow(ctx context.Context, merchant, ledger, topic, lease st
 			return fmt.Errorf("settlement: read the %s feed of ledger %s: %w", topic, ledger, err)
 		}
 		entries := make([]Entry, 0, len(page.Entries))
+		var current []Entry // on or after From
 		for _, e := range page.Entries {
-			entries = append(entries, newEntry(topic, e))
+			ne := newEntry(topic, e)
+			entries = append(entries, ne)
+			if ne.LedgerDate >= f.cfg.From {
+				current = append(current, ne)
+			}
 		}
-		if err := f.apply(ctx, merchant, ledger, entries); err != nil {
+		if err := f.apply(ctx, merchant, ledger, current); err != nil {
 			return err
 		}
 		recs := make([]store.LedgerRecord, 0, len(entries))
@@ -313,7 +342,7 @@ func (f *Follower) follow(ctx context.Context, merchant, ledger, topic, lease st
 		if !moved {
 			return nil // another instance recorded this page: it follows the feed now
 		}
-		for _, e := range entries {
+		for _, e := range current {
 			if e.Topic == abi.TopicFunds && (e.EntryType == abi.EntryCapture || e.EntryType == abi.EntryRefund) {
 				if _, err := f.sessionOf(ctx, merchant, e.Reference); errors.Is(err, store.ErrNotFound) &&
 					!f.elsewhere(ctx, merchant, ledger, e.Reference) {
@@ -344,7 +373,7 @@ func (f *Follower) mismatch(merchant, kind, detail, session string) {
 // provider reference ref: several sales units may share one ledger (the guide's "Acme Central
 // Clearing"), and each merchant's follower records its own sessions, so the entry is not a mismatch.
 func (f *Follower) elsewhere(ctx context.Context, merchant, ledger, ref string) bool {
-	for _, m := range f.cfg.Merchants {
+	for _, m := range f.merchants() {
 		if m.ID == merchant {
 			continue
 		}
@@ -433,9 +462,9 @@ func (f *Follower) settle(ctx context.Context, merchant, ledger, ref string, e E
 	if err != nil {
 		return err
 	}
-	var changed bool
+	var changed, newMismatch bool
 	after, err := f.cfg.Store.Update(ctx, sess.ID, func(s *payment.Session) (bool, error) {
-		changed = false
+		changed, newMismatch = false, false
 		st := s.Settlement.Clone()
 		if st == nil {
 			st = &payment.Settlement{}
@@ -456,7 +485,9 @@ func (f *Follower) settle(ctx context.Context, merchant, ledger, ref string, e E
 			st.LedgerDate = e.LedgerDate
 		}
 		st.Net = st.Captured - st.Refunded - st.Fees
+		before := st.Mismatch
 		st.Mismatch = amountMismatch(s, st)
+		newMismatch = before == "" && st.Mismatch != ""
 		s.Settlement = st
 		s.UpdatedAt = f.now().UTC()
 		changed = true
@@ -464,6 +495,9 @@ func (f *Follower) settle(ctx context.Context, merchant, ledger, ref string, e E
 	})
 	if err != nil {
 		return fmt.Errorf("settlement: record entry %s on session %s: %w", e.ID, sess.ID, err)
+	}
+	if newMismatch {
+		f.mismatch(merchant, MismatchAmount, after.Settlement.Mismatch, after.ID)
 	}
 	if changed {
 		if after.Settlement.Captured >= after.CapturedAmount {
@@ -480,8 +514,14 @@ func (f *Follower) settle(ctx context.Context, merchant, ledger, ref string, e E
 
 // amountMismatch says how the ledger's amounts for s differ from kasse's, or "". The ledger may trail
 // kasse (a capture made after the ledger day closed), so only a ledger amount above kasse's is a mismatch
-// while reading; the report compares them exactly.
+// while reading; the report compares them exactly. The ledger may also lead kasse for a moment: Vipps
+// books a capture when it carries it out, before kasse has recorded the answer, so while an operation on
+// the session is still in doubt nothing is flagged (the reconciler settles it, and the report compares
+// again).
 func amountMismatch(s *payment.Session, st *payment.Settlement) string {
+	if st == nil || s.InDoubt() != nil {
+		return ""
+	}
 	switch {
 	case st.Captured > s.CapturedAmount:
 		return fmt.Sprintf("ledger captured %d, kasse captured %d", st.Captured, s.CapturedAmount)
@@ -554,7 +594,7 @@ func (f *Follower) payout(ctx context.Context, merchant, ledger string, p Entry,
 // Expect notes that a session was captured, so that its absence from the ledger after PayoutDelay is
 // reported. The host calls it when a session's captured amount grows.
 func (f *Follower) Expect(ctx context.Context, sess *payment.Session) error {
-	if _, ok := f.byID[sess.Merchant]; !ok {
+	if _, ok := f.merchant(sess.Merchant); !ok {
 		return nil
 	}
 	ledger, err := f.Ledger(ctx, sess.Merchant)

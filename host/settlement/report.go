@@ -43,10 +43,10 @@ type Report struct {
 	// Balanced says the day adds up: each entry moves the balance from where the previous left it,
 	// opening + entries = closing, and the payout is what the day left after fees. Problems says
 	// what does not.
-	Balanced bool       `json:"balanced"`
-	Problems []string   `json:"problems,omitempty"`
-	Entries  []Line     `json:"entries"`
-	Mismatch []Mismatch `json:"mismatches"`
+	Balanced   bool       `json:"balanced"`
+	Problems   []string   `json:"problems,omitempty"`
+	Entries    []Line     `json:"entries"`
+	Mismatches []Mismatch `json:"mismatches"`
 }
 
 // Line is one ledger entry of the report with the checkout it was matched to.
@@ -89,7 +89,7 @@ func (f *Follower) Report(ctx context.Context, merchant, date string) (*Report, 
 	if len(entries) == 0 {
 		return nil, fmt.Errorf("settlement: merchant %s, ledger date %s: %w", merchant, date, ErrNoReport)
 	}
-	r := &Report{Merchant: merchant, LedgerID: ledger, LedgerDate: date, Entries: []Line{}, Mismatch: []Mismatch{}}
+	r := &Report{Merchant: merchant, LedgerID: ledger, LedgerDate: date, Entries: []Line{}, Mismatches: []Mismatch{}}
 	var funds, fees []Entry
 	for _, e := range entries {
 		if e.Topic == abi.TopicFees {
@@ -125,19 +125,20 @@ func (f *Follower) Report(ctx context.Context, merchant, date string) (*Report, 
 				if e.Topic == abi.TopicFunds && e.EntryType == abi.EntryCapture {
 					ledgerCaptured[sess.ID] += e.Amount
 				}
-				if e.Topic == abi.TopicFunds && sess.Settlement != nil && sess.Settlement.Mismatch != "" &&
-					!hasMismatch(r.Mismatch, MismatchAmount, sess.ID) {
-					r.Mismatch = append(r.Mismatch, Mismatch{Kind: MismatchAmount, Reference: ref,
-						CheckoutID: sess.ID, Detail: sess.Settlement.Mismatch})
+				// Compared now, not as recorded when the entry was read: kasse may have caught up since.
+				if mm := amountMismatch(sess, sess.Settlement); e.Topic == abi.TopicFunds && mm != "" &&
+					!hasMismatch(r.Mismatches, MismatchAmount, sess.ID) {
+					r.Mismatches = append(r.Mismatches, Mismatch{Kind: MismatchAmount, Reference: ref,
+						CheckoutID: sess.ID, Detail: mm})
 				}
 				if e.Topic == abi.TopicFunds && e.EntryType == abi.EntryRefund && sess.Settlement != nil &&
-					sess.Settlement.Refunded != sess.RefundedAmount && !hasMismatch(r.Mismatch, MismatchAmount, sess.ID) {
-					r.Mismatch = append(r.Mismatch, Mismatch{Kind: MismatchAmount, Reference: ref, CheckoutID: sess.ID,
+					sess.Settlement.Refunded != sess.RefundedAmount && !hasMismatch(r.Mismatches, MismatchAmount, sess.ID) {
+					r.Mismatches = append(r.Mismatches, Mismatch{Kind: MismatchAmount, Reference: ref, CheckoutID: sess.ID,
 						Detail: fmt.Sprintf("ledger refunded %d, kasse refunded %d", sess.Settlement.Refunded, sess.RefundedAmount)})
 				}
 			case errors.Is(err, store.ErrNotFound):
 				if e.Topic == abi.TopicFunds && !f.elsewhere(ctx, merchant, ledger, ref) {
-					r.Mismatch = append(r.Mismatch, Mismatch{Kind: MismatchUnknownReference, Reference: ref,
+					r.Mismatches = append(r.Mismatches, Mismatch{Kind: MismatchUnknownReference, Reference: ref,
 						Detail: fmt.Sprintf("ledger %s of %d has no checkout", e.EntryType, e.Amount)})
 				}
 			default:
@@ -153,13 +154,17 @@ func (f *Follower) Report(ctx context.Context, merchant, date string) (*Report, 
 			continue
 		}
 		if sess.Settlement != nil && sess.Settlement.Captured == got && got != sess.CapturedAmount &&
-			sess.Settlement.Mismatch == "" && !hasMismatch(r.Mismatch, MismatchAmount, id) {
-			r.Mismatch = append(r.Mismatch, Mismatch{Kind: MismatchAmount, Reference: sess.ProviderReference,
+			sess.InDoubt() == nil && !hasMismatch(r.Mismatches, MismatchAmount, id) {
+			r.Mismatches = append(r.Mismatches, Mismatch{Kind: MismatchAmount, Reference: sess.ProviderReference,
 				CheckoutID: id, Detail: fmt.Sprintf("ledger captured %d, kasse captured %d", got, sess.CapturedAmount)})
 		}
 	}
 	if err := f.overdueMismatches(ctx, r, merchant, ledger, date); err != nil {
 		return nil, err
+	}
+	if date < f.cfg.From {
+		// Before kasse took over: entries are shown, but there is nothing of kasse's to disagree with.
+		r.Mismatches = []Mismatch{}
 	}
 	sum(r, funds, fees)
 	return r, nil
@@ -195,7 +200,7 @@ func (f *Follower) overdueMismatches(ctx context.Context, r *Report, merchant, l
 		if captured != date {
 			continue
 		}
-		r.Mismatch = append(r.Mismatch, Mismatch{Kind: MismatchMissing, Reference: s.ProviderReference,
+		r.Mismatches = append(r.Mismatches, Mismatch{Kind: MismatchMissing, Reference: s.ProviderReference,
 			CheckoutID: id, Detail: fmt.Sprintf("captured %d on %s, not on the ledger after the expected payout delay",
 				s.CapturedAmount, captured)})
 	}
@@ -256,7 +261,7 @@ func sum(r *Report, funds, fees []Entry) {
 	r.Balanced = len(problems) == 0
 	r.Problems = problems
 	if !r.Balanced {
-		r.Mismatch = append(r.Mismatch, Mismatch{Kind: MismatchUnbalanced, Detail: problems[0]})
+		r.Mismatches = append(r.Mismatches, Mismatch{Kind: MismatchUnbalanced, Detail: problems[0]})
 	}
 }
 
@@ -265,7 +270,8 @@ var CSVHeader = []string{"ledgerDate", "topic", "entryType", "amount", "currency
 	"time", "balanceBefore", "balanceAfter", "checkoutId", "orderReference"}
 
 // WriteCSV writes the report as CSV for a spreadsheet: the header, one row per entry, then one summary row
-// per total (entryType "total:<name>") and one per mismatch (entryType "mismatch:<kind>").
+// per total (entryType "total:<name>", the amount in the amount column) and one per mismatch (entryType
+// "mismatch:<kind>", its detail in the last column).
 func (r *Report) WriteCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
 	i := strconv.FormatInt
@@ -288,7 +294,7 @@ func (r *Report) WriteCSV(w io.Writer) error {
 		balanced = "unbalanced"
 	}
 	rows = append(rows, []string{r.LedgerDate, "", "total:" + balanced, "", r.Currency, "", "", "", "", "", "", ""})
-	for _, m := range r.Mismatch {
+	for _, m := range r.Mismatches {
 		rows = append(rows, []string{r.LedgerDate, "", "mismatch:" + m.Kind, "", "", m.Reference, "", "", "", "",
 			m.CheckoutID, m.Detail})
 	}

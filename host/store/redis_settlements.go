@@ -105,7 +105,7 @@ func (r *Redis) RecordLedger(ctx context.Context, ledger, feed, old, next string
 		keys = append(keys, r.ledgerKey(ledger, rec.Date))
 		args = append(args, rec.ID, rec.Date, rec.Data)
 	}
-	n, err := recordLedgerRedisScript.Run(ctx, r.client, keys, args...).Int()
+	n, err := r.write(ctx, recordLedgerRedisScript, keys, args...).Int()
 	if err != nil {
 		return false, fmt.Errorf("store: record ledger[%s]: %w", ledger, err)
 	}

@@ -326,3 +326,126 @@ func TestRedisWaitsForReplicas(t *testing.T) {
 		})
 	}
 }
+
+// commandCounter counts the commands a client sends (a pipeline counts each of its commands).
+type commandCounter struct{ n atomic.Int64 }
+
+func (c *commandCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (c *commandCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { c.n.Add(1); return next(ctx, cmd) }
+}
+func (c *commandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error { c.n.Add(int64(len(cmds))); return next(ctx, cmds) }
+}
+
+// TestRedisUpdateFrom: an update from a snapshot writes in one round trip when the snapshot is current,
+// reads and retries when another write came between, and changes nothing (and sends nothing) when fn
+// has nothing to do.
+func TestRedisUpdateFrom(t *testing.T) {
+	ctx := t.Context()
+	setAmount := func(v int64) func(*payment.Session) (bool, error) {
+		return func(s *payment.Session) (bool, error) {
+			if s.CapturedAmount == v {
+				return false, nil
+			}
+			s.CapturedAmount = v
+			return true, nil
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		// between runs after the snapshot is read and before UpdateFrom, with a second store.
+		between     func(t *testing.T, other *store.Redis, id string)
+		fn          func(*payment.Session) (bool, error)
+		wantCmds    int64
+		wantErr     error
+		wantCapture int64
+		wantRev     int64
+		wantRefund  int64
+	}{
+		{name: "current snapshot: one round trip", fn: setAmount(100), wantCmds: 1, wantCapture: 100, wantRev: 2},
+		{name: "nothing to change: no round trip", fn: setAmount(0), wantCmds: 0, wantCapture: 0, wantRev: 1},
+		{name: "stale snapshot: read again, both changes kept",
+			between: func(t *testing.T, other *store.Redis, id string) {
+				if _, err := other.Update(ctx, id, func(s *payment.Session) (bool, error) { s.RefundedAmount = 7; return true, nil }); err != nil {
+					t.Fatal(err)
+				}
+			},
+			fn: setAmount(100), wantCmds: 3, wantCapture: 100, wantRefund: 7, wantRev: 3},
+		{name: "stale snapshot, fresh session needs nothing",
+			between: func(t *testing.T, other *store.Redis, id string) {
+				if _, err := other.Update(ctx, id, setAmount(100)); err != nil {
+					t.Fatal(err)
+				}
+			},
+			fn: setAmount(100), wantCmds: 2, wantCapture: 100, wantRev: 2},
+		{name: "session gone", wantErr: store.ErrNotFound,
+			between: func(t *testing.T, _ *store.Redis, id string) {
+				if err := rawClient(t).Del(ctx, "kasse:"+t.Name()+":session:"+id).Err(); err != nil {
+					t.Fatal(err)
+				}
+			},
+			fn: setAmount(100), wantCmds: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			prefix := "kasse:" + t.Name() + ":"
+			o, err := redis.ParseURL(redisURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			client := redis.NewClient(o)
+			defer client.Close()
+			counter := &commandCounter{}
+			client.AddHook(counter)
+			r, err := store.NewRedisFromClient(client, store.RedisOptions{KeyPrefix: prefix})
+			if err != nil {
+				t.Fatal(err)
+			}
+			other := newRedis(t, prefix)
+			defer other.Close()
+			id := "s-1"
+			if err := r.Create(ctx, storetest.Sample(id, "ref-1"), time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			// Load the update script, so that the count below has no NOSCRIPT retry in it.
+			if _, err := r.Update(ctx, "missing", setAmount(1)); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("warm-up: %v", err)
+			}
+			if _, err := r.Update(ctx, id, func(*payment.Session) (bool, error) { return true, nil }); err != nil {
+				t.Fatal(err)
+			}
+			snap, err := r.Get(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			base := snap.Revision
+			if tc.between != nil {
+				tc.between(t, other, id)
+			}
+			counter.n.Store(0)
+			got, err := r.UpdateFrom(ctx, snap, tc.fn)
+			if n := counter.n.Load(); n != tc.wantCmds {
+				t.Errorf("%d commands, want %d", n, tc.wantCmds)
+			}
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("error %v, want %v", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			stored, err := r.Get(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range []*payment.Session{got, stored} {
+				if s.CapturedAmount != tc.wantCapture || s.RefundedAmount != tc.wantRefund || s.Revision != base-1+tc.wantRev {
+					t.Fatalf("captured %d refunded %d revision %d; want %d, %d, %d", s.CapturedAmount, s.RefundedAmount,
+						s.Revision, tc.wantCapture, tc.wantRefund, base-1+tc.wantRev)
+				}
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 // Package store owns where checkout sessions live between requests: the sessions themselves, the index
-// from a provider's payment reference to its session, idempotency keys, and the reconciler's poll
-// schedule. It has two implementations behind one interface: Memory, the in-process default used when no
+// from a provider's payment reference to its session, idempotency keys, the reconciler's poll
+// schedule, and the settlement follower's shared state (Settlements: lease, feed cursors, ledger entries,
+// captures awaiting the ledger). It has two implementations behind one interface: Memory, the in-process default used when no
 // Redis is configured, and Redis, which lets several kasse instances share one state.
 //
 // The store knows nothing about payment rules: it persists payment.Session values and applies the caller's
@@ -142,6 +143,26 @@ func checkLease(lease time.Duration) error {
 		return fmt.Errorf("store: claim due polls: lease %s is not positive", lease)
 	}
 	return nil
+}
+
+// SnapshotUpdater is implemented by stores for which reading a session costs a round trip (Redis). Its
+// UpdateFrom is Store.Update for the session snap, which the caller read from the same store (Get,
+// GetByProviderReference, or the result of an Update); the first attempt gives fn a copy of snap instead
+// of reading the session, and writes only if the stored session is still exactly snap, otherwise it
+// reads and tries again as Update does. If fn changes nothing on snap, UpdateFrom returns snap's copy
+// without reading: the answer is what Update would have given at the time snap was read. Everything else
+// is as Update says.
+type SnapshotUpdater interface {
+	UpdateFrom(ctx context.Context, snap *payment.Session, fn func(s *payment.Session) (changed bool, err error)) (*payment.Session, error)
+}
+
+// UpdateFrom is s.UpdateFrom(ctx, snap, fn) if s is a SnapshotUpdater and snap is not nil, else
+// s.Update(ctx, id, fn).
+func UpdateFrom(ctx context.Context, s Store, id string, snap *payment.Session, fn func(s *payment.Session) (changed bool, err error)) (*payment.Session, error) {
+	if su, ok := s.(SnapshotUpdater); ok && snap != nil && snap.ID == id {
+		return su.UpdateFrom(ctx, snap, fn)
+	}
+	return s.Update(ctx, id, fn)
 }
 
 // clone returns a deep copy of s with every time value in UTC and without a monotonic clock reading,

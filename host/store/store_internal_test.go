@@ -165,6 +165,12 @@ func TestDecodeSessionMatchesEncodingJSON(t *testing.T) {
 			if !reflect.DeepEqual(got, &want) {
 				t.Fatalf("decoded\n%+v\nwant\n%+v", got, &want)
 			}
+			// Redis.UpdateFrom relies on this: a stored session encodes to the bytes it was read from.
+			stored, _ := json.Marshal(clone(s))
+			read, _ := decodeSession(string(stored))
+			if again, _ := json.Marshal(read); string(again) != string(stored) {
+				t.Fatalf("a session read back encodes differently:\n%s\n%s", again, stored)
+			}
 		})
 	}
 	if _, err := decodeSession(`{"id": 7}`); err == nil {

@@ -122,7 +122,9 @@ func (v *version) Refused(err error) {
 
 // observe counts a call, checks a version on probation against the rollback thresholds, and feeds the
 // shadow.
-func (v *version) observe(input, out []byte, err error, took time.Duration) {
+// A bulk call (plugins.WithBulk: a settlement page, large by nature) counts as a call and by its outcome,
+// but not in the latency compared with the baseline, and is not offered to a shadow.
+func (v *version) observe(input, out []byte, err error, took time.Duration, bulk bool) {
 	failed := failureOf(err)
 	if err == nil {
 		if f, _ := outputFailure(out); f {
@@ -131,8 +133,11 @@ func (v *version) observe(input, out []byte, err error, took time.Duration) {
 			failed = true
 		}
 	}
+	if bulk {
+		took = 0
+	}
 	v.record(failed, took, true)
-	if sh := v.st.shadow.Load(); sh != nil && sh.v != v && v.st.active.Load() == v {
+	if sh := v.st.shadow.Load(); !bulk && sh != nil && sh.v != v && v.st.active.Load() == v {
 		sh.offer(input, out, err)
 	}
 }
@@ -143,7 +148,9 @@ func (v *version) observe(input, out []byte, err error, took time.Duration) {
 func (v *version) record(failed bool, took time.Duration, isCall bool) {
 	if isCall {
 		v.calls.Add(1)
-		v.lat.add(took)
+		if took > 0 {
+			v.lat.add(took)
+		}
 	}
 	if failed {
 		v.failed.Add(1)

@@ -1137,7 +1137,7 @@ func (v *version) Call(ctx context.Context, input []byte) ([]byte, error) {
 		out, err := p.Call(ctx, input)
 		took := time.Since(start)
 		cur.mu.RUnlock()
-		cur.observe(input, out, err, took)
+		cur.observe(input, out, err, took, plugins.IsBulk(ctx))
 		return out, err
 	}
 	return nil, &plugins.CallError{Plugin: v.manifest.Name, Version: v.manifest.Version, Kind: plugins.KindBusy,

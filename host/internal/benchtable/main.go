@@ -130,8 +130,9 @@ func printLoad(ms metrics, order []string) {
 	}
 	mean := sum / float64(len(base))
 	fmt.Println()
-	fmt.Printf("%-28s %10s %9s %10s %10s %7s %9s  %s\n", "load path (32 in flight)", "req/s", "of gin", "p50", "p99", "errors", "requests", "target")
-	fmt.Println(strings.Repeat("-", 104))
+	fmt.Printf("%-28s %9s %8s %9s %9s %6s %8s %10s %8s  %s\n", "load path (32 in flight)", "req/s", "of gin", "p50", "p99",
+		"errors", "requests", "CPU/req", "CPU gin", "target")
+	fmt.Println(strings.Repeat("-", 116))
 	for _, name := range order {
 		if !strings.HasPrefix(name, loadPrefix) {
 			continue
@@ -142,11 +143,20 @@ func printLoad(ms metrics, order []string) {
 		if g := m["gin-req/s"]; g > 0 {
 			base = g
 		}
-		fmt.Printf("%-28s %10.0f %8.1f%% %10s %10s %7.0f %9.0f  %s\n", path, m["req/s"], 100*m["req/s"]/base,
-			ms1(m["p50-µs"]), ms1(m["p99-µs"]), m["errors"], m["requests"], loadTargets[path])
+		cpu, cpuShare := "-", "-"
+		if v := m["cpu-µs/req"]; v > 0 {
+			cpu = fmt.Sprintf("%.0f µs", v)
+			if g := m["gin-cpu-µs/req"]; g > 0 {
+				cpuShare = fmt.Sprintf("%.1f%%", 100*g/v)
+			}
+		}
+		fmt.Printf("%-28s %9.0f %7.1f%% %9s %9s %6.0f %8.0f %10s %8s  %s\n", path, m["req/s"], 100*m["req/s"]/base,
+			ms1(m["p50-µs"]), ms1(m["p99-µs"]), m["errors"], m["requests"], cpu, cpuShare, loadTargets[path])
 	}
 	if len(base) > 1 {
-		fmt.Printf("shares are of a gin no-op baseline run just before each path; gin alone: %s req/s\n", strings.Trim(fmt.Sprint(base), "[]"))
+		fmt.Printf("of gin: req/s as a share of a gin no-op run just before the path (gin alone: %s req/s).\n", strings.Trim(fmt.Sprint(base), "[]"))
+		fmt.Println("CPU/req: CPU time per request of the benchmark process (kasse, simulator, client) and redis-server;")
+		fmt.Println("CPU gin: gin's CPU/req divided by the path's, the share the path would have on an idle machine.")
 	}
 }
 

@@ -50,6 +50,17 @@ type Result struct {
 	Elapsed time.Duration
 	// P50 and P99 are latency percentiles over every answered request.
 	P50, P99 time.Duration
+	// CPU is the CPU time the whole process (client, server and anything else in it) used during the
+	// run, 0 where it cannot be measured. Unlike req/s it hardly depends on what else the machine runs.
+	CPU time.Duration
+}
+
+// CPUPerRequest is CPU divided by Requests.
+func (r Result) CPUPerRequest() time.Duration {
+	if r.Requests == 0 {
+		return 0
+	}
+	return r.CPU / time.Duration(r.Requests)
 }
 
 // RPS is the throughput: answered requests per second.
@@ -99,6 +110,7 @@ func Run(ctx context.Context, o Options, next Next) Result {
 	}
 	results := make([]workerResult, o.Concurrency)
 	var wg sync.WaitGroup
+	cpu0 := processCPU()
 	start := time.Now()
 	for w := range o.Concurrency {
 		wg.Go(func() {
@@ -138,7 +150,7 @@ func Run(ctx context.Context, o Options, next Next) Result {
 		})
 	}
 	wg.Wait()
-	out := Result{Elapsed: time.Since(start)}
+	out := Result{Elapsed: time.Since(start), CPU: processCPU() - cpu0}
 	var all []time.Duration
 	for _, r := range results {
 		all = append(all, r.lat...)

@@ -45,7 +45,7 @@ func TestRun(t *testing.T) {
 				d = time.Minute
 			}
 			res := loadbench.Run(t.Context(), loadbench.Options{Concurrency: 4, Duration: d, Client: client}, tc.next)
-			if res.Requests == 0 || res.RPS() <= 0 || res.P50 <= 0 || res.P99 < res.P50 {
+			if res.Requests == 0 || res.RPS() <= 0 || res.P50 <= 0 || res.P99 < res.P50 || res.CPU < 0 {
 				t.Fatalf("nothing measured: %+v", res)
 			}
 			if (res.Errors > 0) != tc.wantErrors || (tc.wantErrors && (res.Errors != res.Requests || res.FirstError == "")) {
