@@ -4,7 +4,8 @@
 // the binary and compiled once, at start, into a Set; Set.Validate judges a document against one of them and
 // reports every offending value as a Violation with an RFC 6901 JSON pointer and a message written for the
 // people who sent the document. The HTTP layer turns a *ValidationError into an RFC 9457 problem+json
-// response; this package does no I/O and knows nothing about HTTP.
+// response; this package does no I/O and knows nothing about HTTP. It also embeds openapi.json, the
+// OpenAPI 3.1 document of kasse's HTTP surface, whose payloads are references to these files (OpenAPI).
 //
 // # Integers
 //

@@ -1,8 +1,10 @@
 // Package httpapi owns kasse's HTTP surface: the gin routes of the checkout API, the provider callback and
 // return endpoints, health checks, request limits and authentication, and the mapping of every error to an
 // RFC 9457 problem document. It validates request bodies (JSON only, valid UTF-8) against the JSON Schemas
-// and then calls the checkout service; it holds no payment logic. New is the public handler; NewOps is the
-// operations handler (metrics, admin, detailed readiness), served on a separate listener.
+// and then calls the checkout service; it holds no payment logic. It also serves kasse's OpenAPI document
+// (GET /openapi.json, schemas/openapi.json) and the JSON Schemas it refers to (GET /schemas/{file}). New
+// is the public handler; NewOps is the operations handler (metrics, admin, detailed readiness), served on
+// a separate listener.
 package httpapi
 
 import (
