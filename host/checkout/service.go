@@ -101,10 +101,9 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives one line per state change and per failure; default slog.Default().
 	Logger *slog.Logger
-	// OnChange, if set, is called after every stored change of a session's state or amounts, with the
-	// session before and after (for observers such as metrics; before is nil for a session just created).
-	// It must not block for long. Shop
-	// platforms hear about changes through Relay instead, which cannot lose one.
+	// OnChange, if set, is called after every stored change of a session's state or amounts, with the session
+	// before and after (for observers such as metrics; before is nil for a session just created). It must not
+	// block for long. Shop platforms hear about changes through Relay instead, which cannot lose one.
 	OnChange func(ctx context.Context, before, after *payment.Session)
 	// OnPluginCall, if set, is told of every plugin call: plugin, version, operation, how long it took and
 	// whether it failed (metrics). It must not block.
