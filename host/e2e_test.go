@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/kassehq/kasse/examples/vippssim"
 	"github.com/kassehq/kasse/examples/vippssim/vippsspec"
 	"github.com/kassehq/kasse/host"
@@ -58,6 +60,8 @@ type stackOptions struct {
 	simURL  string
 	// transport, if set, carries the provider requests (under the OpenAPI check).
 	transport http.RoundTripper
+	// tracerProvider, if set, receives the instance's request spans.
+	tracerProvider trace.TracerProvider
 	// noSpecCheck leaves the OpenAPI check of provider requests out (the load benchmark measures kasse,
 	// not the check).
 	noSpecCheck bool
@@ -256,6 +260,7 @@ reconciler:
 		Getenv:            func(k string) string { return env[k] },
 		Logger:            testLogger(t, o.logs),
 		ProviderTransport: next,
+		TracerProvider:    o.tracerProvider,
 	})
 	if err != nil {
 		cancel()
@@ -269,7 +274,7 @@ reconciler:
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, l) }()
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{},
+	client := &http.Client{Timeout: 10 * time.Second, Transport: specChecked(t, &http.Transport{}, l.Addr().String()),
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	t.Cleanup(func() {
 		cancel()
@@ -317,6 +322,9 @@ func (s *stack) ops(method, path string, body io.Reader, headers ...string) resu
 	}
 	rec := httptest.NewRecorder()
 	s.kasse.OpsHandler().ServeHTTP(rec, req)
+	if err := apiSpec(s.t).Check(req, rec.Code, rec.Header(), rec.Body.Bytes()); err != nil {
+		s.t.Error(err)
+	}
 	res := result{status: rec.Code, header: rec.Header(), raw: rec.Body.Bytes()}
 	if len(res.raw) > 0 {
 		_ = json.Unmarshal(res.raw, &res.body)

@@ -295,7 +295,7 @@ func TestEPaymentUnverifiedWebhooks(t *testing.T) {
 		hr.Header.Set("x-ms-date", req.Date)
 		hr.Header.Set("x-ms-content-sha256", req.ContentSHA256)
 		hr.Header.Set("Authorization", req.Authorization)
-		resp, err := http.DefaultClient.Do(hr)
+		resp, err := s.client.Do(hr)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -141,7 +141,7 @@ func TestSameCallbackTenTimesAppliesOnce(t *testing.T) {
 				req, _ := http.NewRequest("POST", cb.URL, bytes.NewReader(cb.Body))
 				req.Header.Set("Authorization", cb.Header.Get("Authorization"))
 				req.Header.Set("Content-Type", "application/json")
-				resp, err := http.DefaultClient.Do(req)
+				resp, err := s.client.Do(req)
 				if err != nil {
 					t.Error(err)
 					return
@@ -180,7 +180,7 @@ func TestCallbackWithWrongTokenChangesNothing(t *testing.T) {
 			if auth != "" {
 				req.Header.Set("Authorization", auth)
 			}
-			resp, err := http.DefaultClient.Do(req)
+			resp, err := s.client.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kassehq/kasse/adapters"
 	"github.com/kassehq/kasse/host/admin"
@@ -35,6 +37,7 @@ import (
 	"github.com/kassehq/kasse/host/reconciler"
 	"github.com/kassehq/kasse/host/settlement"
 	"github.com/kassehq/kasse/host/store"
+	"github.com/kassehq/kasse/host/telemetry"
 	"github.com/kassehq/kasse/host/upgrade"
 	"github.com/kassehq/kasse/host/webhooks"
 	"github.com/kassehq/kasse/schemas"
@@ -58,6 +61,9 @@ type Options struct {
 	Now func() time.Time
 	// ConfigPollInterval is how often the config file is checked for changes. Default 1s.
 	ConfigPollInterval time.Duration
+	// TracerProvider, if set, receives the request spans instead of the provider the OTEL_* environment
+	// variables configure (tests pass one with an in-memory exporter).
+	TracerProvider trace.TracerProvider
 	// Adapters are the platform adapters to serve. Default adapters.Registered(): those registered by
 	// import (see adapters/standard).
 	Adapters []adapters.Info
@@ -77,18 +83,19 @@ type Server struct {
 	// Settlement follows the merchants' settlement ledgers; nil when settlement.enabled is off.
 	Settlement *settlement.Follower
 
-	handler    http.Handler
-	closeRedis func() error // the Redis client of store.redis; the store does not own it
-	ops        http.Handler
-	clients    []*http.Client
-	authFails  authFailures
-	mismatches mismatchCounts
-	syncs      sync.WaitGroup
-	runtime    *plugins.Runtime
-	plugins    *upgrade.Manager
-	live       *liveConfig
-	configPoll time.Duration
-	log        *slog.Logger
+	handler     http.Handler
+	closeRedis  func() error // the Redis client of store.redis; the store does not own it
+	ops         http.Handler
+	clients     []*http.Client
+	tel         *telemetry.Telemetry
+	mismatches  *prometheus.CounterVec
+	stopTracing func(context.Context) error // flushes the spans of a tracer provider New made
+	syncs       sync.WaitGroup
+	runtime     *plugins.Runtime
+	plugins     *upgrade.Manager
+	live        *liveConfig
+	configPoll  time.Duration
+	log         *slog.Logger
 }
 
 // Config returns the running configuration; it changes when the config file does.
@@ -129,6 +136,17 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 			_ = s.Close(context.WithoutCancel(ctx))
 		}
 	}()
+	tp := opts.TracerProvider
+	if tp == nil {
+		if tp, s.stopTracing, err = telemetry.TracerProviderFromEnv(ctx, opts.Getenv, Version); err != nil {
+			return nil, fmt.Errorf("host: %w", err)
+		}
+	}
+	s.tel = telemetry.New(telemetry.Options{TracerProvider: tp})
+	s.mismatches = newMismatches()
+	if err := errors.Join(s.tel.Register(serverCollector{s}), s.tel.Register(s.mismatches)); err != nil {
+		return nil, fmt.Errorf("host: metrics: %w", err)
+	}
 
 	if rc := cfg.Store.Redis; rc != nil {
 		// store.redis (or store.redisUrl, or KASSE_REDIS_URL): one server, a cluster or Sentinel.
@@ -213,7 +231,7 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	}
 	segments := urlsecret.New(cfg.Server.URLSecret.Reveal(), cfg.Server.PreviousURLSecret.Reveal())
 	s.Service, err = checkout.New(checkout.Config{
-		Store: s.Store, Plugins: s.plugins, Merchants: live, Provider: prov, Schemas: set,
+		Store: s.Store, Plugins: s.plugins, Merchants: live, Provider: observedProvider{next: prov, s: s}, Schemas: set,
 		PublicURL:      cfg.Server.PublicURL,
 		ExpressSegment: segments.Segment,
 		SessionTTL:     time.Duration(cfg.Store.SessionTTL),
@@ -225,7 +243,9 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		Now:            opts.Now,
 		Logger:         log,
 		Relay:          s.Notifier.Relay,
+		OnPluginCall:   s.pluginCall,
 		OnChange: func(ctx context.Context, before, after *payment.Session) {
+			s.countTransition(before, after)
 			// A capture is expected on the ledger by the payout delay; the follower reports it if not.
 			if s.Settlement != nil && before != nil && after.CapturedAmount > before.CapturedAmount {
 				if err := s.Settlement.Expect(ctx, after); err != nil {
@@ -253,7 +273,7 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		s.Settlement, err = settlement.New(settlement.Config{Store: s.Store, Source: s.Service, CurrentMerchants: merchants,
 			PollInterval: time.Duration(cfg.Settlement.PollInterval), PayoutDelay: time.Duration(cfg.Settlement.PayoutDelay),
 			From: cfg.Settlement.From,
-			Now:  opts.Now, Logger: log, OnMismatch: s.mismatches.add, Relay: s.Service.RelayNotices,
+			Now:  opts.Now, Logger: log, OnMismatch: func(merchant, kind string) { s.mismatches.WithLabelValues(merchant, kind).Inc() }, Relay: s.Service.RelayNotices,
 			RelayRetry: 10 * time.Second,
 			Notify: func(merchant string) bool {
 				m, ok := live.Merchant(merchant)
@@ -290,16 +310,18 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		MaxInterval: time.Duration(cfg.Reconciler.MaxInterval),
 		Now:         opts.Now,
 		Logger:      log,
+		OnPass:      s.tel.ReconcilerPass,
 	})
 	// Operations routes live on their own listener (server.opsListen), never on the public one.
-	opsMount := func(r gin.IRouter) { r.GET("/metrics", s.metricsHandler) }
+	metrics := gin.WrapH(s.tel.Handler())
+	opsMount := func(r gin.IRouter) { r.GET("/metrics", metrics) }
 	if cfg.Admin.TokenEnv != "" {
 		adminAPI, err := admin.New(admin.Config{Manager: s.plugins, Token: cfg.Admin.Token.Reveal(),
 			MaxModuleBytes: cfg.Plugins.MaxModuleBytes, Logger: log})
 		if err != nil {
 			return nil, fmt.Errorf("host: %w", err)
 		}
-		opsMount = func(r gin.IRouter) { r.GET("/metrics", s.metricsHandler); adminAPI.Mount(r) }
+		opsMount = func(r gin.IRouter) { r.GET("/metrics", metrics); adminAPI.Mount(r) }
 		log.Info("admin API on", "listen", cfg.Server.OpsListen, "path", "/admin/v1/")
 	} else {
 		log.Info("admin API off: set admin.tokenEnv to turn it on")
@@ -318,10 +340,11 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	}
 	s.handler = httpapi.New(httpapi.Config{
 		Service: s.Service, Schemas: set, APIKeys: live, Logger: log, Mount: s.Hooks.Mount, Webhooks: s.Webhooks,
-		Ready: ready, OnAuthFailure: s.authFails.add, URLSegments: segments, Idempotency: s.Store,
-		Settlements: reports,
+		Ready: ready, OnAuthFailure: s.tel.AuthFailure, URLSegments: segments, Idempotency: s.Store,
+		Settlements: reports, Middleware: []gin.HandlerFunc{s.tel.Middleware("public")},
 	})
-	s.ops = httpapi.NewOps(httpapi.OpsConfig{Ready: ready, Logger: log, Mount: opsMount})
+	s.ops = httpapi.NewOps(httpapi.OpsConfig{Ready: ready, Logger: log, Mount: opsMount,
+		Middleware: []gin.HandlerFunc{s.tel.Middleware("ops")}})
 	return s, nil
 }
 
@@ -332,31 +355,6 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // OpsHandler is the operations API: /metrics, /admin/v1 (when a token is configured) and a /readyz that
 // says what is not ready. Serve serves it on server.opsListen.
 func (s *Server) OpsHandler() http.Handler { return s.ops }
-
-// authFailures counts refused API keys by route.
-type authFailures struct {
-	mu      sync.Mutex
-	byRoute map[string]uint64
-}
-
-func (a *authFailures) add(route string) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.byRoute == nil {
-		a.byRoute = map[string]uint64{}
-	}
-	a.byRoute[route]++
-}
-
-func (a *authFailures) snapshot() map[string]uint64 {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	m := make(map[string]uint64, len(a.byRoute))
-	for k, v := range a.byRoute {
-		m[k] = v
-	}
-	return m
-}
 
 // httpServer is an http.Server for h with the configured timeouts and header limit.
 func (s *Server) httpServer(h http.Handler) *http.Server {
@@ -446,6 +444,9 @@ func (s *Server) Close(ctx context.Context) error {
 	}
 	if s.closeRedis != nil {
 		errs = append(errs, s.closeRedis())
+	}
+	if s.stopTracing != nil {
+		errs = append(errs, s.stopTracing(ctx))
 	}
 	return errors.Join(errs...)
 }

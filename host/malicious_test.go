@@ -135,9 +135,10 @@ merchants:
 	}
 	t.Cleanup(stop)
 	s := &stack{t: t, sim: simSrv.sim, simURL: simSrv.simURL, kasse: srv, baseURL: baseURL, redis: redisURL, configPath: path,
-		client: &http.Client{Timeout: 10 * time.Second,
+		client: &http.Client{Timeout: 10 * time.Second, Transport: specChecked(t, http.DefaultTransport, strings.TrimPrefix(baseURL, "http://")),
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-	fs := &fenceStack{stack: s, dir: dir, opsURL: opsSrv.URL, adminClient: &http.Client{Timeout: time.Minute}}
+	fs := &fenceStack{stack: s, dir: dir, opsURL: opsSrv.URL, adminClient: &http.Client{Timeout: time.Minute,
+		Transport: specChecked(t, http.DefaultTransport, strings.TrimPrefix(opsSrv.URL, "http://"))}}
 	fs.stop = stop
 	return fs
 }

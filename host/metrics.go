@@ -2,138 +2,156 @@ package host
 
 import (
 	"context"
-	"fmt"
-	"io"
-	"maps"
-	"net/http"
-	"sort"
+	"regexp"
 	"strings"
-	"sync"
+	"time"
 
-	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
 
+	"github.com/kassehq/kasse/host/checkout"
+	"github.com/kassehq/kasse/host/internal/tracing"
 	"github.com/kassehq/kasse/host/outbound"
+	"github.com/kassehq/kasse/host/payment"
+	"github.com/kassehq/kasse/host/provider"
+	"github.com/kassehq/kasse/plugin/abi"
 )
 
-// metricsHandler serves GET /metrics in the Prometheus text exposition format: the plugin versions' call
-// and failure counters and instance gauges, and the platform-notification and webhook-inbox queues. It
-// holds no secrets and no personal data, so it needs no key; it is served on the operations listener only.
-func (s *Server) metricsHandler(c *gin.Context) {
-	c.Header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	c.Status(http.StatusOK)
-	s.writeMetrics(c.Request.Context(), c.Writer)
-}
+// The figures other parts keep (plugin versions, queues, divergences) are read at each scrape by
+// serverCollector; what happens during requests is counted by host/telemetry's instruments as it happens.
+// Everything is registered in the Server's own registry, served on the operations listener only. It holds
+// no secrets and no personal data: labels are plugin names and versions, merchant ids, routes, states.
 
-func (s *Server) writeMetrics(ctx context.Context, w io.Writer) {
-	type sample struct {
-		labels string
-		value  float64
-	}
-	families := map[string][]sample{}
-	help := map[string]string{}
-	kind := map[string]string{}
-	add := func(name, typ, text, labels string, v float64) {
-		help[name], kind[name] = text, typ
-		families[name] = append(families[name], sample{labels, v})
-	}
+// queueTimeout bounds how long a scrape waits for the queue figures (they may live in Redis).
+const queueTimeout = 2 * time.Second
 
+// serverCollector reads the Server's figures at each scrape. It is unchecked (Describe sends nothing):
+// the series depend on which plugin versions are loaded.
+type serverCollector struct{ s *Server }
+
+func (serverCollector) Describe(chan<- *prometheus.Desc) {}
+
+func (c serverCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.s
+	emit := func(name, help string, typ prometheus.ValueType, v float64, labels ...string) {
+		var names, values []string
+		for i := 0; i+1 < len(labels); i += 2 {
+			names, values = append(names, labels[i]), append(values, labels[i+1])
+		}
+		ch <- prometheus.MustNewConstMetric(prometheus.NewDesc(name, help, names, nil), typ, v, values...)
+	}
+	counter, gauge := prometheus.CounterValue, prometheus.GaugeValue
 	if r, ok := s.Store.(interface{ UnreplicatedWrites() uint64 }); ok {
-		add("kasse_store_unreplicated_writes_total", "counter", "Store writes that fewer replicas than store.redis.waitReplicas acknowledged in time.", "", float64(r.UnreplicatedWrites()))
+		emit("kasse_store_unreplicated_writes_total", "Store writes that fewer replicas than store.redis.waitReplicas acknowledged in time.", counter, float64(r.UnreplicatedWrites()))
 	}
-	add("kasse_plugin_bundles_skipped_total", "counter", "Bundles in plugins.dir refused or skipped as quarantined.", "", float64(s.plugins.SkippedBundles()))
-	add("kasse_plugin_state_errors_total", "counter", "Plugin state file reads or writes that failed.", "", float64(s.plugins.StateErrors()))
+	emit("kasse_plugin_bundles_skipped_total", "Bundles in plugins.dir refused or skipped as quarantined.", counter, float64(s.plugins.SkippedBundles()))
+	emit("kasse_plugin_state_errors_total", "Plugin state file reads or writes that failed.", counter, float64(s.plugins.StateErrors()))
 	for _, st := range s.plugins.Statuses() {
 		for _, q := range st.Quarantined {
-			add("kasse_plugin_quarantined", "gauge", "Plugin versions rolled back, which serve again only when forced.",
-				fmt.Sprintf(`plugin=%q,version=%q`, st.Plugin, q.Version), 1)
+			emit("kasse_plugin_quarantined", "Plugin versions rolled back, which serve again only when forced.", gauge, 1,
+				"plugin", st.Plugin, "version", q.Version)
 		}
 		for _, v := range st.Versions {
-			l := fmt.Sprintf(`plugin=%q,version=%q,state=%q`, v.Plugin, v.Version, v.State)
-			add("kasse_plugin_calls_total", "counter", "Calls to a plugin version.", l, float64(v.Calls))
-			add("kasse_plugin_failures_total", "counter", "Failed calls to a plugin version (traps, timeouts, bad or refused output, errors that are the plugin's fault; not provider refusals).", l, float64(v.Failed))
-			if v.Runtime != nil {
-				add("kasse_plugin_instances", "gauge", "Live wasm instances of a plugin version.", l, float64(v.Runtime.InstancesLive))
-				add("kasse_plugin_instances_replaced_total", "counter", "Instances discarded after a failure.", l, float64(v.Runtime.Replaced))
-				add("kasse_plugin_peak_memory_pages", "gauge", "Largest linear memory seen, in 64 KiB pages.", l, float64(v.Runtime.PeakMemoryPages))
-				add("kasse_plugin_instances_max", "gauge", "Most wasm instances the pool of a plugin version may run.", l, float64(v.Runtime.InstancesMax))
-				if v.Runtime.InstancesLive > 0 {
-					add("kasse_plugin_instance_memory_bytes", "gauge", "Linear memory per live wasm instance of a plugin version (average, as of each one's last call).", l, float64(v.Runtime.MemoryPages)*65536/float64(v.Runtime.InstancesLive))
+			l := []string{"plugin", v.Plugin, "version", v.Version, "state", string(v.State)}
+			emit("kasse_plugin_calls_total", "Calls to a plugin version.", counter, float64(v.Calls), l...)
+			emit("kasse_plugin_failures_total", "Failed calls to a plugin version (traps, timeouts, bad or refused output, errors that are the plugin's fault; not provider refusals).", counter, float64(v.Failed), l...)
+			if r := v.Runtime; r != nil {
+				emit("kasse_plugin_instances", "Live wasm instances of a plugin version.", gauge, float64(r.InstancesLive), l...)
+				emit("kasse_plugin_instances_replaced_total", "Instances discarded after a failure.", counter, float64(r.Replaced), l...)
+				emit("kasse_plugin_peak_memory_pages", "Largest linear memory seen, in 64 KiB pages.", gauge, float64(r.PeakMemoryPages), l...)
+				emit("kasse_plugin_instances_max", "Most wasm instances the pool of a plugin version may run.", gauge, float64(r.InstancesMax), l...)
+				if r.InstancesLive > 0 {
+					emit("kasse_plugin_instance_memory_bytes", "Linear memory per live wasm instance of a plugin version (average, as of each one's last call).", gauge, float64(r.MemoryPages)*65536/float64(r.InstancesLive), l...)
 				}
 			}
 		}
 	}
-	for k, n := range s.mismatches.snapshot() {
-		add("kasse_settlement_mismatches_total", "counter", "Disagreements between a merchant's settlement ledger and kasse, by kind (unknown-reference, amount-differs, missing-from-ledger).",
-			fmt.Sprintf(`merchant=%q,kind=%q`, k.merchant, k.kind), float64(n))
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), queueTimeout)
+	defer cancel()
 	queue := func(name, what string, st outbound.Stats, err error) {
 		if err != nil {
-			return
+			return // the store is unreachable: leave the queue out rather than report zeros
 		}
 		for _, r := range []struct {
 			result string
 			n      int64
 		}{{"enqueued", st.Enqueued}, {"delivered", st.Delivered}, {"retried", st.Retried}, {"given_up", st.GivenUp}} {
-			add(name+"_total", "counter", what+" by outcome (this instance).", fmt.Sprintf(`result=%q`, r.result), float64(r.n))
+			emit(name+"_total", what+" by outcome (this instance).", counter, float64(r.n), "result", r.result)
 		}
-		add(name+"_pending", "gauge", what+" waiting to be sent (all instances).", "", float64(st.Pending))
-	}
-	fails := s.authFails.snapshot()
-	routes := make([]string, 0, len(fails))
-	for r := range fails {
-		routes = append(routes, r)
-	}
-	sort.Strings(routes)
-	for _, route := range routes {
-		add("kasse_auth_failures_total", "counter", "Requests refused for a missing or wrong API key, by route.",
-			fmt.Sprintf(`route=%q`, route), float64(fails[route]))
+		emit(name+"_pending", what+" waiting to be sent (all instances).", gauge, float64(st.Pending))
 	}
 	nst, err := s.Notifier.Stats(ctx)
 	queue("kasse_platform_updates", "Status updates to shop platforms", nst, err)
 	ist, err := s.Hooks.InboxStats(ctx)
 	queue("kasse_hook_inbox", "Platform webhook deliveries acknowledged first", ist, err)
-	add("kasse_checkout_divergences_total", "counter",
-		"Sessions whose amounts differed from the provider's and were made equal to them (this instance).", "",
-		float64(s.Service.Diverged()))
+	emit("kasse_checkout_divergences_total", "Sessions whose amounts differed from the provider's and were made equal to them (this instance).",
+		counter, float64(s.Service.Diverged()))
+}
 
-	names := make([]string, 0, len(families))
-	for n := range families {
-		names = append(names, n)
+// newMismatches is kasse_settlement_mismatches_total, which the settlement follower adds to.
+func newMismatches() *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kasse_settlement_mismatches_total",
+		Help: "Disagreements between a merchant's settlement ledger and kasse, by kind (unknown-reference, amount-differs, missing-from-ledger).",
+	}, []string{"merchant", "kind"})
+}
+
+// countTransition counts a session entering a state: every change whose state differs from before's, and a new
+// session's first state.
+func (s *Server) countTransition(before, after *payment.Session) {
+	if before == nil || before.State != after.State {
+		s.tel.Transition(after.Merchant, string(after.State))
 	}
-	sort.Strings(names)
-	var b strings.Builder
-	for _, n := range names {
-		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", n, help[n], n, kind[n])
-		for _, smp := range families[n] {
-			if smp.labels == "" {
-				fmt.Fprintf(&b, "%s %g\n", n, smp.value)
-			} else {
-				fmt.Fprintf(&b, "%s{%s} %g\n", n, smp.labels, smp.value)
-			}
+}
+
+func (s *Server) pluginCall(plugin, version string, op abi.Op, d time.Duration, err error) {
+	s.tel.PluginCall(plugin, version, string(op), d, err)
+}
+
+// observedProvider times every request the checkout service sends to the provider, and traces it.
+type observedProvider struct {
+	next checkout.Provider
+	s    *Server
+}
+
+func (p observedProvider) Do(ctx context.Context, call provider.Call) (*abi.Response, error) {
+	op := "other"
+	if call.Request != nil {
+		op = call.Request.Method + " " + pathTemplate(call.Request.Path)
+	}
+	ctx, span := tracing.Start(ctx, "provider.request")
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("kasse.provider.operation", op), attribute.String("kasse.merchant", call.Endpoint.MerchantID),
+			attribute.String("kasse.plugin", call.PluginName), attribute.String("kasse.plugin.version", call.PluginVersion))
+	}
+	start := time.Now()
+	resp, err := p.next.Do(ctx, call)
+	status := 0
+	if resp != nil {
+		status = resp.Status
+	}
+	p.s.tel.ProviderCall(op, status, time.Since(start))
+	if span.IsRecording() && status > 0 {
+		span.SetAttributes(attribute.Int("http.response.status_code", status))
+	}
+	tracing.End(span, err)
+	return resp, err
+}
+
+// word matches a path segment that is a word of the API rather than an id: lowercase letters and dashes,
+// or a version such as v2.
+var word = regexp.MustCompile(`^(v[0-9]+|[a-z][a-z-]*)$`)
+
+// pathTemplate replaces the ids in a provider path with {id}, so that the operation label names the
+// endpoint ("/ecomm/v2/payments/{id}/capture") and its values stay few. kasse's order ids are 26
+// characters and may by chance be all letters, hence the length rule.
+func pathTemplate(p string) string {
+	p, _, _ = strings.Cut(p, "?")
+	segs := strings.Split(p, "/")
+	for i, seg := range segs {
+		if seg != "" && (len(seg) > 20 || !word.MatchString(seg)) {
+			segs[i] = "{id}"
 		}
 	}
-	_, _ = io.WriteString(w, b.String())
-}
-
-// mismatchCounts counts the settlement mismatches the follower found, by merchant and kind.
-type mismatchCounts struct {
-	mu sync.Mutex
-	n  map[mismatchKey]uint64
-}
-
-type mismatchKey struct{ merchant, kind string }
-
-func (m *mismatchCounts) add(merchant, kind string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.n == nil {
-		m.n = map[mismatchKey]uint64{}
-	}
-	m.n[mismatchKey{merchant, kind}]++
-}
-
-func (m *mismatchCounts) snapshot() map[mismatchKey]uint64 {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return maps.Clone(m.n)
+	return strings.Join(segs, "/")
 }

@@ -105,7 +105,7 @@ func TestSecretsStayPut(t *testing.T) {
 		env: map[string]string{"TEST_WOO_API_KEY": wooAPIKey, "TEST_WOO_SECRET": wooHookSecret,
 			"TEST_WOO_KEY": consumerKey, "TEST_WOO_CONSUMER_SECRET": consumerSecret},
 	})
-	rec := &recordingTransport{next: http.DefaultTransport}
+	rec := &recordingTransport{next: s.client.Transport}
 	s.client.Transport = rec
 	ops := func(method, path string, headers ...string) {
 		res := s.ops(method, path, nil, headers...)
@@ -223,7 +223,7 @@ func TestEPaymentSecretsStayPut(t *testing.T) {
 	sim, simURL := newEPSim(t)
 	s := newStack(t, stackOptions{plugin: "vipps-epayment", wasmDir: bothPluginsDir(t), sim: sim, simURL: simURL, logs: logs,
 		beforeServe: func(ctx context.Context, srv *host.Server) error { return srv.Webhooks.Sync(ctx) }})
-	rec := &recordingTransport{next: http.DefaultTransport}
+	rec := &recordingTransport{next: s.client.Transport}
 	s.client.Transport = rec
 	ep := &epStack{stack: s, manager: s.kasse.Webhooks, write: s.writeConfig}
 	id := ep.createEP(15000, "91234567")

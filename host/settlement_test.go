@@ -194,7 +194,7 @@ func TestSettlementMismatches(t *testing.T) {
 		time.Sleep(25 * time.Millisecond)
 	}
 	metrics := string(s.ops("GET", "/metrics", nil).raw)
-	if !strings.Contains(metrics, `kasse_settlement_mismatches_total{merchant="demo",kind="unknown-reference"} 1`) {
+	if !strings.Contains(metrics, `kasse_settlement_mismatches_total{kind="unknown-reference",merchant="demo"} 1`) {
 		t.Errorf("/metrics does not count the mismatch:\n%s", metrics)
 	}
 }
@@ -296,7 +296,7 @@ func TestSettlementMissingCapture(t *testing.T) {
 	if res := s.do("POST", "/v1/checkouts/"+id+"/capture", nil); res.status != http.StatusOK {
 		t.Fatalf("capture: %d %s", res.status, res.raw)
 	}
-	want := `kasse_settlement_mismatches_total{merchant="demo",kind="missing-from-ledger"} 1`
+	want := `kasse_settlement_mismatches_total{kind="missing-from-ledger",merchant="demo"} 1`
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(string(s.ops("GET", "/metrics", nil).raw), want) {
 		if time.Now().After(deadline) {

@@ -4,7 +4,8 @@
 // the binary and compiled once, at start, into a Set; Set.Validate judges a document against one of them and
 // reports every offending value as a Violation with an RFC 6901 JSON pointer and a message written for the
 // people who sent the document. The HTTP layer turns a *ValidationError into an RFC 9457 problem+json
-// response; this package does no I/O and knows nothing about HTTP.
+// response; this package does no I/O and knows nothing about HTTP. It also embeds openapi.json, the
+// OpenAPI 3.1 document of kasse's HTTP surface, whose payloads are references to these files (OpenAPI).
 //
 // # Integers
 //
@@ -75,6 +76,13 @@ var ErrUnknownSchema = errors.New("unknown schema")
 
 //go:embed *.schema.json
 var embedded embed.FS
+
+//go:embed openapi.json
+var openAPI []byte
+
+// OpenAPI returns the OpenAPI 3.1 document of kasse's HTTP surface (openapi.json). Its payload schemas are
+// references to the *.schema.json files by file name. The returned slice is a copy.
+func OpenAPI() []byte { return bytes.Clone(openAPI) }
 
 // FS returns the embedded schema files, one *.schema.json per schema, at the root of the file system.
 func FS() fs.FS { return embedded }

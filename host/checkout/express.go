@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/kassehq/kasse/host/config"
+	"github.com/kassehq/kasse/host/internal/tracing"
 	"github.com/kassehq/kasse/host/payment"
 	"github.com/kassehq/kasse/host/store"
 	"github.com/kassehq/kasse/plugin/abi"
@@ -88,6 +89,8 @@ func (s *Service) expressInput(op abi.Op, m config.Merchant, sess *payment.Sessi
 // computed from. With a non-empty idempotencyKey a repeated call with the same body returns the first
 // call's session and replayed=true.
 func (s *Service) CreateExpress(ctx context.Context, co payment.Checkout, idempotencyKey string) (sess *payment.Session, replayed bool, err error) {
+	ctx, span := tracing.Start(ctx, "checkout.CreateExpress")
+	defer func() { tracing.End(span, err) }()
 	return s.create(ctx, co, idempotencyKey, true)
 }
 
@@ -139,6 +142,8 @@ func (s *Service) expressSession(ctx context.Context, merchant, providerRef, aut
 // It reads the store once and calls the plugin once, so it answers in milliseconds, far inside Vipps's
 // 10 seconds.
 func (s *Service) ShippingDetails(ctx context.Context, merchant, providerRef, authorization string, body []byte) (int, []byte, error) {
+	ctx, span := tracing.Start(ctx, "checkout.ShippingDetails")
+	defer span.End()
 	m, sess, plugin, err := s.expressSession(ctx, merchant, providerRef, authorization)
 	if err != nil {
 		return 0, nil, err
@@ -165,6 +170,8 @@ func (s *Service) ShippingDetails(ctx context.Context, merchant, providerRef, au
 // userId for consent removal. Both RESERVE and RESERVED, and both zipCode and postCode, are understood (by
 // the plugin).
 func (s *Service) ExpressCallback(ctx context.Context, merchant, providerRef, authorization string, body []byte) (*payment.Session, error) {
+	ctx, span := tracing.Start(ctx, "checkout.ExpressCallback")
+	defer span.End()
 	m, sess, plugin, err := s.expressSession(ctx, merchant, providerRef, authorization)
 	if err != nil {
 		return nil, err

@@ -20,8 +20,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+
 	"github.com/kassehq/kasse/host/config"
 	"github.com/kassehq/kasse/host/fence"
+	"github.com/kassehq/kasse/host/internal/tracing"
 	"github.com/kassehq/kasse/host/payment"
 	"github.com/kassehq/kasse/host/provider"
 	"github.com/kassehq/kasse/host/store"
@@ -98,10 +101,13 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives one line per state change and per failure; default slog.Default().
 	Logger *slog.Logger
-	// OnChange, if set, is called after every stored change of a session's state or amounts, with the
-	// session before and after (for observers such as metrics). It must not block for long. Shop
-	// platforms hear about changes through Relay instead, which cannot lose one.
+	// OnChange, if set, is called after every stored change of a session's state or amounts, with the session
+	// before and after (for observers such as metrics; before is nil for a session just created). It must not
+	// block for long. Shop platforms hear about changes through Relay instead, which cannot lose one.
 	OnChange func(ctx context.Context, before, after *payment.Session)
+	// OnPluginCall, if set, is told of every plugin call: plugin, version, operation, how long it took and
+	// whether it failed (metrics). It must not block.
+	OnPluginCall func(plugin, version string, op abi.Op, d time.Duration, err error)
 	// Relay, if set, hands notices from a session's outbox to the durable delivery queue. Notices are
 	// written to the outbox, in the same store write as the change that causes them, for sessions of
 	// merchants with a shop platform; Relay must be idempotent per Notice.DeliveryID (it may see a
@@ -192,6 +198,8 @@ func (s *Service) FallBack(sessionID string) string {
 // a pending session, sends the request and records the redirect URL. With a non-empty idempotencyKey a
 // repeated call with the same body returns the first call's session and replayed=true.
 func (s *Service) Create(ctx context.Context, co payment.Checkout, idempotencyKey string) (sess *payment.Session, replayed bool, err error) {
+	ctx, span := tracing.Start(ctx, "checkout.Create")
+	defer func() { tracing.End(span, err) }()
 	return s.create(ctx, co, idempotencyKey, false)
 }
 
@@ -296,6 +304,7 @@ func (s *Service) create(ctx context.Context, co payment.Checkout, idempotencyKe
 		return nil, false, fmt.Errorf("checkout: create session[%s]: %w", id, err)
 	}
 	sess = draft
+	s.notify(ctx, nil, draft) // before is nil: the session is new
 	// From here on the payment may come to exist at the provider: finish sending and recording it even if
 	// the caller goes away (a client that disconnects, an inbox worker stopped by shutdown). Cancelling
 	// would mark the session failed, and tell the shop's platform so, while Vipps may hold the payment.
@@ -332,6 +341,8 @@ func (s *Service) create(ctx context.Context, co payment.Checkout, idempotencyKe
 
 // Get returns a session.
 func (s *Service) Get(ctx context.Context, id string) (*payment.Session, error) {
+	ctx, span := tracing.Start(ctx, "checkout.Get")
+	defer span.End()
 	sess, err := s.cfg.Store.Get(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("checkout: get session[%s]: %w", id, err)
@@ -386,6 +397,8 @@ const (
 // with an *InDoubtError. With a non-empty idempotencyKey, a retried call finds the operation the first
 // call recorded and never starts another.
 func (s *Service) Modify(ctx context.Context, id string, op Operation, amount int64, text, idempotencyKey string) (*payment.Session, error) {
+	ctx, span := tracing.Start(ctx, "checkout.Modify")
+	defer span.End()
 	var check func(cur *payment.Session) (int64, error)
 	switch op {
 	case OpCapture:
@@ -403,6 +416,8 @@ func (s *Service) Modify(ctx context.Context, id string, op Operation, amount in
 // Callback handles a provider callback for the merchant's payment providerRef. authorization is the
 // callback's Authorization header; it must equal the session's callback token.
 func (s *Service) Callback(ctx context.Context, merchant, providerRef, authorization string, body []byte) (*payment.Session, error) {
+	ctx, span := tracing.Start(ctx, "checkout.Callback")
+	defer span.End()
 	m, ok := s.cfg.Merchants.Merchant(merchant)
 	if !ok {
 		return nil, &UnknownMerchantError{Merchant: merchant}
@@ -556,6 +571,8 @@ func (s *Service) Diverged() int64 { return s.diverged.Load() }
 // Return settles a session when the customer's browser comes back from the provider: if no callback has
 // arrived yet it asks the provider directly. It returns the session; the caller redirects to its ReturnURL.
 func (s *Service) Return(ctx context.Context, id string) (*payment.Session, error) {
+	ctx, span := tracing.Start(ctx, "checkout.Return")
+	defer span.End()
 	sess, err := s.Get(ctx, id)
 	if err != nil {
 		return nil, err
@@ -688,7 +705,18 @@ func (s *Service) input(op abi.Op, m config.Merchant, sess *payment.Session, opI
 
 // call runs one plugin operation through the plugin boundary (callPlugin).
 func (s *Service) call(ctx context.Context, plugin Plugin, in *abi.Input) (*abi.Output, error) {
-	return callPlugin(ctx, plugin, in)
+	ctx, span := tracing.Start(ctx, "plugin.call")
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("kasse.plugin", plugin.Name()), attribute.String("kasse.plugin.version", plugin.Version()),
+			attribute.String("kasse.plugin.operation", string(in.Op)), attribute.String("kasse.session", in.Session.ID))
+	}
+	start := time.Now()
+	out, err := callPlugin(ctx, plugin, in)
+	if s.cfg.OnPluginCall != nil {
+		s.cfg.OnPluginCall(plugin.Name(), plugin.Version(), in.Op, time.Since(start), err)
+	}
+	tracing.End(span, err)
+	return out, err
 }
 
 // callPlugin is the host's side of the plugin boundary: it encodes in, runs the plugin and checks its output

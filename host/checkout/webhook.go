@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"regexp"
 
+	"github.com/kassehq/kasse/host/internal/tracing"
 	"github.com/kassehq/kasse/host/payment"
 	"github.com/kassehq/kasse/host/store"
 	"github.com/kassehq/kasse/host/webhooks"
@@ -50,6 +51,8 @@ var moneyEvents = map[string]bool{"CAPTURED": true, "REFUNDED": true, "CANCELLED
 // (callback_mismatch: another amount or merchant), returns (nil, nil): the caller answers 2xx so that Vipps
 // stops retrying what can never apply; a mismatch is logged and the session is made due for a status check.
 func (s *Service) Webhook(ctx context.Context, v WebhookVerifier, merchant string, req webhooks.Request) (*payment.Session, error) {
+	ctx, span := tracing.Start(ctx, "checkout.Webhook")
+	defer span.End()
 	m, ok := s.cfg.Merchants.Merchant(merchant)
 	if !ok {
 		return nil, &UnknownMerchantError{Merchant: merchant}

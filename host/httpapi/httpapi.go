@@ -1,8 +1,10 @@
 // Package httpapi owns kasse's HTTP surface: the gin routes of the checkout API, the provider callback and
 // return endpoints, health checks, request limits and authentication, and the mapping of every error to an
 // RFC 9457 problem document. It validates request bodies (JSON only, valid UTF-8) against the JSON Schemas
-// and then calls the checkout service; it holds no payment logic. New is the public handler; NewOps is the
-// operations handler (metrics, admin, detailed readiness), served on a separate listener.
+// and then calls the checkout service; it holds no payment logic. It also serves kasse's OpenAPI document
+// (GET /openapi.json, schemas/openapi.json) and the JSON Schemas it refers to (GET /schemas/{file}). New
+// is the public handler; NewOps is the operations handler (metrics, admin, detailed readiness), served on
+// a separate listener.
 package httpapi
 
 import (
@@ -58,6 +60,9 @@ type Config struct {
 	// OnAuthFailure, if set, is called once per refused API key, with the route (e.g.
 	// "/v1/checkouts/:id"), to count them.
 	OnAuthFailure func(route string)
+	// Middleware runs first on every request, unknown routes included (telemetry: metrics and the
+	// request's root span).
+	Middleware []gin.HandlerFunc
 	// URLSegments checks the secret segment of the Express shipping-details and consent-removal URLs.
 	// Required for the Express routes that Vipps calls; without it they answer 404.
 	URLSegments URLSegments
@@ -98,13 +103,14 @@ func New(cfg Config) http.Handler {
 	if a.ready == nil {
 		a.ready = func(context.Context) error { return nil }
 	}
-	r := a.engine()
+	r := a.engine(cfg.Middleware)
 	// requireJSON first: a body of the wrong type must not claim an Idempotency-Key.
 	r.Use(a.requireJSON, a.idempotent)
 
 	// The public probes reveal nothing: the detailed readiness is on the operations listener (NewOps).
 	r.GET("/healthz", func(c *gin.Context) { c.PureJSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", a.bareReadyz)
+	serveSpec(r)
 
 	v1 := r.Group("/v1")
 	v1.POST("/checkouts", a.createCheckout)
@@ -134,6 +140,8 @@ type OpsConfig struct {
 	Logger *slog.Logger
 	// Mount adds the operations routes (/metrics, /admin/v1).
 	Mount func(r gin.IRouter)
+	// Middleware runs first on every request, as in Config.
+	Middleware []gin.HandlerFunc
 }
 
 // NewOps returns the handler of the operations listener: /healthz, a /readyz that says what is not
@@ -147,7 +155,7 @@ func NewOps(cfg OpsConfig) http.Handler {
 	if a.ready == nil {
 		a.ready = func(context.Context) error { return nil }
 	}
-	r := a.engine()
+	r := a.engine(cfg.Middleware)
 	r.GET("/healthz", func(c *gin.Context) { c.PureJSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", a.readyz)
 	if cfg.Mount != nil {
@@ -156,9 +164,11 @@ func NewOps(cfg OpsConfig) http.Handler {
 	return r
 }
 
-// engine is a gin engine with request ids, panic recovery and problem answers for unknown routes.
-func (a *api) engine() *gin.Engine {
+// engine is a gin engine with mw first, then request ids, panic recovery and problem answers for unknown
+// routes.
+func (a *api) engine(mw []gin.HandlerFunc) *gin.Engine {
 	r := gin.New()
+	r.Use(mw...)
 	r.Use(a.requestIDs, a.recover)
 	r.NoRoute(func(c *gin.Context) {
 		abortProblem(c, problem.Problem{Type: problem.Base + "not-found", Title: "Not found", Status: http.StatusNotFound,

@@ -41,6 +41,8 @@ type Config struct {
 	// Now is the clock. Default time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
+	// OnPass, if set, is told after every pass how many sessions it polled and how long it took (metrics).
+	OnPass func(polled int, d time.Duration)
 }
 
 // Reconciler polls pending sessions until they settle.
@@ -97,7 +99,11 @@ func (r *Reconciler) Run(ctx context.Context) {
 	t := time.NewTicker(r.cfg.Tick)
 	defer t.Stop()
 	for {
-		r.RunOnce(ctx)
+		start := time.Now()
+		n := r.RunOnce(ctx)
+		if r.cfg.OnPass != nil {
+			r.cfg.OnPass(n, time.Since(start))
+		}
 		select {
 		case <-ctx.Done():
 			return

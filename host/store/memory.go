@@ -179,7 +179,9 @@ func (m *Memory) refOwnerLocked(k string) (string, bool) {
 }
 
 // Create implements Store.Create.
-func (m *Memory) Create(_ context.Context, s *payment.Session, ttl time.Duration) error {
+func (m *Memory) Create(ctx context.Context, s *payment.Session, ttl time.Duration) error {
+	_, sp := span(ctx, "create", "memory")
+	defer sp.End()
 	if err := validateNew(s); err != nil {
 		return err
 	}
@@ -216,7 +218,9 @@ func (m *Memory) Create(_ context.Context, s *payment.Session, ttl time.Duration
 }
 
 // Get implements Store.Get.
-func (m *Memory) Get(_ context.Context, id string) (*payment.Session, error) {
+func (m *Memory) Get(ctx context.Context, id string) (*payment.Session, error) {
+	_, sp := span(ctx, "get", "memory")
+	defer sp.End()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -230,7 +234,9 @@ func (m *Memory) Get(_ context.Context, id string) (*payment.Session, error) {
 }
 
 // GetByProviderReference implements Store.GetByProviderReference.
-func (m *Memory) GetByProviderReference(_ context.Context, merchant, ref string) (*payment.Session, error) {
+func (m *Memory) GetByProviderReference(ctx context.Context, merchant, ref string) (*payment.Session, error) {
+	_, sp := span(ctx, "get_by_provider_reference", "memory")
+	defer sp.End()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -248,7 +254,9 @@ func (m *Memory) GetByProviderReference(_ context.Context, merchant, ref string)
 }
 
 // Update implements Store.Update. fn runs under the store's mutex, exactly once.
-func (m *Memory) Update(_ context.Context, id string, fn func(s *payment.Session) (bool, error)) (*payment.Session, error) {
+func (m *Memory) Update(ctx context.Context, id string, fn func(s *payment.Session) (bool, error)) (*payment.Session, error) {
+	_, sp := span(ctx, "update", "memory")
+	defer sp.End()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -454,6 +462,8 @@ func (m *Memory) IndexReference(_ context.Context, merchant, reference, id strin
 
 // GetByReference implements Store.GetByReference.
 func (m *Memory) GetByReference(ctx context.Context, merchant, reference string) (*payment.Session, error) {
+	ctx, sp := span(ctx, "get_by_reference", "memory")
+	defer sp.End()
 	m.mu.Lock()
 	v, ok := m.shopRefs[refIndexKey(merchant, reference)]
 	if ok && expired(v.expires, m.now()) {

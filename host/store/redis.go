@@ -373,6 +373,8 @@ func decodeSession(raw string) (*payment.Session, error) {
 
 // Create implements Store.Create.
 func (r *Redis) Create(ctx context.Context, s *payment.Session, ttl time.Duration) error {
+	ctx, sp := span(ctx, "create", "redis")
+	defer sp.End()
 	if err := validateNew(s); err != nil {
 		return err
 	}
@@ -426,6 +428,8 @@ func (r *Redis) get(ctx context.Context, id string) (s *payment.Session, raw str
 
 // Get implements Store.Get.
 func (r *Redis) Get(ctx context.Context, id string) (*payment.Session, error) {
+	ctx, sp := span(ctx, "get", "redis")
+	defer sp.End()
 	s, _, err := r.get(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("store: get session[%s]: %w", id, err)
@@ -441,6 +445,8 @@ func (r *Redis) Get(ctx context.Context, id string) (*payment.Session, error) {
 // key names that session, which is the usual case, the lookup costs one round trip instead of two. Both
 // keys carry the prefix's hash tag on a cluster, so the MGET never crosses slots.
 func (r *Redis) GetByProviderReference(ctx context.Context, merchant, ref string) (*payment.Session, error) {
+	ctx, sp := span(ctx, "get_by_provider_reference", "redis")
+	defer sp.End()
 	fail := func(err error) (*payment.Session, error) {
 		return nil, fmt.Errorf("store: get session by reference[%s/%s]: %w", merchant, ref, err)
 	}
@@ -493,6 +499,8 @@ func (r *Redis) UpdateFrom(ctx context.Context, snap *payment.Session, fn func(s
 
 // doUpdate is Update, starting from snap if it is not nil.
 func (r *Redis) doUpdate(ctx context.Context, id string, snap *payment.Session, fn func(s *payment.Session) (bool, error)) (*payment.Session, error) {
+	ctx, sp := span(ctx, "update", "redis")
+	defer sp.End()
 	fail := func(err error) (*payment.Session, error) {
 		return nil, fmt.Errorf("store: update session[%s]: %w", id, err)
 	}
@@ -702,6 +710,8 @@ func (r *Redis) IndexReference(ctx context.Context, merchant, reference, id stri
 
 // GetByReference implements Store.GetByReference.
 func (r *Redis) GetByReference(ctx context.Context, merchant, reference string) (*payment.Session, error) {
+	ctx, sp := span(ctx, "get_by_reference", "redis")
+	defer sp.End()
 	if reference == "" {
 		return nil, fmt.Errorf("store: get session by shop reference[%s/%s]: %w", merchant, reference, ErrNotFound)
 	}
