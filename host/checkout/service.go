@@ -657,6 +657,11 @@ func (s *Service) releaseLateReservation(ctx context.Context, sess *payment.Sess
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	// The reason goes into the history before the cancel, so that whoever sees the cancelled amount also
+	// sees why (two writes: the cancel is a provider operation with its own record).
+	if err := s.Note(ctx, sess.ID, causeLateRelease, "a reservation made after the session ended is cancelled at the provider"); err != nil {
+		return fail(err)
+	}
 	released, err := s.operate(ctx, sess.ID, payment.OpKindCancel, 0,
 		"Order "+sess.Reference+" was not completed in time", "", func(cur *payment.Session) (int64, error) {
 			if cur.AuthorizedAmount-cur.CapturedAmount-cur.CancelledAmount <= 0 {
@@ -665,12 +670,8 @@ func (s *Service) releaseLateReservation(ctx context.Context, sess *payment.Sess
 			return 0, nil
 		})
 	if err != nil {
+		_ = s.Note(ctx, sess.ID, "late reservation not released", "the cancel failed: cancel it by hand")
 		return fail(err)
-	}
-	if err := s.Note(ctx, sess.ID, causeLateRelease, "the reservation made after the session ended was cancelled at the provider"); err == nil {
-		if again, err := s.Get(ctx, sess.ID); err == nil {
-			released = again
-		}
 	}
 	s.log.Warn("checkout: released a reservation made after the session ended", "session", sess.ID,
 		"state", sess.State, "amount", released.CancelledAmount)
