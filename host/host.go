@@ -94,6 +94,10 @@ type Server struct {
 	runtime     *plugins.Runtime
 	plugins     *upgrade.Manager
 	live        *liveConfig
+	provider    *provider.Client
+	segments    *urlsecret.Keys
+	statusQueue outbound.Storage // platform status updates
+	inboxQueue  outbound.Storage // webhook deliveries acknowledged first
 	configPoll  time.Duration
 	log         *slog.Logger
 }
@@ -108,15 +112,7 @@ func (s *Server) ReloadConfig() bool { return s.live.Reload() }
 // New builds a Server from its config file. It fails fast: a config that fails its schema, a store that
 // cannot be reached or a plugin that does not load is an error here, not at the first request.
 func New(ctx context.Context, opts Options) (_ *Server, err error) {
-	if opts.Getenv == nil {
-		opts.Getenv = os.Getenv
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
+	opts = opts.withDefaults()
 	// Every log line passes through redact: an HTTP client's error quotes the URL it called, and a
 	// platform's URL may carry credentials in its query (WooCommerce's OAuth over plain http).
 	log := slog.New(redact.Handler(opts.Logger.Handler()))
@@ -129,55 +125,17 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		return nil, fmt.Errorf("host: %w", err)
 	}
 	cfg := live.Config()
-
 	s := &Server{live: live, log: log, configPoll: opts.ConfigPollInterval}
 	defer func() {
 		if err != nil {
 			_ = s.Close(context.WithoutCancel(ctx))
 		}
 	}()
-	tp := opts.TracerProvider
-	if tp == nil {
-		if tp, s.stopTracing, err = telemetry.TracerProviderFromEnv(ctx, opts.Getenv, Version); err != nil {
-			return nil, fmt.Errorf("host: %w", err)
-		}
-	}
-	s.tel = telemetry.New(telemetry.Options{TracerProvider: tp})
-	s.mismatches = newMismatches()
-	if err := errors.Join(s.tel.Register(serverCollector{s}), s.tel.Register(s.mismatches)); err != nil {
-		return nil, fmt.Errorf("host: metrics: %w", err)
-	}
 
-	if rc := cfg.Store.Redis; rc != nil {
-		// store.redis (or store.redisUrl, or KASSE_REDIS_URL): one server, a cluster or Sentinel.
-		client, err := rc.NewClient()
-		if err != nil {
-			return nil, fmt.Errorf("host: %w", err)
-		}
-		s.closeRedis = client.Close
-		if s.Store, err = store.NewRedisFromClient(client, store.RedisOptions{WaitReplicas: rc.WaitReplicas,
-			WaitTimeout: time.Duration(rc.WaitTimeout)}); err != nil {
-			return nil, fmt.Errorf("host: %w", err)
-		}
-		if err := s.Store.Ping(ctx); err != nil {
-			return nil, fmt.Errorf("host: redis store (%s): %w", rc.Description(), err)
-		}
-		log.Info("session store: redis", "redis", rc.Description())
-	} else {
-		s.Store = store.NewMemory(store.WithNow(opts.Now))
-		log.Info("session store: in-process (single instance; configure store.redis to scale out)")
-	}
-
-	// Platform status updates and acknowledged-first webhook deliveries are queued beside the sessions.
-	var statusQueue, inboxQueue outbound.Storage = outbound.NewMemoryStorage(), outbound.NewMemoryStorage()
-	if rs, ok := s.Store.(*store.Redis); ok {
-		if statusQueue, err = outbound.NewRedisStorage(rs.Client(), rs.KeyPrefix()+"outbound:"); err != nil {
-			return nil, fmt.Errorf("host: %w", err)
-		}
-		if inboxQueue, err = outbound.NewRedisStorage(rs.Client(), rs.KeyPrefix()+"inbox:"); err != nil {
-			return nil, fmt.Errorf("host: %w", err)
-		}
-	}
+	// The parts in the order data flows through them: telemetry watches everything; the store and its
+	// queues hold the state; the plugins and the provider client do the payment work; the checkout
+	// service ties them together; settlement, hooks, webhooks and the reconciler drive it; the two
+	// listeners' handlers come last.
 	adapterSet := opts.Adapters
 	if adapterSet == nil {
 		adapterSet = adapters.Registered()
@@ -185,7 +143,92 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	if err := hooks.Check(adapterSet, cfg); err != nil {
 		return nil, fmt.Errorf("host: %w", err)
 	}
+	steps := []func() error{
+		func() error { return s.startTelemetry(ctx, opts) },
+		func() error { return s.openStore(ctx, cfg, opts) },
+		func() error { return s.loadPlugins(ctx, cfg, set) },
+		func() error { return s.startService(cfg, set, opts, adapterSet) },
+		func() error { return s.startSettlement(cfg, opts) },
+		func() error { return s.startDrivers(ctx, cfg, set, opts, adapterSet) },
+		func() error { return s.buildHandlers(cfg, set, opts) },
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
 
+// withDefaults fills the options a caller left empty.
+func (o Options) withDefaults() Options {
+	if o.Getenv == nil {
+		o.Getenv = os.Getenv
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// startTelemetry sets up the metrics registry and the tracer (OTEL_* variables, unless the options give
+// a tracer provider).
+func (s *Server) startTelemetry(ctx context.Context, opts Options) (err error) {
+	tp := opts.TracerProvider
+	if tp == nil {
+		if tp, s.stopTracing, err = telemetry.TracerProviderFromEnv(ctx, opts.Getenv, Version); err != nil {
+			return fmt.Errorf("host: %w", err)
+		}
+	}
+	s.tel = telemetry.New(telemetry.Options{TracerProvider: tp})
+	s.mismatches = newMismatches()
+	if err := errors.Join(s.tel.Register(serverCollector{s}), s.tel.Register(s.mismatches)); err != nil {
+		return fmt.Errorf("host: metrics: %w", err)
+	}
+	return nil
+}
+
+// openStore opens the session store (store.redis: one server, a cluster or Sentinel; else in process)
+// and the two queues kept beside the sessions: platform status updates and acknowledged-first webhook
+// deliveries.
+func (s *Server) openStore(ctx context.Context, cfg *config.Config, opts Options) error {
+	s.statusQueue, s.inboxQueue = outbound.NewMemoryStorage(), outbound.NewMemoryStorage()
+	rc := cfg.Store.Redis
+	if rc == nil {
+		s.Store = store.NewMemory(store.WithNow(opts.Now))
+		s.log.Info("session store: in-process (single instance; configure store.redis to scale out)")
+		return nil
+	}
+	client, err := rc.NewClient()
+	if err != nil {
+		return fmt.Errorf("host: %w", err)
+	}
+	s.closeRedis = client.Close
+	rs, err := store.NewRedisFromClient(client, store.RedisOptions{WaitReplicas: rc.WaitReplicas,
+		WaitTimeout: time.Duration(rc.WaitTimeout)})
+	if err != nil {
+		return fmt.Errorf("host: %w", err)
+	}
+	s.Store = rs
+	if err := s.Store.Ping(ctx); err != nil {
+		return fmt.Errorf("host: redis store (%s): %w", rc.Description(), err)
+	}
+	if s.statusQueue, err = outbound.NewRedisStorage(rs.Client(), rs.KeyPrefix()+"outbound:"); err != nil {
+		return fmt.Errorf("host: %w", err)
+	}
+	if s.inboxQueue, err = outbound.NewRedisStorage(rs.Client(), rs.KeyPrefix()+"inbox:"); err != nil {
+		return fmt.Errorf("host: %w", err)
+	}
+	s.log.Info("session store: redis", "redis", rc.Description())
+	return nil
+}
+
+// loadPlugins starts the wasm runtime and loads, verifies and activates the plugin bundles in
+// plugins.dir; the live config's check refuses a merchant whose plugin has no active version.
+func (s *Server) loadPlugins(ctx context.Context, cfg *config.Config, set *schemas.Set) (err error) {
 	rcfg := plugins.NewRuntimeConfig().
 		WithCallTimeout(time.Duration(cfg.Plugins.CallTimeout)).
 		WithMemoryLimitPages(cfg.Plugins.MemoryLimitPages).
@@ -193,33 +236,36 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	if cfg.Plugins.PoolSize > 0 {
 		rcfg = rcfg.WithPoolSize(cfg.Plugins.PoolSize)
 	}
-	s.runtime, err = plugins.NewRuntime(ctx, rcfg)
-	if err != nil {
-		return nil, fmt.Errorf("host: %w", err)
+	if s.runtime, err = plugins.NewRuntime(ctx, rcfg); err != nil {
+		return fmt.Errorf("host: %w", err)
 	}
-	ucfg, err := upgrade.FromConfig(cfg.Plugins, s.runtime, set, log)
+	ucfg, err := upgrade.FromConfig(cfg.Plugins, s.runtime, set, s.log)
 	if err != nil {
-		return nil, fmt.Errorf("host: %w", err)
+		return fmt.Errorf("host: %w", err)
 	}
 	if s.plugins, err = upgrade.New(ucfg); err != nil {
-		return nil, fmt.Errorf("host: %w", err)
+		return fmt.Errorf("host: %w", err)
 	}
 	if err := s.plugins.LoadDir(ctx); err != nil {
-		return nil, fmt.Errorf("host: %w", err)
+		return fmt.Errorf("host: %w", err)
 	}
-	live.check = s.plugins.Check
-	if err := live.check(cfg); err != nil {
-		return nil, fmt.Errorf("host: %w", err)
+	s.live.check = s.plugins.Check
+	if err := s.live.check(cfg); err != nil {
+		return fmt.Errorf("host: %w", err)
 	}
+	return nil
+}
 
-	// Every outbound client: no redirects followed, timeouts, answers capped, TLS 1.2+ (httpclient).
+// startService builds the outbound clients (no redirects followed, timeouts, answers capped, TLS 1.2+:
+// host/internal/httpclient), the provider client, the platform notifier and the checkout service.
+func (s *Server) startService(cfg *config.Config, set *schemas.Set, opts Options, adapterSet []adapters.Info) (err error) {
 	httpClient := httpclient.New(httpclient.Options{Transport: opts.ProviderTransport})
 	platformClient := httpclient.New(httpclient.Options{})
-	s.clients = []*http.Client{httpClient, platformClient}
-	prov := provider.New(httpClient, provider.SystemInfo{Name: "kasse", Version: Version}, opts.Now)
+	s.clients = append(s.clients, httpClient, platformClient)
+	s.provider = provider.New(httpClient, provider.SystemInfo{Name: "kasse", Version: Version}, opts.Now)
 
-	s.Notifier, err = notify.New(notify.Config{Adapters: adapterSet, Merchants: live, Storage: statusQueue,
-		Logger: log, Now: opts.Now, Client: platformClient,
+	s.Notifier, err = notify.New(notify.Config{Adapters: adapterSet, Merchants: s.live, Storage: s.statusQueue,
+		Logger: s.log, Now: opts.Now, Client: platformClient,
 		OnGiveUp: func(ctx context.Context, merchant string, u adapters.StatusUpdate, err error) {
 			if s.Service != nil && u.Session != "" {
 				_ = s.Service.Note(ctx, u.Session, "platform update given up",
@@ -227,13 +273,13 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 			}
 		}})
 	if err != nil {
-		return nil, fmt.Errorf("host: %w", err)
+		return fmt.Errorf("host: %w", err)
 	}
-	segments := urlsecret.New(cfg.Server.URLSecret.Reveal(), cfg.Server.PreviousURLSecret.Reveal())
+	s.segments = urlsecret.New(cfg.Server.URLSecret.Reveal(), cfg.Server.PreviousURLSecret.Reveal())
 	s.Service, err = checkout.New(checkout.Config{
-		Store: s.Store, Plugins: s.plugins, Merchants: live, Provider: observedProvider{next: prov, s: s}, Schemas: set,
+		Store: s.Store, Plugins: s.plugins, Merchants: s.live, Provider: observedProvider{next: s.provider, s: s}, Schemas: set,
 		PublicURL:      cfg.Server.PublicURL,
-		ExpressSegment: segments.Segment,
+		ExpressSegment: s.segments.Segment,
 		SessionTTL:     time.Duration(cfg.Store.SessionTTL),
 		PendingTimeout: time.Duration(cfg.Reconciler.PendingTimeout),
 		FirstPoll:      time.Duration(cfg.Reconciler.FirstPoll),
@@ -241,67 +287,79 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		VerifyAfter:    time.Duration(cfg.Reconciler.VerifyAfter),
 		InitiateGrace:  time.Duration(cfg.Reconciler.InitiateGrace),
 		Now:            opts.Now,
-		Logger:         log,
+		Logger:         s.log,
 		Relay:          s.Notifier.Relay,
 		OnPluginCall:   s.pluginCall,
-		OnChange: func(ctx context.Context, before, after *payment.Session) {
-			s.countTransition(before, after)
-			// A capture is expected on the ledger by the payout delay; the follower reports it if not.
-			if s.Settlement != nil && before != nil && after.CapturedAmount > before.CapturedAmount {
-				if err := s.Settlement.Expect(ctx, after); err != nil {
-					log.Warn("settlement: note a capture", "session", after.ID, "err", err)
-				}
-			}
-		},
+		OnChange:       s.onCheckoutChange,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("host: %w", err)
+		return fmt.Errorf("host: %w", err)
 	}
-	var reports httpapi.SettlementReports
-	if cfg.Settlement.Enabled {
-		// The merchants come from the live config, so a reload that adds one is followed at the next round.
-		// (settlement.enabled itself is read at start.)
-		merchants := func() []settlement.Merchant {
-			c := live.Config()
-			ms := make([]settlement.Merchant, 0, len(c.Merchants))
-			for id, m := range c.Merchants {
-				ms = append(ms, settlement.Merchant{ID: id, LedgerID: m.Vipps.LedgerID})
-			}
-			slices.SortFunc(ms, func(a, b settlement.Merchant) int { return strings.Compare(a.ID, b.ID) })
-			return ms
+	return nil
+}
+
+// onCheckoutChange counts state transitions and tells the settlement follower about captures: a
+// capture is expected on the ledger by the payout delay, and reported if it is not.
+func (s *Server) onCheckoutChange(ctx context.Context, before, after *payment.Session) {
+	s.countTransition(before, after)
+	if s.Settlement != nil && before != nil && after.CapturedAmount > before.CapturedAmount {
+		if err := s.Settlement.Expect(ctx, after); err != nil {
+			s.log.Warn("settlement: note a capture", "session", after.ID, "err", err)
 		}
-		s.Settlement, err = settlement.New(settlement.Config{Store: s.Store, Source: s.Service, CurrentMerchants: merchants,
-			PollInterval: time.Duration(cfg.Settlement.PollInterval), PayoutDelay: time.Duration(cfg.Settlement.PayoutDelay),
-			From: cfg.Settlement.From,
-			Now:  opts.Now, Logger: log, OnMismatch: func(merchant, kind string) { s.mismatches.WithLabelValues(merchant, kind).Inc() }, Relay: s.Service.RelayNotices,
-			RelayRetry: 10 * time.Second,
-			Notify: func(merchant string) bool {
-				m, ok := live.Merchant(merchant)
-				return ok && m.Platform != nil
-			}})
-		if err != nil {
-			return nil, fmt.Errorf("host: %w", err)
+	}
+}
+
+// startSettlement builds the settlement follower when settlement.enabled is on (read at start). Its
+// merchants come from the live config, so a reload that adds one is followed at the next round.
+func (s *Server) startSettlement(cfg *config.Config, opts Options) (err error) {
+	if !cfg.Settlement.Enabled {
+		return nil
+	}
+	merchants := func() []settlement.Merchant {
+		c := s.live.Config()
+		ms := make([]settlement.Merchant, 0, len(c.Merchants))
+		for id, m := range c.Merchants {
+			ms = append(ms, settlement.Merchant{ID: id, LedgerID: m.Vipps.LedgerID})
 		}
-		reports = s.Settlement
+		slices.SortFunc(ms, func(a, b settlement.Merchant) int { return strings.Compare(a.ID, b.ID) })
+		return ms
 	}
-	s.Hooks, err = hooks.New(hooks.Deps{Adapters: adapterSet, Merchants: live, Checkouts: hookCheckouts{s.Service},
-		Claims: s.Store, Schemas: set, InboxStorage: inboxQueue, Logger: log, Now: opts.Now})
+	s.Settlement, err = settlement.New(settlement.Config{Store: s.Store, Source: s.Service, CurrentMerchants: merchants,
+		PollInterval: time.Duration(cfg.Settlement.PollInterval), PayoutDelay: time.Duration(cfg.Settlement.PayoutDelay),
+		From: cfg.Settlement.From, Now: opts.Now, Logger: s.log,
+		OnMismatch: func(merchant, kind string) { s.mismatches.WithLabelValues(merchant, kind).Inc() },
+		Relay:      s.Service.RelayNotices, RelayRetry: 10 * time.Second,
+		Notify: func(merchant string) bool {
+			m, ok := s.live.Merchant(merchant)
+			return ok && m.Platform != nil
+		}})
 	if err != nil {
-		return nil, fmt.Errorf("host: %w", err)
+		return fmt.Errorf("host: %w", err)
 	}
-	s.Webhooks, err = webhooks.NewManager(webhooks.ManagerConfig{Provider: prov, Store: s.Store,
-		Config: live.Config, Now: opts.Now, Logger: log})
+	return nil
+}
+
+// startDrivers builds what drives the checkout service from outside: the platforms' hooks, the Vipps
+// webhook registrations (synced again when a reload changes a merchant) and the reconciler.
+func (s *Server) startDrivers(ctx context.Context, cfg *config.Config, set *schemas.Set, opts Options, adapterSet []adapters.Info) (err error) {
+	s.Hooks, err = hooks.New(hooks.Deps{Adapters: adapterSet, Merchants: s.live, Checkouts: hookCheckouts{s.Service},
+		Claims: s.Store, Schemas: set, InboxStorage: s.inboxQueue, Logger: s.log, Now: opts.Now})
 	if err != nil {
-		return nil, fmt.Errorf("host: %w", err)
+		return fmt.Errorf("host: %w", err)
 	}
-	live.onChange = func(_, _ *config.Config) {
+	s.Webhooks, err = webhooks.NewManager(webhooks.ManagerConfig{Provider: s.provider, Store: s.Store,
+		Config: s.live.Config, Now: opts.Now, Logger: s.log})
+	if err != nil {
+		return fmt.Errorf("host: %w", err)
+	}
+	s.live.onChange = func(_, _ *config.Config) {
 		// A merchant moved to or from ePayment: register or remove its webhook now, not at the next sync.
 		// Serve's shutdown and Close wait for it.
 		s.syncs.Add(1)
 		go func() {
 			defer s.syncs.Done()
 			if err := s.Webhooks.Sync(context.WithoutCancel(ctx)); err != nil {
-				log.Warn("webhooks: sync after config reload", "err", err)
+				s.log.Warn("webhooks: sync after config reload", "err", err)
 			}
 		}()
 	}
@@ -309,43 +367,55 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		Interval:    time.Duration(cfg.Reconciler.Interval),
 		MaxInterval: time.Duration(cfg.Reconciler.MaxInterval),
 		Now:         opts.Now,
-		Logger:      log,
+		Logger:      s.log,
 		OnPass:      s.tel.ReconcilerPass,
 	})
-	// Operations routes live on their own listener (server.opsListen), never on the public one.
+	return nil
+}
+
+// buildHandlers builds the two listeners' handlers: the public one (shop API, hooks, provider callbacks
+// and return pages, bare probes) and the operations one (/metrics, the admin API and the console when
+// their tokens are configured, the detailed readiness), never mixed.
+func (s *Server) buildHandlers(cfg *config.Config, set *schemas.Set, opts Options) error {
 	metrics := gin.WrapH(s.tel.Handler())
 	opsMount := func(r gin.IRouter) { r.GET("/metrics", metrics) }
 	if cfg.Admin.TokenEnv != "" {
 		adminAPI, err := admin.New(admin.Config{Manager: s.plugins, Token: cfg.Admin.Token.Reveal(),
-			MaxModuleBytes: cfg.Plugins.MaxModuleBytes, Logger: log})
+			MaxModuleBytes: cfg.Plugins.MaxModuleBytes, Logger: s.log})
 		if err != nil {
-			return nil, fmt.Errorf("host: %w", err)
+			return fmt.Errorf("host: %w", err)
 		}
 		opsMount = func(r gin.IRouter) { r.GET("/metrics", metrics); adminAPI.Mount(r) }
-		log.Info("admin API on", "listen", cfg.Server.OpsListen, "path", "/admin/v1/")
+		s.log.Info("admin API on", "listen", cfg.Server.OpsListen, "path", "/admin/v1/")
 	} else {
-		log.Info("admin API off: set admin.tokenEnv to turn it on")
+		s.log.Info("admin API off: set admin.tokenEnv to turn it on")
 	}
-	if err := s.mountConsole(cfg, &opsMount, opts.Now, log); err != nil {
-		return nil, err
+	if err := s.mountConsole(cfg, &opsMount, opts.Now, s.log); err != nil {
+		return err
 	}
-	ready := func(ctx context.Context) error {
-		if err := s.Store.Ping(ctx); err != nil {
-			return fmt.Errorf("session store: %w", err)
-		}
-		if err := s.plugins.Ready(); err != nil {
-			return fmt.Errorf("plugins: %w", err)
-		}
-		return nil
+	var reports httpapi.SettlementReports
+	if s.Settlement != nil {
+		reports = s.Settlement
 	}
 	s.handler = httpapi.New(httpapi.Config{
-		Service: s.Service, Schemas: set, APIKeys: live, Logger: log, Mount: s.Hooks.Mount, Webhooks: s.Webhooks,
-		Ready: ready, OnAuthFailure: s.tel.AuthFailure, URLSegments: segments, Idempotency: s.Store,
+		Service: s.Service, Schemas: set, APIKeys: s.live, Logger: s.log, Mount: s.Hooks.Mount, Webhooks: s.Webhooks,
+		Ready: s.ready, OnAuthFailure: s.tel.AuthFailure, URLSegments: s.segments, Idempotency: s.Store,
 		Settlements: reports, Middleware: []gin.HandlerFunc{s.tel.Middleware("public")},
 	})
-	s.ops = httpapi.NewOps(httpapi.OpsConfig{Ready: ready, Logger: log, Mount: opsMount,
+	s.ops = httpapi.NewOps(httpapi.OpsConfig{Ready: s.ready, Logger: s.log, Mount: opsMount,
 		Middleware: []gin.HandlerFunc{s.tel.Middleware("ops")}})
-	return s, nil
+	return nil
+}
+
+// ready reports whether the instance can serve: its store answers and its plugins are loaded.
+func (s *Server) ready(ctx context.Context) error {
+	if err := s.Store.Ping(ctx); err != nil {
+		return fmt.Errorf("session store: %w", err)
+	}
+	if err := s.plugins.Ready(); err != nil {
+		return fmt.Errorf("plugins: %w", err)
+	}
+	return nil
 }
 
 // Handler is the public HTTP API: the shop API, platform hooks, provider callbacks and return pages, and a
