@@ -266,6 +266,13 @@ func (s *Server) startService(cfg *config.Config, set *schemas.Set, opts Options
 
 	s.Notifier, err = notify.New(notify.Config{Adapters: adapterSet, Merchants: s.live, Storage: s.statusQueue,
 		Logger: s.log, Now: opts.Now, Client: platformClient,
+		OnDelivered: func(ctx context.Context, merchant string, u adapters.StatusUpdate) {
+			// The timeline shows what the shop heard, not only what was queued for it.
+			if s.Service != nil && u.Session != "" {
+				_ = s.Service.Note(ctx, u.Session, payment.CauseNoticeDelivered,
+					fmt.Sprintf("%s update %s delivered", u.Status, u.DeliveryID))
+			}
+		},
 		OnGiveUp: func(ctx context.Context, merchant string, u adapters.StatusUpdate, err error) {
 			if s.Service != nil && u.Session != "" {
 				_ = s.Service.Note(ctx, u.Session, "platform update given up",

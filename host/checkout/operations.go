@@ -137,7 +137,7 @@ func (s *Service) relay(ctx context.Context, sess *payment.Session) *payment.Ses
 	}
 	// sess was just read or written: start from it (store.SnapshotUpdater).
 	after, err := store.UpdateFrom(ctx, s.cfg.Store, sess.ID, sess, func(cur *payment.Session) (bool, error) {
-		if !cur.DropNotices(ids) {
+		if !cur.DropNotices(ids, s.now()) {
 			return false, nil
 		}
 		cur.NextCheckAt = s.nextCheck(cur, s.now(), !cur.NextCheckAt.IsZero() && cur.State != payment.StatePending)

@@ -52,6 +52,8 @@ type Config struct {
 	MaxDelay time.Duration
 	// Workers is how many updates are sent at once. Default 2.
 	Workers int
+	// OnDelivered is called once per update the platform accepted. Optional.
+	OnDelivered func(ctx context.Context, merchant string, u adapters.StatusUpdate)
 	// OnGiveUp is called once per update given up on, with the last error. Optional.
 	OnGiveUp func(ctx context.Context, merchant string, u adapters.StatusUpdate, err error)
 	// Now is the clock. Default time.Now.
@@ -62,12 +64,13 @@ type Config struct {
 
 // Notifier queues and sends status updates. It is safe for concurrent use.
 type Notifier struct {
-	adapters  map[string]adapters.Instance
-	merchants Merchants
-	client    *http.Client
-	onGiveUp  func(ctx context.Context, merchant string, u adapters.StatusUpdate, err error)
-	log       *slog.Logger
-	q         *outbound.Queue
+	adapters    map[string]adapters.Instance
+	merchants   Merchants
+	client      *http.Client
+	onGiveUp    func(ctx context.Context, merchant string, u adapters.StatusUpdate, err error)
+	onDelivered func(ctx context.Context, merchant string, u adapters.StatusUpdate)
+	log         *slog.Logger
+	q           *outbound.Queue
 }
 
 // New returns a Notifier, or an error naming the first missing collaborator.
@@ -81,7 +84,7 @@ func New(cfg Config) (*Notifier, error) {
 		return nil, errors.New("notify: config: Storage is required")
 	}
 	n := &Notifier{adapters: adapters.Instances(cfg.Adapters), merchants: cfg.Merchants, client: cfg.Client,
-		onGiveUp: cfg.OnGiveUp, log: cfg.Logger}
+		onGiveUp: cfg.OnGiveUp, onDelivered: cfg.OnDelivered, log: cfg.Logger}
 	if n.client == nil {
 		n.client = &http.Client{Timeout: 15 * time.Second,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -313,6 +316,9 @@ func (n *Notifier) Deliver(ctx context.Context, job outbound.Job) error {
 			return fmt.Errorf("notify: %s %s for order %s (request %d of %d): %w",
 				m.Platform.Kind, p.Update.Status, p.Update.Reference, i+1, len(reqs), err)
 		}
+	}
+	if n.onDelivered != nil {
+		n.onDelivered(ctx, p.Merchant, p.Update)
 	}
 	return nil
 }

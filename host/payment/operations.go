@@ -257,9 +257,17 @@ func (s *Session) RecordNotices(before *Session, now time.Time) int {
 	return len(s.Outbox) - n
 }
 
+// CauseNoticeQueued is the history cause DropNotices records for each notice handed to the delivery
+// queue; CauseNoticeDelivered the one the host records when the platform took it.
+const (
+	CauseNoticeQueued    = "platform update queued"
+	CauseNoticeDelivered = "platform update delivered"
+)
+
 // DropNotices removes the notices with the given delivery ids from the Outbox (they were handed to the
-// delivery queue). It reports whether any was removed.
-func (s *Session) DropNotices(ids []string) bool {
+// delivery queue) and records each in the history, so the session's timeline keeps its platform updates.
+// It reports whether any was removed.
+func (s *Session) DropNotices(ids []string, now time.Time) bool {
 	n := len(s.Outbox)
 	kept := s.Outbox[:0:0]
 	for _, nt := range s.Outbox {
@@ -272,7 +280,10 @@ func (s *Session) DropNotices(ids []string) bool {
 		}
 		if !drop {
 			kept = append(kept, nt)
+			continue
 		}
+		s.History = append(s.History, Event{At: now, From: s.State, To: s.State, Cause: CauseNoticeQueued,
+			Amount: nt.Amount, Detail: nt.Status + " update " + nt.DeliveryID})
 	}
 	s.Outbox = kept
 	if len(s.Outbox) == 0 {
