@@ -144,6 +144,10 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		if err := s.Store.Ping(ctx); err != nil {
 			return nil, fmt.Errorf("host: redis store (%s): %w", rc.Description(), err)
 		}
+		// Data of an earlier key layout would be invisible to this version: refuse it, with the way on.
+		if err := s.Store.(*store.Redis).CheckLayout(ctx); err != nil {
+			return nil, fmt.Errorf("host: redis store (%s): %w", rc.Description(), err)
+		}
 		log.Info("session store: redis", "redis", rc.Description())
 	} else {
 		s.Store = store.NewMemory(store.WithNow(opts.Now))

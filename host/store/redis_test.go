@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -57,20 +58,22 @@ func TestRedisConformance(t *testing.T) {
 		}))
 }
 
+// TestRedisClusterConformance runs the conformance suite on a cluster of three primaries with a replica
+// each, with the prefix left untagged so that the store's keys spread over the partitions' slots.
 func TestRedisClusterConformance(t *testing.T) {
-	addr := testredis.StartCluster(t)
+	cl := testredis.StartReplicatedCluster(t)
 	client := func(t *testing.T) redis.UniversalClient {
-		c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{addr}})
+		c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs()})
 		t.Cleanup(func() { _ = c.Close() })
 		return c
 	}
 	open := func(t *testing.T, c redis.UniversalClient, prefix string) store.Store {
-		r, err := store.NewRedisFromClient(c, store.RedisOptions{KeyPrefix: prefix})
+		r, err := store.NewRedisFromClient(c, store.RedisOptions{KeyPrefix: prefix, WaitReplicas: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := "{" + strings.TrimSuffix(prefix, ":") + "}:"; r.KeyPrefix() != want {
-			t.Fatalf("cluster key prefix %q, want %q", r.KeyPrefix(), want)
+		if r.KeyPrefix() != prefix {
+			t.Fatalf("cluster key prefix %q, want %q", r.KeyPrefix(), prefix)
 		}
 		return r
 	}
@@ -79,6 +82,83 @@ func TestRedisClusterConformance(t *testing.T) {
 			p := newPrefix()
 			return open(t, client(t), p), open(t, client(t), p)
 		}))
+}
+
+// TestRedisClusterSpread: the sessions of 10,000 checkouts (with their reference keys and poll entries)
+// spread over the three primaries of a cluster within 10% of even, counted in each primary's keyspace.
+func TestRedisClusterSpread(t *testing.T) {
+	if testing.Short() {
+		t.Skip("creates 10,000 sessions")
+	}
+	cl := testredis.StartReplicatedCluster(t)
+	ctx := t.Context()
+	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs()})
+	t.Cleanup(func() { _ = c.Close() })
+	r, err := store.NewRedisFromClient(c, store.RedisOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 10_000
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += 8 {
+				// Ids as kasse makes them, used as the provider reference as kasse does.
+				id := fmt.Sprintf("k%025d", i)
+				s := storetest.Sample(id, id)
+				s.NextCheckAt = time.Now().Add(time.Hour).UTC()
+				if err := r.Create(ctx, s, time.Hour); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	primaries, err := cl.Primaries()
+	if err != nil || len(primaries) != 3 {
+		t.Fatalf("primaries %q, %v", primaries, err)
+	}
+	total := 0
+	counts := make([]int, len(primaries))
+	for i, addr := range primaries {
+		node := redis.NewClient(&redis.Options{Addr: addr})
+		var cursor uint64
+		for {
+			keys, next, err := node.Scan(ctx, cursor, "kasse:*:session:*", 1000).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			counts[i] += len(keys)
+			if cursor = next; cursor == 0 {
+				break
+			}
+		}
+		_ = node.Close()
+		total += counts[i]
+	}
+	if total != n {
+		t.Fatalf("found %d session keys on the primaries %v, want %d", total, counts, n)
+	}
+	even := float64(n) / float64(len(primaries))
+	for i, got := range counts {
+		if dev := (float64(got) - even) / even; dev > 0.10 || dev < -0.10 {
+			t.Errorf("primary %s holds %d sessions, %.1f%% off an even %.0f", primaries[i], got, 100*dev, even)
+		}
+	}
+	t.Logf("sessions per primary: %v (even: %.0f)", counts, even)
+	// Every session is due for a poll in an hour: one claim finds them in all partitions.
+	ids, err := r.ClaimDuePolls(ctx, time.Now().Add(2*time.Hour), n, time.Minute)
+	if err != nil || len(ids) != n {
+		t.Fatalf("claimed %d due polls, %v; want %d", len(ids), err, n)
+	}
 }
 
 func TestRedisKeyLayout(t *testing.T) {
@@ -103,20 +183,21 @@ func TestRedisKeyLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := rawClient(t)
-	raw, err := c.Get(ctx, "kasse:session:layout-1").Result()
+	session, ref := store.LayoutKey(r, "session", "layout-1"), store.LayoutKey(r, "ref", "shop:1", "layout-ref")
+	raw, err := c.Get(ctx, session).Result()
 	if err != nil || !strings.Contains(raw, `"id":"layout-1"`) || !strings.Contains(raw, `"revision":1`) {
 		t.Fatalf("session key: %q, %v", raw, err)
 	}
-	if id, err := c.Get(ctx, "kasse:ref:shop%3A1:layout-ref").Result(); err != nil || id != "layout-1" {
+	if id, err := c.Get(ctx, ref).Result(); err != nil || id != "layout-1" {
 		t.Fatalf("reference key: %q, %v", id, err)
 	}
-	if v, err := c.Get(ctx, "kasse:idem:checkout%3Ashop%3A1:k").Result(); err != nil || v != "v" {
+	if v, err := c.Get(ctx, store.LayoutKey(r, "idem", "checkout:shop:1", "k")).Result(); err != nil || v != "v" {
 		t.Fatalf("idempotency key: %q, %v", v, err)
 	}
-	if score, err := c.ZScore(ctx, "kasse:polls", "layout-1").Result(); err != nil || score != 1_700_000_000_000_001 {
+	if score, err := c.ZScore(ctx, store.LayoutKey(r, "polls", "layout-1"), "layout-1").Result(); err != nil || score != 1_700_000_000_000_001 {
 		t.Fatalf("poll score: %v, %v", score, err)
 	}
-	for _, k := range []string{"kasse:session:layout-1", "kasse:ref:shop%3A1:layout-ref"} {
+	for _, k := range []string{session, ref} {
 		if ttl, err := c.PTTL(ctx, k).Result(); err != nil || ttl <= 59*time.Minute || ttl > time.Hour {
 			t.Fatalf("PTTL %s = %s, %v; want about 1h", k, ttl, err)
 		}
@@ -128,12 +209,12 @@ func TestRedisKeyLayout(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"kasse:session:layout-1", "kasse:ref:shop%3A1:layout-ref-2"} {
+	for _, k := range []string{session, store.LayoutKey(r, "ref", "shop:1", "layout-ref-2")} {
 		if ttl, err := c.PTTL(ctx, k).Result(); err != nil || ttl <= 59*time.Minute || ttl > time.Hour {
 			t.Fatalf("PTTL %s after Update = %s, %v; want about 1h", k, ttl, err)
 		}
 	}
-	if n, err := c.Exists(ctx, "kasse:ref:shop%3A1:layout-ref").Result(); err != nil || n != 0 {
+	if n, err := c.Exists(ctx, ref).Result(); err != nil || n != 0 {
 		t.Fatalf("old reference key: exists %d, %v", n, err)
 	}
 }
@@ -380,8 +461,8 @@ func TestRedisUpdateFrom(t *testing.T) {
 			},
 			fn: setAmount(100), wantCmds: 2, wantCapture: 100, wantRev: 2},
 		{name: "session gone", wantErr: store.ErrNotFound,
-			between: func(t *testing.T, _ *store.Redis, id string) {
-				if err := rawClient(t).Del(ctx, "kasse:"+t.Name()+":session:"+id).Err(); err != nil {
+			between: func(t *testing.T, o *store.Redis, id string) {
+				if err := rawClient(t).Del(ctx, store.LayoutKey(o, "session", id)).Err(); err != nil {
 					t.Fatal(err)
 				}
 			},
@@ -445,6 +526,49 @@ func TestRedisUpdateFrom(t *testing.T) {
 					t.Fatalf("captured %d refunded %d revision %d; want %d, %d, %d", s.CapturedAmount, s.RefundedAmount,
 						s.Revision, tc.wantCapture, tc.wantRefund, base-1+tc.wantRev)
 				}
+			}
+		})
+	}
+}
+
+// TestRedisCheckLayout: a new store gets the layout marker; a store holding keys of layout 1 (no marker,
+// a session or poll set under the bare or tagged prefix) is refused with ErrOldLayout, which names a key.
+func TestRedisCheckLayout(t *testing.T) {
+	ctx := t.Context()
+	c := rawClient(t)
+	for _, tc := range []struct {
+		name, oldKey string
+		wantErr      bool
+	}{
+		{"new store", "", false},
+		{"old session", "session:s-1", true},
+		{"old poll set", "polls", true},
+		{"old session on a cluster", "{tagged}session:s-1", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			prefix := newPrefix()
+			r := newRedis(t, prefix)
+			if tc.oldKey != "" {
+				k := prefix + tc.oldKey
+				if strings.HasPrefix(tc.oldKey, "{tagged}") {
+					k = "{" + strings.TrimSuffix(prefix, ":") + "}:" + strings.TrimPrefix(tc.oldKey, "{tagged}")
+				}
+				if err := c.Set(ctx, k, "x", time.Hour).Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err := r.CheckLayout(ctx)
+			if tc.wantErr {
+				if !errors.Is(err, store.ErrOldLayout) || !strings.Contains(err.Error(), "kasse store migrate") {
+					t.Fatalf("CheckLayout = %v, want ErrOldLayout saying how to migrate", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := r.CheckLayout(ctx); err != nil {
+				t.Fatalf("second CheckLayout: %v", err)
 			}
 		})
 	}
