@@ -157,10 +157,12 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	// Platform status updates and acknowledged-first webhook deliveries are queued beside the sessions.
 	var statusQueue, inboxQueue outbound.Storage = outbound.NewMemoryStorage(), outbound.NewMemoryStorage()
 	if rs, ok := s.Store.(*store.Redis); ok {
-		if statusQueue, err = outbound.NewRedisStorage(rs.Client(), rs.KeyPrefix()+"outbound:"); err != nil {
+		// Partitioned like the store, so that on a cluster the queues' traffic spreads over the primaries.
+		tags := store.PartitionTags(store.QueuePartitions)
+		if statusQueue, err = outbound.NewPartitionedRedisStorage(rs.Client(), rs.KeyPrefix()+"outbound:", tags); err != nil {
 			return nil, fmt.Errorf("host: %w", err)
 		}
-		if inboxQueue, err = outbound.NewRedisStorage(rs.Client(), rs.KeyPrefix()+"inbox:"); err != nil {
+		if inboxQueue, err = outbound.NewPartitionedRedisStorage(rs.Client(), rs.KeyPrefix()+"inbox:", tags); err != nil {
 			return nil, fmt.Errorf("host: %w", err)
 		}
 	}

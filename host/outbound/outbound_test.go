@@ -52,6 +52,20 @@ func storages(t *testing.T) map[string]func(t *testing.T) (Storage, func() Stora
 			}
 			return open(), open
 		},
+		// Partitioned on a cluster, where a script touching two partitions would fail with CROSSSLOT.
+		"redis-cluster-partitioned": func(t *testing.T) (Storage, func() Storage) {
+			addr := testredis.StartCluster(t)
+			open := func() Storage {
+				c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{addr}})
+				t.Cleanup(func() { _ = c.Close() })
+				s, err := NewPartitionedRedisStorage(c, "test:q:", []string{"a", "b", "c", "d", "e", "f", "g", "h"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return s
+			}
+			return open(), open
+		},
 	}
 }
 

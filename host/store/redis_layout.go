@@ -51,6 +51,25 @@ var partitionTags = sync.OnceValue(func() [Partitions]string {
 	return tags
 })
 
+// PartitionTags returns n hash tags evenly spaced over the slots (every Partitions/n-th partition's tag),
+// for other shared state kept beside the sessions that wants its own partitions (the outbound queues).
+// n must divide Partitions; other values are rounded down to a divisor (at least 1).
+func PartitionTags(n int) []string {
+	n = max(min(n, Partitions), 1)
+	for Partitions%n != 0 {
+		n--
+	}
+	tags := partitionTags()
+	out := make([]string, n)
+	for i := range out {
+		out[i] = tags[i*(Partitions/n)]
+	}
+	return out
+}
+
+// QueuePartitions is the number of partitions of the outbound queues kasse keeps beside the store.
+const QueuePartitions = 16
+
 // crc16 is CRC16-CCITT (XMODEM), the checksum Redis Cluster maps keys to slots with.
 func crc16(s string) uint16 {
 	var crc uint16
@@ -188,10 +207,13 @@ func (r *Redis) CheckLayout(ctx context.Context) error {
 // findOldLayoutKey returns a key of layout 1 under the store's prefix, or "" if it finds none.
 func (r *Redis) findOldLayoutKey(ctx context.Context) (string, error) {
 	for _, p := range r.oldLayoutPrefixes() {
-		if n, err := r.client.Exists(ctx, p+"polls").Result(); err != nil {
-			return "", err
-		} else if n > 0 {
-			return p + "polls", nil
+		// Layout 1's poll set, and its outbound queues: one hash tag each, "{<prefix>outbound:}".
+		for _, k := range []string{p + "polls", "{" + p + "outbound:}jobs", "{" + p + "inbox:}jobs"} {
+			if n, err := r.client.Exists(ctx, k).Result(); err != nil {
+				return "", err
+			} else if n > 0 {
+				return k, nil
+			}
 		}
 	}
 	var (
