@@ -258,6 +258,52 @@ func (r *RedisStorage) Buried(ctx context.Context) (map[string]Job, error) {
 	return out, nil
 }
 
+// MoveTo moves every job of r (scheduled and buried, with their due times) into dst, a storage over the
+// same client with other keys (another prefix or other partitions), and deletes r's keys; a job already
+// in dst stays as it is there. It returns the number of jobs moved. It is for changing the key layout
+// (`kasse store migrate`) while no instance uses the queue.
+func (r *RedisStorage) MoveTo(ctx context.Context, dst *RedisStorage) (int, error) {
+	n := 0
+	for _, k := range r.parts {
+		jobs, err := r.client.HGetAll(ctx, k.jobs).Result()
+		if err != nil {
+			return n, fmt.Errorf("redis move jobs of %s: %w", k.jobs, err)
+		}
+		due, err := r.client.ZRangeWithScores(ctx, k.due, 0, -1).Result()
+		if err != nil {
+			return n, fmt.Errorf("redis move jobs of %s: %w", k.due, err)
+		}
+		dead, err := r.client.HGetAll(ctx, k.dead).Result()
+		if err != nil {
+			return n, fmt.Errorf("redis move jobs of %s: %w", k.dead, err)
+		}
+		for _, z := range due {
+			id, _ := z.Member.(string)
+			job, ok := jobs[id]
+			if !ok {
+				continue
+			}
+			d := dst.part(id)
+			if err := addScript.Run(ctx, dst.client, []string{d.due, d.jobs}, id, job, int64(z.Score)).Err(); err != nil {
+				return n, fmt.Errorf("redis move job[%s]: %w", id, err)
+			}
+			n++
+		}
+		for id, job := range dead {
+			if err := dst.client.HSetNX(ctx, dst.part(id).dead, id, job).Err(); err != nil {
+				return n, fmt.Errorf("redis move buried job[%s]: %w", id, err)
+			}
+			n++
+		}
+		for _, key := range []string{k.due, k.jobs, k.dead} {
+			if err := r.client.Del(ctx, key).Err(); err != nil {
+				return n, fmt.Errorf("redis move jobs: delete %s: %w", key, err)
+			}
+		}
+	}
+	return n, nil
+}
+
 // Interface guards.
 var (
 	_ Storage = (*RedisStorage)(nil)

@@ -157,8 +157,11 @@ func hashTag(key string) string {
 	return key[i+1 : i+1+j]
 }
 
-// oldLayoutPrefixes are the prefixes under which layout 1 kept its keys: the prefix itself on one server,
-// the prefix wrapped in a hash tag on a cluster.
+// LayoutOnePrefixes returns the prefixes under which layout 1 kept its keys: the prefix itself on one
+// server, the prefix wrapped in a hash tag on a cluster. Its outbound queues were
+// outbound.NewRedisStorage(client, p+"outbound:") and p+"inbox:" for each.
+func (r *Redis) LayoutOnePrefixes() []string { return r.oldLayoutPrefixes() }
+
 func (r *Redis) oldLayoutPrefixes() []string {
 	ps := []string{r.prefix}
 	if t := withHashTag(r.prefix); t != r.prefix {
@@ -257,4 +260,184 @@ func (r *Redis) findOldLayoutKey(ctx context.Context) (string, error) {
 // escapeGlob escapes the characters SCAN MATCH treats specially.
 func escapeGlob(s string) string {
 	return strings.NewReplacer(`\`, `\\`, "*", `\*`, "?", `\?`, "[", `\[`, "]", `\]`).Replace(s)
+}
+
+// MigrationReport says what MigrateLayout moved.
+type MigrationReport struct {
+	// Keys is the number of layout 1 keys rewritten into layout 2 (a poll set counts once).
+	Keys int
+	// Polls is the number of poll entries moved into their partitions' schedules.
+	Polls int
+	// Skipped lists old keys that were not recognised and were left where they are.
+	Skipped []string
+}
+
+// MigrateLayout rewrites the keys of layout 1 under the store's prefix into layout 2 and then writes the
+// layout marker. Every key is copied with its value and remaining TTL (DUMP, RESTORE) to its new name
+// before the old key is deleted; the poll set is split into the partitions' schedules. A key already at
+// its new name is kept (a migration that stopped half-way can be run again), and an old key that is not
+// the store's is listed in the report and left alone. Run it with every kasse instance stopped: an
+// instance of the earlier version would go on writing the old keys. The outbound queues of layout 1 are
+// moved by the caller (outbound.RedisStorage.MoveTo), before MigrateLayout writes the marker.
+func (r *Redis) MigrateLayout(ctx context.Context) (MigrationReport, error) {
+	var rep MigrationReport
+	if v, err := r.client.Get(ctx, r.layoutKey()).Result(); err == nil && v == LayoutVersion {
+		return rep, nil
+	} else if err != nil && !errors.Is(err, redis.Nil) {
+		return rep, fmt.Errorf("store: migrate: read the layout marker: %w", err)
+	}
+	var keys []string
+	var mu sync.Mutex
+	collect := func(ctx context.Context, c *redis.Client) error {
+		for _, p := range r.oldLayoutPrefixes() {
+			iter := c.Scan(ctx, 0, escapeGlob(p)+"*", 1000).Iterator()
+			for iter.Next(ctx) {
+				mu.Lock()
+				keys = append(keys, iter.Val())
+				mu.Unlock()
+			}
+			if err := iter.Err(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var err error
+	switch c := r.client.(type) {
+	case *redis.ClusterClient:
+		err = c.ForEachMaster(ctx, collect)
+	case *redis.Client:
+		err = collect(ctx, c)
+	default:
+		err = errors.New("only a single server or a cluster client can be migrated")
+	}
+	if err != nil {
+		return rep, fmt.Errorf("store: migrate: list the old keys: %w", err)
+	}
+	for _, k := range keys {
+		old, rest := r.splitOldKey(k)
+		if old == "" {
+			continue // a layout 2 key, or another prefix's
+		}
+		if rest == "polls" {
+			n, err := r.migratePolls(ctx, k)
+			if err != nil {
+				return rep, err
+			}
+			rep.Keys++
+			rep.Polls += n
+			continue
+		}
+		nk := r.newKeyOf(rest)
+		if nk == "" {
+			rep.Skipped = append(rep.Skipped, k)
+			continue
+		}
+		if err := r.moveKey(ctx, k, nk); err != nil {
+			return rep, err
+		}
+		rep.Keys++
+	}
+	if err := r.client.Set(ctx, r.layoutKey(), LayoutVersion, 0).Err(); err != nil {
+		return rep, fmt.Errorf("store: migrate: write the layout marker: %w", err)
+	}
+	return rep, nil
+}
+
+// splitOldKey returns the old prefix and the rest of key k if k is a layout 1 key of the store ("" if
+// not: layout 2 keys carry a "{" right after the prefix).
+func (r *Redis) splitOldKey(k string) (prefix, rest string) {
+	for _, p := range r.oldLayoutPrefixes() {
+		if strings.HasPrefix(k, p) && !strings.HasPrefix(k[len(p):], "{") {
+			return p, k[len(p):]
+		}
+	}
+	return "", ""
+}
+
+// unescapeKeyPart undoes keyEscaper.
+func unescapeKeyPart(s string) string {
+	return strings.NewReplacer("%3A", ":", "%25", "%").Replace(s)
+}
+
+// newKeyOf maps the part of a layout 1 key after the prefix to its layout 2 key, or "" if it is not a
+// key the store wrote.
+func (r *Redis) newKeyOf(rest string) string {
+	kind, tail, ok := strings.Cut(rest, ":")
+	if !ok {
+		return ""
+	}
+	pair := func() (string, string, bool) {
+		a, b, ok := strings.Cut(tail, ":")
+		return unescapeKeyPart(a), b, ok
+	}
+	switch kind {
+	case "session":
+		return r.sessionKey(tail)
+	case "ref", "shopref", "user", "idem":
+		a, b, ok := pair()
+		if !ok {
+			return ""
+		}
+		switch kind {
+		case "ref":
+			return r.refKey(a, b)
+		case "shopref":
+			return r.shopRefKey(a, b)
+		case "user":
+			return r.userKey(a, b)
+		}
+		return r.idemKey(a, b)
+	case "lease", "cursor", "ledger", "ledgerdates", "expect":
+		return r.globalKey(rest)
+	}
+	return ""
+}
+
+// moveKey copies old to nk with its value and TTL, unless nk exists, then deletes old.
+func (r *Redis) moveKey(ctx context.Context, old, nk string) error {
+	dump, err := r.client.Dump(ctx, old).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil // expired meanwhile
+	}
+	if err != nil {
+		return fmt.Errorf("store: migrate %s: %w", old, err)
+	}
+	ttl, err := r.client.PTTL(ctx, old).Result()
+	if err != nil {
+		return fmt.Errorf("store: migrate %s: %w", old, err)
+	}
+	if ttl == -2 {
+		return nil
+	}
+	if ttl < 0 {
+		ttl = 0
+	}
+	err = r.client.Restore(ctx, nk, ttl, dump).Err()
+	if err != nil && !strings.Contains(err.Error(), "BUSYKEY") {
+		return fmt.Errorf("store: migrate %s to %s: %w", old, nk, err)
+	}
+	if err := r.client.Del(ctx, old).Err(); err != nil {
+		return fmt.Errorf("store: migrate: delete %s: %w", old, err)
+	}
+	return nil
+}
+
+// migratePolls splits the old poll set k into the partitions' schedules (ZADD NX: an entry already
+// there stays) and deletes it.
+func (r *Redis) migratePolls(ctx context.Context, k string) (int, error) {
+	zs, err := r.client.ZRangeWithScores(ctx, k, 0, -1).Result()
+	if err != nil {
+		return 0, fmt.Errorf("store: migrate %s: %w", k, err)
+	}
+	for _, z := range zs {
+		id, _ := z.Member.(string)
+		if err := r.client.ZAddNX(ctx, r.pollsKey(partitionOf(id)), z).Err(); err != nil {
+			return 0, fmt.Errorf("store: migrate %s: poll of %s: %w", k, id, err)
+		}
+	}
+	if err := r.client.Del(ctx, k).Err(); err != nil {
+		return 0, fmt.Errorf("store: migrate: delete %s: %w", k, err)
+	}
+	return len(zs), nil
 }

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -571,5 +572,77 @@ func TestRedisCheckLayout(t *testing.T) {
 				t.Fatalf("second CheckLayout: %v", err)
 			}
 		})
+	}
+}
+
+// TestRedisMigrateLayout: keys written in layout 1 (a session with its reference, an idempotency key, a
+// poll entry, a lease) are refused by CheckLayout, moved by MigrateLayout with their TTLs, and read
+// through the store afterwards; a second migration has nothing to do.
+func TestRedisMigrateLayout(t *testing.T) {
+	ctx := t.Context()
+	prefix := newPrefix()
+	c := rawClient(t)
+	s := storetest.Sample("mig-1", "mig-1")
+	s.Merchant = "shop:1"
+	s.Revision = 4
+	raw, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := map[string]string{
+		"session:mig-1":           string(raw),
+		"ref:shop%3A1:mig-1":      "mig-1",
+		"idem:checkout%3Ashop:k1": "v1",
+		"lease:settle":            "instance-a",
+		"unknown:thing":           "x",
+	}
+	for k, v := range old {
+		if err := c.Set(ctx, prefix+k, v, time.Hour).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.ZAdd(ctx, prefix+"polls", redis.Z{Score: 1_700_000_000_000_000, Member: "mig-1"}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	r := newRedis(t, prefix)
+	if err := r.CheckLayout(ctx); !errors.Is(err, store.ErrOldLayout) {
+		t.Fatalf("CheckLayout before the migration = %v, want ErrOldLayout", err)
+	}
+	rep, err := r.MigrateLayout(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Keys != 5 || rep.Polls != 1 || len(rep.Skipped) != 1 || rep.Skipped[0] != prefix+"unknown:thing" {
+		t.Fatalf("report %+v", rep)
+	}
+	if err := r.CheckLayout(ctx); err != nil {
+		t.Fatalf("CheckLayout after the migration: %v", err)
+	}
+	got, err := r.GetByProviderReference(ctx, "shop:1", "mig-1")
+	if err != nil || got.ID != "mig-1" || got.Revision != 4 {
+		t.Fatalf("session after the migration: %+v, %v", got, err)
+	}
+	if ttl, err := c.PTTL(ctx, store.LayoutKey(r, "session", "mig-1")).Result(); err != nil || ttl <= 59*time.Minute {
+		t.Fatalf("migrated session's TTL %s, %v", ttl, err)
+	}
+	if v, err := r.ClaimIdempotencyKey(ctx, "checkout:shop", "k1", "other", time.Minute); err != nil || v != "v1" {
+		t.Fatalf("migrated idempotency key: %q, %v", v, err)
+	}
+	if ok, err := r.AcquireLease(ctx, "settle", "instance-b", time.Minute); err != nil || ok {
+		t.Fatalf("migrated lease taken by another holder: %v, %v", ok, err)
+	}
+	if ids, err := r.ClaimDuePolls(ctx, time.UnixMicro(1_700_000_000_000_000), 10, time.Minute); err != nil || len(ids) != 1 || ids[0] != "mig-1" {
+		t.Fatalf("migrated poll: %q, %v", ids, err)
+	}
+	for k := range old {
+		if k == "unknown:thing" {
+			continue
+		}
+		if n, err := c.Exists(ctx, prefix+k).Result(); err != nil || n != 0 {
+			t.Errorf("old key %s still exists: %d, %v", k, n, err)
+		}
+	}
+	if rep, err := r.MigrateLayout(ctx); err != nil || rep.Keys != 0 {
+		t.Fatalf("second migration: %+v, %v", rep, err)
 	}
 }
