@@ -646,3 +646,54 @@ func TestRedisMigrateLayout(t *testing.T) {
 		t.Fatalf("second migration: %+v, %v", rep, err)
 	}
 }
+
+// BenchmarkRedisStoreOps measures store operations per second on a cluster of one primary and on one of
+// three primaries with a replica each: each iteration is a checkout's store traffic (Create, Get, two
+// Updates), from many goroutines so that the store, not the client, is the bottleneck. It reports
+// store-ops/s (four per iteration). What limits it on a small machine is the CPU the redis-server
+// processes and the client share; see RATIONALE.md, "Why sessions are partitioned by id".
+func BenchmarkRedisStoreOps(b *testing.B) {
+	for _, tc := range []struct {
+		name  string
+		addrs func(b *testing.B) []string
+	}{
+		{"primaries=1", func(b *testing.B) []string { return []string{testredis.StartCluster(b)} }},
+		{"primaries=3", func(b *testing.B) []string { return testredis.StartReplicatedCluster(b).Addrs() }},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: tc.addrs(b), PoolSize: 64})
+			b.Cleanup(func() { _ = c.Close() })
+			r, err := store.NewRedisFromClient(c, store.RedisOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			var seq atomic.Int64
+			b.SetParallelism(16)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					id := fmt.Sprintf("bench-%d", seq.Add(1))
+					if err := r.Create(ctx, storetest.Sample(id, id), time.Hour); err != nil {
+						b.Error(err)
+						return
+					}
+					if _, err := r.Get(ctx, id); err != nil {
+						b.Error(err)
+						return
+					}
+					for range 2 {
+						if _, err := r.Update(ctx, id, func(s *payment.Session) (bool, error) {
+							s.CapturedAmount++
+							return true, nil
+						}); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}
+			})
+			b.ReportMetric(float64(4*b.N)/b.Elapsed().Seconds(), "store-ops/s")
+		})
+	}
+}
