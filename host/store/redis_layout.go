@@ -211,7 +211,8 @@ func (r *Redis) CheckLayout(ctx context.Context) error {
 func (r *Redis) findOldLayoutKey(ctx context.Context) (string, error) {
 	for _, p := range r.oldLayoutPrefixes() {
 		// Layout 1's poll set, and its outbound queues: one hash tag each, "{<prefix>outbound:}".
-		for _, k := range []string{p + "polls", "{" + p + "outbound:}jobs", "{" + p + "inbox:}jobs"} {
+		for _, k := range []string{p + "polls", "{" + p + "outbound:}jobs", "{" + p + "outbound:}dead",
+			"{" + p + "inbox:}jobs", "{" + p + "inbox:}dead"} {
 			if n, err := r.client.Exists(ctx, k).Result(); err != nil {
 				return "", err
 			} else if n > 0 {
