@@ -358,7 +358,7 @@ func hasHashTag(key string) bool {
 }
 
 // withHashTag returns prefix unchanged if it has a hash tag, and otherwise wraps it in one, keeping a
-// trailing ":" outside the braces ("kasse:" -> "{kasse}:").
+// trailing ":" outside the braces ("kasse:" -> "{kasse}:"): the prefix layout 1 used on a cluster.
 func withHashTag(prefix string) string {
 	if hasHashTag(prefix) {
 		return prefix
@@ -484,7 +484,7 @@ func (r *Redis) Get(ctx context.Context, id string) (*payment.Session, error) {
 // kasse's own sessions use their id as the provider reference (eCom orderId, ePayment reference), so one
 // MGET reads the reference key together with the session key named by the reference: when the reference
 // key names that session, which is the usual case, the lookup costs one round trip instead of two. Both
-// keys carry the prefix's hash tag on a cluster, so the MGET never crosses slots.
+// keys are in the reference's partition (a session's is its id's), so the MGET never crosses slots.
 func (r *Redis) GetByProviderReference(ctx context.Context, merchant, ref string) (*payment.Session, error) {
 	fail := func(err error) (*payment.Session, error) {
 		return nil, fmt.Errorf("store: get session by reference[%s/%s]: %w", merchant, ref, err)
