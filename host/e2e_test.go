@@ -474,8 +474,17 @@ func expectProblem(t *testing.T, res result, status int, pointer string) {
 	t.Fatalf("problem does not name %s: %s", pointer, res.raw)
 }
 
-// stores runs f once with the in-process store and once with a real redis-server.
+// stores runs f once with the in-process store and once with a real redis-server; with
+// KASSE_TEST_REDIS=cluster, the second run is on a Redis Cluster of three primaries with a replica each
+// instead, reached through go-redis's cluster URL form (the store's keys then spread over the primaries).
 func stores(t *testing.T, f func(t *testing.T, redisURL string)) {
 	t.Run("memory", func(t *testing.T) { f(t, "") })
-	t.Run("redis", func(t *testing.T) { f(t, testredis.Start(t)) })
+	t.Run("redis", func(t *testing.T) {
+		if os.Getenv("KASSE_TEST_REDIS") != "cluster" {
+			f(t, testredis.Start(t))
+			return
+		}
+		addrs := testredis.StartReplicatedCluster(t).Addrs()
+		f(t, "redis://"+addrs[0]+"?addr="+strings.Join(addrs[1:], "&addr="))
+	})
 }

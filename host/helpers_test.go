@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,20 +34,46 @@ func lastCallback(t *testing.T, s *stack, orderID string) vippssim.DeliveredCall
 	}
 }
 
-// redisKeys counts the keys in the test's redis database.
+// redisKeys counts the keys in the test's redis database (on every primary of a cluster URL), except the
+// store's layout marker, which kasse writes at start.
 func redisKeys(t *testing.T, url string) int64 {
 	t.Helper()
-	opts, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
+	ctx := context.Background()
+	var c redis.UniversalClient
+	if strings.Contains(url, "addr=") {
+		opts, err := redis.ParseClusterURL(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c = redis.NewClusterClient(opts)
+	} else {
+		opts, err := redis.ParseURL(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c = redis.NewClient(opts)
 	}
-	c := redis.NewClient(opts)
 	defer c.Close()
-	n, err := c.DBSize(context.Background()).Result()
+	var n atomic.Int64
+	count := func(ctx context.Context, c *redis.Client) error {
+		k, err := c.DBSize(ctx).Result()
+		n.Add(k)
+		return err
+	}
+	var err error
+	if cc, ok := c.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, count)
+	} else {
+		err = count(ctx, c.(*redis.Client))
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	return n
+	m, err := c.Exists(ctx, "kasse:{g}:layout").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n.Load() - m
 }
 
 // simPaymentCount is how many payments were initiated at the simulator.

@@ -216,10 +216,16 @@ func (s *Server) openStore(ctx context.Context, cfg *config.Config, opts Options
 	if err := s.Store.Ping(ctx); err != nil {
 		return fmt.Errorf("host: redis store (%s): %w", rc.Description(), err)
 	}
-	if s.statusQueue, err = outbound.NewRedisStorage(rs.Client(), rs.KeyPrefix()+"outbound:"); err != nil {
+	// Data of an earlier key layout would be invisible to this version: refuse it, with the way on.
+	if err := rs.CheckLayout(ctx); err != nil {
+		return fmt.Errorf("host: redis store (%s): %w", rc.Description(), err)
+	}
+	// Partitioned like the store, so that on a cluster the queues' traffic spreads over the primaries.
+	tags := store.PartitionTags(store.QueuePartitions)
+	if s.statusQueue, err = outbound.NewPartitionedRedisStorage(rs.Client(), rs.KeyPrefix()+"outbound:", tags); err != nil {
 		return fmt.Errorf("host: %w", err)
 	}
-	if s.inboxQueue, err = outbound.NewRedisStorage(rs.Client(), rs.KeyPrefix()+"inbox:"); err != nil {
+	if s.inboxQueue, err = outbound.NewPartitionedRedisStorage(rs.Client(), rs.KeyPrefix()+"inbox:", tags); err != nil {
 		return fmt.Errorf("host: %w", err)
 	}
 	s.log.Info("session store: redis", "redis", rc.Description())

@@ -1,5 +1,6 @@
 // Package command is kasse's command line: `kasse serve` (the default), `kasse version`,
-// `kasse config check FILE`, `kasse plugin ...` (host/upgrade/cli) and `kasse help`. It parses arguments,
+// `kasse config check FILE`, `kasse plugin ...` (host/upgrade/cli), `kasse store migrate` (the Redis
+// key layout, host/store) and `kasse help`. It parses arguments,
 // builds the logger (host/logging), turns SIGINT and SIGTERM into a graceful shutdown that it logs, and
 // maps outcomes to exit codes: 0 done, 1 failed, 2 a usage error (an unknown command or flag). What the
 // service does is package host's; this package only starts and stops it.
@@ -31,6 +32,8 @@ import (
 	"github.com/kassehq/kasse/host/config"
 	"github.com/kassehq/kasse/host/hooks"
 	"github.com/kassehq/kasse/host/logging"
+	"github.com/kassehq/kasse/host/outbound"
+	"github.com/kassehq/kasse/host/store"
 	plugincli "github.com/kassehq/kasse/host/upgrade/cli"
 	"github.com/kassehq/kasse/plugin/abi"
 	"github.com/kassehq/kasse/schemas"
@@ -53,6 +56,9 @@ commands:
   config check [FILE]   check a config file as serve would (schema, invariants, environment variables,
                         platform adapters, plugin modules); exit 0 when it is good, 1 with the problems
   plugin <command>      package, sign, verify and inspect payment plugins (kasse plugin help)
+  store migrate [-config FILE]
+                        rewrite a Redis store written by an earlier kasse into the current key layout
+                        (stop every kasse instance first); serve refuses a store in an earlier layout
   help                  print this
 
 The config file is -config, else $KASSE_CONFIG, else examples/kasse.yaml. Relative paths in it are
@@ -104,6 +110,11 @@ func Run(ctx context.Context, args []string, sys IO) int {
 		return configCheck(args[2:], sys)
 	case "plugin":
 		return plugincli.Main(args[1:], sys.Stdout, sys.Stderr)
+	case "store":
+		if len(args) < 2 || args[1] != "migrate" {
+			return usageError(sys, "store: the command is `kasse store migrate [-config FILE]`")
+		}
+		return storeMigrate(ctx, args[2:], sys)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(sys.Stdout, usage)
 		return 0
@@ -275,6 +286,78 @@ func configCheck(args []string, sys IO) int {
 	}
 	slices.Sort(ids)
 	fmt.Fprintf(sys.Stdout, "%s: ok (%d merchants: %s)\n", path, len(ids), strings.Join(ids, ", "))
+	return 0
+}
+
+// storeMigrate rewrites the configured Redis store from key layout 1 into the current one (see
+// store.Redis.MigrateLayout): first the outbound queues, then the store's keys and the layout marker.
+func storeMigrate(ctx context.Context, args []string, sys IO) int {
+	fs := flagSet("store migrate", sys)
+	configFlag := fs.String("config", "", "config file (default $KASSE_CONFIG, else "+defaultConfig+")")
+	if err := fs.Parse(args); err != nil {
+		return parseExit(err)
+	}
+	if fs.NArg() > 0 {
+		return usageError(sys, fmt.Sprintf("store migrate: unexpected arguments %q", fs.Args()))
+	}
+	path := sys.configPath(*configFlag)
+	fail := func(err error) int {
+		fmt.Fprintf(sys.Stderr, "kasse store migrate: %v\n", err)
+		return 1
+	}
+	set, err := schemas.Compile()
+	if err != nil {
+		return fail(err)
+	}
+	cfg, err := config.Load(path, set, sys.Getenv)
+	if err != nil {
+		writeProblems(sys.Stderr, path, err)
+		return 1
+	}
+	rc := cfg.Store.Redis
+	if rc == nil {
+		return fail(errors.New("the config has no store.redis (nor KASSE_REDIS_URL): the in-process store has nothing to migrate"))
+	}
+	client, err := rc.NewClient()
+	if err != nil {
+		return fail(err)
+	}
+	defer func() { _ = client.Close() }()
+	rs, err := store.NewRedisFromClient(client, store.RedisOptions{})
+	if err != nil {
+		return fail(err)
+	}
+	if err := rs.Ping(ctx); err != nil {
+		return fail(fmt.Errorf("redis store (%s): %w", rc.Description(), err))
+	}
+	tags := store.PartitionTags(store.QueuePartitions)
+	jobs := 0
+	for _, q := range []string{"outbound:", "inbox:"} {
+		dst, err := outbound.NewPartitionedRedisStorage(client, rs.KeyPrefix()+q, tags)
+		if err != nil {
+			return fail(err)
+		}
+		for _, p := range rs.LayoutOnePrefixes() {
+			old, err := outbound.NewRedisStorage(client, p+q)
+			if err != nil {
+				return fail(err)
+			}
+			n, err := old.MoveTo(ctx, dst)
+			jobs += n
+			if err != nil {
+				return fail(fmt.Errorf("queue %s: %w", q, err))
+			}
+		}
+	}
+	rep, err := rs.MigrateLayout(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	fmt.Fprintf(sys.Stdout, "store %s: layout %s; moved %d keys, %d poll entries and %d queued jobs\n",
+		rc.Description(), store.LayoutVersion, rep.Keys, rep.Polls, jobs)
+	for _, k := range rep.Skipped {
+		fmt.Fprintf(sys.Stdout, "left alone (not a key kasse wrote): %s\n", k)
+	}
 	return 0
 }
 

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -20,9 +21,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/kassehq/kasse/adapters"
 	_ "github.com/kassehq/kasse/adapters/standard"
 	"github.com/kassehq/kasse/host/command"
+	"github.com/kassehq/kasse/host/internal/testredis"
 	"github.com/kassehq/kasse/plugin/plugintest"
 )
 
@@ -91,6 +95,26 @@ func TestCommands(t *testing.T) {
 	unknownKind := writeConfig(t, strings.Replace(configYAML(""), "    plugin: vipps-ecom\n",
 		"    plugin: vipps-ecom\n    platform: {kind: magento, webhookSecretEnv: KASSE_DEMO_API_KEY}\n", 1), nil)
 	badYAML := writeConfig(t, configYAML("plugins:\n  devMode: true\n"), nil)
+	// A store written by layout 1: a session key and a queued status update.
+	oldRedis := testredis.Start(t)
+	withRedis := maps.Clone(env)
+	withRedis["KASSE_REDIS_URL"] = oldRedis
+	if o, err := redis.ParseURL(oldRedis); err != nil {
+		t.Fatal(err)
+	} else {
+		c := redis.NewClient(o)
+		ctx := t.Context()
+		if err := c.Set(ctx, "kasse:session:k1", `{"id":"k1"}`, time.Hour).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.HSet(ctx, "{kasse:outbound:}jobs", "j1", `{"id":"j1","kind":"status","payload":{}}`).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.ZAdd(ctx, "{kasse:outbound:}due", redis.Z{Score: 1, Member: "j1"}).Err(); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.Close()
+	}
 
 	tests := []struct {
 		name     string
@@ -133,6 +157,15 @@ func TestCommands(t *testing.T) {
 		{name: "serve config refused", args: []string{"-config", misspelt}, env: env, code: 1,
 			stderr: []string{`msg="kasse: cannot start: config refused"`, `problem=1/2`, `field=/reconciler/interval`, `problem=2/2`, `did you mean pendingTimeout?`}},
 		{name: "plugin", args: []string{"plugin"}, code: 2, stderr: []string{"usage: kasse plugin"}},
+		{name: "store without migrate", args: []string{"store"}, code: 2, stderr: []string{"kasse store migrate"}},
+		{name: "store migrate without redis", args: []string{"store", "migrate", "-config", good}, env: env, code: 1,
+			stderr: []string{"no store.redis"}},
+		{name: "serve refuses the old layout", args: []string{"-config", good}, env: withRedis, code: 1,
+			stderr: []string{"earlier key layout", "{kasse:outbound:}jobs", "kasse store migrate"}},
+		{name: "store migrate", args: []string{"store", "migrate", "-config", good}, env: withRedis,
+			stdout: []string{"layout 2; moved 1 keys, 0 poll entries and 1 queued jobs"}},
+		{name: "store migrate again", args: []string{"store", "migrate", "-config", good}, env: withRedis,
+			stdout: []string{"moved 0 keys, 0 poll entries and 0 queued jobs"}},
 		{name: "plugin help", args: []string{"plugin", "help"}, stdout: []string{"keygen"}},
 	}
 	for _, tt := range tests {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -45,6 +46,20 @@ func storages(t *testing.T) map[string]func(t *testing.T) (Storage, func() Stora
 				c := redis.NewClient(opt)
 				t.Cleanup(func() { _ = c.Close() })
 				s, err := NewRedisStorage(c, "test:q:")
+				if err != nil {
+					t.Fatal(err)
+				}
+				return s
+			}
+			return open(), open
+		},
+		// Partitioned on a cluster, where a script touching two partitions would fail with CROSSSLOT.
+		"redis-cluster-partitioned": func(t *testing.T) (Storage, func() Storage) {
+			addr := testredis.StartCluster(t)
+			open := func() Storage {
+				c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{addr}})
+				t.Cleanup(func() { _ = c.Close() })
+				s, err := NewPartitionedRedisStorage(c, "test:q:", []string{"a", "b", "c", "d", "e", "f", "g", "h"})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -359,5 +374,56 @@ func TestDeliverPanic(t *testing.T) {
 	q.RunOnce(context.Background(), 1)
 	if !strings.Contains(logs.String(), "deliver panicked: boom") {
 		t.Errorf("logs: %s", logs.String())
+	}
+}
+
+// TestRedisStorageMoveTo: the jobs of a layout 1 queue (one partition) move, due times and buried jobs
+// included, into a partitioned queue, and the old keys are gone.
+func TestRedisStorageMoveTo(t *testing.T) {
+	ctx := t.Context()
+	opt, err := redis.ParseURL(testredis.Start(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := redis.NewClient(opt)
+	t.Cleanup(func() { _ = c.Close() })
+	src, err := NewRedisStorage(c, "kasse:outbound:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst, err := NewPartitionedRedisStorage(c, "kasse:outbound:", []string{"1", "2", "3", "4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Unix(1_700_000_000, 0)
+	for i, id := range []string{"a", "b", "c", "d", "e"} {
+		if _, err := src.Add(ctx, Job{ID: id, Kind: "k"}, t0.Add(time.Duration(i)*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := src.Bury(ctx, Job{ID: "e", Kind: "k", LastError: "gone"}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := src.MoveTo(ctx, dst)
+	if err != nil || n != 5 {
+		t.Fatalf("MoveTo = %d, %v; want 5 jobs", n, err)
+	}
+	if l, err := src.Len(ctx); err != nil || l != 0 {
+		t.Fatalf("old queue holds %d, %v", l, err)
+	}
+	if b, err := dst.Buried(ctx); err != nil || len(b) != 1 || b["e"].LastError != "gone" {
+		t.Fatalf("buried after the move: %+v, %v", b, err)
+	}
+	jobs, err := dst.Claim(ctx, t0.Add(2*time.Second), 10, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, j := range jobs {
+		ids = append(ids, j.ID)
+	}
+	slices.Sort(ids)
+	if !slices.Equal(ids, []string{"a", "b", "c"}) {
+		t.Fatalf("due after the move: %q, want a, b, c", ids)
 	}
 }

@@ -1,9 +1,11 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -12,21 +14,17 @@ import (
 	"github.com/kassehq/kasse/host/payment"
 )
 
-// listBatch is how many index entries one round trip of ListSessions reads.
+// listBatch is how many index entries one round of ListSessions reads from each partition.
 const listBatch = 100
 
-// listKey is the merchant's creation-time index, or with a state its index of the sessions in that state.
-func (r *Redis) listKey(merchant string, state payment.State) string {
-	k := r.prefix + "list:" + keyEscaper.Replace(merchant)
-	if state != "" {
-		k += ":" + string(state)
-	}
-	return k
-}
+// The console's index is kept per partition (listKey, in redis_layout.go), in the same slot as the
+// sessions it lists, so that the session's script writes it. Reading it merges the partitions: each
+// round reads the newest listBatch entries after the cursor from every partition in one pipeline and
+// keeps what is certainly in order (see nextListBatch).
 
 // ListSessions implements Lister.ListSessions: it walks the merchant's index (of one state, if given)
-// newest first in batches of listBatch ids, reads the sessions with one MGET per batch and removes the
-// index entries of sessions that have expired.
+// newest first, reads the sessions of each batch in one pipeline and removes the index entries of
+// sessions that have expired.
 func (r *Redis) ListSessions(ctx context.Context, q ListQuery) (ListPage, error) {
 	after, err := q.normalize()
 	if err != nil {
@@ -43,52 +41,38 @@ func (r *Redis) ListSessions(ctx context.Context, q ListQuery) (ListPage, error)
 		lo = strconv.FormatInt(q.From.UnixMicro(), 10)
 	}
 	var page ListPage
-	offset := 0
 	for {
-		start := hi
-		if after != nil {
-			start = strconv.FormatInt(after.micros, 10)
-		}
-		zs, err := r.client.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{Key: r.listKey(q.Merchant, q.State),
-			Start: start, Stop: lo, ByScore: true, Rev: true, Offset: int64(offset), Count: listBatch}).Result()
+		batch, err := r.nextListBatch(ctx, q, after, hi, lo)
 		if err != nil {
 			return fail(err)
 		}
-		if len(zs) == 0 {
+		if len(batch) == 0 {
 			return page, nil
 		}
-		var pos []listPos
-		for _, z := range zs {
-			p := listPos{micros: int64(z.Score), id: fmt.Sprint(z.Member)}
-			if after != nil && !after.before(p.micros, p.id) {
-				offset++ // ties at the cursor's microsecond that the page before already had
-				continue
+		cmds, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, pos := range batch {
+				p.Get(ctx, r.sessionKey(pos.id))
 			}
-			pos = append(pos, p)
-		}
-		if len(pos) == 0 {
-			continue
-		}
-		keys := make([]string, len(pos))
-		for i, p := range pos {
-			keys[i] = r.sessionKey(p.id)
-		}
-		raws, err := r.client.MGet(ctx, keys...).Result()
-		if err != nil {
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
 			return fail(err)
 		}
 		var gone []string
-		for i, raw := range raws {
+		for i, c := range cmds {
 			if len(page.Sessions) == q.Limit || page.Scanned == q.MaxScan {
 				page.Next = after.String()
 				r.unlist(ctx, q.Merchant, gone)
 				return page, nil
 			}
-			after = &pos[i]
-			str, ok := raw.(string)
-			if !ok {
-				gone = append(gone, pos[i].id)
+			after = &batch[i]
+			str, err := c.(*redis.StringCmd).Result()
+			if errors.Is(err, redis.Nil) {
+				gone = append(gone, batch[i].id)
 				continue
+			}
+			if err != nil {
+				return fail(err)
 			}
 			s, err := decodeSession(str)
 			if err != nil {
@@ -100,7 +84,62 @@ func (r *Redis) ListSessions(ctx context.Context, q ListQuery) (ListPage, error)
 			}
 		}
 		r.unlist(ctx, q.Merchant, gone)
-		offset = 0
+	}
+}
+
+// nextListBatch returns the next index entries after the cursor (all of them when after is nil), newest
+// first, merged from every partition. A partition that returned a full batch may hold older entries it did
+// not return, so the merged list is cut at the newest of those partitions' oldest entries: everything up
+// to there is complete. Ties at the cursor's microsecond that were listed already can fill a partition's
+// batch; then it reads more.
+func (r *Redis) nextListBatch(ctx context.Context, q ListQuery, after *listPos, hi, lo string) ([]listPos, error) {
+	start := hi
+	if after != nil {
+		start = strconv.FormatInt(after.micros, 10)
+	}
+	for count := int64(listBatch); ; count *= 2 {
+		cmds, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for part := range Partitions {
+				p.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{Key: r.listKey(part, q.Merchant, q.State),
+					Start: start, Stop: lo, ByScore: true, Rev: true, Count: count})
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, err
+		}
+		var out []listPos
+		var cut *listPos // the newest oldest-entry of a partition that returned a full batch
+		for _, c := range cmds {
+			zs, err := c.(*redis.ZSliceCmd).Result()
+			if err != nil && !errors.Is(err, redis.Nil) {
+				return nil, err
+			}
+			for _, z := range zs {
+				pos := listPos{micros: int64(z.Score), id: fmt.Sprint(z.Member)}
+				if after == nil || after.before(pos.micros, pos.id) {
+					out = append(out, pos)
+				}
+			}
+			if int64(len(zs)) == count {
+				last := listPos{micros: int64(zs[len(zs)-1].Score), id: fmt.Sprint(zs[len(zs)-1].Member)}
+				if cut == nil || cut.before(last.micros, last.id) {
+					cut = &last
+				}
+			}
+		}
+		slices.SortFunc(out, func(a, b listPos) int {
+			if c := cmp.Compare(b.micros, a.micros); c != 0 {
+				return c
+			}
+			return cmp.Compare(b.id, a.id)
+		})
+		if cut != nil {
+			out = slices.DeleteFunc(out, func(p listPos) bool { return cut.before(p.micros, p.id) })
+		}
+		if len(out) > 0 || cut == nil {
+			return out[:min(len(out), listBatch)], nil
+		}
 	}
 }
 
@@ -110,14 +149,13 @@ func (r *Redis) unlist(ctx context.Context, merchant string, ids []string) {
 	if len(ids) == 0 {
 		return
 	}
-	members := make([]any, len(ids))
-	for i, id := range ids {
-		members[i] = id
-	}
 	_, _ = r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.ZRem(ctx, r.listKey(merchant, ""), members...)
-		for _, st := range payment.States {
-			p.ZRem(ctx, r.listKey(merchant, st), members...)
+		for _, id := range ids {
+			part := partitionOf(id)
+			p.ZRem(ctx, r.listKey(part, merchant, ""), id)
+			for _, st := range payment.States {
+				p.ZRem(ctx, r.listKey(part, merchant, st), id)
+			}
 		}
 		return nil
 	})
@@ -127,12 +165,25 @@ func (r *Redis) unlist(ctx context.Context, merchant string, ids []string) {
 const pruneRounds = 20
 
 // prune removes the index entries of the merchant's oldest sessions while they have expired. Sessions
-// share one TTL, so they expire roughly in creation order and the expired ones are the oldest entries.
+// share one TTL, so they expire roughly in creation order and the expired ones are the oldest entries of
+// each partition.
 func (r *Redis) prune(ctx context.Context, merchant string) error {
 	for range pruneRounds {
-		ids, err := r.client.ZRange(ctx, r.listKey(merchant, ""), 0, listBatch-1).Result()
-		if err != nil || len(ids) == 0 {
+		heads, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for part := range Partitions {
+				p.ZRange(ctx, r.listKey(part, merchant, ""), 0, listBatch-1)
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
 			return err
+		}
+		var ids []string
+		for _, c := range heads {
+			ids = append(ids, c.(*redis.StringSliceCmd).Val()...)
+		}
+		if len(ids) == 0 {
+			return nil
 		}
 		cmds, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, id := range ids {
@@ -157,8 +208,8 @@ func (r *Redis) prune(ctx context.Context, merchant string) error {
 	return nil
 }
 
-// CountSessions implements Lister.CountSessions with one ZCOUNT per state, after removing the entries
-// of expired sessions.
+// CountSessions implements Lister.CountSessions with one ZCOUNT per state and partition, in one
+// pipeline, after removing the entries of expired sessions.
 func (r *Redis) CountSessions(ctx context.Context, merchant string, from, to time.Time) (map[payment.State]int64, error) {
 	if err := r.prune(ctx, merchant); err != nil {
 		return nil, fmt.Errorf("store: count sessions of %s: %w", merchant, err)
@@ -172,7 +223,9 @@ func (r *Redis) CountSessions(ctx context.Context, merchant string, from, to tim
 	}
 	cmds, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, st := range payment.States {
-			p.ZCount(ctx, r.listKey(merchant, st), lo, hi)
+			for part := range Partitions {
+				p.ZCount(ctx, r.listKey(part, merchant, st), lo, hi)
+			}
 		}
 		return nil
 	})
@@ -182,7 +235,7 @@ func (r *Redis) CountSessions(ctx context.Context, merchant string, from, to tim
 	out := map[payment.State]int64{}
 	for i, c := range cmds {
 		if n := c.(*redis.IntCmd).Val(); n > 0 {
-			out[payment.States[i]] = n
+			out[payment.States[i/Partitions]] += n
 		}
 	}
 	return out, nil

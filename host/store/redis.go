@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -35,11 +36,9 @@ const (
 // RedisOptions configures NewRedis and NewRedisFromClient. The zero value is usable.
 type RedisOptions struct {
 	// KeyPrefix starts every key (default DefaultKeyPrefix, "kasse:"). Instances that share one Redis
-	// share state exactly when their prefixes are equal.
-	//
-	// On a *redis.ClusterClient or *redis.Ring a prefix without a hash tag is wrapped in one ("kasse:"
-	// becomes "{kasse}:"), because Create and Update touch a session key and reference keys in one atomic
-	// script, which Redis Cluster allows only for keys in one hash slot. See the Redis type.
+	// share state exactly when their prefixes are equal. A prefix without a hash tag lets the store spread
+	// its keys over Partitions hash tags (see the Redis type); a prefix with one ("{kasse}:") puts every key
+	// in that one slot, as layout 1 did on a cluster.
 	KeyPrefix string
 	// MaxUpdateAttempts bounds the optimistic write attempts of one Update (default
 	// DefaultMaxUpdateAttempts). Past it Update returns ErrConflict.
@@ -65,23 +64,39 @@ const DefaultWaitTimeout = 250 * time.Millisecond
 // Redis is the Store shared by every kasse instance that points at the same Redis with the same key prefix.
 // It needs Redis 6.0 or later (SET ... KEEPTTL).
 //
-// # Keys
+// # Keys (layout 2)
 //
-//	<prefix>session:<id>            the session as JSON, with the session's TTL
-//	<prefix>ref:<merchant>:<ref>    the id of the session holding that provider reference, same TTL
-//	<prefix>idem:<scope>:<key>      an idempotency key's value (SET NX semantics), with its own TTL
-//	<prefix>polls                   sorted set: session id scored by due time in Unix microseconds
-//	<prefix>list:<merchant>         sorted set: the merchant's session ids scored by CreatedAt in Unix
-//	                                microseconds, for the console (see Lister)
-//	<prefix>list:<merchant>:<state> the same, for the sessions in one state
+// Keys are spread over Partitions partitions, each with its own Redis Cluster hash tag <t> (a short
+// number chosen so that the partitions sit evenly spaced over the 16384 slots; see partitionTags). P(x)
+// is the partition of the string x (FNV-1a modulo Partitions). All keys are built in redis_layout.go.
+//
+//	<prefix>{<t of P(id)>}:session:<id>              the session as JSON, with the session's TTL
+//	<prefix>{<t of P(ref)>}:ref:<merchant>:<ref>      the id of the session holding that provider reference
+//	<prefix>{<t of P(id)>}:polls                      sorted set: the partition's session ids scored by due
+//	                                                  time in Unix microseconds (one set per partition)
+//	<prefix>{<t of P(scope,key)>}:idem:<scope>:<key>  an idempotency key's value, with its own TTL
+//	<prefix>{<t of P(merchant,ref)>}:shopref:...      the session of a shop's order reference
+//	<prefix>{<t of P(merchant,user)>}:user:...        the sessions of a shop's user
+//	<prefix>{g}:layout                                the layout marker, "2" (see CheckLayout)
+//	<prefix>{g}:...                                   settlement state (see redis_settlements.go)
+//	<prefix>{<t of P(id)>}:list:<merchant>            sorted set: the partition's sessions of the merchant
+//	                                                  scored by CreatedAt in Unix microseconds (the console's
+//	                                                  listing, see Lister; one set per partition)
+//	<prefix>{<t of P(id)>}:list:<merchant>:<state>    the same, for the sessions in one state
 //
 // ":" and "%" in merchant and scope are percent-escaped so that two pairs never share a key.
+//
+// A session, its poll entry and the reference key of a provider reference equal to its id share a
+// partition, hence a slot: kasse's sessions use their id as provider reference (eCom orderId, ePayment
+// reference), so Create and Update write all three in one script on one primary, and the sessions of
+// many checkouts spread evenly over the primaries.
 //
 // # Atomicity
 //
 // Create runs one Lua script that checks both the session key and the reference key and writes both, so
-// two instances creating the same id or reference cannot both win. ClaimDuePolls is one Lua script
-// (ZRANGEBYSCORE ... LIMIT, then ZADD XX with the lease's end), so each due id goes to one caller per lease.
+// two instances creating the same id or reference cannot both win. ClaimDuePolls peeks at every
+// partition in one pipeline and claims the earliest due with one script per partition (ZRANGEBYSCORE ...
+// LIMIT, then ZADD XX with the lease's end), so each due id goes to one caller per lease.
 // Idempotency keys are claimed and released by small scripts (get-or-set, compare-and-delete).
 //
 // Update is optimistic: it reads the session, runs fn in Go, and writes with a Lua compare-and-set that
@@ -96,12 +111,15 @@ const DefaultWaitTimeout = 250 * time.Millisecond
 //
 // # Redis Cluster
 //
-// Every multi-key operation (Create: session and reference; Update: session, old and new reference)
-// needs all its keys in one hash slot, or Redis answers CROSSSLOT. The reference key cannot share a hash
-// tag with its session (it is looked up by merchant and reference, not by id), so on a cluster every key
-// carries the prefix's hash tag and the store lives in one slot: sharding stops at one primary, while
-// replication and failover still work. Single-key operations (Get, idempotency keys, the poll set) would
-// be fine in any slot.
+// Every multi-key script needs its keys in one slot, which the layout gives for the session, its poll
+// entry and a reference equal to the id. A provider reference that differs from the id (a plugin that
+// maps sessions to other references) lives in its own partition and is written in two steps: it is
+// reserved first in its slot (set if absent, or kept if it already names the session), then the session
+// is written; if that write does not happen the reservation is given back (compare-and-delete), and a
+// reference the session moved away from is given back after the write. A crash between the steps leaves
+// a reference key naming a session that does not hold it: readers ignore it (GetByProviderReference
+// checks the session), and it keeps the reference reserved until it expires with the session's TTL.
+// See RATIONALE.md, "Why sessions are partitioned by id".
 type Redis struct {
 	client      redis.UniversalClient
 	owned       bool
@@ -115,6 +133,7 @@ type Redis struct {
 	polls      *redis.Script
 	cancelPoll *redis.Script
 	swap       *redis.Script
+	claimRef   *redis.Script
 
 	waitReplicas int
 	waitTimeout  time.Duration
@@ -191,6 +210,42 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1
 `
+
+// claimRefScript: KEYS[1] reference key; ARGV[1] session id, ARGV[2] TTL in milliseconds ("0": none).
+// Reserves a reference that lives in another slot than its session. Returns 0 if it stored ARGV[1], 1
+// if the key already named ARGV[1] (it is left as it is), 2 if it names another session.
+const claimRefScript = `
+local v = redis.call('GET', KEYS[1])
+if v then if v == ARGV[1] then return 1 end return 2 end
+if ARGV[2] ~= '0' then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) else redis.call('SET', KEYS[1], ARGV[1]) end
+return 0
+`
+
+// releaseRef deletes reference key k if it still names session id.
+func (r *Redis) releaseRef(ctx context.Context, k, id string) error {
+	if err := r.write(ctx, r.release, []string{k}, id).Err(); err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("give back the provider reference: %w", err)
+	}
+	return nil
+}
+
+// claimCrossRef reserves reference key k for session id (key sessionKey), whose slot differs, with the
+// session's remaining TTL; it returns claimRefScript's answer.
+func (r *Redis) claimCrossRef(ctx context.Context, sessionKey, k, id string) (int, error) {
+	ttl, err := r.client.PTTL(ctx, sessionKey).Result()
+	if err != nil {
+		return 0, fmt.Errorf("read the session's TTL: %w", err)
+	}
+	px := "0"
+	if ttl > 0 {
+		px = millis(ttl)
+	}
+	res, err := r.write(ctx, r.claimRef, []string{k}, id, px).Int()
+	if err != nil {
+		return 0, fmt.Errorf("reserve the provider reference: %w", err)
+	}
+	return res, nil
+}
 
 // cancelPollScript: KEYS[1] poll set, KEYS[2] session key; ARGV[1] session id. Removes the id from the
 // schedule unless the stored session still has a nextCheckAt (a concurrent write asked for a check).
@@ -270,10 +325,6 @@ func NewRedisFromClient(client redis.UniversalClient, opts RedisOptions) (*Redis
 	if prefix == "" {
 		prefix = DefaultKeyPrefix
 	}
-	switch client.(type) {
-	case *redis.ClusterClient, *redis.Ring:
-		prefix = withHashTag(prefix)
-	}
 	attempts := opts.MaxUpdateAttempts
 	if attempts <= 0 {
 		attempts = DefaultMaxUpdateAttempts
@@ -301,6 +352,7 @@ func NewRedisFromClient(client redis.UniversalClient, opts RedisOptions) (*Redis
 		polls:        redis.NewScript(pollsScript),
 		cancelPoll:   redis.NewScript(cancelPollScript),
 		swap:         redis.NewScript(swapScript),
+		claimRef:     redis.NewScript(claimRefScript),
 	}, nil
 }
 
@@ -318,7 +370,7 @@ func hasHashTag(key string) bool {
 }
 
 // withHashTag returns prefix unchanged if it has a hash tag, and otherwise wraps it in one, keeping a
-// trailing ":" outside the braces ("kasse:" -> "{kasse}:").
+// trailing ":" outside the braces ("kasse:" -> "{kasse}:"): the prefix layout 1 used on a cluster.
 func withHashTag(prefix string) string {
 	if hasHashTag(prefix) {
 		return prefix
@@ -332,23 +384,6 @@ func withHashTag(prefix string) string {
 	}
 	return "{" + tag + "}" + sep
 }
-
-func (r *Redis) sessionKey(id string) string { return r.prefix + "session:" + id }
-
-// refKey returns the reference key of (merchant, ref), or "" if ref is empty.
-func (r *Redis) refKey(merchant, ref string) string {
-	k := refIndexKey(merchant, ref)
-	if k == "" {
-		return ""
-	}
-	return r.prefix + "ref:" + k
-}
-
-func (r *Redis) idemKey(scope, key string) string {
-	return r.prefix + "idem:" + idemIndexKey(scope, key)
-}
-
-func (r *Redis) pollsKey() string { return r.prefix + "polls" }
 
 // millis converts a positive TTL to whole milliseconds for PX, rounding up so that it never becomes 0.
 func millis(d time.Duration) string {
@@ -384,19 +419,43 @@ func (r *Redis) Create(ctx context.Context, s *payment.Session, ttl time.Duratio
 	if err != nil {
 		return fmt.Errorf("store: create session[%s]: encode: %w", s.ID, err)
 	}
-	keys := []string{r.sessionKey(s.ID), r.pollsKey(), r.listKey(c.Merchant, ""), r.listKey(c.Merchant, c.State)}
-	if k := r.refKey(s.Merchant, s.ProviderReference); k != "" {
-		keys = append(keys, k)
-	}
+	sk := r.sessionKey(s.ID)
+	part := partitionOf(s.ID)
+	keys := []string{sk, r.pollsKey(part), r.listKey(part, c.Merchant, ""), r.listKey(part, c.Merchant, c.State)}
 	px := "0"
 	if ttl > 0 {
 		px = millis(ttl)
+	}
+	refTaken := func() error {
+		return fmt.Errorf("store: create session[%s]: provider reference %q of merchant %q is taken: %w",
+			s.ID, s.ProviderReference, s.Merchant, ErrExists)
+	}
+	// A reference in another slot than the session is reserved first, in its own slot, and given back
+	// if the session cannot be written (see the Redis type, "Redis Cluster").
+	var crossRef string
+	claimedRef := false
+	if k := r.refKey(s.Merchant, s.ProviderReference); k != "" {
+		if samePartition(k, sk) {
+			keys = append(keys, k)
+		} else {
+			res, err := r.write(ctx, r.claimRef, []string{k}, s.ID, px).Int()
+			if err != nil {
+				return fmt.Errorf("store: create session[%s]: reserve the provider reference: %w", s.ID, err)
+			}
+			if res == 2 {
+				return refTaken()
+			}
+			crossRef, claimedRef = k, res == 0
+		}
 	}
 	due := "-"
 	if !c.NextCheckAt.IsZero() {
 		due = micros(c.NextCheckAt)
 	}
 	res, err := r.write(ctx, r.create, keys, data, px, s.ID, due, c.CreatedAt.UnixMicro()).Int()
+	if err == nil && res != 0 && claimedRef {
+		err = r.releaseRef(ctx, crossRef, s.ID)
+	}
 	if err != nil {
 		return fmt.Errorf("store: create session[%s]: %w", s.ID, err)
 	}
@@ -407,8 +466,7 @@ func (r *Redis) Create(ctx context.Context, s *payment.Session, ttl time.Duratio
 	case 1:
 		return fmt.Errorf("store: create session[%s]: %w", s.ID, ErrExists)
 	case 2:
-		return fmt.Errorf("store: create session[%s]: provider reference %q of merchant %q is taken: %w",
-			s.ID, s.ProviderReference, s.Merchant, ErrExists)
+		return refTaken()
 	}
 	return fmt.Errorf("store: create session[%s]: unexpected script result %d", s.ID, res)
 }
@@ -443,7 +501,7 @@ func (r *Redis) Get(ctx context.Context, id string) (*payment.Session, error) {
 // kasse's own sessions use their id as the provider reference (eCom orderId, ePayment reference), so one
 // MGET reads the reference key together with the session key named by the reference: when the reference
 // key names that session, which is the usual case, the lookup costs one round trip instead of two. Both
-// keys carry the prefix's hash tag on a cluster, so the MGET never crosses slots.
+// keys are in the reference's partition (a session's is its id's), so the MGET never crosses slots.
 func (r *Redis) GetByProviderReference(ctx context.Context, merchant, ref string) (*payment.Session, error) {
 	ctx, sp := span(ctx, "get_by_provider_reference", "redis")
 	defer sp.End()
@@ -545,7 +603,7 @@ func (r *Redis) doUpdate(ctx context.Context, id string, snap *payment.Session, 
 		if err != nil {
 			return fail(fmt.Errorf("encode: %w", err))
 		}
-		keys := []string{key, r.pollsKey()}
+		keys := []string{key, r.pollsKey(partitionOf(id))}
 		due := "-"
 		switch {
 		case next.NextCheckAt.Equal(cur.NextCheckAt):
@@ -557,20 +615,48 @@ func (r *Redis) doUpdate(ctx context.Context, id string, snap *payment.Session, 
 		oldK := r.refKey(cur.Merchant, cur.ProviderReference)
 		newK := r.refKey(next.Merchant, next.ProviderReference)
 		hasOld, hasNew := "0", "0"
+		var crossOld, crossNew string
+		claimedNew := false
 		if oldK != newK {
 			if oldK != "" {
-				keys, hasOld = append(keys, oldK), "1"
+				if samePartition(oldK, key) {
+					keys, hasOld = append(keys, oldK), "1"
+				} else {
+					crossOld = oldK
+				}
 			}
 			if newK != "" {
-				keys, hasNew = append(keys, newK), "1"
+				if samePartition(newK, key) {
+					keys, hasNew = append(keys, newK), "1"
+				} else {
+					// Reserved before the session is written, given back if the write does not happen.
+					res, err := r.claimCrossRef(ctx, key, newK, id)
+					if err != nil {
+						return fail(err)
+					}
+					if res == 2 {
+						return fail(fmt.Errorf("provider reference %q of merchant %q is taken: %w",
+							next.ProviderReference, next.Merchant, ErrExists))
+					}
+					crossNew, claimedNew = newK, res == 0
+				}
 			}
 		}
 		moved := "-"
 		if next.State != cur.State {
-			keys = append(keys, r.listKey(cur.Merchant, cur.State), r.listKey(cur.Merchant, next.State))
+			part := partitionOf(id)
+			keys = append(keys, r.listKey(part, cur.Merchant, cur.State), r.listKey(part, cur.Merchant, next.State))
 			moved = strconv.FormatInt(cur.CreatedAt.UnixMicro(), 10)
 		}
 		res, err := r.write(ctx, r.update, keys, raw, data, id, hasOld, hasNew, due, moved).Int()
+		if err == nil && res != 0 && claimedNew {
+			err = r.releaseRef(ctx, crossNew, id)
+		}
+		if err == nil && res == 0 && crossOld != "" {
+			// The session no longer holds it; a crash before this line leaves a key that readers
+			// ignore (GetByProviderReference checks the session) and that expires with the session.
+			err = r.releaseRef(ctx, crossOld, id)
+		}
 		if err != nil {
 			return fail(err)
 		}
@@ -641,7 +727,7 @@ func (r *Redis) SwapIdempotencyKey(ctx context.Context, scope, key, old, value s
 
 // SchedulePoll implements Store.SchedulePoll. Due times are kept to the microsecond.
 func (r *Redis) SchedulePoll(ctx context.Context, id string, at time.Time) error {
-	err := r.client.ZAdd(ctx, r.pollsKey(), redis.Z{Score: float64(at.UnixMicro()), Member: id}).Err()
+	err := r.client.ZAdd(ctx, r.pollsKey(partitionOf(id)), redis.Z{Score: float64(at.UnixMicro()), Member: id}).Err()
 	if err != nil {
 		return fmt.Errorf("store: schedule poll[%s]: %w", id, err)
 	}
@@ -650,13 +736,17 @@ func (r *Redis) SchedulePoll(ctx context.Context, id string, at time.Time) error
 
 // CancelPoll implements Store.CancelPoll.
 func (r *Redis) CancelPoll(ctx context.Context, id string) error {
-	if err := r.write(ctx, r.cancelPoll, []string{r.pollsKey(), r.sessionKey(id)}, id).Err(); err != nil && !errors.Is(err, redis.Nil) {
+	if err := r.write(ctx, r.cancelPoll, []string{r.pollsKey(partitionOf(id)), r.sessionKey(id)}, id).Err(); err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("store: cancel poll[%s]: %w", id, err)
 	}
 	return nil
 }
 
-// ClaimDuePolls implements Store.ClaimDuePolls with one Lua script.
+// ClaimDuePolls implements Store.ClaimDuePolls over the partitions of the schedule: one pipeline reads
+// the first limit due ids of every partition (one round trip per primary), the earliest limit of them
+// overall are chosen, and a second pipeline claims them with one script per partition that has any
+// (ZRANGEBYSCORE ... LIMIT, then ZADD XX with the lease's end), so each due id still goes to one caller
+// per lease. Every caller looks at every partition, so no partition waits for an instance to own it.
 func (r *Redis) ClaimDuePolls(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]string, error) {
 	if err := checkLease(lease); err != nil {
 		return nil, err
@@ -664,12 +754,93 @@ func (r *Redis) ClaimDuePolls(ctx context.Context, now time.Time, limit int, lea
 	if limit <= 0 {
 		return nil, nil
 	}
-	ids, err := r.polls.Run(ctx, r.client, []string{r.pollsKey()},
-		micros(now), limit, micros(now.Add(lease))).StringSlice()
+	fail := func(err error) ([]string, error) { return nil, fmt.Errorf("store: claim due polls: %w", err) }
+	upTo := micros(now)
+	peeks := make([]*redis.ZSliceCmd, Partitions)
+	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i := range peeks {
+			peeks[i] = p.ZRangeByScoreWithScores(ctx, r.pollsKey(i), &redis.ZRangeBy{Min: "-inf", Max: upTo, Count: int64(limit)})
+		}
+		return nil
+	})
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("store: claim due polls: %w", err)
+		return fail(err)
 	}
-	return ids, nil
+	type due struct {
+		id    string
+		score float64
+		part  int
+	}
+	var all []due
+	for i, c := range peeks {
+		zs, err := c.Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return fail(err)
+		}
+		for _, z := range zs {
+			id, _ := z.Member.(string)
+			all = append(all, due{id, z.Score, i})
+		}
+	}
+	if len(all) == 0 {
+		return nil, nil
+	}
+	byDue := func(a, b due) int {
+		if c := cmpFloat(a.score, b.score); c != 0 {
+			return c
+		}
+		return strings.Compare(a.id, b.id)
+	}
+	slices.SortFunc(all, byDue)
+	all = all[:min(limit, len(all))]
+	counts := make(map[int]int)
+	for _, d := range all {
+		counts[d.part]++
+	}
+	claims := make(map[int]*redis.Cmd, len(counts))
+	_, err = r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for part, n := range counts {
+			claims[part] = r.polls.Eval(ctx, p, []string{r.pollsKey(part)}, upTo, n, micros(now.Add(lease)))
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return fail(err)
+	}
+	score := make(map[string]float64, len(all))
+	for _, d := range all {
+		score[d.id] = d.score
+	}
+	var got []due
+	for part, c := range claims {
+		ids, err := c.StringSlice()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return fail(err)
+		}
+		for _, id := range ids {
+			s, ok := score[id]
+			if !ok {
+				s = float64(now.UnixMicro()) // due since the peek: still due now
+			}
+			got = append(got, due{id, s, part})
+		}
+	}
+	slices.SortFunc(got, byDue)
+	out := make([]string, len(got))
+	for i, d := range got {
+		out[i] = d.id
+	}
+	return out, nil
+}
+
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }
 
 // Ping implements Store.Ping.
@@ -691,10 +862,6 @@ func (r *Redis) Close() error {
 		}
 	})
 	return r.closeErr
-}
-
-func (r *Redis) shopRefKey(merchant, reference string) string {
-	return r.prefix + "shopref:" + refIndexKey(merchant, reference)
 }
 
 // IndexReference implements Store.IndexReference.
@@ -723,10 +890,6 @@ func (r *Redis) GetByReference(ctx context.Context, merchant, reference string) 
 		return nil, fmt.Errorf("store: get session by shop reference[%s/%s]: %w", merchant, reference, err)
 	}
 	return r.Get(ctx, id)
-}
-
-func (r *Redis) userKey(merchant, userID string) string {
-	return r.prefix + "user:" + refIndexKey(merchant, userID)
 }
 
 // IndexUser implements UserIndex.IndexUser: a set of session ids per user, whose TTL is pushed out to the

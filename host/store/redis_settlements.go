@@ -13,11 +13,14 @@ import (
 
 // Settlement keys of the Redis store, beside those listed on the Redis type:
 //
-//	<prefix>lease:<name>                  the holder of a follower lease, with the lease's TTL
-//	<prefix>cursor:<feed>                 a Report API feed's cursor
-//	<prefix>ledger:<ledger>:<date>        hash: entry id -> entry JSON, one per ledger date
-//	<prefix>ledgerdates:<ledger>          set of the ledger dates with entries
-//	<prefix>expect:<ledger>               sorted set: session id scored by when its settlement is due
+//	<prefix>{g}:lease:<name>              the holder of a follower lease, with the lease's TTL
+//	<prefix>{g}:cursor:<feed>             a Report API feed's cursor
+//	<prefix>{g}:ledger:<ledger>:<date>    hash: entry id -> entry JSON, one per ledger date
+//	<prefix>{g}:ledgerdates:<ledger>      set of the ledger dates with entries
+//	<prefix>{g}:expect:<ledger>           sorted set: session id scored by when its settlement is due
+//
+// They share the one unpartitioned tag {g} (RecordLedger writes a cursor and ledger hashes in one script;
+// the traffic is a follower's, not the checkouts').
 //
 // RecordLedger is one Lua script (compare the cursor, HSETNX each entry, SET the cursor), so two
 // followers that read the same page store it once and move the cursor once.
@@ -51,14 +54,14 @@ var (
 	recordLedgerRedisScript = redis.NewScript(recordLedgerScript)
 )
 
-func (r *Redis) leaseKey(name string) string   { return r.prefix + "lease:" + name }
-func (r *Redis) cursorKey(feed string) string  { return r.prefix + "cursor:" + feed }
-func (r *Redis) datesKey(ledger string) string { return r.prefix + "ledgerdates:" + ledger }
+func (r *Redis) leaseKey(name string) string   { return r.globalKey("lease:" + name) }
+func (r *Redis) cursorKey(feed string) string  { return r.globalKey("cursor:" + feed) }
+func (r *Redis) datesKey(ledger string) string { return r.globalKey("ledgerdates:" + ledger) }
 func (r *Redis) expectKey(ledger string) string {
-	return r.prefix + "expect:" + ledger
+	return r.globalKey("expect:" + ledger)
 }
 func (r *Redis) ledgerKey(ledger, date string) string {
-	return r.prefix + "ledger:" + keyEscaper.Replace(ledger) + ":" + date
+	return r.globalKey("ledger:" + keyEscaper.Replace(ledger) + ":" + date)
 }
 
 // AcquireLease implements Settlements.AcquireLease.

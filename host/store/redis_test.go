@@ -2,10 +2,12 @@ package store_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -57,20 +59,22 @@ func TestRedisConformance(t *testing.T) {
 		}))
 }
 
+// TestRedisClusterConformance runs the conformance suite on a cluster of three primaries with a replica
+// each, with the prefix left untagged so that the store's keys spread over the partitions' slots.
 func TestRedisClusterConformance(t *testing.T) {
-	addr := testredis.StartCluster(t)
+	cl := testredis.StartReplicatedCluster(t)
 	client := func(t *testing.T) redis.UniversalClient {
-		c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{addr}})
+		c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs()})
 		t.Cleanup(func() { _ = c.Close() })
 		return c
 	}
 	open := func(t *testing.T, c redis.UniversalClient, prefix string) store.Store {
-		r, err := store.NewRedisFromClient(c, store.RedisOptions{KeyPrefix: prefix})
+		r, err := store.NewRedisFromClient(c, store.RedisOptions{KeyPrefix: prefix, WaitReplicas: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := "{" + strings.TrimSuffix(prefix, ":") + "}:"; r.KeyPrefix() != want {
-			t.Fatalf("cluster key prefix %q, want %q", r.KeyPrefix(), want)
+		if r.KeyPrefix() != prefix {
+			t.Fatalf("cluster key prefix %q, want %q", r.KeyPrefix(), prefix)
 		}
 		return r
 	}
@@ -79,6 +83,83 @@ func TestRedisClusterConformance(t *testing.T) {
 			p := newPrefix()
 			return open(t, client(t), p), open(t, client(t), p)
 		}))
+}
+
+// TestRedisClusterSpread: the sessions of 10,000 checkouts (with their reference keys and poll entries)
+// spread over the three primaries of a cluster within 10% of even, counted in each primary's keyspace.
+func TestRedisClusterSpread(t *testing.T) {
+	if testing.Short() {
+		t.Skip("creates 10,000 sessions")
+	}
+	cl := testredis.StartReplicatedCluster(t)
+	ctx := t.Context()
+	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs()})
+	t.Cleanup(func() { _ = c.Close() })
+	r, err := store.NewRedisFromClient(c, store.RedisOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 10_000
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += 8 {
+				// Ids as kasse makes them, used as the provider reference as kasse does.
+				id := fmt.Sprintf("k%025d", i)
+				s := storetest.Sample(id, id)
+				s.NextCheckAt = time.Now().Add(time.Hour).UTC()
+				if err := r.Create(ctx, s, time.Hour); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	primaries, err := cl.Primaries()
+	if err != nil || len(primaries) != 3 {
+		t.Fatalf("primaries %q, %v", primaries, err)
+	}
+	total := 0
+	counts := make([]int, len(primaries))
+	for i, addr := range primaries {
+		node := redis.NewClient(&redis.Options{Addr: addr})
+		var cursor uint64
+		for {
+			keys, next, err := node.Scan(ctx, cursor, "kasse:*:session:*", 1000).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			counts[i] += len(keys)
+			if cursor = next; cursor == 0 {
+				break
+			}
+		}
+		_ = node.Close()
+		total += counts[i]
+	}
+	if total != n {
+		t.Fatalf("found %d session keys on the primaries %v, want %d", total, counts, n)
+	}
+	even := float64(n) / float64(len(primaries))
+	for i, got := range counts {
+		if dev := (float64(got) - even) / even; dev > 0.10 || dev < -0.10 {
+			t.Errorf("primary %s holds %d sessions, %.1f%% off an even %.0f", primaries[i], got, 100*dev, even)
+		}
+	}
+	t.Logf("sessions per primary: %v (even: %.0f)", counts, even)
+	// Every session is due for a poll in an hour: one claim finds them in all partitions.
+	ids, err := r.ClaimDuePolls(ctx, time.Now().Add(2*time.Hour), n, time.Minute)
+	if err != nil || len(ids) != n {
+		t.Fatalf("claimed %d due polls, %v; want %d", len(ids), err, n)
+	}
 }
 
 func TestRedisKeyLayout(t *testing.T) {
@@ -103,25 +184,29 @@ func TestRedisKeyLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := rawClient(t)
-	raw, err := c.Get(ctx, "kasse:session:layout-1").Result()
+	session, ref := store.LayoutKey(r, "session", "layout-1"), store.LayoutKey(r, "ref", "shop:1", "layout-ref")
+	raw, err := c.Get(ctx, session).Result()
 	if err != nil || !strings.Contains(raw, `"id":"layout-1"`) || !strings.Contains(raw, `"revision":1`) {
 		t.Fatalf("session key: %q, %v", raw, err)
 	}
-	if id, err := c.Get(ctx, "kasse:ref:shop%3A1:layout-ref").Result(); err != nil || id != "layout-1" {
+	if id, err := c.Get(ctx, ref).Result(); err != nil || id != "layout-1" {
 		t.Fatalf("reference key: %q, %v", id, err)
 	}
-	if v, err := c.Get(ctx, "kasse:idem:checkout%3Ashop%3A1:k").Result(); err != nil || v != "v" {
+	if v, err := c.Get(ctx, store.LayoutKey(r, "idem", "checkout:shop:1", "k")).Result(); err != nil || v != "v" {
 		t.Fatalf("idempotency key: %q, %v", v, err)
 	}
-	if score, err := c.ZScore(ctx, "kasse:polls", "layout-1").Result(); err != nil || score != 1_700_000_000_000_001 {
+	if score, err := c.ZScore(ctx, store.LayoutKey(r, "polls", "layout-1"), "layout-1").Result(); err != nil || score != 1_700_000_000_000_001 {
 		t.Fatalf("poll score: %v, %v", score, err)
 	}
-	for _, k := range []string{"kasse:session:layout-1", "kasse:ref:shop%3A1:layout-ref"} {
+	for _, k := range []string{session, ref} {
 		if ttl, err := c.PTTL(ctx, k).Result(); err != nil || ttl <= 59*time.Minute || ttl > time.Hour {
 			t.Fatalf("PTTL %s = %s, %v; want about 1h", k, ttl, err)
 		}
 	}
-	for _, k := range []string{"kasse:list:shop%3A1", "kasse:list:shop%3A1:pending"} {
+	for _, k := range []string{store.LayoutKey(r, "list", "layout-1", "shop:1", ""), store.LayoutKey(r, "list", "layout-1", "shop:1", "pending")} {
+		if !strings.Contains(k, "}:list:shop%3A1") || !store.SameSlot(k, session) {
+			t.Fatalf("list index key %q is not in the session's slot (%q)", k, session)
+		}
 		if score, err := c.ZScore(ctx, k, "layout-1").Result(); err != nil || int64(score) != s.CreatedAt.UnixMicro() {
 			t.Fatalf("list index %s: score %v, %v; want the creation time", k, score, err)
 		}
@@ -133,12 +218,12 @@ func TestRedisKeyLayout(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"kasse:session:layout-1", "kasse:ref:shop%3A1:layout-ref-2"} {
+	for _, k := range []string{session, store.LayoutKey(r, "ref", "shop:1", "layout-ref-2")} {
 		if ttl, err := c.PTTL(ctx, k).Result(); err != nil || ttl <= 59*time.Minute || ttl > time.Hour {
 			t.Fatalf("PTTL %s after Update = %s, %v; want about 1h", k, ttl, err)
 		}
 	}
-	if n, err := c.Exists(ctx, "kasse:ref:shop%3A1:layout-ref").Result(); err != nil || n != 0 {
+	if n, err := c.Exists(ctx, ref).Result(); err != nil || n != 0 {
 		t.Fatalf("old reference key: exists %d, %v", n, err)
 	}
 }
@@ -418,8 +503,8 @@ func TestRedisUpdateFrom(t *testing.T) {
 			},
 			fn: setAmount(100), wantCmds: 2, wantCapture: 100, wantRev: 2},
 		{name: "session gone", wantErr: store.ErrNotFound,
-			between: func(t *testing.T, _ *store.Redis, id string) {
-				if err := rawClient(t).Del(ctx, "kasse:"+t.Name()+":session:"+id).Err(); err != nil {
+			between: func(t *testing.T, o *store.Redis, id string) {
+				if err := rawClient(t).Del(ctx, store.LayoutKey(o, "session", id)).Err(); err != nil {
 					t.Fatal(err)
 				}
 			},
@@ -484,6 +569,172 @@ func TestRedisUpdateFrom(t *testing.T) {
 						s.Revision, tc.wantCapture, tc.wantRefund, base-1+tc.wantRev)
 				}
 			}
+		})
+	}
+}
+
+// TestRedisCheckLayout: a new store gets the layout marker; a store holding keys of layout 1 (no marker,
+// a session or poll set under the bare or tagged prefix) is refused with ErrOldLayout, which names a key.
+func TestRedisCheckLayout(t *testing.T) {
+	ctx := t.Context()
+	c := rawClient(t)
+	for _, tc := range []struct {
+		name, oldKey string
+		wantErr      bool
+	}{
+		{"new store", "", false},
+		{"old session", "session:s-1", true},
+		{"old poll set", "polls", true},
+		{"old session on a cluster", "{tagged}session:s-1", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			prefix := newPrefix()
+			r := newRedis(t, prefix)
+			if tc.oldKey != "" {
+				k := prefix + tc.oldKey
+				if strings.HasPrefix(tc.oldKey, "{tagged}") {
+					k = "{" + strings.TrimSuffix(prefix, ":") + "}:" + strings.TrimPrefix(tc.oldKey, "{tagged}")
+				}
+				if err := c.Set(ctx, k, "x", time.Hour).Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err := r.CheckLayout(ctx)
+			if tc.wantErr {
+				if !errors.Is(err, store.ErrOldLayout) || !strings.Contains(err.Error(), "kasse store migrate") {
+					t.Fatalf("CheckLayout = %v, want ErrOldLayout saying how to migrate", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := r.CheckLayout(ctx); err != nil {
+				t.Fatalf("second CheckLayout: %v", err)
+			}
+		})
+	}
+}
+
+// TestRedisMigrateLayout: keys written in layout 1 (a session with its reference, an idempotency key, a
+// poll entry, a lease) are refused by CheckLayout, moved by MigrateLayout with their TTLs, and read
+// through the store afterwards; a second migration has nothing to do.
+func TestRedisMigrateLayout(t *testing.T) {
+	ctx := t.Context()
+	prefix := newPrefix()
+	c := rawClient(t)
+	s := storetest.Sample("mig-1", "mig-1")
+	s.Merchant = "shop:1"
+	s.Revision = 4
+	raw, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := map[string]string{
+		"session:mig-1":           string(raw),
+		"ref:shop%3A1:mig-1":      "mig-1",
+		"idem:checkout%3Ashop:k1": "v1",
+		"lease:settle":            "instance-a",
+		"unknown:thing":           "x",
+	}
+	for k, v := range old {
+		if err := c.Set(ctx, prefix+k, v, time.Hour).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.ZAdd(ctx, prefix+"polls", redis.Z{Score: 1_700_000_000_000_000, Member: "mig-1"}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	r := newRedis(t, prefix)
+	if err := r.CheckLayout(ctx); !errors.Is(err, store.ErrOldLayout) {
+		t.Fatalf("CheckLayout before the migration = %v, want ErrOldLayout", err)
+	}
+	rep, err := r.MigrateLayout(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Keys != 5 || rep.Polls != 1 || len(rep.Skipped) != 1 || rep.Skipped[0] != prefix+"unknown:thing" {
+		t.Fatalf("report %+v", rep)
+	}
+	if err := r.CheckLayout(ctx); err != nil {
+		t.Fatalf("CheckLayout after the migration: %v", err)
+	}
+	got, err := r.GetByProviderReference(ctx, "shop:1", "mig-1")
+	if err != nil || got.ID != "mig-1" || got.Revision != 4 {
+		t.Fatalf("session after the migration: %+v, %v", got, err)
+	}
+	if ttl, err := c.PTTL(ctx, store.LayoutKey(r, "session", "mig-1")).Result(); err != nil || ttl <= 59*time.Minute {
+		t.Fatalf("migrated session's TTL %s, %v", ttl, err)
+	}
+	if v, err := r.ClaimIdempotencyKey(ctx, "checkout:shop", "k1", "other", time.Minute); err != nil || v != "v1" {
+		t.Fatalf("migrated idempotency key: %q, %v", v, err)
+	}
+	if ok, err := r.AcquireLease(ctx, "settle", "instance-b", time.Minute); err != nil || ok {
+		t.Fatalf("migrated lease taken by another holder: %v, %v", ok, err)
+	}
+	if ids, err := r.ClaimDuePolls(ctx, time.UnixMicro(1_700_000_000_000_000), 10, time.Minute); err != nil || len(ids) != 1 || ids[0] != "mig-1" {
+		t.Fatalf("migrated poll: %q, %v", ids, err)
+	}
+	for k := range old {
+		if k == "unknown:thing" {
+			continue
+		}
+		if n, err := c.Exists(ctx, prefix+k).Result(); err != nil || n != 0 {
+			t.Errorf("old key %s still exists: %d, %v", k, n, err)
+		}
+	}
+	if rep, err := r.MigrateLayout(ctx); err != nil || rep.Keys != 0 {
+		t.Fatalf("second migration: %+v, %v", rep, err)
+	}
+}
+
+// BenchmarkRedisStoreOps measures store operations per second on a cluster of one primary and on one of
+// three primaries with a replica each: each iteration is a checkout's store traffic (Create, Get, two
+// Updates), from many goroutines so that the store, not the client, is the bottleneck. It reports
+// store-ops/s (four per iteration). What limits it on a small machine is the CPU the redis-server
+// processes and the client share; see RATIONALE.md, "Why sessions are partitioned by id".
+func BenchmarkRedisStoreOps(b *testing.B) {
+	for _, tc := range []struct {
+		name  string
+		addrs func(b *testing.B) []string
+	}{
+		{"primaries=1", func(b *testing.B) []string { return []string{testredis.StartCluster(b)} }},
+		{"primaries=3", func(b *testing.B) []string { return testredis.StartReplicatedCluster(b).Addrs() }},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: tc.addrs(b), PoolSize: 64})
+			b.Cleanup(func() { _ = c.Close() })
+			r, err := store.NewRedisFromClient(c, store.RedisOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			var seq atomic.Int64
+			b.SetParallelism(16)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					id := fmt.Sprintf("bench-%d", seq.Add(1))
+					if err := r.Create(ctx, storetest.Sample(id, id), time.Hour); err != nil {
+						b.Error(err)
+						return
+					}
+					if _, err := r.Get(ctx, id); err != nil {
+						b.Error(err)
+						return
+					}
+					for range 2 {
+						if _, err := r.Update(ctx, id, func(s *payment.Session) (bool, error) {
+							s.CapturedAmount++
+							return true, nil
+						}); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}
+			})
+			b.ReportMetric(float64(4*b.N)/b.Elapsed().Seconds(), "store-ops/s")
 		})
 	}
 }

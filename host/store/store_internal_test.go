@@ -191,3 +191,28 @@ func BenchmarkDecodeSession(b *testing.B) {
 		}
 	}
 }
+
+// TestPartitionTags: partition i's tag hashes to slot i*16384/Partitions (crc16 checked against the
+// reference value of the Redis Cluster specification), so the partitions sit evenly over the slots.
+func TestPartitionTags(t *testing.T) {
+	if got := crc16("123456789"); got != 0x31C3 {
+		t.Fatalf("crc16(123456789) = %#x, want 0x31c3", got)
+	}
+	tags := partitionTags()
+	for i, tag := range tags {
+		if slot := int(crc16(tag)) % redisSlots; slot != i*redisSlots/Partitions {
+			t.Errorf("partition %d: tag %q is in slot %d, want %d", i, tag, slot, i*redisSlots/Partitions)
+		}
+	}
+	for _, c := range []struct{ a, b string }{
+		{"kasse:{12}:session:x", "kasse:{12}:polls"},
+		{"{shop}:{12}:session:x", "{shop}:{99}:polls"},
+	} {
+		if !samePartition(c.a, c.b) {
+			t.Errorf("samePartition(%q, %q) = false", c.a, c.b)
+		}
+	}
+	if samePartition("kasse:{1}:x", "kasse:{2}:x") {
+		t.Error("different tags share a partition")
+	}
+}
