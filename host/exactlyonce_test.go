@@ -189,7 +189,9 @@ func TestFrozenStoreAnswers503AndRecovers(t *testing.T) {
 	}
 	admin := redis.NewClient(opts)
 	defer admin.Close()
-	if err := admin.Do(t.Context(), "CLIENT", "PAUSE", "4000", "ALL").Err(); err != nil {
+	// Paused long enough for both requests to meet it, each waiting out the store's 2s bound: a 4s pause
+	// let the second request's commands through just before their deadline on a loaded machine.
+	if err := admin.Do(t.Context(), "CLIENT", "PAUSE", "10000", "ALL").Err(); err != nil {
 		t.Fatal(err)
 	}
 	for _, req := range []struct{ method, path string }{
@@ -210,7 +212,7 @@ func TestFrozenStoreAnswers503AndRecovers(t *testing.T) {
 		t.Logf("%s %s answered 503 after %s", req.method, req.path, took.Round(time.Millisecond))
 	}
 	// Back by itself, without a restart.
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		res := s.do("GET", "/v1/checkouts/"+id, nil)
 		if res.status == http.StatusOK {
