@@ -241,7 +241,7 @@ func buildKasse(t *testing.T) string {
 // or SIGINT, and checks that it drains, logs its stop and exits 0; in JSON when asked, every line JSON.
 func TestServeStopsOnSignal(t *testing.T) {
 	if runtime.GOOS == "windows" {
-		t.Skip("signals")
+		t.Skip("SIGTERM and SIGINT are Unix signals; this test runs everywhere else")
 	}
 	bin, module := buildKasse(t), plugintest.Build(t, "./plugin/vippsecom")
 
@@ -334,7 +334,7 @@ func ExampleRun_configCheck() {
 // long as the test wants, without timing.
 func TestServeDrainsInFlight(t *testing.T) {
 	if runtime.GOOS == "windows" {
-		t.Skip("signals")
+		t.Skip("SIGTERM and SIGINT are Unix signals; this test runs everywhere else")
 	}
 	arrived, release := make(chan struct{}), make(chan struct{})
 	var once sync.Once

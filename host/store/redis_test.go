@@ -89,7 +89,7 @@ func TestRedisClusterConformance(t *testing.T) {
 // spread over the three primaries of a cluster within 10% of even, counted in each primary's keyspace.
 func TestRedisClusterSpread(t *testing.T) {
 	if testing.Short() {
-		t.Skip("creates 10,000 sessions")
+		t.Skip("-short: creates 10,000 sessions on a six-node cluster; make test and make test-race run it")
 	}
 	cl := testredis.StartReplicatedCluster(t)
 	ctx := t.Context()
