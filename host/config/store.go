@@ -70,6 +70,23 @@ type Redis struct {
 	SentinelPassword Secret `json:"-"`
 }
 
+// override applies the settings r gives over what a URL said, for the option types of one server and of
+// a cluster alike.
+func (r *Redis) override(pool *int, dial, read, write *time.Duration, user, pass *string) {
+	if r.PoolSize > 0 {
+		*pool = r.PoolSize
+	}
+	*dial = orDefault(r.DialTimeout, *dial)
+	*read = orDefault(r.ReadTimeout, *read)
+	*write = orDefault(r.WriteTimeout, *write)
+	if r.Username != "" {
+		*user = r.Username.Reveal()
+	}
+	if r.Password != "" {
+		*pass = r.Password.Reveal()
+	}
+}
+
 // NewClient returns a go-redis client for r: a *redis.Client in single mode, a *redis.ClusterClient in
 // cluster mode, a Sentinel failover client in sentinel mode, always with ContextTimeoutEnabled (the store
 // bounds each command by its context). It does not connect; the first command does. r must come from
@@ -81,18 +98,7 @@ func (r *Redis) NewClient() (redis.UniversalClient, error) {
 		if err != nil {
 			return nil, fmt.Errorf("config: store.redis.url (not shown: it may hold a password): %w", redactErr(err, r.URL))
 		}
-		if r.PoolSize > 0 {
-			o.PoolSize = r.PoolSize
-		}
-		o.DialTimeout = orDefault(r.DialTimeout, o.DialTimeout)
-		o.ReadTimeout = orDefault(r.ReadTimeout, o.ReadTimeout)
-		o.WriteTimeout = orDefault(r.WriteTimeout, o.WriteTimeout)
-		if r.Username != "" {
-			o.Username = r.Username.Reveal()
-		}
-		if r.Password != "" {
-			o.Password = r.Password.Reveal()
-		}
+		r.override(&o.PoolSize, &o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.Username, &o.Password)
 		o.ContextTimeoutEnabled = true // the store bounds every command through the context
 		return redis.NewClusterClient(o), nil
 	case r.URL != "":
@@ -100,18 +106,7 @@ func (r *Redis) NewClient() (redis.UniversalClient, error) {
 		if err != nil {
 			return nil, fmt.Errorf("config: store.redis.url (not shown: it may hold a password): %w", redactErr(err, r.URL))
 		}
-		if r.PoolSize > 0 {
-			o.PoolSize = r.PoolSize
-		}
-		o.DialTimeout = orDefault(r.DialTimeout, o.DialTimeout)
-		o.ReadTimeout = orDefault(r.ReadTimeout, o.ReadTimeout)
-		o.WriteTimeout = orDefault(r.WriteTimeout, o.WriteTimeout)
-		if r.Username != "" {
-			o.Username = r.Username.Reveal()
-		}
-		if r.Password != "" {
-			o.Password = r.Password.Reveal()
-		}
+		r.override(&o.PoolSize, &o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.Username, &o.Password)
 		o.ContextTimeoutEnabled = true // the store bounds every command through the context
 		return redis.NewClient(o), nil
 	}
