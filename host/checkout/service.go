@@ -490,7 +490,7 @@ func (s *Service) Refresh(ctx context.Context, id string) (*payment.Session, err
 		return nil, err
 	}
 	if verify {
-		return s.converge(ctx, m, id, pay)
+		return s.converge(ctx, m, id, pay, len(sess.Operations))
 	}
 	sess, err = s.apply(ctx, id, nil, pay, "status check")
 	if err != nil {
@@ -523,14 +523,19 @@ func (s *Service) done(ctx context.Context, sess *payment.Session) (*payment.Ses
 }
 
 // converge makes the session's amounts equal the provider's after a money operation, recording a
-// divergence in the history, the log and the Diverged counter, and ends the check.
-func (s *Service) converge(ctx context.Context, m config.Merchant, id string, pay *abi.Payment) (*payment.Session, error) {
+// divergence in the history, the log and the Diverged counter, and ends the check. pay is the provider's
+// answer to a question asked when the session held asked operations.
+func (s *Service) converge(ctx context.Context, m config.Merchant, id string, pay *abi.Payment, asked int) (*payment.Session, error) {
 	known := pay.AuthorizedAmount >= 0 && pay.CapturedAmount >= 0 && pay.RefundedAmount >= 0 && pay.CancelledAmount >= 0
 	var before payment.Session
 	diverged := false
 	sess, err := s.cfg.Store.Update(ctx, id, func(cur *payment.Session) (bool, error) {
-		if cur.InDoubt() != nil {
-			return false, nil // its effect may not show at the provider yet; look again after it settles
+		if cur.InDoubt() != nil || len(cur.Operations) != asked {
+			// An operation in doubt may not show at the provider yet; one recorded since the question
+			// was asked may be missing from its answer (a slow answer to an early question once took a
+			// second capture back). Either way the answer proves nothing: the session stays scheduled
+			// and the next look asks again.
+			return false, nil
 		}
 		before = *cur
 		now := s.now().UTC()

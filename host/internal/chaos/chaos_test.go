@@ -69,7 +69,10 @@ func TestChaos(t *testing.T) {
 	if verdicts == nil {
 		t.Fatal("the invariants could not be read before the deadline")
 	}
-	t.Log(h.table(verdicts, duration))
+	t.Log(h.table(verdicts, duration) + h.metricsSummary(settle))
+	if !allHold(verdicts) {
+		h.diagnose(settle, verdicts)
+	}
 	for _, v := range verdicts {
 		if v.failed > 0 {
 			t.Errorf("invariant failed: %s (%d of %d)", v.name, v.failed, v.checked)

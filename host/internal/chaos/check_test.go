@@ -18,6 +18,15 @@ type verdict struct {
 	checked int
 	failed  int
 	samples []string
+	// suspects are the sessions that failed it, for the diagnosis written when the run fails.
+	suspects []string
+}
+
+// suspect records a session that failed the invariant.
+func (v *verdict) suspect(id string) {
+	if len(v.suspects) < 32 {
+		v.suspects = append(v.suspects, id)
+	}
 }
 
 func (v *verdict) fail(format string, args ...any) {
@@ -201,6 +210,7 @@ func (h *harness) check(o *observed) []*verdict {
 			continue
 		}
 		if k.CapturedAmount != p.Captured || k.RefundedAmount != p.Refunded {
+			amounts.suspect(id)
 			amounts.fail("order %s: kasse %s captured %d refunded %d, simulator %s captured %d refunded %d",
 				p.OrderID, k.State, k.CapturedAmount, k.RefundedAmount, p.State, p.Captured, p.Refunded)
 			continue
@@ -363,6 +373,7 @@ func (h *harness) check(o *observed) []*verdict {
 			reasons[reason]++
 		}
 		if len(missing) > 0 {
+			notified.suspect(id)
 			notified.fail("%s order %s (session %s, %s, captured %d, refunded %d): %s", platform, s.ref, id,
 				k.State, k.CapturedAmount, k.RefundedAmount, strings.Join(missing, ", "))
 		}

@@ -49,6 +49,7 @@ const (
 type kasseInstance struct {
 	proc *proc
 	url  string
+	ops  string // the operations listener (/metrics), "" if this kasse has none
 }
 
 // harness is everything a run starts and the records it keeps.
@@ -129,7 +130,9 @@ func start(t *testing.T) *harness {
 		cfg := filepath.Join(h.dir, fmt.Sprintf("kasse-%d.yaml", i))
 		ops := ""
 		if opsListen {
-			ops = fmt.Sprintf("  opsListen: 127.0.0.1:%d\n", freePort(t))
+			opsPort := freePort(t)
+			ops = fmt.Sprintf("  opsListen: 127.0.0.1:%d\n", opsPort)
+			k.ops = "http://127.0.0.1:" + strconv.Itoa(opsPort)
 		}
 		if urlSecret {
 			ops += "  urlSecretEnv: CHAOS_URL_SECRET\n"

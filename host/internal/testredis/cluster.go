@@ -72,6 +72,19 @@ func startReplicatedCluster() (*Cluster, error) {
 	return c, nil
 }
 
+// Logs returns every node's redis-server output since it first started, restarts included, each under
+// a header naming the node: what a failing test shows to explain a failover.
+func (c *Cluster) Logs() string {
+	c.mu.Lock()
+	nodes := slices.Clone(c.nodes)
+	c.mu.Unlock()
+	var b strings.Builder
+	for _, s := range nodes {
+		fmt.Fprintf(&b, "==== redis-server %s\n%s\n", s.addr, s.out.String())
+	}
+	return b.String()
+}
+
 // Addrs returns every node's address (host:port), primaries and replicas: the seed list for
 // redis.ClusterOptions.Addrs.
 func (c *Cluster) Addrs() []string {
@@ -192,7 +205,8 @@ func (c *Cluster) node(addr string) *server {
 
 // restart starts a killed node again with its arguments and its nodes.conf, on its port.
 func (c *Cluster) restart(old *server) error {
-	s := &server{addr: old.addr, dir: old.dir, bin: old.bin, args: old.args, out: &syncBuffer{},
+	// The same output buffer: a node's log reads on across its restarts (Logs).
+	s := &server{addr: old.addr, dir: old.dir, bin: old.bin, args: old.args, out: old.out,
 		done: make(chan struct{})}
 	s.cmd = exec.Command(s.bin, s.args...)
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
