@@ -1,7 +1,9 @@
 package host_test
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -362,6 +364,59 @@ func TestStaleStatusDoesNotUndoALaterCapture(t *testing.T) {
 		}
 		if snap, _ := s.sim.Payment(orderID); snap.Captured != 10000 {
 			t.Fatalf("the provider captured %d, want 10000", snap.Captured)
+		}
+	})
+}
+
+// portalCapture captures amount of orderID at the simulator directly, as a merchant does in the Vipps
+// portal: kasse hears nothing of it.
+func portalCapture(t *testing.T, simURL, orderID string, amount int64) {
+	t.Helper()
+	call := func(path string, headers map[string]string, body string) map[string]any {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, simURL+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range headers {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("POST %s: %d %v", path, resp.StatusCode, out)
+		}
+		return out
+	}
+	tok := call("/accesstoken/get", map[string]string{"client_id": "demo-client-id", "client_secret": "demo-client-secret",
+		"Ocp-Apim-Subscription-Key": "demo-subscription-key"}, "")
+	call("/ecomm/v2/payments/"+orderID+"/capture", map[string]string{
+		"Authorization": "Bearer " + tok["access_token"].(string), "Ocp-Apim-Subscription-Key": "demo-subscription-key",
+		"Merchant-Serial-Number": "123456", "X-Request-Id": "portal-" + orderID, "Content-Type": "application/json"},
+		fmt.Sprintf(`{"merchantInfo":{"merchantSerialNumber":"123456"},"transaction":{"amount":%d,"transactionText":"captured in the portal"}}`, amount))
+}
+
+// TestMoneyMovedOutsideKasseIsFound: the merchant captures an authorized payment in the Vipps portal;
+// kasse keeps checking authorized payments for a while after their money last moved (reconciler
+// watchFor), finds the capture, takes the provider's figures and records the divergence. The same
+// checks find a write a Redis failover took back.
+func TestMoneyMovedOutsideKasseIsFound(t *testing.T) {
+	stores(t, func(t *testing.T, redisURL string) {
+		s := newStack(t, stackOptions{redisURL: redisURL})
+		id, orderID := s.create(10000)
+		if err := s.sim.Approve(orderID, "91234567"); err != nil {
+			t.Fatal(err)
+		}
+		s.waitState(id, "authorized")
+		portalCapture(t, s.simURL, orderID, 10000)
+		res := s.waitState(id, "captured")
+		expectAmounts(t, res, "state=captured amount=10000 authorized=10000 captured=10000 refunded=0")
+		if !strings.Contains(string(res.raw), `"cause":"diverged"`) {
+			t.Errorf("the capture found is not recorded as a divergence: %s", res.raw)
 		}
 	})
 }

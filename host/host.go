@@ -299,6 +299,7 @@ func (s *Server) startService(cfg *config.Config, set *schemas.Set, opts Options
 		RetryInDoubt:   time.Duration(cfg.Reconciler.RetryInDoubt),
 		VerifyAfter:    time.Duration(cfg.Reconciler.VerifyAfter),
 		InitiateGrace:  time.Duration(cfg.Reconciler.InitiateGrace),
+		WatchFor:       time.Duration(cfg.Reconciler.WatchFor),
 		Now:            opts.Now,
 		Logger:         s.log,
 		Relay:          s.Notifier.Relay,

@@ -74,8 +74,9 @@ func keyDigest(key string) string {
 }
 
 // nextCheck is when the reconciler must look at cur next: soon for an operation in doubt or notices not
-// yet relayed, on the poll schedule while pending, and (verify) once after a money operation to check
-// that kasse's amounts match the provider's. Zero when nothing is needed.
+// yet relayed, on the poll schedule while pending, (verify) once after a money operation to check that
+// kasse's amounts match the provider's, and while the session's money can still move (watchAt). Zero
+// when nothing is needed.
 func (s *Service) nextCheck(cur *payment.Session, now time.Time, verify bool) time.Time {
 	var t time.Time
 	earliest := func(c time.Time) {
@@ -99,7 +100,44 @@ func (s *Service) nextCheck(cur *payment.Session, now time.Time, verify bool) ti
 	if verify {
 		earliest(now.Add(s.cfg.VerifyAfter))
 	}
+	if w := s.watchAt(cur, now); !w.IsZero() {
+		earliest(w)
+	}
 	return t.UTC()
+}
+
+// watchAt is when to check again an authorized or captured session whose money last moved less than
+// WatchFor ago: VerifyAfter after the move, then at doubling intervals (1m, 2m, 4m, ... by default, six
+// checks in the first hour). Zero for other sessions and once the window has passed. Money can move
+// without kasse hearing of it (the merchant captures or refunds in the Vipps portal; a Redis failover
+// takes back a write kasse acted on), and these checks find it (converge).
+func (s *Service) watchAt(cur *payment.Session, now time.Time) time.Time {
+	if cur.State != payment.StateAuthorized && cur.State != payment.StateCaptured {
+		return time.Time{}
+	}
+	since := now.Sub(lastMoneyMove(cur))
+	if since >= s.cfg.WatchFor {
+		return time.Time{}
+	}
+	return now.Add(max(since, s.cfg.VerifyAfter))
+}
+
+// lastMoneyMove is when the session's amounts or state last changed: its last state change, divergence
+// or settled operation (not a platform update's delivery, which may come hours later).
+func lastMoneyMove(cur *payment.Session) time.Time {
+	last := cur.CreatedAt
+	for i := len(cur.History) - 1; i >= 0; i-- {
+		if e := cur.History[i]; e.From != e.To || e.Cause == payment.CauseDiverged {
+			last = e.At
+			break
+		}
+	}
+	for _, op := range cur.Operations {
+		if op.SettledAt.After(last) {
+			last = op.SettledAt
+		}
+	}
+	return last
 }
 
 // record applies an observation and records the notices it causes, in the caller's Update function.

@@ -125,6 +125,11 @@ type Config struct {
 	// InitiateGrace is how old an initiate in doubt must be before a status check that finds no payment
 	// settles it as never started. Default 45s (three times the provider client's timeout).
 	InitiateGrace time.Duration
+	// WatchFor is how long after a session's money last moved kasse keeps checking an authorized or
+	// captured session against the provider, at growing intervals from VerifyAfter: money can move
+	// without kasse (a capture or refund in the merchant's Vipps portal), and a store failover can
+	// take back a write (see store.RedisOptions.WaitReplicas). Default 1h.
+	WatchFor time.Duration
 }
 
 // Service is the checkout service. It is safe for concurrent use, and several instances (in several
@@ -173,6 +178,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.InitiateGrace <= 0 {
 		cfg.InitiateGrace = 45 * time.Second
+	}
+	if cfg.WatchFor <= 0 {
+		cfg.WatchFor = time.Hour
 	}
 	s := &Service{cfg: cfg, now: cfg.Now, log: cfg.Logger}
 	if s.now == nil {
@@ -242,6 +250,9 @@ func (s *Service) create(ctx context.Context, co payment.Checkout, idempotencyKe
 		}
 		existing, err := s.cfg.Store.ClaimIdempotencyKey(ctx, scope, idempotencyKey, id+"|"+fingerprint, 24*time.Hour)
 		if err != nil {
+			// The claim may have reached the store; nothing else is written yet, so it is freed: left
+			// there, it would name a session that never existed and every retry would wait on it.
+			_ = s.cfg.Store.ReleaseIdempotencyKey(context.WithoutCancel(ctx), scope, idempotencyKey, id+"|"+fingerprint)
 			return nil, false, fmt.Errorf("checkout: claim idempotency key: %w", err)
 		}
 		if existing != "" {

@@ -246,6 +246,10 @@ type Reconciler struct {
 	// InitiateGrace is how old an initiate without an answer must be before a status check that does not
 	// find the payment marks it never started. Default 45s (three provider timeouts); optional.
 	InitiateGrace Duration `json:"initiateGrace,omitempty"`
+	// WatchFor is how long after its money last moved an authorized or captured payment is still checked
+	// against the provider, at doubling intervals from VerifyAfter (money moved in the Vipps portal, a
+	// write a Redis failover took back). Default 1h; optional.
+	WatchFor Duration `json:"watchFor,omitempty"`
 }
 
 // Merchant is one merchant (a Vipps sales unit) and how kasse reaches its payment provider.

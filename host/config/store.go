@@ -58,10 +58,13 @@ type Redis struct {
 	ReadTimeout  Duration `json:"readTimeout,omitempty"`
 	WriteTimeout Duration `json:"writeTimeout,omitempty"`
 	// WaitReplicas makes each session write wait until that many replicas of its primary have it (Redis
-	// WAIT), at most WaitTimeout, so that a failover cannot lose a write kasse already acted on. Set it to
-	// the replicas per primary (usually 1) on a replicated cluster or a Sentinel setup. Default 0: off.
+	// WAIT), at most WaitTimeout, so that a failover cannot lose a write kasse already acted on. A write
+	// too few replicas have in time is not acted on: the request answers 503 and the reconciler settles
+	// whatever the write started. Set it on a replicated cluster or a Sentinel setup to at most the
+	// replicas per primary minus the ones you accept being down (with one replica per primary, 1 stops
+	// writes to that primary while its replica is down). Default 0: off (see store.RedisOptions).
 	WaitReplicas int `json:"waitReplicas,omitempty"`
-	// WaitTimeout bounds each such wait. Default 0: 250ms.
+	// WaitTimeout bounds each such wait. Default 0: 500ms.
 	WaitTimeout Duration `json:"waitTimeout,omitempty"`
 
 	// Username, Password and SentinelPassword are the values of the *Env variables; Load sets them.

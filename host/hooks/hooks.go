@@ -252,9 +252,19 @@ func (h *Hooks) handle(sync bool) gin.HandlerFunc {
 
 		scope := "hook:" + adapterID + ":" + merchantID
 		claimed := false
+		// The claim holds this request's id, so that freeing it never frees another attempt's claim.
+		claim := "1|" + requestID(c)
+		release := func() {
+			if err := h.claims.ReleaseIdempotencyKey(context.WithoutCancel(ctx), scope, ev.DeliveryID, claim); err != nil {
+				log.Warn("hooks: release delivery id", "err", err)
+			}
+		}
 		if ev.DeliveryID != "" {
-			existing, err := h.claims.ClaimIdempotencyKey(ctx, scope, ev.DeliveryID, "1", h.dedupeTTL)
+			existing, err := h.claims.ClaimIdempotencyKey(ctx, scope, ev.DeliveryID, claim, h.dedupeTTL)
 			if err != nil {
+				// The claim may have reached the store (an answer lost, a write not replicated): left
+				// there, the platform's retry would be dropped as a duplicate and the delivery lost.
+				release()
 				log.Error("hooks: claim delivery id", "err", err)
 				abortProblem(c, problem.Problem{Type: problem.Base + "unavailable", Title: "Service unavailable",
 					Status: http.StatusServiceUnavailable, Detail: "the delivery could not be recorded; retry later"})
@@ -272,12 +282,8 @@ func (h *Hooks) handle(sync bool) gin.HandlerFunc {
 			}
 			claimed = true
 		}
-		release := func() {
-			if claimed {
-				if err := h.claims.ReleaseIdempotencyKey(context.WithoutCancel(ctx), scope, ev.DeliveryID, "1"); err != nil {
-					log.Warn("hooks: release delivery id", "err", err)
-				}
-			}
+		if !claimed {
+			release = func() {}
 		}
 
 		if inst.Mode == adapters.ModeAckFirst && !sync {

@@ -83,9 +83,16 @@ func (a *api) idempotent(c *gin.Context) {
 	ctx := c.Request.Context()
 	scope := "http:" + digest(c.GetHeader("Authorization")) + ":" + c.Request.URL.Path
 	fingerprint := digest(string(body))
-	pending := "p|" + fingerprint
+	// The request id makes this request's claim its own, so that freeing it never frees another's.
+	pending := "p|" + fingerprint + "|" + requestID(c)
 	existing, err := a.idem.ClaimIdempotencyKey(ctx, scope, key, pending, IdempotencyTTL)
 	if err != nil {
+		// The claim may have reached the store (an answer lost, a write not replicated): left there,
+		// every retry would be "in progress" until the key expires.
+		if err := a.idem.ReleaseIdempotencyKey(context.WithoutCancel(ctx), scope, key, pending); err != nil {
+			a.log.Warn("httpapi: could not free an Idempotency-Key after a failed claim; a retry may answer 409 until it expires",
+				"request", requestID(c), "err", err)
+		}
 		a.fail(c, err)
 		return
 	}

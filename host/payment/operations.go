@@ -133,6 +133,9 @@ func (a Amounts) String() string {
 		a.Refunded, a.Cancelled)
 }
 
+// CauseDiverged is the history cause of Converge's change.
+const CauseDiverged = "diverged"
+
 // Converge makes the session's amounts equal the provider's figures when they differ (the provider is
 // the source of truth for money), and records the divergence with both figures in the history. The
 // state follows the amounts. It reports whether the session changed. Callers only converge a session
@@ -158,7 +161,7 @@ func (s *Session) Converge(provider Amounts, providerState State, now time.Time)
 			s.State = StateAuthorized
 		}
 	}
-	s.History = append(s.History, Event{At: now.UTC(), From: before, To: s.State, Cause: "diverged",
+	s.History = append(s.History, Event{At: now.UTC(), From: before, To: s.State, Cause: CauseDiverged,
 		Detail: "kasse had " + had.String() + "; the provider has " + provider.String()})
 	s.UpdatedAt = now.UTC()
 	return true

@@ -94,7 +94,8 @@ func For(err error) Problem {
 		return p
 	case errors.Is(err, store.ErrUnavailable):
 		p := New(http.StatusServiceUnavailable, "store-unavailable", "Service temporarily unavailable",
-			"kasse's session store is not reachable right now; nothing was done, retry shortly")
+			"kasse's session store is not reachable right now, or could not keep the change safe in time; "+
+				"retry shortly (with the same Idempotency-Key): a change that reached the store is finished by kasse, never made twice")
 		p.RetryAfter = 2
 		return p
 	case errors.As(err, &maxErr):

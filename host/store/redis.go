@@ -50,16 +50,20 @@ type RedisOptions struct {
 	// key wait (Redis WAIT, on the connection that wrote) until that many replicas have it, for at most
 	// WaitTimeout (default DefaultWaitTimeout). Redis replicates asynchronously: without it, a primary
 	// killed right after acknowledging a write can lose the write when its replica takes over, while
-	// kasse has already acted on it (told a platform, sent a capture). A write that got fewer
-	// acknowledgements in time still succeeds (it is on the primary; failing it would make the caller
-	// act twice) and is counted (UnreplicatedWrites).
+	// kasse has already acted on it (told a platform, sent a capture). A write that fewer replicas
+	// acknowledged in time fails with ErrNotReplicated (an ErrUnavailable), is counted
+	// (UnreplicatedWrites), and is not acted on: it is on the primary, so it is treated like a write
+	// whose answer was lost (see ErrUnavailable), which the in-doubt operations and the reconciler
+	// already settle. A primary left without a live replica therefore refuses kasse's writes until one
+	// is back, like Redis's own min-replicas-to-write: run two replicas per primary to ride out one.
 	WaitReplicas int
-	// WaitTimeout bounds each WAIT. Default DefaultWaitTimeout.
+	// WaitTimeout bounds the wait for replicas after each write. Default DefaultWaitTimeout.
 	WaitTimeout time.Duration
 }
 
-// DefaultWaitTimeout bounds the wait for replicas after a write (RedisOptions.WaitReplicas).
-const DefaultWaitTimeout = 250 * time.Millisecond
+// DefaultWaitTimeout bounds the wait for replicas after a write (RedisOptions.WaitReplicas): long
+// enough for a replica on a busy machine, short against the operation's own bound.
+const DefaultWaitTimeout = 500 * time.Millisecond
 
 // Redis is the Store shared by every kasse instance that points at the same Redis with the same key prefix.
 // It needs Redis 6.0 or later (SET ... KEEPTTL).
@@ -940,7 +944,8 @@ func (r *Redis) UnreplicatedWrites() uint64 { return r.unreplicated.Load() }
 // connection: WAIT counts the replicas that have everything this connection wrote, so the script and the
 // WAIT go in one pipeline on the primary that owns the keys (on a cluster, the master for the first key,
 // which every key of a script shares). EVAL rather than EVALSHA, because a pipeline cannot fall back on
-// NOSCRIPT. A failover in progress fails the pipeline like any unavailable store.
+// NOSCRIPT. A failover in progress fails the pipeline like any unavailable store; a write that too few
+// replicas have when the wait ends fails with ErrNotReplicated.
 func (r *Redis) write(ctx context.Context, script *redis.Script, keys []string, args ...any) *redis.Cmd {
 	if r.waitReplicas == 0 {
 		return script.Run(ctx, r.client, keys, args...)
@@ -974,6 +979,10 @@ func (r *Redis) write(ctx context.Context, script *redis.Script, keys []string, 
 	}
 	if acked, err := wait.Int64(); err != nil || acked < int64(r.waitReplicas) {
 		r.unreplicated.Add(1)
+		if err == nil {
+			err = fmt.Errorf("%d of %d replicas within %s", acked, r.waitReplicas, r.waitTimeout)
+		}
+		cmd.SetErr(fmt.Errorf("store: write to %s: %w (%w)", keys[0], ErrNotReplicated, err))
 	}
 	return cmd
 }

@@ -407,41 +407,49 @@ func TestRedisListForgetsExpiredSessions(t *testing.T) {
 }
 
 // TestRedisWaitsForReplicas: with WaitReplicas, writes wait for the replicas of the primary that owns the
-// keys (Redis Cluster with a replica per primary); a write fewer replicas acknowledged still succeeds and
-// is counted.
+// keys (Redis Cluster with a replica per primary). A write fewer replicas acknowledged in time fails with
+// ErrNotReplicated, which is also ErrUnavailable (the caller must not act on it), and is counted; it is
+// on the primary all the same, as a write whose answer was lost may be.
 func TestRedisWaitsForReplicas(t *testing.T) {
 	cl := testredis.StartReplicatedCluster(t)
 	ctx := t.Context()
 	for _, tc := range []struct {
 		name         string
 		replicas     int
+		wait         time.Duration // WAIT ends early when the replicas have it: generous where they will
 		unreplicated bool
 	}{
-		{"one replica, as there is", 1, false},
-		{"two replicas, one short", 2, true},
+		{"one replica, as there is", 1, 10 * time.Second, false},
+		{"two replicas, one short", 2, 100 * time.Millisecond, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs()})
 			t.Cleanup(func() { _ = c.Close() })
 			r, err := store.NewRedisFromClient(c, store.RedisOptions{KeyPrefix: newPrefix(), WaitReplicas: tc.replicas,
-				WaitTimeout: 100 * time.Millisecond})
+				WaitTimeout: tc.wait})
 			if err != nil {
 				t.Fatal(err)
 			}
 			s := &payment.Session{ID: "wait-" + strconv.Itoa(tc.replicas), Merchant: "m", Reference: "r", Amount: 100,
 				Currency: "NOK", State: payment.StatePending}
-			if err := r.Create(ctx, s, time.Hour); err != nil {
-				t.Fatal(err)
+			checkWrite := func(what string, err error) {
+				t.Helper()
+				switch {
+				case !tc.unreplicated && err != nil:
+					t.Fatalf("%s: %v", what, err)
+				case tc.unreplicated && (!errors.Is(err, store.ErrNotReplicated) || !errors.Is(err, store.ErrUnavailable)):
+					t.Fatalf("%s: %v, want ErrNotReplicated and ErrUnavailable", what, err)
+				}
 			}
-			if _, err := r.Update(ctx, s.ID, func(s *payment.Session) (bool, error) {
+			checkWrite("create", r.Create(ctx, s, time.Hour))
+			_, err = r.Update(ctx, s.ID, func(s *payment.Session) (bool, error) {
 				s.State = payment.StateAuthorized
 				return true, nil
-			}); err != nil {
-				t.Fatal(err)
-			}
+			})
+			checkWrite("update", err)
 			got, err := r.Get(ctx, s.ID)
 			if err != nil || got.State != payment.StateAuthorized {
-				t.Fatalf("after the writes: %+v, %v", got, err)
+				t.Fatalf("after the writes: %+v, %v (the primary has them either way)", got, err)
 			}
 			if n := r.UnreplicatedWrites(); (n > 0) != tc.unreplicated {
 				t.Errorf("unreplicated writes %d, want some: %t", n, tc.unreplicated)

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"time"
@@ -11,9 +12,16 @@ import (
 )
 
 // ErrUnavailable is returned (wrapped) when the store cannot be reached, answers too slowly, or is
-// failing over. Nothing is known to have been written by the failed call; the caller should answer
-// "try again later" (the HTTP API answers 503 with Retry-After) rather than treat it as a bug.
+// failing over. A write that failed so may still have happened (Redis took it, the answer was lost, or
+// it was not replicated in time: ErrNotReplicated): the caller acts on nothing it wrote (sends nothing
+// to a provider, tells no platform), answers "try again later" (the HTTP API answers 503 with
+// Retry-After), and leaves it to what the write scheduled (the reconciler) to finish it if it landed.
 var ErrUnavailable = errors.New("session store unavailable")
+
+// ErrNotReplicated (which is also ErrUnavailable) is returned, wrapped, by a write that the primary
+// took but that fewer replicas than RedisOptions.WaitReplicas acknowledged in time: a failover now could
+// lose it, so it must not be acted on.
+var ErrNotReplicated = fmt.Errorf("%w: the write is on the primary but not yet on its replicas", ErrUnavailable)
 
 // DefaultOpTimeout bounds one Redis command when RedisOptions.OpTimeout is zero.
 const DefaultOpTimeout = 2 * time.Second
