@@ -42,6 +42,7 @@ type Plugin struct {
 	// memPages is the sum of the live instances' linear memory in pages, as of the end of their last call.
 	memPages      atomic.Int64
 	grown, shrunk atomic.Uint64
+	loadTimes     LoadTimes
 	// waitedPast counts acquire timeouts that found an instance on its way to the caller (see acquire).
 	waitedPast atomic.Uint64
 }
