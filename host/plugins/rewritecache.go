@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-		"os"
+	"os"
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
