@@ -65,7 +65,7 @@ func newPlugin(r *Runtime, name, version string, compiled wazero.CompiledModule)
 		name:     name,
 		version:  version,
 		compiled: compiled,
-		pool:     pool{drained: make(chan struct{}), startHook: r.startHook},
+		pool:     pool{drained: make(chan struct{}), startHook: r.startHook, yieldHook: r.yieldHook},
 		closing:  make(chan struct{}),
 	}
 }

@@ -39,8 +39,9 @@ type pool struct {
 	closed bool
 	// drained is closed once the pool is closed and has no live or starting instance.
 	drained chan struct{}
-	// startHook, when set (tests only, see export_test.go), runs at the beginning of every background start.
-	startHook func()
+	// startHook and yieldHook, when set (tests only, see export_test.go), run at the beginning of every
+	// background start and yield.
+	startHook, yieldHook func()
 }
 
 // waiter is one caller waiting for an instance. Whoever removes it from pool.waiters sends it exactly one
@@ -231,6 +232,9 @@ func (p *Plugin) release(in *instance) {
 	pl.yielding++
 	pl.mu.Unlock()
 	go func() {
+		if pl.yieldHook != nil {
+			pl.yieldHook()
+		}
 		err := in.yield(p.r.cfg.callTimeout)
 		pl.mu.Lock()
 		pl.yielding--

@@ -321,3 +321,61 @@ func TestBusyWhenEveryInstanceServes(t *testing.T) {
 		t.Fatalf("cancelled spinning call: %v, want a timeout", err)
 	}
 }
+
+// TestCallerWaitsForYield: the instance of a pool of one yields in the background after its 16th call; a
+// caller arriving meanwhile waits past its acquire timeout (zero) for it instead of failing as busy. The
+// yield is held until the caller has waited past its timeout.
+func TestCallerWaitsForYield(t *testing.T) {
+	ctx := context.Background()
+	r := plugintest.Runtime(t, plugins.NewRuntimeConfig().
+		WithPoolSize(1).
+		WithCallTimeout(testCallTimeout).
+		WithAcquireTimeout(0))
+	hold := make(chan struct{})
+	yielding := make(chan struct{}, 1)
+	plugins.SetYieldHook(r, func() {
+		yielding <- struct{}{}
+		<-hold
+	})
+	p, err := r.Load(ctx, "echo", "1.0.0", testModules(t)[echoPkg])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 16 { // the 16th call's release yields
+		if _, err := p.Call(ctx, echoInput("warm", int64(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-yielding:
+	case <-time.After(hangGuard):
+		t.Fatal("no yield after 16 calls")
+	}
+	done := make(chan error, 1)
+	go func() {
+		out, err := p.Call(ctx, echoInput("during-yield", 1))
+		if err == nil && string(out) != echoWant("during-yield", 1) {
+			err = fmt.Errorf("output %s", out)
+		}
+		done <- err
+	}()
+	deadline := time.Now().Add(hangGuard)
+	for p.Stats().WaitedPastTimeout == 0 {
+		select {
+		case err := <-done:
+			t.Fatalf("the caller did not wait for the yielding instance: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the caller never waited past its acquire timeout")
+		}
+		runtime.Gosched()
+	}
+	close(hold)
+	if err := <-done; err != nil {
+		t.Fatalf("call during the yield: %v", err)
+	}
+	if st := p.Stats(); st.InstancesLive != 1 || len(st.Failures) != 0 {
+		t.Fatalf("stats %+v, want 1 instance and no failure", st)
+	}
+}

@@ -47,6 +47,8 @@ type Runtime struct {
 	// startHook, when set (tests only, see export_test.go), runs before every background instance start of
 	// the plugins loaded afterwards.
 	startHook func()
+	// yieldHook is startHook for the background yields.
+	yieldHook func()
 }
 
 // NewRuntime creates a Runtime from cfg. It fails if cfg has an invalid setting or the compilation cache
