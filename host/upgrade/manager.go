@@ -575,10 +575,16 @@ func (m *Manager) stage(ctx context.Context, u Update, force bool) (_ *version, 
 	if keyErr == nil {
 		prior, _ = m.passedGate(key)
 	}
+	// LoadDir may have run the gate already, in parallel with the other bundles (preload.go), on this
+	// very plugin and with no active version to compare with.
+	gated := preloaded && u.pre.gated && active == nil && prior == nil
 	var cost GateCost
-	if prior != nil && active == nil {
+	switch {
+	case prior != nil && active == nil:
 		cost = prior.Cost
-	} else {
+	case gated:
+		cost = u.pre.cost
+	default:
 		// Cost first: a much slower version is refused after a few vectors instead of after all of them.
 		if cost, err = m.measure(ctx, p, active, verified); err != nil {
 			_ = p.Close(context.WithoutCancel(ctx))
@@ -586,10 +592,15 @@ func (m *Manager) stage(ctx context.Context, u Update, force bool) (_ *version, 
 		}
 	}
 	if prior == nil {
-		gateStart := time.Now()
-		err := Gate(ctx, p, verified, m.cfg.Schemas)
-		if u.pre != nil {
-			u.pre.times.Gate = time.Since(gateStart)
+		var err error
+		if gated {
+			err = u.pre.gateErr
+		} else {
+			gateStart := time.Now()
+			err = Gate(ctx, p, verified, m.cfg.Schemas)
+			if u.pre != nil {
+				u.pre.times.Gate = time.Since(gateStart)
+			}
 		}
 		if err != nil {
 			_ = p.Close(context.WithoutCancel(ctx))

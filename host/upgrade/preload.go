@@ -29,6 +29,11 @@ type preloaded struct {
 	// p is the loaded plugin until Apply takes it (stage sets it to nil); loadErr is Load's error.
 	p       *plugins.Plugin
 	loadErr error
+	// gated says the preload measured and gated p (a bundle without a remembered verdict, for a plugin
+	// with no active version); cost and gateErr are the outcome (gateErr also holds measure's error).
+	gated   bool
+	cost    GateCost
+	gateErr error
 	// times says where the preload spent its time.
 	times BundleTimes
 }
@@ -104,9 +109,28 @@ func (m *Manager) preloadOne(ctx context.Context, stem string, pre *preloaded) {
 	v := pre.verified.Manifest
 	pre.p, pre.loadErr = m.cfg.Runtime.Load(ctx, v.Name, v.Version, pre.verified.Bundle.Module)
 	pre.times.Load = time.Since(t2)
-	if pre.p != nil {
-		pre.times.LoadTimes = pre.p.LoadTimes()
+	if pre.p == nil {
+		return
 	}
+	pre.times.LoadTimes = pre.p.LoadTimes()
+	// A bundle that has not passed the gate under this host build (a first start, or the first start after
+	// an upgrade of kasse) runs its vectors here, beside the other bundles'.
+	key, err := verdictKey(pre.verified)
+	if err != nil {
+		return
+	}
+	m.mu.Lock()
+	_, remembered := m.passedGate(key)
+	m.mu.Unlock()
+	if remembered {
+		return
+	}
+	t3 := time.Now()
+	pre.gated = true
+	if pre.cost, pre.gateErr = m.measure(ctx, pre.p, nil, pre.verified); pre.gateErr == nil {
+		pre.gateErr = Gate(ctx, pre.p, pre.verified, m.cfg.Schemas)
+	}
+	pre.times.Gate = time.Since(t3)
 }
 
 // take returns the plugin preloaded for verified, if it is the same module, and hands its ownership to
