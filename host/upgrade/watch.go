@@ -20,6 +20,11 @@ import (
 // with what it could load, and a merchant whose plugin has no version fails the config check instead.
 // Bundles loaded here are not reloaded by Run until their files change. It fails only when the directory
 // cannot be read.
+//
+// The expensive part of every bundle (reading, verifying, loading, and the gate when its verdict is not
+// remembered) runs first, for all bundles in parallel, at most GOMAXPROCS at once (preload.go); the
+// decisions are then taken one bundle at a time, in the directory's order. StartTimes says where the time
+// went.
 func (m *Manager) LoadDir(ctx context.Context) error {
 	if m.cfg.Dir == "" {
 		return nil
