@@ -42,7 +42,8 @@ type Plugin struct {
 	// memPages is the sum of the live instances' linear memory in pages, as of the end of their last call.
 	memPages      atomic.Int64
 	grown, shrunk atomic.Uint64
-	loadTimes     LoadTimes
+	// loadTimes is where Load spent its time; written before the plugin is shared.
+	loadTimes LoadTimes
 	// waitedPast counts acquire timeouts that found an instance on its way to the caller (see acquire).
 	waitedPast atomic.Uint64
 }
@@ -99,7 +100,7 @@ type Stats struct {
 	Failures map[ErrorKind]uint64
 	// InstancesLive is the number of instances currently instantiated.
 	InstancesLive int
-	// InFlight is the number of calls currently holding an instance (or starting one).
+	// InFlight is the number of calls currently holding an instance.
 	InFlight int
 	// Replaced counts instances discarded after a failure.
 	Replaced uint64
