@@ -76,7 +76,7 @@ bench:
 		./plugin/vippsecom/ ./host/ ./host/upgrade/; \
 	  $(GO) test -run '^$$' -bench '^BenchmarkLoad$$' -benchtime 1x -count 1 ./host/ -load.duration=$(LOAD_DURATION); } \
 		2>&1 | tee bin/bench.txt | $(GO) run ./host/internal/benchtable
-	$(GO) test -run '^$$' -bench 'PluginBoundary|PluginPool|InstanceMemory|StartWarmCache|OutputCheck' -benchtime 2000x -count 1 -timeout 60m ./host/checkout/ ./host/plugins/ ./host/upgrade/ 2>&1 | tee bin/bench-plugins.txt | $(GO) run ./host/internal/benchtable
+	$(GO) test -run '^$$' -bench 'PluginBoundary|PluginPool|InstanceMemory|StartWarmCache|StartToReady|StartSteps|OutputCheck' -benchtime 2000x -count 1 -timeout 60m ./host/checkout/ ./host/plugins/ ./host/upgrade/ ./host/command/ 2>&1 | tee bin/bench-plugins.txt | $(GO) run ./host/internal/benchtable
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -67,6 +67,18 @@ type Options struct {
 	// Adapters are the platform adapters to serve. Default adapters.Registered(): those registered by
 	// import (see adapters/standard).
 	Adapters []adapters.Info
+	// Schemas are the compiled JSON Schemas, when the caller compiled them already (the command line
+	// does, to read the config's log section); compiling them takes tens of milliseconds of a start.
+	// Default: compiled by New.
+	Schemas *schemas.Set
+}
+
+// StartStep is one step of New and how long it took.
+type StartStep struct {
+	// Name is the step: "schemas", "config", "telemetry", "store", "plugins", "service", "settlement",
+	// "drivers" or "handlers".
+	Name string
+	Took time.Duration
 }
 
 // Server is a configured kasse instance.
@@ -100,7 +112,14 @@ type Server struct {
 	inboxQueue  outbound.Storage // webhook deliveries acknowledged first
 	configPoll  time.Duration
 	log         *slog.Logger
+	startSteps  []StartStep
 }
+
+// StartSteps returns how long each step of New took, in order.
+func (s *Server) StartSteps() []StartStep { return slices.Clone(s.startSteps) }
+
+// PluginStartTimes returns where the plugins step of New spent its time, bundle by bundle.
+func (s *Server) PluginStartTimes() []upgrade.BundleTimes { return s.plugins.StartTimes() }
 
 // Config returns the running configuration; it changes when the config file does.
 func (s *Server) Config() *config.Config { return s.live.Config() }
@@ -116,16 +135,23 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	// Every log line passes through redact: an HTTP client's error quotes the URL it called, and a
 	// platform's URL may carry credentials in its query (WooCommerce's OAuth over plain http).
 	log := slog.New(redact.Handler(opts.Logger.Handler()))
-	set, err := schemas.Compile()
-	if err != nil {
-		return nil, fmt.Errorf("host: %w", err)
+	var steps []StartStep
+	t0 := time.Now()
+	set := opts.Schemas
+	if set == nil {
+		if set, err = schemas.Compile(); err != nil {
+			return nil, fmt.Errorf("host: %w", err)
+		}
+		steps = append(steps, StartStep{"schemas", time.Since(t0)})
+		t0 = time.Now()
 	}
 	live, err := newLiveConfig(opts.ConfigPath, set, opts.Getenv, log)
 	if err != nil {
 		return nil, fmt.Errorf("host: %w", err)
 	}
 	cfg := live.Config()
-	s := &Server{live: live, log: log, configPoll: opts.ConfigPollInterval}
+	steps = append(steps, StartStep{"config", time.Since(t0)})
+	s := &Server{live: live, log: log, configPoll: opts.ConfigPollInterval, startSteps: steps}
 	defer func() {
 		if err != nil {
 			_ = s.Close(context.WithoutCancel(ctx))
@@ -143,20 +169,29 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	if err := hooks.Check(adapterSet, cfg); err != nil {
 		return nil, fmt.Errorf("host: %w", err)
 	}
-	steps := []func() error{
-		func() error { return s.startTelemetry(ctx, opts) },
-		func() error { return s.openStore(ctx, cfg, opts) },
-		func() error { return s.loadPlugins(ctx, cfg, set) },
-		func() error { return s.startService(cfg, set, opts, adapterSet) },
-		func() error { return s.startSettlement(cfg, opts) },
-		func() error { return s.startDrivers(ctx, cfg, set, opts, adapterSet) },
-		func() error { return s.buildHandlers(cfg, set, opts) },
-	}
-	for _, step := range steps {
-		if err := step(); err != nil {
+	for _, step := range []struct {
+		name string
+		run  func() error
+	}{
+		{"telemetry", func() error { return s.startTelemetry(ctx, opts) }},
+		{"store", func() error { return s.openStore(ctx, cfg, opts) }},
+		{"plugins", func() error { return s.loadPlugins(ctx, cfg, set) }},
+		{"service", func() error { return s.startService(cfg, set, opts, adapterSet) }},
+		{"settlement", func() error { return s.startSettlement(cfg, opts) }},
+		{"drivers", func() error { return s.startDrivers(ctx, cfg, set, opts, adapterSet) }},
+		{"handlers", func() error { return s.buildHandlers(cfg, set, opts) }},
+	} {
+		t0 := time.Now()
+		if err := step.run(); err != nil {
 			return nil, err
 		}
+		s.startSteps = append(s.startSteps, StartStep{step.name, time.Since(t0)})
 	}
+	attrs := make([]any, 0, 2*len(s.startSteps))
+	for _, st := range s.startSteps {
+		attrs = append(attrs, st.Name, st.Took.Round(10*time.Microsecond).String())
+	}
+	log.Debug("start-up steps", attrs...)
 	return s, nil
 }
 

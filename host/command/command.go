@@ -217,7 +217,7 @@ func serve(ctx context.Context, args []string, sys IO) int {
 		}
 	}()
 
-	if err := run(ctx, path, sys, log); err != nil {
+	if err := run(ctx, path, set, sys, log); err != nil {
 		logging.Error(log, "kasse: stopped with an error", err)
 		return 1
 	}
@@ -229,8 +229,9 @@ func serve(ctx context.Context, args []string, sys IO) int {
 	return 0
 }
 
-func run(ctx context.Context, path string, sys IO, log *slog.Logger) error {
-	s, err := host.New(ctx, host.Options{ConfigPath: path, Logger: log, Getenv: sys.Getenv, Adapters: sys.Adapters})
+func run(ctx context.Context, path string, set *schemas.Set, sys IO, log *slog.Logger) error {
+	s, err := host.New(ctx, host.Options{ConfigPath: path, Logger: log, Getenv: sys.Getenv, Adapters: sys.Adapters,
+		Schemas: set})
 	if err != nil {
 		return err
 	}

@@ -226,7 +226,7 @@ func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 }
 
 // buildKasse builds host/cmd/kasse into a temporary directory.
-func buildKasse(t *testing.T) string {
+func buildKasse(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "kasse")
 	build := exec.Command("go", "build", "-o", bin, ".")

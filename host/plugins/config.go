@@ -123,7 +123,9 @@ func (c RuntimeConfig) WithPoolIdle(d time.Duration) RuntimeConfig {
 	return c
 }
 
-// WithAcquireTimeout sets how long Call waits for a free instance before failing with KindBusy.
+// WithAcquireTimeout sets how long Call waits for a free instance before failing with KindBusy. A caller
+// for whom an instance is being started or is yielding waits on for it (see pool.go): busy means every
+// instance serves a call and none is on its way.
 func (c RuntimeConfig) WithAcquireTimeout(d time.Duration) RuntimeConfig {
 	c.acquireTimeout = d
 	return c

@@ -122,20 +122,30 @@ func (r *Runtime) load(ctx context.Context, name, version string, wasm []byte) (
 		workers = 1
 	}
 	cctx := experimental.WithCompilationWorkers(ctx, workers)
-	checked, err := checkedFunctions(wasm)
-	if err != nil {
-		// Prefer wazero's own verdict on a module it cannot compile either.
-		if compiled, cerr := r.wz.CompileModule(cctx, wasm); cerr != nil {
-			return nil, fmt.Errorf("compile: %w", cerr)
-		} else {
-			_ = compiled.Close(ctx)
+	var times LoadTimes
+	t0 := time.Now()
+	rewritePath := r.rewritePath(wasm)
+	instrumented, cached := readRewrite(rewritePath)
+	if !cached {
+		checked, err := checkedFunctions(wasm)
+		if err != nil {
+			// Prefer wazero's own verdict on a module it cannot compile either.
+			if compiled, cerr := r.wz.CompileModule(cctx, wasm); cerr != nil {
+				return nil, fmt.Errorf("compile: %w", cerr)
+			} else {
+				_ = compiled.Close(ctx)
+			}
+			return nil, err
 		}
-		return nil, err
+		if instrumented, err = instrument(wasm, checked); err != nil {
+			return nil, fmt.Errorf("deadline checks: %w", err)
+		}
+		if rewritePath != "" {
+			writeRewrite(rewritePath, instrumented) // a failure only costs the rewrite again next time
+		}
 	}
-	instrumented, err := instrument(wasm, checked)
-	if err != nil {
-		return nil, fmt.Errorf("deadline checks: %w", err)
-	}
+	t1 := time.Now()
+	times.Rewrite, times.RewriteCached = t1.Sub(t0), cached
 	compiled, err := r.wz.CompileModule(cctx, instrumented)
 	if err != nil {
 		return nil, fmt.Errorf("compile: %w", err)
@@ -144,6 +154,8 @@ func (r *Runtime) load(ctx context.Context, name, version string, wasm []byte) (
 		_ = compiled.Close(ctx)
 		return nil, err
 	}
+	t2 := time.Now()
+	times.Compile = t2.Sub(t1)
 	p := newPlugin(r, name, version, compiled)
 	inst, err := p.instantiate(ctx)
 	if err != nil {
@@ -163,9 +175,27 @@ func (r *Runtime) load(ctx context.Context, name, version string, wasm []byte) (
 		_ = compiled.Close(ctx)
 		return nil, errors.New("runtime closed")
 	}
+	times.Instantiate = time.Since(t2)
+	p.loadTimes = times
 	p.start(inst)
 	return p, nil
 }
+
+// LoadTimes says where a Load spent its time.
+type LoadTimes struct {
+	// Rewrite is compiling the host's deadline checks into the module, or reading that rewrite back from
+	// the compilation cache directory (RewriteCached).
+	Rewrite       time.Duration
+	RewriteCached bool
+	// Compile is wazero's compilation (decoding, validation, and native code from the compilation cache
+	// or the compiler) and the ABI checks of the compiled module.
+	Compile time.Duration
+	// Instantiate is starting the first instance (its _initialize) and checking its ABI version.
+	Instantiate time.Duration
+}
+
+// LoadTimes returns where the Load that made p spent its time.
+func (p *Plugin) LoadTimes() LoadTimes { return p.loadTimes }
 
 // checkModule applies the import and export rules to a compiled module.
 func checkModule(m wazero.CompiledModule) error {

@@ -15,45 +15,26 @@ import (
 	"github.com/kassehq/kasse/plugin/abi"
 )
 
-// yieldEvery is how many successful calls an instance serves between two kasse_yield calls. A Go guest that
-// allocates needs the yield, or its heap grows without bound (wasm-runtime-notes §5, GC stall); every 16th
-// call kept an allocating guest flat in the measurements, and a guest that does not allocate loses little.
-//
-// Where the yield runs (see release): in the background only while another instance is free and no caller
-// waits, so that it is never on a caller's path; otherwise synchronously on the releasing caller's
-// goroutine, before the instance goes back. A background yield of the last instance once made a waiting
-// caller time out with KindBusy on a loaded machine (the yield goroutine was not scheduled, or a host GC
-// waited for a guest elsewhere, for longer than the acquire timeout).
-const yieldEvery = 16
-
 // Plugin is a loaded plugin version: its compiled module and a pool of instances that grows on demand up to
-// the configured size and shrinks when idle (see grow and shrink). It is safe for concurrent use.
+// the configured size and shrinks when idle (pool.go). It is safe for concurrent use.
 type Plugin struct {
 	r        *Runtime
 	name     string
 	version  string
 	compiled wazero.CompiledModule
 
-	// slots holds the pool places ready to serve (with an instance, or empty after a failed start), and
-	// spare the empty places the pool may grow into. Between them and their current owners (a call, a
-	// background start, the janitor) there are always poolSize places. Whoever has taken a slot out of a
-	// channel owns it and its instance exclusively, which is what keeps an instance on one goroutine at a
-	// time.
-	slots     chan *slot
-	spare     chan *slot
+	// pool owns the instances; whoever took an instance from it owns that instance exclusively until it
+	// gives it back, which is what keeps an instance on one goroutine at a time.
+	pool      pool
 	closing   chan struct{}
 	closeOnce sync.Once
 	closed    atomic.Bool
-	// closeLock serialises Close; drained counts the slots Close has taken for good.
-	closeLock chan struct{}
-	drained   int
+	// closeMu serialises the end of Close (closing the compiled module).
+	closeMu sync.Mutex
 
-	calls    atomic.Uint64
-	inFlight atomic.Int64
-	// waiting counts callers blocked in acquire; release does not yield in the background while any wait.
-	waiting    atomic.Int64
+	calls      atomic.Uint64
+	inFlight   atomic.Int64
 	failures   [len(kinds)]atomic.Uint64
-	live       atomic.Int64
 	replaced   atomic.Uint64
 	peakMemory atomic.Uint32
 	// busyPeak is the most calls holding an instance at once since the janitor last looked.
@@ -61,12 +42,10 @@ type Plugin struct {
 	// memPages is the sum of the live instances' linear memory in pages, as of the end of their last call.
 	memPages      atomic.Int64
 	grown, shrunk atomic.Uint64
-}
-
-// slot is one place in the pool. inst is nil while the place has no instance: after a failed call, until the
-// replacement is ready, or when starting one failed.
-type slot struct {
-	inst *instance
+	// loadTimes is where Load spent its time; written before the plugin is shared.
+	loadTimes LoadTimes
+	// waitedPast counts acquire timeouts that found an instance on its way to the caller (see acquire).
+	waitedPast atomic.Uint64
 }
 
 // kinds lists every ErrorKind, indexing Plugin.failures.
@@ -83,28 +62,25 @@ func kindIndex(k ErrorKind) int {
 
 func newPlugin(r *Runtime, name, version string, compiled wazero.CompiledModule) *Plugin {
 	return &Plugin{
-		r:         r,
-		name:      name,
-		version:   version,
-		compiled:  compiled,
-		slots:     make(chan *slot, r.cfg.poolSize),
-		spare:     make(chan *slot, r.cfg.poolSize),
-		closing:   make(chan struct{}),
-		closeLock: make(chan struct{}, 1),
+		r:        r,
+		name:     name,
+		version:  version,
+		compiled: compiled,
+		pool:     pool{drained: make(chan struct{}), startHook: r.startHook, yieldHook: r.yieldHook},
+		closing:  make(chan struct{}),
 	}
 }
 
-// start puts the first instance in the pool, starts the rest of the minimum in the background, leaves the
-// other places spare, and starts the janitor that shrinks the pool.
+// start puts the first instance in the pool, starts the rest of the minimum in the background, and starts
+// the janitor that shrinks the pool.
 func (p *Plugin) start(first *instance) {
-	p.slots <- &slot{inst: first}
-	keep := p.minInstances()
-	for range keep - 1 {
-		go p.refill(&slot{})
+	p.pool.mu.Lock()
+	p.pool.live++
+	p.pool.free = append(p.pool.free, first)
+	for range p.minInstances() - 1 {
+		p.startLocked()
 	}
-	for range p.r.cfg.poolSize - keep {
-		p.spare <- &slot{}
-	}
+	p.pool.mu.Unlock()
 	go p.janitor()
 }
 
@@ -124,7 +100,7 @@ type Stats struct {
 	Failures map[ErrorKind]uint64
 	// InstancesLive is the number of instances currently instantiated.
 	InstancesLive int
-	// InFlight is the number of calls currently holding an instance (or starting one).
+	// InFlight is the number of calls currently holding an instance.
 	InFlight int
 	// Replaced counts instances discarded after a failure.
 	Replaced uint64
@@ -137,21 +113,31 @@ type Stats struct {
 	InstancesMax int
 	// Grown counts instances started because a caller found none free; Shrunk counts idle ones closed.
 	Grown, Shrunk uint64
+	// InstancesStarting is the number of instances being started in the background; Waiting the number
+	// of callers waiting for an instance.
+	InstancesStarting, Waiting int
+	// WaitedPastTimeout counts the times a waiting caller's acquire timeout passed while an instance was
+	// being started or was yielding for it, so that it went on waiting instead of failing as busy.
+	WaitedPastTimeout uint64
 }
 
 // Stats returns the plugin's counters.
 func (p *Plugin) Stats() Stats {
+	live, starting, waiting := p.poolCounts()
 	s := Stats{
-		Calls:           p.calls.Load(),
-		Failures:        map[ErrorKind]uint64{},
-		InstancesLive:   int(p.live.Load()),
-		InFlight:        int(p.inFlight.Load()),
-		Replaced:        p.replaced.Load(),
-		PeakMemoryPages: p.peakMemory.Load(),
-		MemoryPages:     uint64(max(0, p.memPages.Load())),
-		InstancesMax:    p.r.cfg.poolSize,
-		Grown:           p.grown.Load(),
-		Shrunk:          p.shrunk.Load(),
+		Calls:             p.calls.Load(),
+		Failures:          map[ErrorKind]uint64{},
+		InstancesLive:     live,
+		InstancesStarting: starting,
+		Waiting:           waiting,
+		WaitedPastTimeout: p.waitedPast.Load(),
+		InFlight:          int(p.inFlight.Load()),
+		Replaced:          p.replaced.Load(),
+		PeakMemoryPages:   p.peakMemory.Load(),
+		MemoryPages:       uint64(max(0, p.memPages.Load())),
+		InstancesMax:      p.r.cfg.poolSize,
+		Grown:             p.grown.Load(),
+		Shrunk:            p.shrunk.Load(),
 	}
 	for i, k := range kinds {
 		if n := p.failures[i].Load(); n > 0 {
@@ -164,8 +150,8 @@ func (p *Plugin) Stats() Stats {
 // Call sends input (one abi.Input as JSON) to the plugin and returns its output (one abi.Output as JSON),
 // copied out of the guest. It waits up to the acquire timeout for a free instance, honouring ctx, and runs
 // the guest under the call timeout (or ctx's deadline, if sooner). Every failure is a *CallError; after a
-// timeout, trap, exit, oversized output or ABI violation the instance is discarded and replaced in the
-// background.
+// timeout, trap, exit, oversized output or ABI violation the instance is discarded and its place freed
+// (pool.go says when a replacement starts).
 func (p *Plugin) Call(ctx context.Context, input []byte) ([]byte, error) {
 	p.calls.Add(1)
 	cfg := p.r.cfg.limitsFor(ctx)
@@ -173,7 +159,7 @@ func (p *Plugin) Call(ctx context.Context, input []byte) ([]byte, error) {
 		return nil, p.fail("", KindInputTooLarge,
 			fmt.Errorf("input of %d bytes exceeds the limit of %d", len(input), cfg.maxInputBytes))
 	}
-	s, err := p.acquire(ctx)
+	in, err := p.acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -185,24 +171,11 @@ func (p *Plugin) Call(ctx context.Context, input []byte) ([]byte, error) {
 			break
 		}
 	}
-	if s.inst == nil {
-		inst, err := p.instantiate(ctx)
-		if err != nil {
-			p.slots <- s
-			var ce *CallError
-			if errors.As(err, &ce) {
-				p.failures[kindIndex(ce.Kind)].Add(1)
-				return nil, err
-			}
-			return nil, p.fail(abi.StartFunction, KindABI, err)
-		}
-		s.inst = inst
-	}
-	out, export, kind, err := s.inst.call(ctx, input, cfg)
-	if mem := s.inst.mod.Memory(); mem != nil {
+	out, export, kind, err := in.call(ctx, input, cfg)
+	if mem := in.mod.Memory(); mem != nil {
 		pages := mem.Size() / 65536
-		p.memPages.Add(int64(pages) - int64(s.inst.pages))
-		s.inst.pages = pages
+		p.memPages.Add(int64(pages) - int64(in.pages))
+		in.pages = pages
 		for {
 			old := p.peakMemory.Load()
 			if pages <= old || p.peakMemory.CompareAndSwap(old, pages) {
@@ -211,17 +184,17 @@ func (p *Plugin) Call(ctx context.Context, input []byte) ([]byte, error) {
 		}
 	}
 	if err != nil {
-		if tail := s.inst.output.text(); kind == KindTrap && tail != "" {
+		if tail := in.output.text(); kind == KindTrap && tail != "" {
 			err = fmt.Errorf("%w; guest output: %q", err, tail)
 		}
-		p.discard(s)
+		p.discard(in)
 		return nil, p.fail(export, kind, err)
 	}
-	if s.inst.tainted { // the deadline came as the call returned: the result stands, the instance goes
-		p.discard(s)
+	if in.tainted { // the deadline came as the call returned: the result stands, the instance goes
+		p.discard(in)
 		return out, nil
 	}
-	p.release(s)
+	p.release(in)
 	return out, nil
 }
 
@@ -230,181 +203,8 @@ func (p *Plugin) fail(export string, kind ErrorKind, err error) *CallError {
 	return &CallError{Plugin: p.name, Version: p.version, Export: export, Kind: kind, Err: err}
 }
 
-// acquire takes a slot out of the pool, waiting up to the acquire timeout.
-func (p *Plugin) acquire(ctx context.Context) (*slot, error) {
-	var s *slot
-	select {
-	case s = <-p.slots:
-	default:
-		p.grow()
-		p.waiting.Add(1)
-		timer := time.NewTimer(p.r.cfg.acquireTimeout)
-		select {
-		case s = <-p.slots:
-		case <-p.closing:
-		case <-ctx.Done():
-		case <-timer.C:
-		}
-		timer.Stop()
-		p.waiting.Add(-1)
-		if s == nil {
-			// One last look: after a stall of the whole process the timer and a released slot can be ready
-			// together, and select picks either.
-			select {
-			case s = <-p.slots:
-			default:
-			}
-		}
-		if s == nil {
-			switch {
-			case p.closed.Load():
-				return nil, p.fail("", KindBusy, ErrClosed)
-			case ctx.Err() != nil:
-				return nil, p.fail("", KindBusy, fmt.Errorf("no free instance before the context ended: %w", ctx.Err()))
-			}
-			return nil, p.fail("", KindBusy, fmt.Errorf("no free instance of %d within %v", cap(p.slots), p.r.cfg.acquireTimeout))
-		}
-	}
-	if p.closed.Load() {
-		p.slots <- s
-		return nil, p.fail("", KindBusy, ErrClosed)
-	}
-	return s, nil
-}
-
-// release returns a slot whose call succeeded, yielding every yieldEvery calls: in the background when
-// another instance is free and no caller waits, else on this goroutine before the slot goes back, so that
-// a yield never takes the last instance out of service while someone waits for it.
-func (p *Plugin) release(s *slot) {
-	s.inst.calls++
-	if s.inst.calls%yieldEvery != 0 {
-		p.slots <- s
-		return
-	}
-	if p.waiting.Load() > 0 || len(p.slots) == 0 {
-		if err := s.inst.yield(p.r.cfg.callTimeout); err != nil || s.inst.tainted {
-			p.discard(s)
-			return
-		}
-		p.slots <- s
-		return
-	}
-	go func() {
-		if err := s.inst.yield(p.r.cfg.callTimeout); err != nil || s.inst.tainted {
-			p.discard(s)
-			return
-		}
-		p.slots <- s
-	}()
-}
-
-// grow starts an instance in a spare place, if the pool has one, for a caller that found no instance free.
-// The caller still waits for whichever comes first, an instance released by another call or the new one,
-// so growing never adds an instantiation (several milliseconds) to a call that a release would serve sooner.
-func (p *Plugin) grow() {
-	select {
-	case s := <-p.spare:
-		p.grown.Add(1)
-		go p.refill(s)
-	default:
-	}
-}
-
-// janitor shrinks the pool once per idle window until the plugin closes.
-func (p *Plugin) janitor() {
-	t := time.NewTicker(p.r.cfg.poolIdle)
-	defer t.Stop()
-	for {
-		select {
-		case <-p.closing:
-			return
-		case <-t.C:
-			p.shrink()
-		}
-	}
-}
-
-// shrink closes ready instances beyond the most that were busy at once since the last look (and beyond the
-// minimum), and makes their places spare. It only takes instances nobody is using or waiting for: a caller
-// that arrives meanwhile and finds none free grows the pool again.
-func (p *Plugin) shrink() {
-	keep := max(int64(p.minInstances()), p.busyPeak.Swap(p.inFlight.Load()))
-	for p.live.Load() > keep && p.waiting.Load() == 0 {
-		var s *slot
-		select {
-		case s = <-p.slots:
-		default:
-			return
-		}
-		if s.inst != nil {
-			p.closeInstance(s.inst)
-			s.inst = nil
-			p.shrunk.Add(1)
-		}
-		p.spare <- s
-	}
-}
-
-// discard closes a slot's instance after a failure and replaces it in the background.
-func (p *Plugin) discard(s *slot) {
-	p.closeInstance(s.inst)
-	s.inst = nil
-	p.replaced.Add(1)
-	go p.refill(s)
-}
-
-// refill instantiates an instance for an empty slot and puts the slot back. If that fails, the slot goes
-// back empty and the next call that takes it tries again (and reports the error).
-func (p *Plugin) refill(s *slot) {
-	if !p.closed.Load() {
-		if inst, err := p.instantiate(context.Background()); err == nil {
-			s.inst = inst
-		}
-	}
-	p.slots <- s
-}
-
-// Close waits for in-flight calls (up to ctx), closes every instance and the compiled module. Calls made
-// after Close fail with KindBusy and ErrClosed. Close may be called again, for example after its context
-// ended, and then finishes the job.
-func (p *Plugin) Close(ctx context.Context) error {
-	p.closeOnce.Do(func() {
-		p.closed.Store(true)
-		close(p.closing)
-	})
-	select {
-	case p.closeLock <- struct{}{}:
-	case <-ctx.Done():
-		return fmt.Errorf("plugins: close plugin[%s]@%s: %w", p.name, p.version, ctx.Err())
-	}
-	defer func() { <-p.closeLock }()
-	for p.drained < cap(p.slots) {
-		var s *slot
-		select {
-		case s = <-p.slots:
-		case s = <-p.spare:
-		case <-ctx.Done():
-			return fmt.Errorf("plugins: close plugin[%s]@%s: %w", p.name, p.version, ctx.Err())
-		}
-		p.drained++
-		if s.inst != nil {
-			p.closeInstance(s.inst)
-			s.inst = nil
-		}
-	}
-	if p.compiled != nil {
-		err := p.compiled.Close(ctx)
-		p.compiled = nil
-		p.r.unregister(p)
-		if err != nil {
-			return fmt.Errorf("plugins: close plugin[%s]@%s: %w", p.name, p.version, err)
-		}
-	}
-	return nil
-}
-
-// instance is one instantiated module with its cached exports and buffers. Only the owner of its slot uses
-// it.
+// instance is one instantiated module with its cached exports and buffers. Only the caller that took it
+// from the pool uses it.
 type instance struct {
 	mod        api.Module
 	abiVersion api.Function
@@ -473,7 +273,6 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 			return nil, fail(fmt.Errorf("module[] function[%s] failed: %w", abi.StartFunction, err))
 		}
 	}
-	p.live.Add(1)
 	var pages uint32
 	if mem := mod.Memory(); mem != nil {
 		pages = mem.Size() / 65536
@@ -494,7 +293,6 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 
 func (p *Plugin) closeInstance(in *instance) {
 	_ = in.mod.Close(context.Background())
-	p.live.Add(-1)
 	p.memPages.Add(-int64(in.pages))
 }
 

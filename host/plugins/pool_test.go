@@ -237,3 +237,145 @@ func TestDeadlinesWithMoreSpinnersThanCores(t *testing.T) {
 		}
 	}
 }
+
+// TestCallerGetsReplacementPastAcquireTimeout reproduces a defect of the earlier pool deterministically:
+// an instance discarded after a failure was replaced in the background while it held the pool's place,
+// so with a pool of one a caller arriving meanwhile waited only the acquire timeout and was refused as
+// busy whenever the start took longer (as it did on a loaded machine). Here the replacement's start is
+// held until the caller has waited past its acquire timeout (zero: it passes at once); the caller must
+// then get the fresh instance.
+func TestCallerGetsReplacementPastAcquireTimeout(t *testing.T) {
+	ctx := context.Background()
+	r := plugintest.Runtime(t, plugins.NewRuntimeConfig().
+		WithPoolSize(1).
+		WithCallTimeout(testCallTimeout).
+		WithAcquireTimeout(0))
+	hold := make(chan struct{})
+	plugins.SetStartHook(r, func() { <-hold })
+	p, err := r.Load(ctx, "panic", "1.0.0", testModules(t)[hostileDir+"panic"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Call(ctx, opInput("gopanic")); err == nil {
+		t.Fatal("the trapping call succeeded")
+	}
+	if st := p.Stats(); st.InstancesLive != 0 || st.InstancesStarting != 1 {
+		t.Fatalf("after the trap: stats %+v, want no instance live and one starting", st)
+	}
+	done := make(chan error, 1)
+	go func() {
+		out, err := p.Call(ctx, opInput("ping"))
+		if err == nil && string(out) != `{"ok":true}` {
+			err = fmt.Errorf("output %s", out)
+		}
+		done <- err
+	}()
+	deadline := time.Now().Add(hangGuard)
+	for p.Stats().WaitedPastTimeout == 0 {
+		select {
+		case err := <-done:
+			t.Fatalf("the caller did not wait for the replacement: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the caller never waited past its acquire timeout")
+		}
+		runtime.Gosched()
+	}
+	close(hold)
+	if err := <-done; err != nil {
+		t.Fatalf("call while the replacement started: %v", err)
+	}
+	if st := p.Stats(); st.InstancesLive != 1 || st.Failures[plugins.KindBusy] != 0 || st.Waiting != 0 {
+		t.Fatalf("stats %+v, want 1 instance live, no busy failure and nobody waiting", st)
+	}
+}
+
+// TestBusyWhenEveryInstanceServes checks the other side: a caller that finds every instance serving a
+// call, with none being started or yielding, is refused as busy after the acquire timeout.
+func TestBusyWhenEveryInstanceServes(t *testing.T) {
+	ctx := context.Background()
+	r := plugintest.Runtime(t, plugins.NewRuntimeConfig().
+		WithPoolSize(1).
+		WithCallTimeout(2*time.Second).
+		WithAcquireTimeout(0))
+	p, err := r.Load(ctx, "spin", "1.0.0", watModule(t, "spin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.Call(cctx, []byte(`{}`))
+		done <- err
+	}()
+	waitFor(t, "the spinning call", func() bool { return p.Stats().InFlight == 1 })
+	_, err = p.Call(ctx, []byte(`{}`))
+	var ce *plugins.CallError
+	if !errors.As(err, &ce) || ce.Kind != plugins.KindBusy {
+		t.Fatalf("call while the only instance spins: %v, want busy", err)
+	}
+	cancel()
+	if err := <-done; !errors.As(err, &ce) || ce.Kind != plugins.KindTimeout {
+		t.Fatalf("cancelled spinning call: %v, want a timeout", err)
+	}
+}
+
+// TestCallerWaitsForYield: the instance of a pool of one yields in the background after its 16th call; a
+// caller arriving meanwhile waits past its acquire timeout (zero) for it instead of failing as busy. The
+// yield is held until the caller has waited past its timeout.
+func TestCallerWaitsForYield(t *testing.T) {
+	ctx := context.Background()
+	r := plugintest.Runtime(t, plugins.NewRuntimeConfig().
+		WithPoolSize(1).
+		WithCallTimeout(testCallTimeout).
+		WithAcquireTimeout(0))
+	hold := make(chan struct{})
+	yielding := make(chan struct{}, 1)
+	plugins.SetYieldHook(r, func() {
+		yielding <- struct{}{}
+		<-hold
+	})
+	p, err := r.Load(ctx, "echo", "1.0.0", testModules(t)[echoPkg])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 16 { // the 16th call's release yields
+		if _, err := p.Call(ctx, echoInput("warm", int64(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-yielding:
+	case <-time.After(hangGuard):
+		t.Fatal("no yield after 16 calls")
+	}
+	done := make(chan error, 1)
+	go func() {
+		out, err := p.Call(ctx, echoInput("during-yield", 1))
+		if err == nil && string(out) != echoWant("during-yield", 1) {
+			err = fmt.Errorf("output %s", out)
+		}
+		done <- err
+	}()
+	deadline := time.Now().Add(hangGuard)
+	for p.Stats().WaitedPastTimeout == 0 {
+		select {
+		case err := <-done:
+			t.Fatalf("the caller did not wait for the yielding instance: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the caller never waited past its acquire timeout")
+		}
+		runtime.Gosched()
+	}
+	close(hold)
+	if err := <-done; err != nil {
+		t.Fatalf("call during the yield: %v", err)
+	}
+	if st := p.Stats(); st.InstancesLive != 1 || len(st.Failures) != 0 {
+		t.Fatalf("stats %+v, want 1 instance and no failure", st)
+	}
+}

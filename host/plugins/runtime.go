@@ -16,8 +16,9 @@
 // could do so a deadline check on entry (terminate.go explains the rule and why it bounds the work between
 // two checks). Memory is capped per instance (WithMemoryLimitPages, with the capacity reserved up front);
 // the native stack is bounded by wazero (deep recursion traps with a stack overflow). After a timeout, trap,
-// exit, oversized output or ABI violation the instance is closed and replaced in the background; the
-// plugin keeps serving from its other instances.
+// exit, oversized output or ABI violation the instance is closed and its place in the pool freed; the
+// plugin keeps serving from its other instances, and a caller that finds none free gets a fresh one
+// (pool.go).
 package plugins
 
 import (
@@ -43,6 +44,11 @@ type Runtime struct {
 	mu      sync.Mutex
 	plugins map[*Plugin]struct{}
 	closed  bool
+	// startHook, when set (tests only, see export_test.go), runs before every background instance start of
+	// the plugins loaded afterwards.
+	startHook func()
+	// yieldHook is startHook for the background yields.
+	yieldHook func()
 }
 
 // NewRuntime creates a Runtime from cfg. It fails if cfg has an invalid setting or the compilation cache

@@ -161,6 +161,8 @@ type Manager struct {
 
 	// mu serialises control operations (stage, activate, canary, shadow, rollback, unload decisions).
 	mu sync.Mutex
+	// startTimes is what LoadDir spent per bundle; set under mu.
+	startTimes []BundleTimes
 	// states maps plugin names to their state; copy-on-write under mu, read without locking.
 	states atomic.Pointer[map[string]*pluginState]
 	// strays are refusals of bundles whose plugin name is unknown (no readable manifest).
@@ -420,6 +422,8 @@ type Update struct {
 	Source string
 	Bundle Bundle
 	Err    error
+	// pre is what LoadDir already did with Bundle (preload.go), or nil.
+	pre *preloaded
 }
 
 // VersionInfo describes one version of a plugin.
@@ -525,7 +529,12 @@ func (m *Manager) stage(ctx context.Context, u Update, force bool) (_ *version, 
 	if u.Err != nil {
 		return nil, false, fmt.Errorf("upgrade: fetch %s from %s: %w", u.Bundle.Stem, u.Source, u.Err)
 	}
-	verified, err := Verify(u.Bundle, m.cfg.Verify)
+	var verified *Verified
+	if pre := u.pre; pre != nil && (pre.verified != nil || pre.verifyErr != nil) {
+		verified, err = pre.verified, pre.verifyErr
+	} else {
+		verified, err = Verify(u.Bundle, m.cfg.Verify)
+	}
 	if err != nil {
 		return nil, false, err
 	}
@@ -552,7 +561,10 @@ func (m *Manager) stage(ctx context.Context, u Update, force bool) (_ *version, 
 			lctx = plugins.Background(ctx) // compile beside live calls without taking every core
 		}
 	}
-	p, err := m.cfg.Runtime.Load(lctx, name, ver, verified.Bundle.Module)
+	p, err, preloaded := u.pre.take(verified)
+	if !preloaded {
+		p, err = m.cfg.Runtime.Load(lctx, name, ver, verified.Bundle.Module)
+	}
 	if err != nil {
 		return nil, false, &RefusedError{Plugin: name, Version: ver, Rule: RuleLoad, Err: err}
 	}
@@ -563,10 +575,16 @@ func (m *Manager) stage(ctx context.Context, u Update, force bool) (_ *version, 
 	if keyErr == nil {
 		prior, _ = m.passedGate(key)
 	}
+	// LoadDir may have run the gate already, in parallel with the other bundles (preload.go), on this
+	// very plugin and with no active version to compare with.
+	gated := preloaded && u.pre.gated && active == nil && prior == nil
 	var cost GateCost
-	if prior != nil && active == nil {
+	switch {
+	case prior != nil && active == nil:
 		cost = prior.Cost
-	} else {
+	case gated:
+		cost = u.pre.cost
+	default:
 		// Cost first: a much slower version is refused after a few vectors instead of after all of them.
 		if cost, err = m.measure(ctx, p, active, verified); err != nil {
 			_ = p.Close(context.WithoutCancel(ctx))
@@ -574,7 +592,17 @@ func (m *Manager) stage(ctx context.Context, u Update, force bool) (_ *version, 
 		}
 	}
 	if prior == nil {
-		if err := Gate(ctx, p, verified, m.cfg.Schemas); err != nil {
+		var err error
+		if gated {
+			err = u.pre.gateErr
+		} else {
+			gateStart := time.Now()
+			err = Gate(ctx, p, verified, m.cfg.Schemas)
+			if u.pre != nil {
+				u.pre.times.Gate = time.Since(gateStart)
+			}
+		}
+		if err != nil {
 			_ = p.Close(context.WithoutCancel(ctx))
 			return nil, false, err
 		}

@@ -20,6 +20,11 @@ import (
 // with what it could load, and a merchant whose plugin has no version fails the config check instead.
 // Bundles loaded here are not reloaded by Run until their files change. It fails only when the directory
 // cannot be read.
+//
+// The expensive part of every bundle (reading, verifying, loading, and the gate when its verdict is not
+// remembered) runs first, for all bundles in parallel, at most GOMAXPROCS at once (preload.go); the
+// decisions are then taken one bundle at a time, in the directory's order. StartTimes says where the time
+// went.
 func (m *Manager) LoadDir(ctx context.Context) error {
 	if m.cfg.Dir == "" {
 		return nil
@@ -28,28 +33,26 @@ func (m *Manager) LoadDir(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	pres := m.preload(ctx, stems)
+	defer func() {
+		for _, pre := range pres {
+			pre.discard(ctx)
+		}
+	}()
 	staged := map[string][]string{}
-	for _, stem := range stems {
+	for i, stem := range stems {
 		m.mu.Lock()
 		m.seen[stem] = fps[stem] // a refused file is not retried until it changes
 		m.mu.Unlock()
-		b, err := ReadBundle(filepath.Join(m.cfg.Dir, stem), m.cfg.Verify.MaxModuleBytes)
-		if err == nil {
-			if name, ver := peekManifest(b); name != "" {
-				m.mu.Lock()
-				q, quarantined := m.quarantinedVersion(name, ver)
-				m.mu.Unlock()
-				if quarantined {
-					m.skipped.Add(1)
-					m.mu.Lock()
-					m.recordRefusal(name, ver, SourceDir, &RefusedError{Plugin: name, Version: ver, Rule: RuleQuarantined,
-						Err: fmt.Errorf("%s%s was rolled back at %s (%s); not loaded", stem, SuffixModule, q.At.Format(time.RFC3339), q.Reason)})
-					m.mu.Unlock()
-					continue
-				}
-			}
+		pre := pres[i]
+		if pre.quarantined != nil {
+			m.skipped.Add(1)
+			m.mu.Lock()
+			m.recordRefusal(pre.name, pre.version, SourceDir, pre.quarantined)
+			m.mu.Unlock()
+			continue
 		}
-		info, err := m.Apply(ctx, Update{Source: SourceDir, Bundle: b, Err: err}, Activation{Mode: ModeStage})
+		info, err := m.Apply(ctx, Update{Source: SourceDir, Bundle: pre.bundle, Err: pre.readErr, pre: pre}, Activation{Mode: ModeStage})
 		if err != nil {
 			m.skipped.Add(1)
 			m.log.Warn("plugin bundle in the plugins dir not loaded", "stem", stem, "err", err)
@@ -60,6 +63,13 @@ func (m *Manager) LoadDir(ctx context.Context) error {
 		m.mu.Unlock()
 		staged[info.Plugin] = append(staged[info.Plugin], info.Version)
 	}
+	times := make([]BundleTimes, len(pres))
+	for i, pre := range pres {
+		times[i] = pre.times
+	}
+	m.mu.Lock()
+	m.startTimes = times
+	m.mu.Unlock()
 	for name, vers := range staged {
 		m.mu.Lock()
 		sp := m.saved[name]
