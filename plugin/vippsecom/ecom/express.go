@@ -198,7 +198,7 @@ func shippingDetails(in *abi.Input) *abi.Output {
 		return invalid("callback", "missing (shipping_options reads the body Vipps posted)")
 	}
 	var req shippingRequest
-	if err := decodeObject(in.Callback, &req); err != nil {
+	if err := decodeFast(in.Callback, &req, readShippingRequest); err != nil {
 		return fail(CodeUnexpectedResponse, "Vipps shippingDetails request: "+err.Error())
 	}
 	addressID, ok := req.AddressID.amount()
