@@ -33,7 +33,7 @@ func readCallback(in *abi.Input) *abi.Output {
 		return invalid("callback", "missing (read_callback reads the webhook event Vipps posted)")
 	}
 	var e event
-	if err := decodeObject(in.Callback, &e); err != nil {
+	if err := decodeFast(in.Callback, &e, readEvent); err != nil {
 		return fail(CodeUnexpectedResponse, "Vipps webhook event: "+err.Error())
 	}
 	if e.Reference != ref {
