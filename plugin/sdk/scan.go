@@ -20,7 +20,7 @@ import (
 // would read differently from a plain name match (a repeated member, a key equal to a name but for
 // case): a handler that must read exactly what encoding/json reads can then fall back to it.
 type Scanner struct {
-	d     decoder
+	d     lexer
 	depth int
 }
 
