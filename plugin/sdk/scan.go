@@ -121,6 +121,17 @@ func (s *Scanner) Raw() ([]byte, error) {
 // equals a name only ignoring case (or has non-ASCII bytes, which encoding/json may fold), is ErrUnlike.
 // At most 64 names.
 func (s *Scanner) Fields(names []string, field func(i int) error) error {
+	return s.fields(names, field, false)
+}
+
+// FieldsOnly is Fields for an object that may have no other members: a member whose key is not one of
+// names is ErrUnlike too. A reader that applies a closed schema can then leave such objects to a slower
+// reader that explains the refusal.
+func (s *Scanner) FieldsOnly(names []string, field func(i int) error) error {
+	return s.fields(names, field, true)
+}
+
+func (s *Scanner) fields(names []string, field func(i int) error, only bool) error {
 	if s.d.peek() != '{' {
 		return s.d.syntaxError("looking for an object")
 	}
@@ -167,7 +178,7 @@ func (s *Scanner) Fields(names []string, field func(i int) error) error {
 			if err := field(i); err != nil {
 				return err
 			}
-		case foldsToName(names, key):
+		case only || foldsToName(names, key):
 			return ErrUnlike
 		default:
 			if err := s.Skip(); err != nil {
