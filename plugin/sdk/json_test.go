@@ -150,3 +150,15 @@ func TestJSONFirstUseAllocations(t *testing.T) {
 		t.Fatalf("%v allocations, want at most 1", n)
 	}
 }
+
+// TestScannerNumberString: a number reads as written, and a non-number is refused as Number refuses it.
+func TestScannerNumberString(t *testing.T) {
+	for _, tc := range []struct{ doc, want string }{{`-12.5e3`, `-12.5e3`}, {` 0 `, `0`}, {`"1"`, ``}, {``, ``}} {
+		var s Scanner
+		s.Reset([]byte(tc.doc))
+		got, err := s.NumberString()
+		if got != tc.want || (err == nil) != (tc.want != "") {
+			t.Errorf("NumberString(%q) = %q, %v; want %q", tc.doc, got, err, tc.want)
+		}
+	}
+}

@@ -77,6 +77,16 @@ func (s *Scanner) Number() ([]byte, error) {
 	return s.d.data[start:s.d.pos], nil
 }
 
+// NumberString reads a number value and returns it as written, as a string that aliases the document as
+// String's do (no allocation).
+func (s *Scanner) NumberString() (string, error) {
+	n, err := s.Number()
+	if err != nil || len(n) == 0 {
+		return "", err
+	}
+	return unsafe.String(&n[0], len(n)), nil
+}
+
 // Bool reads true or false.
 func (s *Scanner) Bool() (bool, error) {
 	switch s.d.peek() {

@@ -43,7 +43,7 @@ func scanFlexString(s *sdk.Scanner, dst *flexString) error {
 		_, err := s.Null()
 		return err
 	case isNumberStart(c):
-		n, err := s.Number()
+		n, err := s.NumberString()
 		*dst = flexString(n)
 		return err
 	}
@@ -63,8 +63,8 @@ func scanFlexInt(s *sdk.Scanner, dst *flexInt) error {
 		_, err := s.Null()
 		return err
 	case isNumberStart(c):
-		n, err := s.Number()
-		dst.Set, dst.Raw = true, string(n)
+		n, err := s.NumberString()
+		dst.Set, dst.Raw = true, n
 		dst.V, dst.Whole = parseWhole(dst.Raw)
 		return err
 	}

@@ -54,7 +54,7 @@ func readAmount(s *sdk.Scanner, a *amount) error {
 			_, err := s.Null()
 			return err
 		case c == '-' || '0' <= c && c <= '9':
-			n, err := s.Number()
+			n, err := s.NumberString()
 			a.Value = json.Number(n)
 			return err
 		}
