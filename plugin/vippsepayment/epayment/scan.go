@@ -18,7 +18,7 @@ import (
 func decodeFast[T any](body []byte, v *T, read func(*sdk.Scanner, *T) error) error {
 	var s sdk.Scanner
 	s.Reset(body)
-	if s.Peek() == '{' {
+	if readWithScanner && s.Peek() == '{' {
 		if err := read(&s, v); err == nil && s.End() == nil {
 			return nil
 		}
