@@ -103,12 +103,6 @@ func firstValueEnds(raw []byte, offset int64) bool {
 	return dec.Decode(&v) == nil && dec.InputOffset() <= offset
 }
 
-// encodeInput encodes a plugin's input. goccy/go-json writes the same bytes as encoding/json for abi.Input
-// (TestEncodeInputMatchesEncodingJSON) in a fraction of the time.
-func encodeInput(in *abi.Input) ([]byte, error) {
-	return gojson.Marshal(in)
-}
-
 // offHotPath reports whether an output is one of the Report API reads (ledgers, a report page), which
 // run a few times a minute per merchant: those are checked by the generic validator against the schema
 // itself, so checkOutput need only mirror the outputs of the operations on the request path.

@@ -40,6 +40,14 @@ func (j *JSON) Reset() *JSON {
 	return j
 }
 
+// Grow makes room for at least n more bytes, for a caller that knows roughly how much it will write.
+func (j *JSON) Grow(n int) *JSON {
+	if n > 0 && cap(j.buf)-len(j.buf) < n {
+		j.buf = append(make([]byte, 0, len(j.buf)+n), j.buf...)
+	}
+	return j
+}
+
 // Bytes returns the JSON written so far. It aliases the writer's buffer until the next Reset.
 func (j *JSON) Bytes() []byte { return j.buf }
 

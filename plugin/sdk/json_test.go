@@ -162,3 +162,16 @@ func TestScannerNumberString(t *testing.T) {
 		}
 	}
 }
+
+// TestJSONGrow: Grow keeps what was written and makes the room it was asked for.
+func TestJSONGrow(t *testing.T) {
+	var w JSON
+	w.Obj().Str("a", "b")
+	w.Grow(1000)
+	if cap(w.Bytes())-w.Len() < 1000 {
+		t.Fatalf("room %d, want 1000", cap(w.Bytes())-w.Len())
+	}
+	if got := string(w.End().Bytes()); got != `{"a":"b"}` {
+		t.Fatalf("got %s", got)
+	}
+}
