@@ -17,7 +17,7 @@ import (
 )
 
 // goldenOutputs returns every golden output of both shipped plugins, compact.
-func goldenOutputs(t *testing.T) [][]byte {
+func goldenOutputs(t testing.TB) [][]byte {
 	t.Helper()
 	root := plugintest.ModuleRoot(t)
 	var outs [][]byte
@@ -295,6 +295,26 @@ func BenchmarkOutputCheck(b *testing.B) {
 			if _, err := decodeOutput(raw); err != nil {
 				b.Fatal(err)
 			}
+		}
+	})
+}
+
+// FuzzFastOutput: whatever fastDecodeOutput accepts, decodeOutputGeneral accepts with the same value.
+func FuzzFastOutput(f *testing.F) {
+	for _, raw := range goldenOutputs(f) {
+		f.Add(raw)
+	}
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		got, ok := fastDecodeOutput(doc)
+		if !ok {
+			return
+		}
+		want, err := decodeOutputGeneral(doc)
+		if err != nil {
+			t.Fatalf("the fast reader accepts, the general path refuses: %v", err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("the fast reader reads\n%+v\nthe general path\n%+v", got, want)
 		}
 	})
 }
