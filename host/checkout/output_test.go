@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -16,7 +17,7 @@ import (
 )
 
 // goldenOutputs returns every golden output of both shipped plugins, compact.
-func goldenOutputs(t *testing.T) [][]byte {
+func goldenOutputs(t testing.TB) [][]byte {
 	t.Helper()
 	root := plugintest.ModuleRoot(t)
 	var outs [][]byte
@@ -152,6 +153,36 @@ func TestOutputCheckAgreesWithSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	docs := outputDocs(t)
+	var accepted, refused int
+	for _, doc := range docs {
+		schemaErr := set.Validate(schemas.PluginOutput, doc)
+		_, fastErr := decodeOutput(doc)
+		switch {
+		case schemaErr == nil && fastErr == nil:
+			accepted++
+		case schemaErr != nil && fastErr != nil:
+			refused++
+		case schemaErr != nil:
+			t.Errorf("the schema refuses, decodeOutput accepts:\n%s\nschema: %v", doc, schemaErr)
+		default:
+			var out abi.Output
+			if json.Unmarshal(doc, &out) == nil {
+				t.Errorf("decodeOutput refuses, the schema accepts:\n%s\ndecodeOutput: %v", doc, fastErr)
+			}
+		}
+	}
+	t.Logf("%d documents: %d accepted by both, %d refused by both", len(docs), accepted, refused)
+	if accepted < 100 || refused < 1000 {
+		t.Errorf("too few cases on one side: %d accepted, %d refused", accepted, refused)
+	}
+}
+
+// outputDocs are the documents the output check is tried on: every golden output of both plugins, and
+// mutations of each (members removed, replaced by values of other types and edge cases, and renamed), and
+// a few broken documents.
+func outputDocs(t *testing.T) [][]byte {
+	t.Helper()
 	rng := rand.New(rand.NewPCG(12, 2026))
 	var docs [][]byte
 	for _, raw := range goldenOutputs(t) {
@@ -186,27 +217,57 @@ func TestOutputCheckAgreesWithSchema(t *testing.T) {
 	}
 	docs = append(docs, []byte(`{"ok":true,"request":{"method":"GET","path":"/a"}} x`), []byte(``), []byte(`[]`), []byte(`null`),
 		[]byte(`{"ok":true,"ok":false,"error":{"code":"x","message":"y"}}`))
-	var accepted, refused int
+	return docs
+}
+
+// TestFastOutputMatchesGeneralPath holds fastDecodeOutput to decodeOutputGeneral on the documents of
+// TestOutputCheckAgreesWithSchema and on outputs of odd but valid shapes: whatever the fast reader accepts,
+// the general path accepts with the same value, and it accepts the golden outputs of the request path.
+func TestFastOutputMatchesGeneralPath(t *testing.T) {
+	docs := append(outputDocs(t),
+		[]byte(` {"ok" : true , "request":{"method":"POST","path":"/a","body": {"x" : [1, "\u00e9"]} ,
+			"inject":[{"pointer":"/x","value":"callbackToken"}]}} `),
+		[]byte(`{"ok":true,"request":{"method":"POST","path":"/a","body":{},"inject":[{"pointer":"/x","value":"callbackToken"},{"pointer":"/x","value":"callbackToken"}]}}`),
+		[]byte(`{"ok":true,"payment":{"state":"authorized","authorizedAmount":-0,"capturedAmount":0,"refundedAmount":0,"cancelledAmount":0,"reason":"bad \xff \ud800 utf-8","contact":{},"shipping":{"address":{}}}}`),
+		[]byte("{\"ok\":true,\"payment\":{\"state\":\"authorized\",\"authorizedAmount\":1,\"capturedAmount\":0,\"refundedAmount\":0,\"cancelledAmount\":0,\"reason\":\"raw \xff byte\"}}"),
+		[]byte(`{"ok":true,"payment":{"state":"authorized","authorizedAmount":1.0,"capturedAmount":0,"refundedAmount":0,"cancelledAmount":0}}`),
+		[]byte(`{"ok":true,"payment":{"state":"authorized","authorizedAmount":1,"capturedAmount":0,"refundedAmount":0,"cancelledAmount":0,"authorizedAmount":2}}`),
+		[]byte(`{"ok":true,"payment":{"State":"authorized","authorizedAmount":1,"capturedAmount":0,"refundedAmount":0,"cancelledAmount":0}}`),
+		[]byte(`{"ok":true,"reply":{"status":200,"body":{"a":1}}}`),
+		[]byte(`{"ok":true,"reply":{"status":200,"body":null}}`),
+		[]byte(`{"ok":false,"error":{"code":"provider_error","message":"m","providerStatus":409,"retryable":true}}`),
+		[]byte(`{"ok":false,"error":{"code":"provider_error","message":"m","providerErrors":[{"code":"x"}]}}`),
+		[]byte(`{"o\u006b":true,"request":{"method":"GET","path":"/a"}}`),
+	)
+	fast, agreed := 0, 0
 	for _, doc := range docs {
-		schemaErr := set.Validate(schemas.PluginOutput, doc)
-		_, fastErr := decodeOutput(doc)
-		switch {
-		case schemaErr == nil && fastErr == nil:
-			accepted++
-		case schemaErr != nil && fastErr != nil:
-			refused++
-		case schemaErr != nil:
-			t.Errorf("the schema refuses, decodeOutput accepts:\n%s\nschema: %v", doc, schemaErr)
-		default:
-			var out abi.Output
-			if json.Unmarshal(doc, &out) == nil {
-				t.Errorf("decodeOutput refuses, the schema accepts:\n%s\ndecodeOutput: %v", doc, fastErr)
-			}
+		got, ok := fastDecodeOutput(doc)
+		want, err := decodeOutputGeneral(doc)
+		if !ok {
+			continue
+		}
+		fast++
+		if err != nil {
+			t.Errorf("the fast reader accepts, the general path refuses:\n%s\n%v", doc, err)
+			continue
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("the fast reader reads\n%+v\nthe general path\n%+v\nfrom %s", got, want, doc)
+			continue
+		}
+		agreed++
+	}
+	for _, raw := range goldenOutputs(t) {
+		if !bytes.Contains(raw, []byte(`"ok":true`)) || bytes.Contains(raw, []byte(`"ledgers"`)) || bytes.Contains(raw, []byte(`"report"`)) {
+			continue
+		}
+		if _, ok := fastDecodeOutput(raw); !ok {
+			t.Errorf("the fast reader leaves a golden output of the request path to the general path:\n%s", raw)
 		}
 	}
-	t.Logf("%d documents: %d accepted by both, %d refused by both", len(docs), accepted, refused)
-	if accepted < 100 || refused < 1000 {
-		t.Errorf("too few cases on one side: %d accepted, %d refused", accepted, refused)
+	t.Logf("%d documents: the fast reader took %d, all read as the general path reads them: %v", len(docs), fast, agreed == fast)
+	if fast < 100 {
+		t.Errorf("the fast reader took only %d documents", fast)
 	}
 }
 
@@ -234,6 +295,26 @@ func BenchmarkOutputCheck(b *testing.B) {
 			if _, err := decodeOutput(raw); err != nil {
 				b.Fatal(err)
 			}
+		}
+	})
+}
+
+// FuzzFastOutput: whatever fastDecodeOutput accepts, decodeOutputGeneral accepts with the same value.
+func FuzzFastOutput(f *testing.F) {
+	for _, raw := range goldenOutputs(f) {
+		f.Add(raw)
+	}
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		got, ok := fastDecodeOutput(doc)
+		if !ok {
+			return
+		}
+		want, err := decodeOutputGeneral(doc)
+		if err != nil {
+			t.Fatalf("the fast reader accepts, the general path refuses: %v", err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("the fast reader reads\n%+v\nthe general path\n%+v", got, want)
 		}
 	})
 }

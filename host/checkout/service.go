@@ -740,7 +740,7 @@ func (s *Service) call(ctx context.Context, plugin Plugin, in *abi.Input) (*abi.
 // against the output schema's rules while decoding it (decodeOutput). Every failure is a *PluginError
 // naming the plugin, version and operation.
 func callPlugin(ctx context.Context, plugin Plugin, in *abi.Input) (*abi.Output, error) {
-	raw, err := json.Marshal(in)
+	raw, err := encodeInput(in)
 	if err != nil {
 		return nil, fmt.Errorf("checkout: encode plugin input: %w", err)
 	}

@@ -36,9 +36,15 @@ type decoder struct {
 	arena    []byte
 	callback []byte
 	body     []byte
-	stack    []byte // open containers while skipping a value
-	data     []byte
-	pos      int
+	lexer
+}
+
+// lexer is a reading position in a JSON document and the primitives that validate it exactly as
+// encoding/json does. The decoder and Scanner share it; it is small, so a Scanner costs nothing to make.
+type lexer struct {
+	data  []byte
+	pos   int
+	stack []byte // open containers while skipping a value
 }
 
 // maxDepth is encoding/json's nesting limit.
@@ -46,7 +52,7 @@ const maxDepth = 10000
 
 var errUnexpectedEnd = errors.New("unexpected end of JSON input")
 
-func (d *decoder) syntaxError(what string) error {
+func (d *lexer) syntaxError(what string) error {
 	if d.pos >= len(d.data) {
 		return errUnexpectedEnd
 	}
@@ -103,7 +109,7 @@ func (d *decoder) decode(data []byte) (*abi.Input, error) {
 }
 
 // ws skips JSON whitespace.
-func (d *decoder) ws() {
+func (d *lexer) ws() {
 	for d.pos < len(d.data) {
 		switch d.data[d.pos] {
 		case ' ', '\t', '\n', '\r':
@@ -115,7 +121,7 @@ func (d *decoder) ws() {
 }
 
 // peek returns the next non-space byte, or 0 at the end.
-func (d *decoder) peek() byte {
+func (d *lexer) peek() byte {
 	d.ws()
 	if d.pos < len(d.data) {
 		return d.data[d.pos]
@@ -123,7 +129,7 @@ func (d *decoder) peek() byte {
 	return 0
 }
 
-func (d *decoder) literal(lit string) error {
+func (d *lexer) literal(lit string) error {
 	if len(d.data)-d.pos < len(lit) {
 		for i := 0; d.pos < len(d.data); i++ {
 			if d.data[d.pos] != lit[i] {
@@ -373,7 +379,7 @@ const (
 // scanString validates the string starting at d.pos (at its opening quote) and moves past it. It returns
 // the index of the closing quote and whether the contents can be used as they are (no escapes, valid
 // UTF-8). It reads eight bytes at a time while none of them needs a closer look.
-func (d *decoder) scanString() (end int, plain bool, err error) {
+func (d *lexer) scanString() (end int, plain bool, err error) {
 	data := d.data
 	i := d.pos + 1
 	plain = true
@@ -588,7 +594,7 @@ func (d *decoder) intField(dst *int64, name string) error {
 
 // number validates a JSON number at d.pos and moves past it; integer reports whether it has neither a
 // fraction nor an exponent.
-func (d *decoder) number() (integer bool, err error) {
+func (d *lexer) number() (integer bool, err error) {
 	data := d.data
 	i := d.pos
 	if data[i] == '-' {
@@ -644,7 +650,7 @@ func (d *decoder) number() (integer bool, err error) {
 }
 
 // skip validates and skips one value of any type; depth is the nesting depth of its container.
-func (d *decoder) skip(depth int) error {
+func (d *lexer) skip(depth int) error {
 	d.stack = d.stack[:0]
 	for {
 		if d.pos >= len(d.data) {
@@ -726,7 +732,7 @@ func (d *decoder) skip(depth int) error {
 }
 
 // skipKey skips `"key":` and the space after it.
-func (d *decoder) skipKey() error {
+func (d *lexer) skipKey() error {
 	if d.peek() != '"' {
 		return d.syntaxError("looking for beginning of object key string")
 	}

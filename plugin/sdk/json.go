@@ -19,17 +19,32 @@ import (
 // rejects. A JSON is reused across calls with Reset, which keeps its buffer.
 type JSON struct {
 	buf []byte
-	// more[i] is true once the container at depth i has a member, so the next one needs a comma.
-	more []bool
-	// closers[i] is the byte that ends the container at depth i.
-	closers []byte
+	// depth is the number of open containers. For the container at depth i < 64, bit i of more is set
+	// once it has a member (the next one needs a comma) and bit i of objs is set if it is an object. Bits
+	// instead of slices: in a wasm guest every allocation costs about a microsecond, and a request body is
+	// rarely more than a few levels deep. Deeper levels use deep (bit 0: more, bit 1: object).
+	depth      int
+	more, objs uint64
+	deep       []byte
 }
+
+// initialSize is the buffer a writer reserves on first use: most provider request bodies fit, so the
+// buffer grows at most once or twice instead of once per doubling from a few bytes.
+const initialSize = 512
 
 // Reset empties the writer, keeping its buffer.
 func (j *JSON) Reset() *JSON {
 	j.buf = j.buf[:0]
-	j.more = j.more[:0]
-	j.closers = j.closers[:0]
+	j.depth, j.more, j.objs = 0, 0, 0
+	j.deep = j.deep[:0]
+	return j
+}
+
+// Grow makes room for at least n more bytes, for a caller that knows roughly how much it will write.
+func (j *JSON) Grow(n int) *JSON {
+	if n > 0 && cap(j.buf)-len(j.buf) < n {
+		j.buf = append(make([]byte, 0, len(j.buf)+n), j.buf...)
+	}
 	return j
 }
 
@@ -41,11 +56,23 @@ func (j *JSON) Len() int { return len(j.buf) }
 
 // sep writes the comma before a value or member, if one is needed.
 func (j *JSON) sep() {
-	if n := len(j.more); n > 0 {
-		if j.more[n-1] {
+	if cap(j.buf) == 0 {
+		j.buf = make([]byte, 0, initialSize)
+	}
+	d := j.depth - 1
+	switch {
+	case d < 0:
+	case d < 64:
+		bit := uint64(1) << d
+		if j.more&bit != 0 {
 			j.buf = append(j.buf, ',')
 		}
-		j.more[n-1] = true
+		j.more |= bit
+	default:
+		if j.deep[d-64]&1 != 0 {
+			j.buf = append(j.buf, ',')
+		}
+		j.deep[d-64] |= 1
 	}
 }
 
@@ -55,46 +82,71 @@ func (j *JSON) key(k string) {
 	j.buf = append(j.buf, ':')
 }
 
-func (j *JSON) open(c, closer byte) *JSON {
+func (j *JSON) open(c byte) *JSON {
 	j.buf = append(j.buf, c)
-	j.more = append(j.more, false)
-	j.closers = append(j.closers, closer)
+	d := j.depth
+	j.depth++
+	if d < 64 {
+		bit := uint64(1) << d
+		j.more &^= bit
+		if c == '{' {
+			j.objs |= bit
+		} else {
+			j.objs &^= bit
+		}
+		return j
+	}
+	var level byte
+	if c == '{' {
+		level = 2
+	}
+	j.deep = append(j.deep[:d-64], level)
 	return j
 }
 
 // Obj begins an object value (at the top level or in an array).
 func (j *JSON) Obj() *JSON {
 	j.sep()
-	return j.open('{', '}')
+	return j.open('{')
 }
 
 // Arr begins an array value (at the top level or in an array).
 func (j *JSON) Arr() *JSON {
 	j.sep()
-	return j.open('[', ']')
+	return j.open('[')
 }
 
 // ObjField begins an object as the member k of the current object.
 func (j *JSON) ObjField(k string) *JSON {
 	j.key(k)
-	return j.open('{', '}')
+	return j.open('{')
 }
 
 // ArrField begins an array as the member k of the current object.
 func (j *JSON) ArrField(k string) *JSON {
 	j.key(k)
-	return j.open('[', ']')
+	return j.open('[')
 }
 
 // End ends the innermost open object or array.
 func (j *JSON) End() *JSON {
-	n := len(j.more)
-	if n == 0 {
+	if j.depth == 0 {
 		return j
 	}
-	j.buf = append(j.buf, j.closers[n-1])
-	j.more = j.more[:n-1]
-	j.closers = j.closers[:n-1]
+	j.depth--
+	d := j.depth
+	obj := false
+	if d < 64 {
+		obj = j.objs&(uint64(1)<<d) != 0
+	} else {
+		obj = j.deep[d-64]&2 != 0
+		j.deep = j.deep[:d-64]
+	}
+	if obj {
+		j.buf = append(j.buf, '}')
+	} else {
+		j.buf = append(j.buf, ']')
+	}
 	return j
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io/fs"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/kassehq/kasse/plugin/abi"
@@ -162,5 +163,35 @@ func TestMaxRedirectURL(t *testing.T) {
 	}
 	if got := doc.Defs.Payment.Properties.RedirectURL.MaxLength; got != vipps.MaxRedirectURL {
 		t.Errorf("%s: $defs.payment.properties.redirectUrl.maxLength is %d, MaxRedirectURL is %d", schemas.PluginOutput, got, vipps.MaxRedirectURL)
+	}
+}
+
+// TestIsCleanTextAgreesWithCleaning: IsCleanText is true exactly when the plugins' cleaning leaves a
+// string as it is.
+func TestIsCleanTextAgreesWithCleaning(t *testing.T) {
+	clean := func(s string, n int) string {
+		s = strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f || (0x80 <= r && r < 0xa0) }), " ")
+		return vipps.Clip(strings.ToValidUTF8(s, "\uFFFD"), n)
+	}
+	pieces := []string{"", " ", "  ", "a", "Ø", "ørjan", "\t", "\n", "\x7f", "\u0085", "\u009f", "\u00a0", "\xc2", "\xc2A",
+		"\xff", "\uFFFD", "\u2028", "é", "Storgata 1", "x@example.com", "+4791234567"}
+	var inputs []string
+	for _, a := range pieces {
+		for _, b := range pieces {
+			for _, c := range pieces {
+				inputs = append(inputs, a+b+c)
+			}
+		}
+	}
+	inputs = append(inputs, strings.Repeat("a", 200), strings.Repeat("a", 201), strings.Repeat("ø", 100), strings.Repeat("ø", 101))
+	for _, s := range inputs {
+		for _, n := range []int{200, 5} {
+			want := clean(s, n) == s
+			if got := vipps.IsCleanText(s, n); got && !want {
+				t.Errorf("IsCleanText(%q, %d) = true, but cleaning gives %q", s, n, clean(s, n))
+			} else if !got && want && len(s) <= n {
+				t.Errorf("IsCleanText(%q, %d) = false, but cleaning leaves it as it is", s, n)
+			}
+		}
 	}
 }

@@ -48,7 +48,7 @@ func readCallback(in *abi.Input) *abi.Output {
 		return invalid("callback", "missing (read_callback reads the body Vipps posted)")
 	}
 	var c callback
-	if err := decodeObject(in.Callback, &c); err != nil {
+	if err := decodeFast(in.Callback, &c, readCallbackBody); err != nil {
 		return fail(CodeUnexpectedResponse, "Vipps callback: "+err.Error())
 	}
 	if string(c.OrderID) != id {

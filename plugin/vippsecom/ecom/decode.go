@@ -9,8 +9,8 @@ import (
 	"strings"
 )
 
-// Decoding of Vipps answers and callbacks. It is off the hot path, so it uses encoding/json, with types that
-// tolerate what vipps-reference.md §9 lists: numbers sent as strings and strings sent as numbers
+// Decoding of Vipps answers and callbacks with encoding/json (the hot-path bodies are read with sdk.Scanner
+// first, see scan.go), with types that tolerate what vipps-reference.md §9 lists: numbers sent as strings and strings sent as numbers
 // (merchantSerialNumber, errorCode), and amounts sent as 654.0.
 
 // flexInt is an integer that may arrive as a JSON number (654 or 654.0) or as a string ("654").

@@ -50,7 +50,7 @@ func readDetails(in *abi.Input) *abi.Output {
 		return out
 	}
 	var d transactionDetails
-	if err := decodeObject(body, &d); err != nil {
+	if err := decodeFast(body, &d, readDetailsBody); err != nil {
 		return unexpected(in, "details", err.Error())
 	}
 	if d.OrderID != "" {

@@ -191,7 +191,7 @@ func readState(in *abi.Input, what string) *abi.Output {
 		return out
 	}
 	var r paymentState
-	if err := decodeObject(body, &r); err != nil {
+	if err := decodeFast(body, &r, readPaymentState); err != nil {
 		return unexpected(in, what, err.Error())
 	}
 	if r.Reference != ref {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/kassehq/kasse/plugin/abi"
+	"github.com/kassehq/kasse/plugin/internal/vipps"
 )
 
 // Limits that keep an error output small whatever Vipps (or a proxy in front of it) answers.
@@ -116,6 +117,9 @@ func providerError(status int, body []byte) *abi.Output {
 // cleanText makes provider text safe and short for a message: control characters become spaces, runs of
 // white space collapse, and it is cut to maxErrorText characters.
 func cleanText(s string) string {
+	if vipps.IsCleanText(s, maxErrorText) {
+		return s
+	}
 	s = strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f || (0x80 <= r && r < 0xa0) }), " ")
 	return clip(strings.ToValidUTF8(s, "\uFFFD"), maxErrorText)
 }

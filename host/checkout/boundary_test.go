@@ -1,0 +1,195 @@
+package checkout
+
+import (
+	"bytes"
+	"encoding/json"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/kassehq/kasse/plugin/abi"
+	"github.com/kassehq/kasse/plugin/plugintest"
+)
+
+// TestEncodeInputMatchesEncodingJSON holds encodeInput to encoding/json: on every golden input of both
+// plugins, and on inputs with strings that need escaping, it writes the same bytes.
+func TestEncodeInputMatchesEncodingJSON(t *testing.T) {
+	root := plugintest.ModuleRoot(t)
+	var inputs []*abi.Input
+	for _, dir := range []string{"plugin/vippsecom/testdata/golden", "plugin/vippsepayment/testdata/golden"} {
+		files, err := filepath.Glob(filepath.Join(root, dir, "*.input.json"))
+		if err != nil || len(files) == 0 {
+			t.Fatalf("no golden inputs in %s: %v", dir, err)
+		}
+		for _, f := range files {
+			raw, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := new(abi.Input)
+			if err := json.Unmarshal(raw, in); err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			inputs = append(inputs, in)
+			// The same input with its raw members compact, as providers send them (the fast path).
+			compact, err := json.Marshal(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			again := new(abi.Input)
+			if err := json.Unmarshal(compact, again); err != nil {
+				t.Fatal(err)
+			}
+			if !rawAsIs(again.Callback) || again.Response != nil && !rawAsIs(again.Response.Body) {
+				t.Fatalf("%s: compact raw members not taken as they are", f)
+			}
+			inputs = append(inputs, again)
+		}
+	}
+	odd := []string{"<a&b>", "\u2028\u2029", "\x00\x1f\x7f", "ø\"\\/", "bad \xff utf-8", "\xed\xa0\x80", strings.Repeat("é", 300)}
+	for _, s := range odd {
+		quoted, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inputs = append(inputs, &abi.Input{Op: abi.OpBuildInitiate, Session: abi.Session{Description: s,
+			Lines: []abi.Line{{Name: s, SKU: s, Quantity: -1, UnitPrice: 1 << 62}}},
+			Merchant: abi.Merchant{ID: s, Express: &abi.Express{Shipping: abi.Shipping{Methods: []abi.ShippingMethod{{Name: s, Countries: []string{s}}}}}},
+			Callback: json.RawMessage(`{"a" : [1, 2.5e3, ` + string(quoted) + `]}`)})
+	}
+	// Raw members: compact ones are copied as they are, anything encoding/json would change takes goccy.
+	for _, raw := range []string{`{"a":[1,2.5e3,"x"]}`, `{"a":"<b>"}`, `{"a":"&"}`, "{\"a\":\"\u2028\u2029\"}", `{"a":"x\"y\\"}`,
+		`[1,2]`, `"str"`, `{"a":"é\u00e9"}`, `{"a" :1}`, "{\"a\":\"bad \xff\"}", `{"a":{"b":[true,false,null]}}`, `0`} {
+		inputs = append(inputs,
+			&abi.Input{Op: abi.OpReadCallback, Callback: json.RawMessage(raw)},
+			&abi.Input{Op: abi.OpReadDetails, Response: &abi.Response{Status: 200, Body: json.RawMessage(raw)}, Callback: json.RawMessage(raw)},
+			&abi.Input{Op: abi.OpReadDetails, Response: &abi.Response{Status: 500}})
+	}
+	inputs = append(inputs, &abi.Input{Op: abi.OpShippingOptions, Merchant: abi.Merchant{Express: &abi.Express{Shipping: abi.Shipping{
+		Mode: abi.ShippingDynamic, Methods: []abi.ShippingMethod{}, Rules: []abi.ShippingRule{{MinAmount: 5, Methods: []string{"a"}}, {}}}}}},
+		&abi.Input{Op: abi.OpShippingOptions, Merchant: abi.Merchant{Express: &abi.Express{}},
+			Session: abi.Session{Lines: []abi.Line{{SKU: "", Name: ""}}, CustomerPhone: "4791234567", UserFlow: "WEB_REDIRECT"}},
+		&abi.Input{Op: abi.OpBuildCapture, Operation: &abi.Operation{}, Merchant: abi.Merchant{TransactionTextPrefix: "x",
+			Express: &abi.Express{Shipping: abi.Shipping{Methods: []abi.ShippingMethod{{Default: true, PickupPoint: true, PostCodePrefixes: []string{"0"}}}}}}})
+	for i, in := range inputs {
+		want, err := json.Marshal(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := encodeInput(in)
+		if err != nil {
+			t.Fatalf("input %d: %v", i, err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("input %d:\n got %s\nwant %s", i, got, want)
+		}
+	}
+}
+
+// TestDecodeOutputMatchesEncodingJSON holds decodeOutput's decoding to encoding/json: every golden output of
+// both plugins decodes into the value json.Unmarshal gives.
+func TestDecodeOutputMatchesEncodingJSON(t *testing.T) {
+	for _, raw := range goldenOutputs(t) {
+		var want abi.Output
+		if err := json.Unmarshal(raw, &want); err != nil {
+			t.Fatal(err)
+		}
+		got, err := decodeOutput(raw)
+		if err != nil {
+			if strings.Contains(string(raw), `"ledgers"`) || strings.Contains(string(raw), `"report"`) {
+				continue // the report reads' outputs may be too large for the default limits, not the schema
+			}
+			t.Errorf("%s: %v", raw, err)
+			continue
+		}
+		if !reflect.DeepEqual(*got, want) {
+			t.Errorf("%s:\n got %+v\nwant %+v", raw, *got, want)
+		}
+	}
+	for _, bad := range []string{``, ` `, `{`, `{"ok":true}x`, `{"ok":true} {}`, `nul`, `[]`} {
+		if _, err := decodeOutput([]byte(bad)); err == nil {
+			t.Errorf("%q: accepted", bad)
+		}
+	}
+}
+
+// TestDecodeOutputOddStrings checks that strings with invalid UTF-8 and lone surrogates decode as
+// encoding/json decodes them (U+FFFD).
+func TestDecodeOutputOddStrings(t *testing.T) {
+	for _, s := range []string{"\xff", "a\xed\xa0\x80b", `\ud800`, `\ud83d\ude00`, `\u00f8\/\"`, "ø€😀"} {
+		raw := []byte(`{"ok":false,"error":{"code":"a","message":"` + s + `"}}`)
+		var want abi.Output
+		if err := json.Unmarshal(raw, &want); err != nil {
+			t.Fatal(err)
+		}
+		got, err := decodeOutput(raw)
+		if err != nil {
+			t.Fatalf("%q: %v", s, err)
+		}
+		if !reflect.DeepEqual(*got, want) {
+			t.Errorf("%q: got %q, want %q", s, got.Error.Message, want.Error.Message)
+		}
+	}
+}
+
+// TestRawAsIsMeansUnchanged: whenever rawAsIs takes a raw member as it is, encoding/json writes it
+// unchanged, on the golden inputs' raw members and thousands of byte-level mutations of them.
+func TestRawAsIsMeansUnchanged(t *testing.T) {
+	root := plugintest.ModuleRoot(t)
+	var raws [][]byte
+	for _, dir := range []string{"plugin/vippsecom/testdata/golden", "plugin/vippsepayment/testdata/golden"} {
+		files, _ := filepath.Glob(filepath.Join(root, dir, "*.input.json"))
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var in abi.Input
+			if err := json.Unmarshal(data, &in); err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range []json.RawMessage{in.Callback, responseBody(&in)} {
+				if len(r) > 0 {
+					compact, _ := json.Marshal(r)
+					raws = append(raws, compact)
+				}
+			}
+		}
+	}
+	if len(raws) == 0 {
+		t.Fatal("no raw members in the golden inputs")
+	}
+	rng := rand.New(rand.NewPCG(3, 2026))
+	bytesToTry := []byte(" \t\n\"\\<>&{}[],:0-.eEtfnu\xe2\x80\xa8\xa9\xff")
+	taken := 0
+	for range 20000 {
+		raw := slices.Clone(raws[rng.IntN(len(raws))])
+		for range 1 + rng.IntN(3) {
+			i := rng.IntN(len(raw))
+			switch rng.IntN(3) {
+			case 0:
+				raw[i] = bytesToTry[rng.IntN(len(bytesToTry))]
+			case 1:
+				raw = slices.Insert(raw, i, bytesToTry[rng.IntN(len(bytesToTry))])
+			default:
+				raw = slices.Delete(raw, i, i+1)
+			}
+			if len(raw) == 0 {
+				break
+			}
+		}
+		if len(raw) == 0 || !rawAsIs(raw) { // an empty member is left out, never written
+			continue
+		}
+		taken++
+		got, err := json.Marshal(json.RawMessage(raw))
+		if err != nil || !bytes.Equal(got, raw) {
+			t.Fatalf("rawAsIs takes %q, but encoding/json writes %q (%v)", raw, got, err)
+		}
+	}
+	t.Logf("%d of 20000 mutations taken as they are", taken)
+}
