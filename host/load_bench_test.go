@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
@@ -28,6 +30,7 @@ import (
 var (
 	loadDuration    = flag.Duration("load.duration", 2*time.Second, "how long BenchmarkLoad drives each path")
 	loadConcurrency = flag.Int("load.concurrency", 32, "concurrent requests BenchmarkLoad keeps in flight")
+	loadProfile     = flag.String("load.cpuprofile", "", "directory where BenchmarkLoad writes a CPU profile of each path (<path>.cpu.prof); not with -cpuprofile")
 )
 
 // loadReconciler keeps the reconciler out of the measurement: no poll is due during the run, so a
@@ -69,7 +72,9 @@ func BenchmarkLoad(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			base := loadbench.Run(ctx, adjacent, noopGet)
 			redis0 := env.redisCPU(b)
+			stop := startPathProfile(b, name)
 			res = loadbench.Run(ctx, o, next)
+			stop()
 			res.CPU += env.redisCPU(b) - redis0
 			b.ReportMetric(base.RPS(), "gin-req/s")
 			b.ReportMetric(float64(base.CPUPerRequest().Nanoseconds())/1e3, "gin-cpu-µs/req")
@@ -150,6 +155,28 @@ func BenchmarkLoad(b *testing.B) {
 	// load moved during the run.
 	last := run("gin-noop", noopGet)
 	b.Logf("gin baseline over the run: %.0f then %.0f req/s", first.RPS(), last.RPS())
+}
+
+// startPathProfile starts a CPU profile of one path when -load.cpuprofile names a directory, so that each
+// path's costs can be read apart from the others'; the returned function stops it.
+func startPathProfile(b *testing.B, name string) func() {
+	if *loadProfile == "" {
+		return func() {}
+	}
+	f, err := os.Create(filepath.Join(*loadProfile, name+".cpu.prof"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		b.Fatalf("-load.cpuprofile: %v", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Error(err)
+		}
+	}
 }
 
 // checkoutRef is a session the benchmark created.

@@ -430,6 +430,12 @@ func (s *Service) Callback(ctx context.Context, merchant, providerRef, authoriza
 	if sess.CallbackToken == "" || subtle.ConstantTimeCompare([]byte(token), []byte(sess.CallbackToken)) != 1 {
 		return nil, ErrCallbackUnauthorized
 	}
+	// An authenticated callback byte for byte the same as one already applied has had its effect: it
+	// was checked and read then, and reading it again could only give the same observation.
+	digest := payment.MessageDigest("callback", body)
+	if sess.HasApplied(digest) {
+		return s.repeated(ctx, sess, "callback"), nil
+	}
 	if err := s.cfg.Schemas.Validate(schemas.VippsEcomCallback, body); err != nil {
 		return nil, err
 	}
@@ -446,7 +452,7 @@ func (s *Service) Callback(ctx context.Context, merchant, providerRef, authoriza
 	if !out.OK {
 		return nil, &PluginError{Plugin: plugin.Name(), Op: abi.OpReadCallback, Err: out.Error}
 	}
-	return s.apply(ctx, sess.ID, sess, out.Payment, "callback")
+	return s.applyMessage(ctx, sess.ID, sess, out.Payment, "callback", digest)
 }
 
 // Refresh is the reconciler's look at a session: it settles an operation in doubt, relays notices not
@@ -590,6 +596,14 @@ func (s *Service) Return(ctx context.Context, id string) (*payment.Session, erro
 }
 
 func (s *Service) apply(ctx context.Context, id string, snap *payment.Session, pay *abi.Payment, cause string) (*payment.Session, error) {
+	return s.applyMessage(ctx, id, snap, pay, cause, "")
+}
+
+// applyMessage is apply for an observation read from a provider message with the given digest
+// (payment.MessageDigest; "" for none): the digest is recorded in the session in the same write as the
+// observation's effect, even when the effect is nothing, so that the same message again is answered by
+// repeated.
+func (s *Service) applyMessage(ctx context.Context, id string, snap *payment.Session, pay *abi.Payment, cause, digest string) (*payment.Session, error) {
 	obs := observationOf(pay)
 	var before payment.Session
 	changed := false
@@ -608,8 +622,9 @@ func (s *Service) apply(ctx context.Context, id string, snap *payment.Session, p
 			settled = cur.SettleOp(op.ID, payment.OpSucceeded, "the provider reported the payment ("+cause+")", now)
 		}
 		changed = s.record(m, cur, obs, cause, now)
+		marked := cur.MarkApplied(digest)
 		if !changed && !details && !settled {
-			return false, nil
+			return marked, nil
 		}
 		cur.NextCheckAt = s.nextCheck(cur, now, false)
 		return true, nil
@@ -624,13 +639,26 @@ func (s *Service) apply(ctx context.Context, id string, snap *payment.Session, p
 		}
 		s.notify(ctx, &before, sess)
 	}
+	return s.afterApply(ctx, sess, cause), nil
+}
+
+// repeated answers a provider message already applied to sess (its digest is in sess.Applied): the
+// message changes nothing, so only what apply does after its write is done again, which retries a
+// relay or a late release that failed the first time.
+func (s *Service) repeated(ctx context.Context, sess *payment.Session, cause string) *payment.Session {
+	return s.afterApply(ctx, sess, cause)
+}
+
+// afterApply relays the session's notices and releases a reservation that came after the session
+// ended; it returns the session as it is after them.
+func (s *Service) afterApply(ctx context.Context, sess *payment.Session, cause string) *payment.Session {
 	sess = s.relay(ctx, sess)
 	if cause != causeLateRelease {
 		if late := s.releaseLateReservation(ctx, sess); late != nil {
 			sess = late
 		}
 	}
-	return sess, nil
+	return sess
 }
 
 // causeLateRelease is the history cause of releaseLateReservation's change.

@@ -407,11 +407,11 @@ func (a *api) vippsCallback(c *gin.Context) {
 }
 
 // view is the session as the API shows it: without the callback token and the internal bookkeeping
-// (outbox, next check, the digests of shop idempotency keys).
+// (outbox, next check, the digests of shop idempotency keys and of applied provider messages).
 func view(s *payment.Session) *payment.Session {
 	v := *s
 	v.CallbackToken = ""
-	v.Outbox, v.NoticeSeq, v.NextCheckAt = nil, 0, time.Time{}
+	v.Outbox, v.NoticeSeq, v.NextCheckAt, v.Applied = nil, 0, time.Time{}, nil
 	if len(s.Operations) > 0 {
 		v.Operations = make([]payment.ProviderOp, len(s.Operations))
 		for i, op := range s.Operations {
