@@ -331,10 +331,14 @@ func (l *deliveryLog) Log(ctx context.Context, level slog.Level, msg string, arg
 }
 
 // Info logs at LevelInfo.
-func (l *deliveryLog) Info(msg string, args ...any) { l.Log(context.Background(), slog.LevelInfo, msg, args...) }
+func (l *deliveryLog) Info(msg string, args ...any) {
+	l.Log(context.Background(), slog.LevelInfo, msg, args...)
+}
 
 // Warn logs at LevelWarn.
-func (l *deliveryLog) Warn(msg string, args ...any) { l.Log(context.Background(), slog.LevelWarn, msg, args...) }
+func (l *deliveryLog) Warn(msg string, args ...any) {
+	l.Log(context.Background(), slog.LevelWarn, msg, args...)
+}
 
 // Error logs at LevelError.
 func (l *deliveryLog) Error(msg string, args ...any) {
