@@ -71,11 +71,14 @@ func BenchmarkLoad(b *testing.B) {
 		var res loadbench.Result
 		b.Run(name, func(b *testing.B) {
 			base := loadbench.Run(ctx, adjacent, noopGet)
-			redis0 := env.redisCPU(b)
+			redis0, calls0 := env.redisCPU(b), env.redisCalls(b)
 			stop := startPathProfile(b, name)
 			res = loadbench.Run(ctx, o, next)
 			stop()
 			res.CPU += env.redisCPU(b) - redis0
+			if res.Requests > 0 {
+				b.ReportMetric(float64(env.redisCalls(b)-calls0)/float64(res.Requests), "redis-cmds/req")
+			}
 			b.ReportMetric(base.RPS(), "gin-req/s")
 			b.ReportMetric(float64(base.CPUPerRequest().Nanoseconds())/1e3, "gin-cpu-µs/req")
 			b.ReportMetric(float64(res.CPUPerRequest().Nanoseconds())/1e3, "cpu-µs/req")
@@ -284,6 +287,30 @@ func (e *loadEnv) redisCPU(b *testing.B) time.Duration {
 		}
 	}
 	return time.Duration(total * float64(time.Second))
+}
+
+// redisCalls is the number of commands redis-server has run so far (INFO commandstats): the commands
+// scripts run count each, a script call counts too, the benchmark's own INFO calls do not. Per request
+// it says how much Redis work a path asks for.
+func (e *loadEnv) redisCalls(b *testing.B) int64 {
+	info, err := e.rdb.Info(e.ctx, "commandstats").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var total int64
+	for _, line := range strings.Split(info, "\n") {
+		name, stats, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok || !strings.HasPrefix(name, "cmdstat_") || name == "cmdstat_info" {
+			continue
+		}
+		calls, _, _ := strings.Cut(strings.TrimPrefix(stats, "calls="), ",")
+		n, err := strconv.ParseInt(calls, 10, 64)
+		if err != nil {
+			b.Fatalf("INFO commandstats: %s: %v", line, err)
+		}
+		total += n
+	}
+	return total
 }
 
 // apiRequest is a shop's request to the API with the merchants' API key.
