@@ -280,6 +280,9 @@ func (s *Service) RemoveConsent(ctx context.Context, merchant, userID string) (i
 			cur.Contact = payment.Contact{}
 			cur.Shipping.Address = payment.Address{}
 			cur.Customer = nil
+			// The digests of the callbacks read are digests of personal data too. A callback repeated
+			// after this is read again, and ApplyExpressDetails keeps the erased details out.
+			cur.Applied = nil
 			now := s.now().UTC()
 			cur.History = append(cur.History, payment.Event{At: now, From: cur.State, To: cur.State,
 				Cause: CauseConsentRemoved})
