@@ -392,17 +392,17 @@ func millis(d time.Duration) string {
 
 func micros(t time.Time) string { return strconv.FormatInt(t.UnixMicro(), 10) }
 
-// decodeSession reads a stored session. Every Get and Update pays for it, so it uses goccy/go-json's
-// decoder, which reads encoding/json's output into the same values in a fraction of the time (see
-// RATIONALE.md, "Why sessions are encoded and decoded with goccy/go-json"); encodeSession writes what
-// encoding/json would, omitzero included, which the Lua scripts rely on (cancelPollScript looks for
-// nextCheckAt).
 // encodeSession encodes a session for storing. It is goccy/go-json's encoder, several times faster than
 // encoding/json's for a session, and gives exactly encoding/json's bytes (HTML escaped, omitzero, U+2028,
 // invalid UTF-8; TestEncodeSessionIsEncodingJSON): an update from a snapshot compares the snapshot's
 // encoding with what is stored, which an older kasse may have written with encoding/json.
 func encodeSession(s *payment.Session) ([]byte, error) { return gojson.Marshal(s) }
 
+// decodeSession reads a stored session. Every Get and Update pays for it, so it uses goccy/go-json's
+// decoder, which reads encoding/json's output into the same values in a fraction of the time (see
+// RATIONALE.md, "Why sessions are encoded and decoded with goccy/go-json"); encodeSession writes what
+// encoding/json would, omitzero included, which the Lua scripts rely on (cancelPollScript looks for
+// nextCheckAt).
 func decodeSession(raw string) (*payment.Session, error) {
 	var s payment.Session
 	if err := gojson.UnmarshalNoEscape([]byte(raw), &s); err != nil {
