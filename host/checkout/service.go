@@ -397,6 +397,19 @@ const (
 // with an *InDoubtError. With a non-empty idempotencyKey, a retried call finds the operation the first
 // call recorded and never starts another.
 func (s *Service) Modify(ctx context.Context, id string, op Operation, amount int64, text, idempotencyKey string) (*payment.Session, error) {
+	return s.modify(ctx, id, nil, op, amount, text, idempotencyKey)
+}
+
+// ModifyFrom is Modify for sess, the session as the caller has just read it from the store (the API
+// reads it to check the shop's key): the operation starts from it rather than reading it again, and the
+// store's write still checks that it has not changed (store.SnapshotUpdater). sess must not have been
+// changed since it was read.
+func (s *Service) ModifyFrom(ctx context.Context, sess *payment.Session, op Operation, amount int64, text, idempotencyKey string) (*payment.Session, error) {
+	return s.modify(ctx, sess.ID, sess, op, amount, text, idempotencyKey)
+}
+
+// modify is Modify starting from snap when it is not nil.
+func (s *Service) modify(ctx context.Context, id string, snap *payment.Session, op Operation, amount int64, text, idempotencyKey string) (*payment.Session, error) {
 	ctx, span := tracing.Start(ctx, "checkout.Modify")
 	defer span.End()
 	var check func(cur *payment.Session) (int64, error)
@@ -410,7 +423,7 @@ func (s *Service) Modify(ctx context.Context, id string, op Operation, amount in
 	default:
 		return nil, fmt.Errorf("checkout: unknown operation %q", op)
 	}
-	return s.operate(ctx, id, string(op), amount, text, keyDigest(idempotencyKey), check)
+	return s.operate(ctx, id, snap, string(op), amount, text, keyDigest(idempotencyKey), check)
 }
 
 // Callback handles a provider callback for the merchant's payment providerRef. authorization is the
@@ -690,7 +703,7 @@ func (s *Service) releaseLateReservation(ctx context.Context, sess *payment.Sess
 	if err := s.Note(ctx, sess.ID, causeLateRelease, "a reservation made after the session ended is cancelled at the provider"); err != nil {
 		return fail(err)
 	}
-	released, err := s.operate(ctx, sess.ID, payment.OpKindCancel, 0,
+	released, err := s.operate(ctx, sess.ID, nil, payment.OpKindCancel, 0,
 		"Order "+sess.Reference+" was not completed in time", "", func(cur *payment.Session) (int64, error) {
 			if cur.AuthorizedAmount-cur.CapturedAmount-cur.CancelledAmount <= 0 {
 				return 0, fmt.Errorf("nothing reserved: %w", payment.ErrTransition)

@@ -365,7 +365,8 @@ func (a *api) modify(op checkout.Operation) gin.HandlerFunc {
 		if !ok {
 			return
 		}
-		sess, err = a.svc.Modify(c.Request.Context(), sess.ID, op, req.Amount, req.Text, c.GetHeader("Idempotency-Key"))
+		// The session just read for the key check is where the operation starts: one read, not two.
+		sess, err = a.svc.ModifyFrom(c.Request.Context(), sess, op, req.Amount, req.Text, c.GetHeader("Idempotency-Key"))
 		if err != nil {
 			a.fail(c, err)
 			return
