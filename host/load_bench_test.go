@@ -47,7 +47,9 @@ const wooLoadSecret = "woo-load-webhook-secret"
 // only the share compares across runs). Each row also reports the CPU time per request of the benchmark
 // process and redis-server together (the simulator and the client are in the process), and the same for
 // its gin baseline: their ratio is what the share would be on an idle machine, and it hardly moves with
-// other load. It runs once whatever -benchtime says.
+// other load. Each row also reports the Redis commands per request (redis-cmds/req, commands run by
+// scripts included). -load.cpuprofile DIR writes a CPU profile of each path (DIR/<path>.cpu.prof), for
+// `go tool pprof`. It runs once whatever -benchtime says.
 func BenchmarkLoad(b *testing.B) {
 	if b.N > 1 {
 		b.Skip("the load benchmark drives each path for -load.duration; run it with -benchtime 1x")
