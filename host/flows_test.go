@@ -3,6 +3,7 @@ package host_test
 import (
 	"bytes"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -205,4 +206,64 @@ func countEvents(res result, to string) int {
 		}
 	}
 	return n
+}
+
+// TestRepeatedCallbackIsNotReadAgain: a callback byte for byte the same as one already applied is
+// answered without a plugin call (its digest is in the session), while a wrong token is still refused
+// and a callback with other bytes is read by the plugin as before.
+func TestRepeatedCallbackIsNotReadAgain(t *testing.T) {
+	stores(t, func(t *testing.T, redisURL string) {
+		s := newStack(t, stackOptions{redisURL: redisURL})
+		s.sim.SetCallbackMode(vippssimDrop)
+		id, orderID := s.create(15000)
+		if err := s.sim.Approve(orderID, "91234567"); err != nil {
+			t.Fatal(err)
+		}
+		cb := lastCallback(t, s, orderID)
+		send := func(body []byte, auth string) int {
+			t.Helper()
+			req, _ := http.NewRequest("POST", cb.URL, bytes.NewReader(body))
+			req.Header.Set("Authorization", auth)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := s.client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		reads := func() float64 {
+			v, _ := sample(scrape(t, s), "kasse_plugin_call_duration_seconds",
+				map[string]string{"operation": "read_callback", "result": "ok"})
+			return v
+		}
+		auth := cb.Header.Get("Authorization")
+		for i, tc := range []struct {
+			body   []byte
+			auth   string
+			status int
+			reads  float64
+		}{
+			{cb.Body, auth, http.StatusOK, 1},
+			{cb.Body, auth, http.StatusOK, 1},
+			{cb.Body, "Bearer wrong", http.StatusUnauthorized, 1},
+			{append(slices.Clone(cb.Body), ' '), auth, http.StatusOK, 2},
+			{cb.Body, auth, http.StatusOK, 2},
+		} {
+			if st := send(tc.body, tc.auth); st != tc.status {
+				t.Fatalf("callback %d: status %d, want %d", i, st, tc.status)
+			}
+			if n := reads(); n != tc.reads {
+				t.Fatalf("after callback %d: %v read_callback calls, want %v", i, n, tc.reads)
+			}
+		}
+		res := s.get(id)
+		expectAmounts(t, res, "state=authorized amount=15000 authorized=15000 captured=0 refunded=0")
+		if n := countEvents(res, "authorized"); n != 1 {
+			t.Fatalf("%d transitions to authorized, want exactly 1: %s", n, res.raw)
+		}
+		if strings.Contains(string(res.raw), `"applied"`) {
+			t.Fatalf("the API shows the applied digests: %s", res.raw)
+		}
+	})
 }

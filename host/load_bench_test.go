@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
@@ -28,6 +30,7 @@ import (
 var (
 	loadDuration    = flag.Duration("load.duration", 2*time.Second, "how long BenchmarkLoad drives each path")
 	loadConcurrency = flag.Int("load.concurrency", 32, "concurrent requests BenchmarkLoad keeps in flight")
+	loadProfile     = flag.String("load.cpuprofile", "", "directory where BenchmarkLoad writes a CPU profile of each path (<path>.cpu.prof); not with -cpuprofile")
 )
 
 // loadReconciler keeps the reconciler out of the measurement: no poll is due during the run, so a
@@ -44,7 +47,9 @@ const wooLoadSecret = "woo-load-webhook-secret"
 // only the share compares across runs). Each row also reports the CPU time per request of the benchmark
 // process and redis-server together (the simulator and the client are in the process), and the same for
 // its gin baseline: their ratio is what the share would be on an idle machine, and it hardly moves with
-// other load. It runs once whatever -benchtime says.
+// other load. Each row also reports the Redis commands per request (redis-cmds/req, commands run by
+// scripts included). -load.cpuprofile DIR writes a CPU profile of each path (DIR/<path>.cpu.prof), for
+// `go tool pprof`. It runs once whatever -benchtime says.
 func BenchmarkLoad(b *testing.B) {
 	if b.N > 1 {
 		b.Skip("the load benchmark drives each path for -load.duration; run it with -benchtime 1x")
@@ -68,9 +73,14 @@ func BenchmarkLoad(b *testing.B) {
 		var res loadbench.Result
 		b.Run(name, func(b *testing.B) {
 			base := loadbench.Run(ctx, adjacent, noopGet)
-			redis0 := env.redisCPU(b)
+			redis0, calls0 := env.redisCPU(b), env.redisCalls(b)
+			stop := startPathProfile(b, name)
 			res = loadbench.Run(ctx, o, next)
+			stop()
 			res.CPU += env.redisCPU(b) - redis0
+			if res.Requests > 0 {
+				b.ReportMetric(float64(env.redisCalls(b)-calls0)/float64(res.Requests), "redis-cmds/req")
+			}
 			b.ReportMetric(base.RPS(), "gin-req/s")
 			b.ReportMetric(float64(base.CPUPerRequest().Nanoseconds())/1e3, "gin-cpu-µs/req")
 			b.ReportMetric(float64(res.CPUPerRequest().Nanoseconds())/1e3, "cpu-µs/req")
@@ -150,6 +160,28 @@ func BenchmarkLoad(b *testing.B) {
 	// load moved during the run.
 	last := run("gin-noop", noopGet)
 	b.Logf("gin baseline over the run: %.0f then %.0f req/s", first.RPS(), last.RPS())
+}
+
+// startPathProfile starts a CPU profile of one path when -load.cpuprofile names a directory, so that each
+// path's costs can be read apart from the others'; the returned function stops it.
+func startPathProfile(b *testing.B, name string) func() {
+	if *loadProfile == "" {
+		return func() {}
+	}
+	f, err := os.Create(filepath.Join(*loadProfile, name+".cpu.prof"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		b.Fatalf("-load.cpuprofile: %v", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Error(err)
+		}
+	}
 }
 
 // checkoutRef is a session the benchmark created.
@@ -257,6 +289,30 @@ func (e *loadEnv) redisCPU(b *testing.B) time.Duration {
 		}
 	}
 	return time.Duration(total * float64(time.Second))
+}
+
+// redisCalls is the number of commands redis-server has run so far (INFO commandstats): the commands
+// scripts run count each, a script call counts too, the benchmark's own INFO calls do not. Per request
+// it says how much Redis work a path asks for.
+func (e *loadEnv) redisCalls(b *testing.B) int64 {
+	info, err := e.rdb.Info(e.ctx, "commandstats").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var total int64
+	for _, line := range strings.Split(info, "\n") {
+		name, stats, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok || !strings.HasPrefix(name, "cmdstat_") || name == "cmdstat_info" {
+			continue
+		}
+		calls, _, _ := strings.Cut(strings.TrimPrefix(stats, "calls="), ",")
+		n, err := strconv.ParseInt(calls, 10, 64)
+		if err != nil {
+			b.Fatalf("INFO commandstats: %s: %v", line, err)
+		}
+		total += n
+	}
+	return total
 }
 
 // apiRequest is a shop's request to the API with the merchants' API key.

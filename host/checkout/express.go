@@ -176,6 +176,11 @@ func (s *Service) ExpressCallback(ctx context.Context, merchant, providerRef, au
 	if err != nil {
 		return nil, err
 	}
+	// As in Callback: the same authenticated callback again has had its effect.
+	digest := payment.MessageDigest("express callback", body)
+	if sess.HasApplied(digest) {
+		return s.repeated(ctx, sess, "express callback"), nil
+	}
 	if err := s.cfg.Schemas.Validate(schemas.VippsEcomCallback, body); err != nil {
 		return nil, err
 	}
@@ -189,7 +194,7 @@ func (s *Service) ExpressCallback(ctx context.Context, merchant, providerRef, au
 		return nil, &PluginError{Plugin: plugin.Name(), Version: plugin.Version(), Op: abi.OpReadCallback, Err: out.Error,
 			Cause: errors.New("output has no payment")}
 	}
-	return s.apply(ctx, sess.ID, sess, out.Payment, "express callback")
+	return s.applyMessage(ctx, sess.ID, sess, out.Payment, "express callback", digest)
 }
 
 // ApplyExpressDetails stores the customer and the shipping a plugin read from an Express callback or
@@ -275,6 +280,9 @@ func (s *Service) RemoveConsent(ctx context.Context, merchant, userID string) (i
 			cur.Contact = payment.Contact{}
 			cur.Shipping.Address = payment.Address{}
 			cur.Customer = nil
+			// The digests of the callbacks read are digests of personal data too. A callback repeated
+			// after this is read again, and ApplyExpressDetails keeps the erased details out.
+			cur.Applied = nil
 			now := s.now().UTC()
 			cur.History = append(cur.History, payment.Event{At: now, From: cur.State, To: cur.State,
 				Cause: CauseConsentRemoved})

@@ -190,12 +190,16 @@ func (s *Service) relay(ctx context.Context, sess *payment.Session) *payment.Ses
 }
 
 // operate records a money operation on the session, sends it and applies its outcome. key is the
-// digest of the shop's Idempotency-Key, if any.
-func (s *Service) operate(ctx context.Context, sessID string, kind string, amount int64, text, key string,
+// digest of the shop's Idempotency-Key, if any. snap, if not nil, is the session as the caller has just
+// read it, which saves reading it again.
+func (s *Service) operate(ctx context.Context, sessID string, snap *payment.Session, kind string, amount int64, text, key string,
 	check func(cur *payment.Session) (int64, error)) (*payment.Session, error) {
-	sess, err := s.Get(ctx, sessID)
-	if err != nil {
-		return nil, err
+	sess := snap
+	var err error
+	if sess == nil || sess.ID != sessID {
+		if sess, err = s.Get(ctx, sessID); err != nil {
+			return nil, err
+		}
 	}
 	if op := sess.OpByKey(key); op != nil && op.Kind == kind {
 		// The shop's retry of a request kasse already recorded: never a second operation.

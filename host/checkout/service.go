@@ -408,6 +408,19 @@ const (
 // with an *InDoubtError. With a non-empty idempotencyKey, a retried call finds the operation the first
 // call recorded and never starts another.
 func (s *Service) Modify(ctx context.Context, id string, op Operation, amount int64, text, idempotencyKey string) (*payment.Session, error) {
+	return s.modify(ctx, id, nil, op, amount, text, idempotencyKey)
+}
+
+// ModifyFrom is Modify for sess, the session as the caller has just read it from the store (the API
+// reads it to check the shop's key): the operation starts from it rather than reading it again, and the
+// store's write still checks that it has not changed (store.SnapshotUpdater). sess must not have been
+// changed since it was read.
+func (s *Service) ModifyFrom(ctx context.Context, sess *payment.Session, op Operation, amount int64, text, idempotencyKey string) (*payment.Session, error) {
+	return s.modify(ctx, sess.ID, sess, op, amount, text, idempotencyKey)
+}
+
+// modify is Modify starting from snap when it is not nil.
+func (s *Service) modify(ctx context.Context, id string, snap *payment.Session, op Operation, amount int64, text, idempotencyKey string) (*payment.Session, error) {
 	ctx, span := tracing.Start(ctx, "checkout.Modify")
 	defer span.End()
 	var check func(cur *payment.Session) (int64, error)
@@ -421,7 +434,7 @@ func (s *Service) Modify(ctx context.Context, id string, op Operation, amount in
 	default:
 		return nil, fmt.Errorf("checkout: unknown operation %q", op)
 	}
-	return s.operate(ctx, id, string(op), amount, text, keyDigest(idempotencyKey), check)
+	return s.operate(ctx, id, snap, string(op), amount, text, keyDigest(idempotencyKey), check)
 }
 
 // Callback handles a provider callback for the merchant's payment providerRef. authorization is the
@@ -441,6 +454,12 @@ func (s *Service) Callback(ctx context.Context, merchant, providerRef, authoriza
 	if sess.CallbackToken == "" || subtle.ConstantTimeCompare([]byte(token), []byte(sess.CallbackToken)) != 1 {
 		return nil, ErrCallbackUnauthorized
 	}
+	// An authenticated callback byte for byte the same as one already applied has had its effect: it
+	// was checked and read then, and reading it again could only give the same observation.
+	digest := payment.MessageDigest("callback", body)
+	if sess.HasApplied(digest) {
+		return s.repeated(ctx, sess, "callback"), nil
+	}
 	if err := s.cfg.Schemas.Validate(schemas.VippsEcomCallback, body); err != nil {
 		return nil, err
 	}
@@ -457,7 +476,7 @@ func (s *Service) Callback(ctx context.Context, merchant, providerRef, authoriza
 	if !out.OK {
 		return nil, &PluginError{Plugin: plugin.Name(), Op: abi.OpReadCallback, Err: out.Error}
 	}
-	return s.apply(ctx, sess.ID, sess, out.Payment, "callback")
+	return s.applyMessage(ctx, sess.ID, sess, out.Payment, "callback", digest)
 }
 
 // Refresh is the reconciler's look at a session: it settles an operation in doubt, relays notices not
@@ -606,6 +625,14 @@ func (s *Service) Return(ctx context.Context, id string) (*payment.Session, erro
 }
 
 func (s *Service) apply(ctx context.Context, id string, snap *payment.Session, pay *abi.Payment, cause string) (*payment.Session, error) {
+	return s.applyMessage(ctx, id, snap, pay, cause, "")
+}
+
+// applyMessage is apply for an observation read from a provider message with the given digest
+// (payment.MessageDigest; "" for none): the digest is recorded in the session in the same write as the
+// observation's effect, even when the effect is nothing, so that the same message again is answered by
+// repeated.
+func (s *Service) applyMessage(ctx context.Context, id string, snap *payment.Session, pay *abi.Payment, cause, digest string) (*payment.Session, error) {
 	obs := observationOf(pay)
 	var before payment.Session
 	changed := false
@@ -624,8 +651,9 @@ func (s *Service) apply(ctx context.Context, id string, snap *payment.Session, p
 			settled = cur.SettleOp(op.ID, payment.OpSucceeded, "the provider reported the payment ("+cause+")", now)
 		}
 		changed = s.record(m, cur, obs, cause, now)
+		marked := cur.MarkApplied(digest)
 		if !changed && !details && !settled {
-			return false, nil
+			return marked, nil
 		}
 		cur.NextCheckAt = s.nextCheck(cur, now, false)
 		return true, nil
@@ -640,13 +668,26 @@ func (s *Service) apply(ctx context.Context, id string, snap *payment.Session, p
 		}
 		s.notify(ctx, &before, sess)
 	}
+	return s.afterApply(ctx, sess, cause), nil
+}
+
+// repeated answers a provider message already applied to sess (its digest is in sess.Applied): the
+// message changes nothing, so only what apply does after its write is done again, which retries a
+// relay or a late release that failed the first time.
+func (s *Service) repeated(ctx context.Context, sess *payment.Session, cause string) *payment.Session {
+	return s.afterApply(ctx, sess, cause)
+}
+
+// afterApply relays the session's notices and releases a reservation that came after the session
+// ended; it returns the session as it is after them.
+func (s *Service) afterApply(ctx context.Context, sess *payment.Session, cause string) *payment.Session {
 	sess = s.relay(ctx, sess)
 	if cause != causeLateRelease {
 		if late := s.releaseLateReservation(ctx, sess); late != nil {
 			sess = late
 		}
 	}
-	return sess, nil
+	return sess
 }
 
 // causeLateRelease is the history cause of releaseLateReservation's change.
@@ -678,7 +719,7 @@ func (s *Service) releaseLateReservation(ctx context.Context, sess *payment.Sess
 	if err := s.Note(ctx, sess.ID, causeLateRelease, "a reservation made after the session ended is cancelled at the provider"); err != nil {
 		return fail(err)
 	}
-	released, err := s.operate(ctx, sess.ID, payment.OpKindCancel, 0,
+	released, err := s.operate(ctx, sess.ID, nil, payment.OpKindCancel, 0,
 		"Order "+sess.Reference+" was not completed in time", "", func(cur *payment.Session) (int64, error) {
 			if cur.AuthorizedAmount-cur.CapturedAmount-cur.CancelledAmount <= 0 {
 				return 0, fmt.Errorf("nothing reserved: %w", payment.ErrTransition)

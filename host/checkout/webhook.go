@@ -62,17 +62,31 @@ func (s *Service) Webhook(ctx context.Context, v WebhookVerifier, merchant strin
 		s.log.Warn("checkout: webhook not verified", "merchant", merchant, "err", err)
 		return nil, fmt.Errorf("%w: %w", ErrWebhookUnverified, err)
 	}
-	if err := s.cfg.Schemas.Validate(SchemaVippsEPaymentWebhook, req.Body); err != nil {
-		return nil, err
-	}
+	// A verified event byte for byte the same as one already applied to its session (a redelivery) has
+	// had its effect; only the status check a money event asks for is scheduled again. The session is
+	// looked up before the schema check for that, on a reference of the right shape only.
 	var ev struct {
 		Reference string `json:"reference"`
 		Name      string `json:"name"`
 	}
+	digest := payment.MessageDigest("webhook", req.Body)
+	var sess *payment.Session
+	var err error
+	if json.Unmarshal(req.Body, &ev) == nil && eventReference.MatchString(ev.Reference) {
+		sess, err = s.cfg.Store.GetByProviderReference(ctx, merchant, ev.Reference)
+		if err == nil && sess.HasApplied(digest) {
+			return s.afterWebhook(ctx, s.repeated(ctx, sess, "webhook "+ev.Name), ev.Name), nil
+		}
+	}
+	if err := s.cfg.Schemas.Validate(SchemaVippsEPaymentWebhook, req.Body); err != nil {
+		return nil, err
+	}
 	if err := json.Unmarshal(req.Body, &ev); err != nil {
 		return nil, &InputError{Pointer: "", Detail: "the webhook event is not a JSON object"}
 	}
-	sess, err := s.cfg.Store.GetByProviderReference(ctx, merchant, ev.Reference)
+	if sess == nil && err == nil {
+		sess, err = s.cfg.Store.GetByProviderReference(ctx, merchant, ev.Reference)
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		s.log.Info("checkout: webhook for an unknown payment ignored", "merchant", merchant, "event", ev.Name)
 		return nil, nil
@@ -107,16 +121,22 @@ func (s *Service) Webhook(ctx context.Context, v WebhookVerifier, merchant strin
 		return nil, &PluginError{Plugin: plugin.Name(), Version: plugin.Version(), Op: abi.OpReadCallback,
 			Cause: errors.New("output has no payment")}
 	}
-	sess, err = s.apply(ctx, sess.ID, sess, out.Payment, "webhook "+ev.Name)
+	sess, err = s.applyMessage(ctx, sess.ID, sess, out.Payment, "webhook "+ev.Name, digest)
 	if err != nil {
 		return nil, err
 	}
-	if moneyEvents[ev.Name] && !sess.State.Final() {
+	return s.afterWebhook(ctx, sess, ev.Name), nil
+}
+
+// afterWebhook makes the session due for a status check after a money event, which carries one
+// operation's amount where the session needs the aggregate.
+func (s *Service) afterWebhook(ctx context.Context, sess *payment.Session, event string) *payment.Session {
+	if moneyEvents[event] && !sess.State.Final() {
 		if err := s.cfg.Store.SchedulePoll(ctx, sess.ID, s.now()); err != nil {
 			s.log.Warn("checkout: schedule status check after webhook", "session", sess.ID, "err", err)
 		}
 	}
-	return sess, nil
+	return sess
 }
 
 // checkNamedPayment makes the session an unverified delivery names due for a status check, so that a

@@ -192,7 +192,7 @@ func (h *Hooks) handle(sync bool) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		ctx := c.Request.Context()
 		adapterID, merchantID := c.Param("adapter"), c.Param("merchant")
-		log := h.log.With("request", requestID(c), "adapter", adapterID, "merchant", merchantID)
+		log := &deliveryLog{base: h.log, args: []any{"request", requestID(c), "adapter", adapterID, "merchant", merchantID}}
 		inst, ok := h.adapters[adapterID]
 		if !ok {
 			abortProblem(c, problem.Problem{Type: problem.Base + "unknown-adapter", Title: "Unknown platform adapter",
@@ -232,7 +232,7 @@ func (h *Hooks) handle(sync bool) gin.HandlerFunc {
 			abortProblem(c, problemFor(err))
 			return
 		}
-		log = log.With("topic", ev.Topic, "action", ev.Action, "reference", ev.Reference, "delivery", ev.DeliveryID)
+		log.with("topic", ev.Topic, "action", ev.Action, "reference", ev.Reference, "delivery", ev.DeliveryID)
 		if sync && ev.Action != adapters.ActionCheckout && ev.Action != adapters.ActionExpressCheckout &&
 			ev.Action != adapters.ActionPing {
 			abortProblem(c, problem.Problem{Type: problem.Base + "not-a-checkout", Title: "Not a checkout",
@@ -314,6 +314,41 @@ func (h *Hooks) handle(sync bool) gin.HandlerFunc {
 		log.Info("hooks: done", "result", res.Status, "session", res.SessionID, "state", res.State, "reason", res.Reason)
 		c.PureJSON(http.StatusOK, res)
 	}
+}
+
+// deliveryLog is the logger of one delivery: the delivery's attributes are kept as arguments and
+// formatted with the one line a delivery usually writes, where slog.Logger.With would format them
+// up front on every request.
+type deliveryLog struct {
+	base *slog.Logger
+	args []any
+}
+
+// with adds attributes (key, value pairs) to every later line.
+func (l *deliveryLog) with(args ...any) { l.args = append(l.args, args...) }
+
+// Log writes one line with the delivery's attributes first.
+func (l *deliveryLog) Log(ctx context.Context, level slog.Level, msg string, args ...any) {
+	if !l.base.Enabled(ctx, level) {
+		return
+	}
+	all := make([]any, 0, len(l.args)+len(args))
+	l.base.Log(ctx, level, msg, append(append(all, l.args...), args...)...)
+}
+
+// Info logs at LevelInfo.
+func (l *deliveryLog) Info(msg string, args ...any) {
+	l.Log(context.Background(), slog.LevelInfo, msg, args...)
+}
+
+// Warn logs at LevelWarn.
+func (l *deliveryLog) Warn(msg string, args ...any) {
+	l.Log(context.Background(), slog.LevelWarn, msg, args...)
+}
+
+// Error logs at LevelError.
+func (l *deliveryLog) Error(msg string, args ...any) {
+	l.Log(context.Background(), slog.LevelError, msg, args...)
 }
 
 // safely runs an adapter call, turning a panic into an error.

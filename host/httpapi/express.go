@@ -114,7 +114,7 @@ func (a *api) createExpress(c *gin.Context) {
 		c.Header("Idempotent-Replayed", "true")
 	}
 	c.Header("Location", "/v1/checkouts/"+sess.ID)
-	c.PureJSON(http.StatusCreated, view(sess))
+	writeSession(c, http.StatusCreated, sess)
 }
 
 // shippingDetails answers Vipps's Express shipping question with the plugin's options.

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	gojson "github.com/goccy/go-json"
 
 	"github.com/kassehq/kasse/host/checkout"
 	"github.com/kassehq/kasse/host/payment"
@@ -308,7 +309,7 @@ func (a *api) createCheckout(c *gin.Context) {
 		c.Header("Idempotent-Replayed", "true")
 	}
 	c.Header("Location", "/v1/checkouts/"+sess.ID)
-	c.PureJSON(http.StatusCreated, view(sess))
+	writeSession(c, http.StatusCreated, sess)
 }
 
 // session loads the checkout named in the path for a caller holding its merchant's key. An unknown id and
@@ -331,7 +332,7 @@ func (a *api) getCheckout(c *gin.Context) {
 	if !ok {
 		return
 	}
-	c.PureJSON(http.StatusOK, view(sess))
+	writeSession(c, http.StatusOK, sess)
 }
 
 // operationRequest is the optional body of capture, refund and cancel.
@@ -364,12 +365,13 @@ func (a *api) modify(op checkout.Operation) gin.HandlerFunc {
 		if !ok {
 			return
 		}
-		sess, err = a.svc.Modify(c.Request.Context(), sess.ID, op, req.Amount, req.Text, c.GetHeader("Idempotency-Key"))
+		// The session just read for the key check is where the operation starts: one read, not two.
+		sess, err = a.svc.ModifyFrom(c.Request.Context(), sess, op, req.Amount, req.Text, c.GetHeader("Idempotency-Key"))
 		if err != nil {
 			a.fail(c, err)
 			return
 		}
-		c.PureJSON(http.StatusOK, view(sess))
+		writeSession(c, http.StatusOK, sess)
 	}
 }
 
@@ -406,12 +408,33 @@ func (a *api) vippsCallback(c *gin.Context) {
 	c.Status(http.StatusOK)
 }
 
+// writeSession answers with the session as the API shows it (view), encoded as gin's PureJSON would
+// (no HTML escaping, a final newline) but with goccy/go-json, which writes the same bytes
+// (TestSessionAnswerIsPureJSON) in about half the time of encoding/json: every GET pays for it.
+func writeSession(c *gin.Context, status int, sess *payment.Session) {
+	b, err := encodeView(view(sess))
+	if err != nil {
+		c.PureJSON(status, view(sess))
+		return
+	}
+	c.Data(status, "application/json; charset=utf-8", b)
+}
+
+// encodeView is the body writeSession sends.
+func encodeView(v *payment.Session) ([]byte, error) {
+	b, err := gojson.MarshalWithOption(v, gojson.DisableHTMLEscape())
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
 // view is the session as the API shows it: without the callback token and the internal bookkeeping
-// (outbox, next check, the digests of shop idempotency keys).
+// (outbox, next check, the digests of shop idempotency keys and of applied provider messages).
 func view(s *payment.Session) *payment.Session {
 	v := *s
 	v.CallbackToken = ""
-	v.Outbox, v.NoticeSeq, v.NextCheckAt = nil, 0, time.Time{}
+	v.Outbox, v.NoticeSeq, v.NextCheckAt, v.Applied = nil, 0, time.Time{}, nil
 	if len(s.Operations) > 0 {
 		v.Operations = make([]payment.ProviderOp, len(s.Operations))
 		for i, op := range s.Operations {

@@ -4,8 +4,11 @@
 package payment
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -183,8 +186,41 @@ type Session struct {
 	// Settlement is what the merchant's ledger says was settled for the session; nil until a ledger
 	// entry for it has been read.
 	Settlement *Settlement `json:"settlement,omitempty"`
+	// Applied holds the digests (MessageDigest) of the last provider messages (callbacks, webhooks) whose
+	// effect is in the session, newest last, at most MaxApplied, each written in the same write as its
+	// effect: the same authenticated message again changes nothing, so it can be answered without reading
+	// it again. Internal: the API does not show it.
+	Applied []string `json:"applied,omitempty"`
 	// Revision counts stored changes; stores use it to detect lost updates.
 	Revision int64 `json:"revision"`
+}
+
+// MaxApplied bounds Session.Applied: a payment gets a handful of distinct callbacks and webhooks.
+const MaxApplied = 8
+
+// MessageDigest names a provider message by the SHA-256 of its kind (e.g. "callback") and its bytes.
+func MessageDigest(kind string, body []byte) string {
+	h := sha256.New()
+	h.Write([]byte(kind))
+	h.Write([]byte{0})
+	h.Write(body)
+	return base64.RawURLEncoding.EncodeToString(h.Sum(nil))
+}
+
+// HasApplied reports whether the message with digest d is among those applied to the session.
+func (s *Session) HasApplied(d string) bool { return slices.Contains(s.Applied, d) }
+
+// MarkApplied records digest d as applied, dropping the oldest beyond MaxApplied, and reports whether
+// it was new.
+func (s *Session) MarkApplied(d string) bool {
+	if d == "" || s.HasApplied(d) {
+		return false
+	}
+	s.Applied = append(s.Applied, d)
+	if n := len(s.Applied) - MaxApplied; n > 0 {
+		s.Applied = slices.Delete(s.Applied, 0, n)
+	}
+	return true
 }
 
 // Contact is a customer as the payment provider knows them (Express Checkout). Every field is personal

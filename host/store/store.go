@@ -178,6 +178,7 @@ func clone(s *payment.Session) *payment.Session {
 	c.History = slices.Clone(s.History)
 	c.Operations = slices.Clone(s.Operations)
 	c.Outbox = slices.Clone(s.Outbox)
+	c.Applied = slices.Clone(s.Applied)
 	for i := range c.Outbox {
 		c.Outbox[i].Settlement = c.Outbox[i].Settlement.Clone()
 	}

@@ -37,7 +37,7 @@ func TestCloneCoversReferenceFields(t *testing.T) {
 	}
 	walk("Session", reflect.TypeFor[payment.Session]())
 	want := []string{"Session.Customer", "Session.Lines", "Session.History", "Session.Operations", "Session.Outbox",
-		"Session.Outbox[].Settlement", "Session.Outbox[].Settlement[].Entries", "Session.Settlement", "Session.Settlement[].Entries"}
+		"Session.Outbox[].Settlement", "Session.Outbox[].Settlement[].Entries", "Session.Settlement", "Session.Settlement[].Entries", "Session.Applied"}
 	if !slices.Equal(shared, want) {
 		t.Fatalf("fields that share memory: %q; clone copies %q", shared, want)
 	}

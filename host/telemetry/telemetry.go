@@ -11,6 +11,7 @@ package telemetry
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -170,6 +171,22 @@ var methods = map[string]string{http.MethodGet: http.MethodGet, http.MethodPost:
 // span of its trace (continuing a W3C traceparent the caller sent) with the request id, route template
 // and status as attributes. Install it first, so it sees the whole request.
 func (t *Telemetry) Middleware(listener string) gin.HandlerFunc {
+	// The histogram of each (method, route, status) is looked up once: WithLabelValues hashes four
+	// labels on every call. The keys are bounded (methods, route templates, statuses), as the series are.
+	type series struct {
+		method, route string
+		status        int
+	}
+	var observers sync.Map // series -> prometheus.Observer
+	observer := func(method, route string, status int) prometheus.Observer {
+		k := series{method, route, status}
+		if o, ok := observers.Load(k); ok {
+			return o.(prometheus.Observer)
+		}
+		o := t.httpDuration.WithLabelValues(listener, method, route, strconv.Itoa(status))
+		observers.Store(k, o)
+		return o
+	}
 	return func(c *gin.Context) {
 		start := time.Now()
 		var span trace.Span
@@ -188,7 +205,7 @@ func (t *Telemetry) Middleware(listener string) gin.HandlerFunc {
 			method = "other"
 		}
 		status := c.Writer.Status()
-		t.httpDuration.WithLabelValues(listener, method, route, strconv.Itoa(status)).Observe(time.Since(start).Seconds())
+		observer(method, route, status).Observe(time.Since(start).Seconds())
 		if span != nil {
 			span.SetName(method + " " + route)
 			// The route template, never the path: a path may carry a Vipps user id (consent removal).

@@ -5,6 +5,7 @@
 package loadbench
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -116,6 +117,7 @@ func Run(ctx context.Context, o Options, next Next) Result {
 		wg.Go(func() {
 			res := &results[w]
 			res.lat = make([]time.Duration, 0, 1024)
+			var body bytes.Buffer
 			fail := func(format string, args ...any) {
 				res.errors++
 				if res.firstErr == "" {
@@ -140,11 +142,13 @@ func Run(ctx context.Context, o Options, next Next) Result {
 					fail("%s %s: %v", req.Method, req.URL.Path, err)
 					continue
 				}
-				body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+				// One buffer per worker: the client's own allocations count in the run's CPU time.
+				body.Reset()
+				_, _ = body.ReadFrom(io.LimitReader(resp.Body, 1<<20))
 				resp.Body.Close()
 				res.lat = append(res.lat, time.Since(t0))
 				if !o.OK(resp) {
-					fail("%s %s: %d %.300s", req.Method, req.URL.Path, resp.StatusCode, body)
+					fail("%s %s: %d %.300s", req.Method, req.URL.Path, resp.StatusCode, body.Bytes())
 				}
 			}
 		})
