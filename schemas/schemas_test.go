@@ -485,7 +485,7 @@ func TestPropertiesMatchGoTypes(t *testing.T) {
 		{Checkout, "/$defs/customer", reflect.TypeFor[payment.Customer](), nil, nil},
 		{Checkout, "/$defs/line", reflect.TypeFor[payment.Line](), nil, nil},
 		{Checkout, "/$defs/line", reflect.TypeFor[abi.Line](), nil, nil},
-		{Session, "", reflect.TypeFor[payment.Session](), []string{"callbackToken", "outbox", "noticeSeq", "nextCheckAt"},
+		{Session, "", reflect.TypeFor[payment.Session](), []string{"callbackToken", "outbox", "noticeSeq", "nextCheckAt", "applied"},
 			[]string{"revision", "operations"}},
 		{Session, "/$defs/event", reflect.TypeFor[payment.Event](), nil, nil},
 		{Session, "/$defs/operation", reflect.TypeFor[payment.ProviderOp](), []string{"key"}, []string{"text", "settledAt", "lastError"}},

@@ -80,9 +80,13 @@ func mark(err error) error {
 	}
 	var rerr redis.Error
 	if errors.As(err, &rerr) {
-		// A server answer. Only the ones that say "not now" mean unavailable.
+		// A server answer. Only the ones that say "not now" mean unavailable: among them a redirect
+		// still pointing elsewhere after go-redis's own redirects (a failover still settling, or a write
+		// sent to a node that has just become a replica), and a primary refusing writes for want of
+		// replicas (min-replicas-to-write).
 		msg := rerr.Error()
-		for _, p := range []string{"LOADING", "CLUSTERDOWN", "TRYAGAIN", "READONLY", "MASTERDOWN", "BUSY"} {
+		for _, p := range []string{"LOADING", "CLUSTERDOWN", "TRYAGAIN", "READONLY", "MASTERDOWN", "BUSY",
+			"MOVED", "ASK", "NOREPLICAS"} {
 			if strings.HasPrefix(msg, p) {
 				return &unavailableError{err: err}
 			}

@@ -164,6 +164,16 @@ func start(t *testing.T) *harness {
 			for _, p := range h.procs() {
 				t.Logf("---- last lines of %s (%s)\n%s", p.name, p.logPath, p.tail(4000))
 			}
+			// The errors explain a 500 or a lost write long after they scrolled out of the tail.
+			for _, p := range h.procs() {
+				lines, err := grepFile(p.logPath, "level=ERROR")
+				if err == nil && lines != "" {
+					if len(lines) > 8000 {
+						lines = lines[:8000] + "\n[...]"
+					}
+					t.Logf("---- errors logged by %s\n%s", p.name, lines)
+				}
+			}
 		}
 	})
 	return h
