@@ -980,6 +980,11 @@ func (r *Redis) write(ctx context.Context, script *redis.Script, keys []string, 
 	wait := pipe.Do(ctx, "wait", r.waitReplicas, r.waitTimeout.Milliseconds())
 	_, _ = pipe.Exec(ctx)
 	if err := mark(cmd.Err()); err != nil {
+		if c, ok := r.client.(*redis.ClusterClient); ok {
+			// The pipeline went to one node directly, so go-redis did not see the MOVED or the dead
+			// node that a failover leaves: have it read the cluster's slots again for the next write.
+			c.ReloadState(context.WithoutCancel(ctx))
+		}
 		cmd.SetErr(err)
 		return cmd
 	}
