@@ -92,7 +92,8 @@ func (f *fakeCheckouts) create(co payment.Checkout, key string, express bool) (*
 	return s, false, nil
 }
 
-func (f *fakeCheckouts) Modify(_ context.Context, id, op string, amount int64, text, key string) (*payment.Session, error) {
+func (f *fakeCheckouts) ModifyFrom(_ context.Context, sess *payment.Session, op string, amount int64, text, key string) (*payment.Session, error) {
+	id := sess.ID
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, fmt.Sprintf("%s %s %d %q key=%s", op, id, amount, text, key))
