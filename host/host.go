@@ -581,8 +581,8 @@ func (h hookCheckouts) CreateExpress(ctx context.Context, co payment.Checkout, k
 	return h.svc.CreateExpress(ctx, co, key)
 }
 
-func (h hookCheckouts) Modify(ctx context.Context, id, op string, amount int64, text, key string) (*payment.Session, error) {
-	return h.svc.Modify(ctx, id, checkout.Operation(op), amount, text, key)
+func (h hookCheckouts) ModifyFrom(ctx context.Context, sess *payment.Session, op string, amount int64, text, key string) (*payment.Session, error) {
+	return h.svc.ModifyFrom(ctx, sess, checkout.Operation(op), amount, text, key)
 }
 
 func (h hookCheckouts) Lookup(ctx context.Context, merchant, ref string) (*payment.Session, error) {

@@ -79,8 +79,11 @@ type Checkouts interface {
 	// CreateExpress starts an Express Checkout payment for a cart; see checkout.Service.CreateExpress. It
 	// fails with a *checkout.ExpressDisabledError when the merchant's expressCheckout is off.
 	CreateExpress(ctx context.Context, co payment.Checkout, idempotencyKey string) (*payment.Session, bool, error)
-	// Modify captures, refunds or cancels ("capture", "refund", "cancel"); see checkout.Service.Modify.
-	Modify(ctx context.Context, sessionID string, op string, amount int64, text, idempotencyKey string) (*payment.Session, error)
+	// ModifyFrom captures, refunds or cancels ("capture", "refund", "cancel") starting from sess, the
+	// session as Lookup has just returned it (unchanged since), so that the operation does not read it
+	// again; the store's write still fails over to a fresh read if it changed meanwhile. See
+	// checkout.Service.ModifyFrom.
+	ModifyFrom(ctx context.Context, sess *payment.Session, op string, amount int64, text, idempotencyKey string) (*payment.Session, error)
 	// Lookup returns the newest session created for the shop's order reference at this merchant
 	// (store.ErrNotFound wrapped if none).
 	Lookup(ctx context.Context, merchant, reference string) (*payment.Session, error)

@@ -537,7 +537,9 @@ func (h *Hooks) modify(ctx context.Context, adapterID, merchant string, ev *adap
 		key = string(ev.Action)
 	}
 	key = adapterID + ":" + key
-	out, err := h.checkouts.Modify(ctx, sess.ID, string(ev.Action), amount, ev.Text, key)
+	// One store read for the whole capture: the operation starts from the session just looked up, and
+	// its conditional write still refuses to overwrite a session that changed since.
+	out, err := h.checkouts.ModifyFrom(ctx, sess, string(ev.Action), amount, ev.Text, key)
 	if errors.Is(err, payment.ErrTransition) {
 		return &Result{Status: "nothing-to-do", Reason: err.Error(), SessionID: sess.ID, State: sess.State}, nil
 	}

@@ -54,10 +54,14 @@ type fakeCheckouts struct {
 	// expressOn lists the merchants whose expressCheckout is on; CreateExpress refuses the others as the
 	// checkout service does.
 	expressOn map[string]bool
+	// lookedUp holds the sessions Lookup returned: ModifyFrom must start from one of them (the hooks
+	// read the session once, for the order lookup).
+	lookedUp map[*payment.Session]bool
 }
 
 func newFake() *fakeCheckouts {
-	return &fakeCheckouts{sessions: map[string]*payment.Session{}, expressOn: map[string]bool{}}
+	return &fakeCheckouts{sessions: map[string]*payment.Session{}, expressOn: map[string]bool{},
+		lookedUp: map[*payment.Session]bool{}}
 }
 
 func (f *fakeCheckouts) Create(_ context.Context, co payment.Checkout, key string) (*payment.Session, bool, error) {
@@ -92,9 +96,13 @@ func (f *fakeCheckouts) create(co payment.Checkout, key string, express bool) (*
 	return s, false, nil
 }
 
-func (f *fakeCheckouts) Modify(_ context.Context, id, op string, amount int64, text, key string) (*payment.Session, error) {
+func (f *fakeCheckouts) ModifyFrom(_ context.Context, sess *payment.Session, op string, amount int64, text, key string) (*payment.Session, error) {
+	id := sess.ID
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if !f.lookedUp[sess] {
+		return nil, fmt.Errorf("%s of session[%s] from a session Lookup did not return", op, id)
+	}
 	f.calls = append(f.calls, fmt.Sprintf("%s %s %d %q key=%s", op, id, amount, text, key))
 	if f.modifyErr != nil {
 		return nil, f.modifyErr
@@ -124,6 +132,7 @@ func (f *fakeCheckouts) Lookup(_ context.Context, merchant, ref string) (*paymen
 		return nil, fmt.Errorf("lookup %s: %w", ref, store.ErrNotFound)
 	}
 	c := *s
+	f.lookedUp[&c] = true
 	return &c, nil
 }
 

@@ -131,9 +131,9 @@ func printLoad(ms metrics, order []string) {
 	}
 	mean := sum / float64(len(base))
 	fmt.Println()
-	fmt.Printf("%-28s %9s %8s %9s %9s %6s %8s %10s %8s  %s\n", "load path (32 in flight)", "req/s", "of gin", "p50", "p99",
-		"errors", "requests", "CPU/req", "CPU gin", "target")
-	fmt.Println(strings.Repeat("-", 116))
+	fmt.Printf("%-28s %9s %8s %9s %9s %6s %8s %10s %8s %9s  %s\n", "load path (32 in flight)", "req/s", "of gin", "p50", "p99",
+		"errors", "requests", "CPU/req", "CPU gin", "redis/req", "target")
+	fmt.Println(strings.Repeat("-", 126))
 	for _, name := range order {
 		if !strings.HasPrefix(name, loadPrefix) {
 			continue
@@ -151,13 +151,18 @@ func printLoad(ms metrics, order []string) {
 				cpuShare = fmt.Sprintf("%.1f%%", 100*g/v)
 			}
 		}
-		fmt.Printf("%-28s %9.0f %7.1f%% %9s %9s %6.0f %8.0f %10s %8s  %s\n", path, m["req/s"], 100*m["req/s"]/base,
-			ms1(m["p50-µs"]), ms1(m["p99-µs"]), m["errors"], m["requests"], cpu, cpuShare, loadTargets[path])
+		redisCmds := "-"
+		if v, ok := m["redis-cmds/req"]; ok {
+			redisCmds = fmt.Sprintf("%.1f", v)
+		}
+		fmt.Printf("%-28s %9.0f %7.1f%% %9s %9s %6.0f %8.0f %10s %8s %9s  %s\n", path, m["req/s"], 100*m["req/s"]/base,
+			ms1(m["p50-µs"]), ms1(m["p99-µs"]), m["errors"], m["requests"], cpu, cpuShare, redisCmds, loadTargets[path])
 	}
 	if len(base) > 1 {
 		fmt.Printf("of gin: req/s as a share of a gin no-op run just before the path (gin alone: %s req/s).\n", strings.Trim(fmt.Sprint(base), "[]"))
 		fmt.Println("CPU/req: CPU time per request of the benchmark process (kasse, simulator, client) and redis-server;")
 		fmt.Println("CPU gin: gin's CPU/req divided by the path's, the share the path would have on an idle machine.")
+		fmt.Println("redis/req: Redis commands run per request (those run by scripts included).")
 	}
 }
 

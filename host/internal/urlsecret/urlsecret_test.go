@@ -1,6 +1,7 @@
 package urlsecret_test
 
 import (
+	"strconv"
 	"testing"
 
 	"github.com/kassehq/kasse/host/internal/urlsecret"
@@ -36,5 +37,27 @@ func TestSegments(t *testing.T) {
 	}
 	if (*urlsecret.Keys)(nil).Segment("demo") != "" || urlsecret.New("", "").Segment("demo") != "" {
 		t.Error("a segment without a secret")
+	}
+}
+
+// TestSegmentsRemembered: segments are the same whether derived or remembered, also past the number
+// remembered, and a remembered current segment does not stand in for the previous secret's.
+func TestSegmentsRemembered(t *testing.T) {
+	const a, b = "first-secret-of-at-least-32-characters", "second-secret-of-at-least-32-characters"
+	rotated, fresh := urlsecret.New(b, a), urlsecret.New(b, a)
+	old := urlsecret.New(a, "")
+	for i := range 3000 {
+		m := "merchant-" + strconv.Itoa(i)
+		for range 2 {
+			if got, want := rotated.Segment(m), fresh.Segment(m); got != want {
+				t.Fatalf("%s: segment %q, want %q", m, got, want)
+			}
+			if !rotated.Valid(m, old.Segment(m)) || !rotated.Valid(m, rotated.Segment(m)) {
+				t.Fatalf("%s: a valid segment refused", m)
+			}
+			if rotated.Valid(m, old.Segment(m+"x")) || old.Valid(m, rotated.Segment(m)) {
+				t.Fatalf("%s: an invalid segment accepted", m)
+			}
+		}
 	}
 }
