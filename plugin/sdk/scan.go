@@ -262,3 +262,67 @@ func asciiFold(key []byte, name string) bool {
 	}
 	return true
 }
+
+// StringInto reads a string member as encoding/json decodes it into a string field: a string, or null,
+// which leaves dst as it is. Anything else is ErrUnlike.
+func (s *Scanner) StringInto(dst *string) error {
+	switch s.Peek() {
+	case '"':
+		v, err := s.String()
+		*dst = v
+		return err
+	case 'n':
+		_, err := s.Null()
+		return err
+	}
+	return ErrUnlike
+}
+
+// BoolInto reads a bool member as encoding/json decodes it into a bool field: true, false, or null, which
+// leaves dst as it is. Anything else is ErrUnlike.
+func (s *Scanner) BoolInto(dst *bool) error {
+	switch s.Peek() {
+	case 't', 'f':
+		v, err := s.Bool()
+		*dst = v
+		return err
+	case 'n':
+		_, err := s.Null()
+		return err
+	}
+	return ErrUnlike
+}
+
+// ObjectInto reads a member into a pointer-to-struct field as encoding/json does: an object into a new
+// value read by read, or null, which sets dst to nil. Anything else is ErrUnlike.
+func ObjectInto[T any](s *Scanner, dst **T, read func(*Scanner, *T) error) error {
+	switch s.Peek() {
+	case '{':
+		*dst = new(T)
+		return read(s, *dst)
+	case 'n':
+		*dst = nil
+		_, err := s.Null()
+		return err
+	}
+	return ErrUnlike
+}
+
+// ReadObject reads body, one JSON object, into v with read, and hands it to general (from v's zero
+// value) when read is nil, gives up, or leaves anything after the object. A plugin's fast reader covers
+// the bodies it expects; general (encoding/json) decides everything else, so every outcome, message
+// included, is the general reader's.
+func ReadObject[T any](body []byte, v *T, read func(*Scanner, *T) error, general func(body []byte, v *T) error) error {
+	if read != nil {
+		var s Scanner
+		s.Reset(body)
+		if s.Peek() == '{' {
+			if err := read(&s, v); err == nil && s.End() == nil {
+				return nil
+			}
+		}
+	}
+	var zero T
+	*v = zero
+	return general(body, v)
+}

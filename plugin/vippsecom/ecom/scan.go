@@ -15,18 +15,12 @@ import (
 // body with encoding/json, so that every outcome, message included, is the one encoding/json gives.
 // TestFastDecodeMatchesEncodingJSON and FuzzFastDecode hold the two together.
 
-// decodeFast decodes body into v with read, or with decodeObject when read gives up.
+// decodeFast decodes body into v with read, or with decodeObject when read gives up (sdk.ReadObject).
 func decodeFast[T any](body []byte, v *T, read func(*sdk.Scanner, *T) error) error {
-	var s sdk.Scanner
-	s.Reset(body)
-	if readWithScanner && s.Peek() == '{' {
-		if err := read(&s, v); err == nil && s.End() == nil {
-			return nil
-		}
+	if !readWithScanner {
+		read = nil
 	}
-	var zero T
-	*v = zero
-	return decodeObject(body, v)
+	return sdk.ReadObject(body, v, read, func(b []byte, v *T) error { return decodeObject(b, v) })
 }
 
 func isNumberStart(c byte) bool { return c == '-' || '0' <= c && c <= '9' }
@@ -71,48 +65,6 @@ func scanFlexInt(s *sdk.Scanner, dst *flexInt) error {
 	return sdk.ErrUnlike
 }
 
-// scanString reads a string field: a string, or null (which leaves it as it is).
-func scanString(s *sdk.Scanner, dst *string) error {
-	switch s.Peek() {
-	case '"':
-		v, err := s.String()
-		*dst = v
-		return err
-	case 'n':
-		_, err := s.Null()
-		return err
-	}
-	return sdk.ErrUnlike
-}
-
-// scanBool reads a bool field: true, false, or null (which leaves it as it is).
-func scanBool(s *sdk.Scanner, dst *bool) error {
-	switch s.Peek() {
-	case 't', 'f':
-		v, err := s.Bool()
-		*dst = v
-		return err
-	case 'n':
-		_, err := s.Null()
-		return err
-	}
-	return sdk.ErrUnlike
-}
-
-// scanObject reads a pointer-to-struct field: an object into a new value, or null (nil).
-func scanObject[T any](s *sdk.Scanner, dst **T, read func(*sdk.Scanner, *T) error) error {
-	switch s.Peek() {
-	case '{':
-		*dst = new(T)
-		return read(s, *dst)
-	case 'n':
-		*dst = nil
-		_, err := s.Null()
-		return err
-	}
-	return sdk.ErrUnlike
-}
-
 var callbackFields = []string{"merchantSerialNumber", "orderId", "transactionInfo", "errorInfo", "shippingDetails", "userDetails"}
 
 func readCallbackBody(s *sdk.Scanner, c *callback) error {
@@ -123,9 +75,9 @@ func readCallbackBody(s *sdk.Scanner, c *callback) error {
 		case 1:
 			return scanFlexString(s, &c.OrderID)
 		case 2:
-			return scanObject(s, &c.TransactionInfo, readCallbackTransaction)
+			return sdk.ObjectInto(s, &c.TransactionInfo, readCallbackTransaction)
 		case 3:
-			return scanObject(s, &c.ErrorInfo, readVippsError)
+			return sdk.ObjectInto(s, &c.ErrorInfo, readVippsError)
 		}
 		return c.expressDetails.field(s, i-4)
 	})
@@ -146,9 +98,9 @@ func readCallbackTransaction(s *sdk.Scanner, t *callbackTransaction) error {
 		case 0:
 			return scanFlexInt(s, &t.Amount)
 		case 1:
-			return scanString(s, &t.Status)
+			return s.StringInto(&t.Status)
 		case 2:
-			return scanString(s, &t.TimeStamp)
+			return s.StringInto(&t.TimeStamp)
 		}
 		return scanFlexString(s, &t.TransactionID)
 	})
@@ -173,9 +125,9 @@ func readVippsError(s *sdk.Scanner, e *vippsError) error {
 // field reads member i of expressDetails: 0 shippingDetails, 1 userDetails.
 func (d *expressDetails) field(s *sdk.Scanner, i int) error {
 	if i == 0 {
-		return scanObject(s, &d.ShippingDetails, readShippingDetails)
+		return sdk.ObjectInto(s, &d.ShippingDetails, readShippingDetails)
 	}
-	return scanObject(s, &d.UserDetails, readUserDetails)
+	return sdk.ObjectInto(s, &d.UserDetails, readUserDetails)
 }
 
 type shippingDetailsBody = struct {
@@ -207,7 +159,7 @@ func readShippingDetails(s *sdk.Scanner, d *shippingDetailsBody) error {
 	return s.Fields(shippingDetailsFields, func(i int) error {
 		switch i {
 		case 0:
-			return scanObject(s, &d.Address, readAddress)
+			return sdk.ObjectInto(s, &d.Address, readAddress)
 		case 1:
 			switch c := s.Peek(); {
 			case c == 'n':
@@ -310,7 +262,7 @@ func readDetailsBody(s *sdk.Scanner, d *transactionDetails) error {
 			}
 			return sdk.ErrUnlike
 		case 2:
-			return scanObject(s, &d.TransactionSummary, readSummary)
+			return sdk.ObjectInto(s, &d.TransactionSummary, readSummary)
 		}
 		return d.expressDetails.field(s, i-3)
 	})
@@ -324,13 +276,13 @@ func readLogEntry(s *sdk.Scanner, e *logEntry) error {
 		case 0:
 			return scanFlexInt(s, &e.Amount)
 		case 1:
-			return scanString(s, &e.Operation)
+			return s.StringInto(&e.Operation)
 		case 2:
-			return scanBool(s, &e.OperationSuccess)
+			return s.BoolInto(&e.OperationSuccess)
 		case 3:
 			return scanFlexString(s, &e.RequestID)
 		case 4:
-			return scanString(s, &e.TimeStamp)
+			return s.StringInto(&e.TimeStamp)
 		}
 		return scanFlexString(s, &e.TransactionID)
 	})

@@ -14,32 +14,12 @@ import (
 // decodeFast then decodes the body with encoding/json, so that every outcome, message included, is the one
 // encoding/json gives. TestFastDecodeMatchesEncodingJSON and FuzzFastDecode hold the two together.
 
-// decodeFast decodes body into v with read, or with decodeObject when read gives up.
+// decodeFast decodes body into v with read, or with decodeObject when read gives up (sdk.ReadObject).
 func decodeFast[T any](body []byte, v *T, read func(*sdk.Scanner, *T) error) error {
-	var s sdk.Scanner
-	s.Reset(body)
-	if readWithScanner && s.Peek() == '{' {
-		if err := read(&s, v); err == nil && s.End() == nil {
-			return nil
-		}
+	if !readWithScanner {
+		read = nil
 	}
-	var zero T
-	*v = zero
-	return decodeObject(body, v)
-}
-
-// scanString reads a string field: a string, or null (which leaves it as it is).
-func scanString(s *sdk.Scanner, dst *string) error {
-	switch s.Peek() {
-	case '"':
-		v, err := s.String()
-		*dst = v
-		return err
-	case 'n':
-		_, err := s.Null()
-		return err
-	}
-	return sdk.ErrUnlike
+	return sdk.ReadObject(body, v, read, func(b []byte, v *T) error { return decodeObject(b, v) })
 }
 
 var amountFields = []string{"currency", "value"}
@@ -47,7 +27,7 @@ var amountFields = []string{"currency", "value"}
 func readAmount(s *sdk.Scanner, a *amount) error {
 	return s.Fields(amountFields, func(i int) error {
 		if i == 0 {
-			return scanString(s, &a.Currency)
+			return s.StringInto(&a.Currency)
 		}
 		switch c := s.Peek(); {
 		case c == 'n':
@@ -126,11 +106,11 @@ func readPaymentState(s *sdk.Scanner, p *paymentState) error {
 		case 1:
 			return scanAmount(s, &p.Amount)
 		case 2:
-			return scanString(s, &p.State)
+			return s.StringInto(&p.State)
 		case 3:
-			return scanString(s, &p.PspReference)
+			return s.StringInto(&p.PspReference)
 		}
-		return scanString(s, &p.Reference)
+		return s.StringInto(&p.Reference)
 	})
 }
 
@@ -144,15 +124,15 @@ func readEvent(s *sdk.Scanner, e *event) error {
 			e.MSN = raw
 			return err
 		case 1:
-			return scanString(s, &e.Reference)
+			return s.StringInto(&e.Reference)
 		case 2:
-			return scanString(s, &e.PspReference)
+			return s.StringInto(&e.PspReference)
 		case 3:
-			return scanString(s, &e.Name)
+			return s.StringInto(&e.Name)
 		case 4:
 			return scanAmount(s, &e.Amount)
 		case 5:
-			return scanString(s, &e.Timestamp)
+			return s.StringInto(&e.Timestamp)
 		case 6:
 			switch s.Peek() {
 			case '"':
