@@ -69,7 +69,11 @@ func TestRedisClusterConformance(t *testing.T) {
 		return c
 	}
 	open := func(t *testing.T, c redis.UniversalClient, prefix string) store.Store {
-		r, err := store.NewRedisFromClient(c, store.RedisOptions{KeyPrefix: prefix, WaitReplicas: 1})
+		// WAIT returns as soon as the replica has the write; the generous bound keeps a replica that
+		// lags past the 500ms default on a loaded 2-core machine (a CI run once saw it) from failing
+		// a suite about the store's semantics. TestRedisWaitsForReplicas tests the wait itself.
+		r, err := store.NewRedisFromClient(c, store.RedisOptions{KeyPrefix: prefix, WaitReplicas: 1,
+			WaitTimeout: 10 * time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
