@@ -279,23 +279,29 @@ func isASCII(s string) bool {
 	return true
 }
 
+// addressBody is the address in an express callback's shippingDetails.
+type addressBody struct {
+	AddressLine1 flexString `json:"addressLine1"`
+	AddressLine2 flexString `json:"addressLine2"`
+	City         flexString `json:"city"`
+	Country      flexString `json:"country"`
+	ZipCode      flexString `json:"zipCode"`
+	PostCode     flexString `json:"postCode"`
+}
+
+// shippingDetailsBody is the shippingDetails member of an express callback or details answer.
+type shippingDetailsBody struct {
+	Address          *addressBody `json:"address"`
+	ShippingCost     *float64     `json:"shippingCost"`
+	ShippingMethod   flexString   `json:"shippingMethod"`
+	ShippingMethodID flexString   `json:"shippingMethodId"`
+}
+
 // expressDetails are the members of an express callback (and of express /details) that say who paid and
 // how the order is shipped.
 type expressDetails struct {
-	ShippingDetails *struct {
-		Address *struct {
-			AddressLine1 flexString `json:"addressLine1"`
-			AddressLine2 flexString `json:"addressLine2"`
-			City         flexString `json:"city"`
-			Country      flexString `json:"country"`
-			ZipCode      flexString `json:"zipCode"`
-			PostCode     flexString `json:"postCode"`
-		} `json:"address"`
-		ShippingCost     *float64   `json:"shippingCost"`
-		ShippingMethod   flexString `json:"shippingMethod"`
-		ShippingMethodID flexString `json:"shippingMethodId"`
-	} `json:"shippingDetails"`
-	UserDetails *struct {
+	ShippingDetails *shippingDetailsBody `json:"shippingDetails"`
+	UserDetails     *struct {
 		UserID       flexString `json:"userId"`
 		FirstName    flexString `json:"firstName"`
 		LastName     flexString `json:"lastName"`

@@ -130,29 +130,6 @@ func (d *expressDetails) field(s *sdk.Scanner, i int) error {
 	return sdk.ObjectInto(s, &d.UserDetails, readUserDetails)
 }
 
-type shippingDetailsBody = struct {
-	Address *struct {
-		AddressLine1 flexString `json:"addressLine1"`
-		AddressLine2 flexString `json:"addressLine2"`
-		City         flexString `json:"city"`
-		Country      flexString `json:"country"`
-		ZipCode      flexString `json:"zipCode"`
-		PostCode     flexString `json:"postCode"`
-	} `json:"address"`
-	ShippingCost     *float64   `json:"shippingCost"`
-	ShippingMethod   flexString `json:"shippingMethod"`
-	ShippingMethodID flexString `json:"shippingMethodId"`
-}
-
-type addressBody = struct {
-	AddressLine1 flexString `json:"addressLine1"`
-	AddressLine2 flexString `json:"addressLine2"`
-	City         flexString `json:"city"`
-	Country      flexString `json:"country"`
-	ZipCode      flexString `json:"zipCode"`
-	PostCode     flexString `json:"postCode"`
-}
-
 var shippingDetailsFields = []string{"address", "shippingCost", "shippingMethod", "shippingMethodId"}
 
 func readShippingDetails(s *sdk.Scanner, d *shippingDetailsBody) error {

@@ -2,93 +2,25 @@ package ecom
 
 import (
 	"bytes"
-	"encoding/json"
-	"os"
-	"path/filepath"
-	"reflect"
-	"strings"
 	"testing"
 
-	"github.com/kassehq/kasse/plugin/abi"
+	"github.com/kassehq/kasse/plugin/plugintest"
 	"github.com/kassehq/kasse/plugin/sdk"
 )
 
-// goldenBodies returns the callbacks and provider answers of the golden vectors.
+// fastReadKeys are the members whose mutations the fast readers must notice.
+var fastReadKeys = []string{"orderId", "amount", "status", "transactionInfo", "userDetails", "shippingDetails",
+	"operationSuccess", "transactionLogHistory", "shippingCost", "addressId", "merchantSerialNumber", "firstName"}
+
 func goldenBodies(t testing.TB) [][]byte {
-	t.Helper()
-	files, err := filepath.Glob("../testdata/golden/*.input.json")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no golden inputs: %v", err)
-	}
-	var bodies [][]byte
-	for _, f := range files {
-		raw, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var in abi.Input
-		if err := json.Unmarshal(raw, &in); err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		if len(in.Callback) > 0 {
-			bodies = append(bodies, in.Callback)
-		}
-		if in.Response != nil && len(in.Response.Body) > 0 {
-			bodies = append(bodies, in.Response.Body)
-		}
-	}
-	return bodies
+	return plugintest.GoldenBodies(t, "../testdata/golden/*.input.json")
 }
 
-// mutations returns body changed in the ways the fast path must notice: cut short, keys in other case,
-// repeated members, values of other types, escapes, white space.
-func mutations(body []byte) [][]byte {
-	out := [][]byte{body}
-	for i := 0; i < len(body); i += 7 {
-		out = append(out, body[:i])
-	}
-	s := string(body)
-	for _, k := range []string{"orderId", "amount", "status", "transactionInfo", "userDetails", "shippingDetails",
-		"operationSuccess", "transactionLogHistory", "shippingCost", "addressId", "merchantSerialNumber", "firstName"} {
-		q := `"` + k + `"`
-		if !strings.Contains(s, q) {
-			continue
-		}
-		out = append(out,
-			[]byte(strings.Replace(s, q, strings.ToUpper(q), 1)),
-			[]byte(strings.Replace(s, q, `"`+strings.ToUpper(k[:1])+k[1:]+`"`, 1)),
-			[]byte(strings.Replace(s, "{"+q, "{"+q+`:1,`+q, 1)),
-			[]byte(strings.Replace(s, q+":", q+`:null,"x":`, 1)),
-			[]byte(strings.Replace(s, q+":", q+`:true,"y":`, 1)),
-			[]byte(strings.Replace(s, q+":", q+`:{},"z":`, 1)),
-			[]byte(strings.Replace(s, q+":", q+`:[1,"2"],"w":`, 1)),
-			[]byte(strings.Replace(s, q+":", q+`:"12.0","v":`, 1)),
-			[]byte(strings.Replace(s, q+":", q+`:1e400,"u":`, 1)),
-			[]byte(strings.Replace(s, q, `"\u006f`+q[2:], 1)),
-		)
-	}
-	out = append(out, []byte(" \n"+s+"\t"), []byte(s+"x"), []byte(strings.ReplaceAll(s, `":"`, `":"\u00f8\/\ud800 `)),
-		[]byte(strings.ReplaceAll(s, `":"`, "\":\"\xff")), []byte(strings.ReplaceAll(s, `,"`, `, "`)))
-	return out
-}
+func mutations(body []byte) [][]byte { return plugintest.Mutations(body, fastReadKeys) }
 
 // sameAsEncodingJSON checks that where read accepts body, encoding/json decodes it into the same value.
 func sameAsEncodingJSON[T any](t testing.TB, body []byte, read func(*sdk.Scanner, *T) error) bool {
-	var s sdk.Scanner
-	s.Reset(body)
-	var fast T
-	if s.Peek() != '{' || read(&s, &fast) != nil || s.End() != nil {
-		return false
-	}
-	var slow T
-	if err := decodeObject(body, &slow); err != nil {
-		t.Errorf("fast path accepts, encoding/json refuses (%v):\n%s", err, body)
-		return true
-	}
-	if !reflect.DeepEqual(fast, slow) {
-		t.Errorf("fast path and encoding/json differ on\n%s\nfast %+v\nslow %+v", body, fast, slow)
-	}
-	return true
+	return plugintest.SameAsGeneral(t, body, read, decodeObject)
 }
 
 func checkAllReaders(t testing.TB, body []byte) int {
