@@ -26,6 +26,8 @@ var boundaryPlugins = []struct {
 }{
 	{"vipps-ecom", "./plugin/vippsecom", "plugin/vippsecom/testdata/golden", ecom.Handle, map[abi.Op]string{
 		abi.OpBuildInitiate:   "build_initiate-regular",
+		abi.OpReadInitiate:    "read_initiate-ok",
+		abi.OpReadCapture:     "read_capture-partial",
 		abi.OpBuildCapture:    "build_capture-partial",
 		abi.OpBuildRefund:     "build_refund-partial",
 		abi.OpBuildCancel:     "build_cancel-authorized",
@@ -35,6 +37,8 @@ var boundaryPlugins = []struct {
 	}},
 	{"vipps-epayment", "./plugin/vippsepayment", "plugin/vippsepayment/testdata/golden", epayment.Handle, map[abi.Op]string{
 		abi.OpBuildInitiate: "build_initiate-push-message",
+		abi.OpReadInitiate:  "read_initiate-web-redirect",
+		abi.OpReadCapture:   "read_capture-partial",
 		abi.OpBuildCapture:  "build_capture-partial",
 		abi.OpBuildRefund:   "build_refund-partial",
 		abi.OpBuildCancel:   "build_cancel-authorized",
@@ -44,7 +48,7 @@ var boundaryPlugins = []struct {
 }
 
 // boundaryOps is the order the benchmark runs the operations in.
-var boundaryOps = []abi.Op{abi.OpBuildInitiate, abi.OpBuildCapture, abi.OpBuildRefund, abi.OpBuildCancel,
+var boundaryOps = []abi.Op{abi.OpBuildInitiate, abi.OpReadInitiate, abi.OpBuildCapture, abi.OpReadCapture, abi.OpBuildRefund, abi.OpBuildCancel,
 	abi.OpReadCallback, abi.OpReadDetails, abi.OpShippingOptions}
 
 // BenchmarkPluginBoundary measures every hot-path plugin operation of both plugins, as kasse runs it:
