@@ -311,7 +311,12 @@ func (s *Service) create(ctx context.Context, co payment.Checkout, idempotencyKe
 	if err != nil {
 		return nil, false, err
 	}
-	if err := s.cfg.Store.Create(ctx, draft, s.cfg.SessionTTL); err != nil {
+	// The session and the index from the shop's order reference to it, in one write where the store can.
+	var indexErr *store.IndexError
+	if err := store.CreateIndexed(ctx, s.cfg.Store, draft, s.cfg.SessionTTL); errors.As(err, &indexErr) {
+		// The session exists: go on; only lookups by the shop's reference miss it.
+		s.log.Error("checkout: index shop reference", "session", id, "reference", co.Reference, "err", err)
+	} else if err != nil {
 		return nil, false, fmt.Errorf("checkout: create session[%s]: %w", id, err)
 	}
 	sess = draft
@@ -321,9 +326,6 @@ func (s *Service) create(ctx context.Context, co payment.Checkout, idempotencyKe
 	// would mark the session failed, and tell the shop's platform so, while Vipps may hold the payment.
 	// The provider client's timeout bounds it.
 	ctx = context.WithoutCancel(ctx)
-	if err := s.cfg.Store.IndexReference(ctx, co.Merchant, co.Reference, id, s.cfg.SessionTTL); err != nil {
-		s.log.Error("checkout: index shop reference", "session", id, "reference", co.Reference, "err", err)
-	}
 
 	resp, sendErr := s.send(ctx, plugin, m, req, requestID, draft)
 	var pay *abi.Payment

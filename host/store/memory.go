@@ -73,7 +73,10 @@ type memIdem struct {
 	expires time.Time
 }
 
-var _ Store = (*Memory)(nil)
+var (
+	_ Store           = (*Memory)(nil)
+	_ IndexingCreator = (*Memory)(nil)
+)
 
 // NewMemory returns an empty in-process store. Unless WithJanitorInterval(0) is given it starts one
 // goroutine that sweeps expired entries; Close stops it and waits for it.
@@ -182,6 +185,18 @@ func (m *Memory) refOwnerLocked(k string) (string, bool) {
 func (m *Memory) Create(ctx context.Context, s *payment.Session, ttl time.Duration) error {
 	_, sp := span(ctx, "create", "memory")
 	defer sp.End()
+	return m.create(s, ttl, false)
+}
+
+// CreateIndexed implements IndexingCreator: the session and its shop reference under one lock.
+func (m *Memory) CreateIndexed(ctx context.Context, s *payment.Session, ttl time.Duration) error {
+	_, sp := span(ctx, "create", "memory")
+	defer sp.End()
+	return m.create(s, ttl, true)
+}
+
+// create is Create, and with index CreateIndexed.
+func (m *Memory) create(s *payment.Session, ttl time.Duration, index bool) error {
 	if err := validateNew(s); err != nil {
 		return err
 	}
@@ -212,6 +227,9 @@ func (m *Memory) Create(ctx context.Context, s *payment.Session, ttl time.Durati
 	}
 	if !c.NextCheckAt.IsZero() {
 		m.polls[s.ID] = toMicros(c.NextCheckAt)
+	}
+	if index && s.Reference != "" {
+		m.shopRefs[refIndexKey(s.Merchant, s.Reference)] = memIdem{value: s.ID, expires: e.expires}
 	}
 	s.Revision = 1
 	return nil

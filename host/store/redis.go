@@ -129,14 +129,14 @@ type Redis struct {
 	prefix      string
 	maxAttempts int
 
-	create     *redis.Script
-	update     *redis.Script
-	claim      *redis.Script
-	release    *redis.Script
-	polls      *redis.Script
-	cancelPoll *redis.Script
-	swap       *redis.Script
-	claimRef   *redis.Script
+	createScript *redis.Script
+	update       *redis.Script
+	claim        *redis.Script
+	release      *redis.Script
+	polls        *redis.Script
+	cancelPoll   *redis.Script
+	swap         *redis.Script
+	claimRef     *redis.Script
 
 	waitReplicas int
 	waitTimeout  time.Duration
@@ -150,22 +150,28 @@ type Redis struct {
 var (
 	_ Store           = (*Redis)(nil)
 	_ SnapshotUpdater = (*Redis)(nil)
+	_ IndexingCreator = (*Redis)(nil)
 )
 
 // createScript: KEYS[1] session key, KEYS[2] poll set, KEYS[3] the merchant's list, KEYS[4] its list
-// for the session's state, KEYS[5] reference key (optional).
+// for the session's state, KEYS[5] reference key (optional), and last, if ARGV[6] is "1", the shop
+// reference key (only on a standalone Redis: it is in another slot).
 // ARGV[1] session JSON, ARGV[2] TTL in milliseconds ("0": none), ARGV[3] session id, ARGV[4] the
 // session's NextCheckAt in Unix microseconds, or "-" for none, ARGV[5] its CreatedAt in Unix microseconds.
 // Returns 0 on success, 1 if the id is taken, 2 if the reference is taken.
 const createScript = `
+local nref = #KEYS
+if ARGV[6] == '1' then nref = nref - 1 end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 1 end
-if #KEYS > 4 and redis.call('EXISTS', KEYS[5]) == 1 then return 2 end
+if nref > 4 and redis.call('EXISTS', KEYS[5]) == 1 then return 2 end
 if ARGV[2] ~= '0' then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  if #KEYS > 4 then redis.call('SET', KEYS[5], ARGV[3], 'PX', ARGV[2]) end
+  if nref > 4 then redis.call('SET', KEYS[5], ARGV[3], 'PX', ARGV[2]) end
+  if ARGV[6] == '1' then redis.call('SET', KEYS[#KEYS], ARGV[3], 'PX', ARGV[2]) end
 else
   redis.call('SET', KEYS[1], ARGV[1])
-  if #KEYS > 4 then redis.call('SET', KEYS[5], ARGV[3]) end
+  if nref > 4 then redis.call('SET', KEYS[5], ARGV[3]) end
+  if ARGV[6] == '1' then redis.call('SET', KEYS[#KEYS], ARGV[3]) end
 end
 if ARGV[4] ~= '-' then redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3]) end
 redis.call('ZADD', KEYS[3], ARGV[5], ARGV[3])
@@ -348,7 +354,7 @@ func NewRedisFromClient(client redis.UniversalClient, opts RedisOptions) (*Redis
 		client:       client,
 		prefix:       prefix,
 		maxAttempts:  attempts,
-		create:       redis.NewScript(createScript),
+		createScript: redis.NewScript(createScript),
 		update:       redis.NewScript(updateScript),
 		claim:        redis.NewScript(claimScript),
 		release:      redis.NewScript(releaseScript),
@@ -420,6 +426,30 @@ func decodeSession(raw string) (*payment.Session, error) {
 func (r *Redis) Create(ctx context.Context, s *payment.Session, ttl time.Duration) error {
 	ctx, sp := span(ctx, "create", "redis")
 	defer sp.End()
+	return r.create(ctx, s, ttl, false)
+}
+
+// CreateIndexed implements IndexingCreator. On a standalone Redis the create script also sets the shop
+// reference key (one round trip instead of two); on a cluster that key is in another slot, so it is set
+// after the session is written, as IndexReference does.
+func (r *Redis) CreateIndexed(ctx context.Context, s *payment.Session, ttl time.Duration) error {
+	ctx, sp := span(ctx, "create", "redis")
+	defer sp.End()
+	if _, cluster := r.client.(*redis.ClusterClient); !cluster || s.Reference == "" {
+		return r.create(ctx, s, ttl, s.Reference != "")
+	}
+	if err := r.create(ctx, s, ttl, false); err != nil {
+		return err
+	}
+	if err := r.indexReference(ctx, s.Merchant, s.Reference, s.ID, ttl); err != nil {
+		return &IndexError{Err: err}
+	}
+	return nil
+}
+
+// create is Create; with shopRef the script also points the shop reference at the session (standalone
+// Redis only: see CreateIndexed).
+func (r *Redis) create(ctx context.Context, s *payment.Session, ttl time.Duration, shopRef bool) error {
 	if err := validateNew(s); err != nil {
 		return err
 	}
@@ -462,7 +492,11 @@ func (r *Redis) Create(ctx context.Context, s *payment.Session, ttl time.Duratio
 	if !c.NextCheckAt.IsZero() {
 		due = micros(c.NextCheckAt)
 	}
-	res, err := r.write(ctx, r.create, keys, data, px, s.ID, due, c.CreatedAt.UnixMicro()).Int()
+	withShopRef := "0"
+	if shopRef {
+		keys, withShopRef = append(keys, r.shopRefKey(s.Merchant, s.Reference)), "1"
+	}
+	res, err := r.write(ctx, r.createScript, keys, data, px, s.ID, due, c.CreatedAt.UnixMicro(), withShopRef).Int()
 	if err == nil && res != 0 && claimedRef {
 		err = r.releaseRef(ctx, crossRef, s.ID)
 	}
@@ -879,7 +913,12 @@ func (r *Redis) IndexReference(ctx context.Context, merchant, reference, id stri
 	if reference == "" || id == "" || ttl <= 0 {
 		return fmt.Errorf("store: index reference[%s/%s]: reference, id and a positive ttl are required", merchant, reference)
 	}
-	if err := r.client.Set(ctx, r.shopRefKey(merchant, reference), id, ttl).Err(); err != nil {
+	return r.indexReference(ctx, merchant, reference, id, ttl)
+}
+
+// indexReference sets the shop reference key; ttl <= 0: no expiry.
+func (r *Redis) indexReference(ctx context.Context, merchant, reference, id string, ttl time.Duration) error {
+	if err := r.client.Set(ctx, r.shopRefKey(merchant, reference), id, max(ttl, 0)).Err(); err != nil {
 		return fmt.Errorf("store: index reference[%s/%s]: %w", merchant, reference, err)
 	}
 	return nil

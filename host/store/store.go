@@ -156,6 +156,50 @@ type SnapshotUpdater interface {
 	UpdateFrom(ctx context.Context, snap *payment.Session, fn func(s *payment.Session) (changed bool, err error)) (*payment.Session, error)
 }
 
+// IndexingCreator is a Store that can create a session and point its shop order reference at it together.
+// Create followed by IndexReference costs a Redis deployment two round trips for every new checkout; a
+// standalone Redis does both in the create script. Memory and Redis implement it.
+type IndexingCreator interface {
+	// CreateIndexed is Create and then, when s.Reference is set, IndexReference(s.Merchant, s.Reference,
+	// s.ID, ttl) (with ttl <= 0 the reference does not expire, like the session). Where both go in one
+	// write, neither happens without the other. Where they cannot (on a Redis Cluster the two keys live in
+	// different slots), a session that was created but could not be indexed gives an *IndexError: the
+	// session exists, only lookups by the shop's reference do not find it.
+	CreateIndexed(ctx context.Context, s *payment.Session, ttl time.Duration) error
+}
+
+// IndexError is CreateIndexed's error when the session was created but its shop reference could not be
+// pointed at it.
+type IndexError struct {
+	Err error
+}
+
+func (e *IndexError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the indexing error.
+func (e *IndexError) Unwrap() error { return e.Err }
+
+// CreateIndexed is s.CreateIndexed(ctx, sess, ttl) if s is an IndexingCreator, else s.Create and then
+// s.IndexReference, with an *IndexError if only the second fails.
+func CreateIndexed(ctx context.Context, s Store, sess *payment.Session, ttl time.Duration) error {
+	if ic, ok := s.(IndexingCreator); ok {
+		return ic.CreateIndexed(ctx, sess, ttl)
+	}
+	if err := s.Create(ctx, sess, ttl); err != nil {
+		return err
+	}
+	if sess.Reference == "" {
+		return nil
+	}
+	if ttl <= 0 {
+		ttl = 100 * 365 * 24 * time.Hour // IndexReference needs a TTL; the session has none
+	}
+	if err := s.IndexReference(ctx, sess.Merchant, sess.Reference, sess.ID, ttl); err != nil {
+		return &IndexError{Err: err}
+	}
+	return nil
+}
+
 // UpdateFrom is s.UpdateFrom(ctx, snap, fn) if s is a SnapshotUpdater and snap is not nil, else
 // s.Update(ctx, id, fn).
 func UpdateFrom(ctx context.Context, s Store, id string, snap *payment.Session, fn func(s *payment.Session) (changed bool, err error)) (*payment.Session, error) {

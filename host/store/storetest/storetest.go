@@ -83,6 +83,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, opts ...Option) 
 		{"NotFound", testNotFound},
 		{"GetByProviderReference", testGetByProviderReference},
 		{"ShopReferenceIndex", testShopReference},
+		{"CreateIndexed", testCreateIndexed},
 		{"UpdateWrites", testUpdateWrites},
 		{"UpdateNoOpWritesNothing", testUpdateNoOp},
 		{"UpdateErrorWritesNothing", testUpdateError},
@@ -393,6 +394,50 @@ func testShopReference(t *testing.T, st store.Store, _ *config) {
 	wantErr(t, "GetByReference for another merchant", err, store.ErrNotFound)
 	if err := st.IndexReference(ctx, "acme", "", "shop-1", time.Hour); err == nil {
 		t.Fatal("IndexReference accepted an empty reference")
+	}
+}
+
+// testCreateIndexed: store.CreateIndexed creates the session and points its shop reference at it; a
+// newer session for the same order takes the reference over; a create that fails indexes nothing; a
+// session without a reference is created and indexes nothing.
+func testCreateIndexed(t *testing.T, st store.Store, _ *config) {
+	ctx := t.Context()
+	first := Sample("ci-1", "vipps-ci-1")
+	first.Reference = "order-ci"
+	if err := store.CreateIndexed(ctx, st, first, time.Hour); err != nil {
+		t.Fatalf("CreateIndexed(ci-1): %v", err)
+	}
+	if first.Revision != 1 {
+		t.Errorf("CreateIndexed left revision %d, want 1", first.Revision)
+	}
+	if got, err := st.GetByReference(ctx, "acme", "order-ci"); err != nil || got.ID != "ci-1" {
+		t.Fatalf("GetByReference(acme, order-ci) after the first = %v, %v; want ci-1", got, err)
+	}
+	second := Sample("ci-2", "vipps-ci-2")
+	second.Reference = "order-ci"
+	if err := store.CreateIndexed(ctx, st, second, 0); err != nil {
+		t.Fatalf("CreateIndexed(ci-2): %v", err)
+	}
+	if got, err := st.GetByReference(ctx, "acme", "order-ci"); err != nil || got.ID != "ci-2" {
+		t.Fatalf("GetByReference(acme, order-ci) after the second = %v, %v; want the newest, ci-2", got, err)
+	}
+	// The id is taken: nothing is written, the reference keeps pointing at ci-2.
+	again := Sample("ci-1", "vipps-ci-3")
+	again.Reference = "order-ci"
+	wantErr(t, "CreateIndexed with a taken id", store.CreateIndexed(ctx, st, again, time.Hour), store.ErrExists)
+	if got, err := st.GetByReference(ctx, "acme", "order-ci"); err != nil || got.ID != "ci-2" {
+		t.Fatalf("GetByReference(acme, order-ci) after a failed create = %v, %v; want ci-2", got, err)
+	}
+	if _, err := st.GetByProviderReference(ctx, "acme", "vipps-ci-3"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a failed CreateIndexed took the provider reference: %v", err)
+	}
+	bare := Sample("ci-4", "vipps-ci-4")
+	bare.Reference = ""
+	if err := store.CreateIndexed(ctx, st, bare, time.Hour); err != nil {
+		t.Fatalf("CreateIndexed without a reference: %v", err)
+	}
+	if got, err := st.Get(ctx, "ci-4"); err != nil || got.Reference != "" {
+		t.Fatalf("Get(ci-4) = %v, %v", got, err)
 	}
 }
 
