@@ -113,6 +113,15 @@ func BenchmarkLoad(b *testing.B) {
 	run("get-checkout", func(w, i int) (*http.Request, error) {
 		return env.apiRequest("GET", "/v1/checkouts/"+refs[(w+i*o.Concurrency)%len(refs)].id, nil), nil
 	})
+	// The floor under GET: a bare gin handler that reads a session-sized value with one Redis GET and
+	// answers it; kasse's GET does that plus the API key, routing, decoding and the view.
+	floorHandler, err := loadbench.RedisGetHandler(ctx, env.rdb, env.sessionJSON(b, refs[0].id))
+	if err != nil {
+		b.Fatal(err)
+	}
+	floor := httptest.NewServer(floorHandler)
+	b.Cleanup(floor.Close)
+	run("gin-redis-get", func(int, int) (*http.Request, error) { return http.NewRequest("GET", floor.URL+"/get", nil) })
 
 	// The customer approves every one; the simulator records the callbacks without sending them, so the
 	// benchmark delivers each for the first time.
@@ -316,6 +325,21 @@ func (e *loadEnv) redisCalls(b *testing.B) int64 {
 }
 
 // apiRequest is a shop's request to the API with the merchants' API key.
+// sessionJSON returns the API's JSON of session id (the size of what a GET reads from Redis).
+func (e *loadEnv) sessionJSON(b *testing.B, id string) []byte {
+	b.Helper()
+	resp, err := http.DefaultClient.Do(e.apiRequest("GET", "/v1/checkouts/"+id, nil))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		b.Fatalf("GET %s: %d %v", id, resp.StatusCode, err)
+	}
+	return body
+}
+
 func (e *loadEnv) apiRequest(method, path string, body []byte) *http.Request {
 	var r io.Reader
 	if body != nil {

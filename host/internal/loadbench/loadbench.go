@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/redis/go-redis/v9"
 )
 
 // ErrDone, returned by a [Next] function, ends that worker's loop early without counting an error: the
@@ -179,4 +180,24 @@ func NoopHandler() http.Handler {
 	r := gin.New()
 	r.GET("/noop", func(c *gin.Context) { c.Status(http.StatusOK) })
 	return r
+}
+
+// RedisGetHandler is the floor under a read path: a bare gin engine whose one route, GET /get, reads value
+// (stored under its own key first) with one Redis GET through rdb and answers it as JSON.
+func RedisGetHandler(ctx context.Context, rdb *redis.Client, value []byte) (http.Handler, error) {
+	const key = "loadbench:floor"
+	if err := rdb.Set(ctx, key, value, 0).Err(); err != nil {
+		return nil, fmt.Errorf("loadbench: store the floor's value: %w", err)
+	}
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.GET("/get", func(c *gin.Context) {
+		v, err := rdb.Get(c.Request.Context(), key).Bytes()
+		if err != nil {
+			c.Status(http.StatusServiceUnavailable)
+			return
+		}
+		c.Data(http.StatusOK, "application/json; charset=utf-8", v)
+	})
+	return r, nil
 }
