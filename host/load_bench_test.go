@@ -491,7 +491,7 @@ func startQuietSim(b *testing.B) (*vippssim.Server, string) {
 	}
 	simURL := "http://" + l.Addr().String()
 	sim, err := vippssim.New(vippssim.Config{Tenants: []vippssim.Tenant{vippssim.DemoTenant()}, PublicURL: simURL,
-		AllowHTTPLoopback: true, Logf: func(string, ...any) {}})
+		AllowHTTPLoopback: true}) // no Logger or Logf: the simulator formats no log lines
 	if err != nil {
 		b.Fatal(err)
 	}
