@@ -429,13 +429,18 @@ func (r *Redis) Create(ctx context.Context, s *payment.Session, ttl time.Duratio
 	return r.create(ctx, s, ttl, false)
 }
 
-// CreateIndexed implements IndexingCreator. On a standalone Redis the create script also sets the shop
-// reference key (one round trip instead of two); on a cluster that key is in another slot, so it is set
-// after the session is written, as IndexReference does.
+// CreateIndexed implements IndexingCreator. On a standalone Redis without a replica wait the create script
+// also sets the shop reference key (one round trip instead of two). On a cluster that key is in another
+// slot; with waitReplicas a write may be refused as not replicated while it is on the primary, and such a
+// create must not become what a lookup of the shop's order finds: in both cases the key is set after the
+// session is written, as IndexReference does. (A create whose answer is lost after the script ran leaves
+// the session indexed, as a crash after both writes always could: it is pending with its initiate in
+// doubt and on the poll schedule, and the reconciler settles it.)
 func (r *Redis) CreateIndexed(ctx context.Context, s *payment.Session, ttl time.Duration) error {
 	ctx, sp := span(ctx, "create", "redis")
 	defer sp.End()
-	if _, cluster := r.client.(*redis.ClusterClient); !cluster || s.Reference == "" {
+	_, cluster := r.client.(*redis.ClusterClient)
+	if s.Reference == "" || (!cluster && r.waitReplicas == 0) {
 		return r.create(ctx, s, ttl, s.Reference != "")
 	}
 	if err := r.create(ctx, s, ttl, false); err != nil {
