@@ -58,6 +58,8 @@ func (c serverCollector) Collect(ch chan<- prometheus.Metric) {
 			if r := v.Runtime; r != nil {
 				emit("kasse_plugin_instances", "Live wasm instances of a plugin version.", gauge, float64(r.InstancesLive), l...)
 				emit("kasse_plugin_instances_replaced_total", "Instances discarded after a failure.", counter, float64(r.Replaced), l...)
+				emit("kasse_plugin_instances_grown_total", "Instances started because a caller found none free (the pool growing on demand).", counter, float64(r.Grown), l...)
+				emit("kasse_plugin_instances_shrunk_total", "Idle instances closed when the pool shrank.", counter, float64(r.Shrunk), l...)
 				emit("kasse_plugin_peak_memory_pages", "Largest linear memory seen, in 64 KiB pages.", gauge, float64(r.PeakMemoryPages), l...)
 				emit("kasse_plugin_instances_max", "Most wasm instances the pool of a plugin version may run.", gauge, float64(r.InstancesMax), l...)
 				if r.InstancesLive > 0 {

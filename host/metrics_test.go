@@ -95,6 +95,8 @@ func TestMetrics(t *testing.T) {
 		{"kasse_plugin_calls_total", map[string]string{"plugin": "vipps-ecom", "state": "active"}, 2},
 		// A Go guest's linear memory is several MiB once it has served a call.
 		{"kasse_plugin_instance_memory_bytes", map[string]string{"plugin": "vipps-ecom", "state": "active"}, 1 << 20},
+		{"kasse_plugin_instances_grown_total", map[string]string{"plugin": "vipps-ecom", "state": "active"}, 0},
+		{"kasse_plugin_instances_shrunk_total", map[string]string{"plugin": "vipps-ecom", "state": "active"}, 0},
 		{"kasse_platform_updates_pending", nil, 0},
 		{"kasse_hook_inbox_total", map[string]string{"result": "given_up"}, 0},
 		{"kasse_checkout_divergences_total", nil, 0},
