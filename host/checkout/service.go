@@ -239,6 +239,9 @@ func (s *Service) create(ctx context.Context, co payment.Checkout, idempotencyKe
 		kind = "express checkout"
 	}
 
+	// The idempotency key is claimed in the same write that creates the session where the store can (see
+	// store.IndexingCreator): a key another request holds is answered from that request's session.
+	var claim *store.Claim
 	if idempotencyKey != "" {
 		scope := "checkout:" + co.Merchant
 		if express {
@@ -248,39 +251,7 @@ func (s *Service) create(ctx context.Context, co payment.Checkout, idempotencyKe
 		if err != nil {
 			return nil, false, err
 		}
-		existing, err := s.cfg.Store.ClaimIdempotencyKey(ctx, scope, idempotencyKey, id+"|"+fingerprint, 24*time.Hour)
-		if err != nil {
-			// The claim may have reached the store; nothing else is written yet, so it is freed: left
-			// there, it would name a session that never existed and every retry would wait on it.
-			_ = s.cfg.Store.ReleaseIdempotencyKey(context.WithoutCancel(ctx), scope, idempotencyKey, id+"|"+fingerprint)
-			return nil, false, fmt.Errorf("checkout: claim idempotency key: %w", err)
-		}
-		if existing != "" {
-			prevID, prevFingerprint, _ := strings.Cut(existing, "|")
-			if prevFingerprint != fingerprint {
-				return nil, false, &IdempotencyError{Detail: "Idempotency-Key was already used with a different request body"}
-			}
-			prev, err := s.cfg.Store.Get(ctx, prevID)
-			if errors.Is(err, store.ErrNotFound) {
-				return nil, false, &IdempotencyError{InProgress: true,
-					Detail: "a request with this Idempotency-Key is still being processed; retry shortly"}
-			}
-			if err != nil {
-				return nil, false, fmt.Errorf("checkout: idempotent replay: %w", err)
-			}
-			if op := prev.InDoubt(); op != nil && op.Kind == payment.OpKindInitiate {
-				if prev, err = s.resolve(ctx, prev, op.ID); err != nil {
-					return prev, false, err
-				}
-			}
-			return prev, true, nil
-		}
-		defer func() {
-			// A request that stored nothing may be retried with the same key.
-			if err != nil && sess == nil && !errors.Is(err, store.ErrUnavailable) {
-				_ = s.cfg.Store.ReleaseIdempotencyKey(context.WithoutCancel(ctx), scope, idempotencyKey, id+"|"+fingerprint)
-			}
-		}()
+		claim = &store.Claim{Scope: scope, Key: idempotencyKey, Value: id + "|" + fingerprint, TTL: 24 * time.Hour}
 	}
 
 	now := s.now().UTC()
@@ -311,13 +282,18 @@ func (s *Service) create(ctx context.Context, co payment.Checkout, idempotencyKe
 	if err != nil {
 		return nil, false, err
 	}
-	// The session and the index from the shop's order reference to it, in one write where the store can.
+	// The claim, the session and the index from the shop's order reference to it, in one write where the
+	// store can.
 	var indexErr *store.IndexError
-	if err := store.CreateIndexed(ctx, s.cfg.Store, draft, s.cfg.SessionTTL); errors.As(err, &indexErr) {
+	existing, err := store.CreateIndexed(ctx, s.cfg.Store, draft, s.cfg.SessionTTL, claim)
+	switch {
+	case errors.As(err, &indexErr):
 		// The session exists: go on; only lookups by the shop's reference miss it.
 		s.log.Error("checkout: index shop reference", "session", id, "reference", co.Reference, "err", err)
-	} else if err != nil {
+	case err != nil:
 		return nil, false, fmt.Errorf("checkout: create session[%s]: %w", id, err)
+	case existing != "":
+		return s.replay(ctx, claim, existing)
 	}
 	sess = draft
 	s.notify(ctx, nil, draft) // before is nil: the session is new
@@ -350,6 +326,30 @@ func (s *Service) create(ctx context.Context, co payment.Checkout, idempotencyKe
 	s.log.Info(kind+" created", "session", id, "merchant", co.Merchant, "amount", co.Amount,
 		"plugin", plugin.Name()+"@"+plugin.Version())
 	return sess, false, nil
+}
+
+// replay answers a create whose idempotency key another request claimed first (existing is the value it
+// claimed the key with: its session id and its request's fingerprint) with that request's session.
+func (s *Service) replay(ctx context.Context, claim *store.Claim, existing string) (*payment.Session, bool, error) {
+	prevID, prevFingerprint, _ := strings.Cut(existing, "|")
+	_, fingerprint, _ := strings.Cut(claim.Value, "|")
+	if prevFingerprint != fingerprint {
+		return nil, false, &IdempotencyError{Detail: "Idempotency-Key was already used with a different request body"}
+	}
+	prev, err := s.cfg.Store.Get(ctx, prevID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, false, &IdempotencyError{InProgress: true,
+			Detail: "a request with this Idempotency-Key is still being processed; retry shortly"}
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("checkout: idempotent replay: %w", err)
+	}
+	if op := prev.InDoubt(); op != nil && op.Kind == payment.OpKindInitiate {
+		if prev, err = s.resolve(ctx, prev, op.ID); err != nil {
+			return prev, false, err
+		}
+	}
+	return prev, true, nil
 }
 
 // Get returns a session.

@@ -185,41 +185,59 @@ func (m *Memory) refOwnerLocked(k string) (string, bool) {
 func (m *Memory) Create(ctx context.Context, s *payment.Session, ttl time.Duration) error {
 	_, sp := span(ctx, "create", "memory")
 	defer sp.End()
-	return m.create(s, ttl, false)
+	_, err := m.create(s, ttl, nil, false)
+	return err
 }
 
-// CreateIndexed implements IndexingCreator: the session and its shop reference under one lock.
-func (m *Memory) CreateIndexed(ctx context.Context, s *payment.Session, ttl time.Duration) error {
+// CreateIndexed implements IndexingCreator: the claim, the session and its shop reference under one lock.
+func (m *Memory) CreateIndexed(ctx context.Context, s *payment.Session, ttl time.Duration, claim *Claim) (string, error) {
 	_, sp := span(ctx, "create", "memory")
 	defer sp.End()
-	return m.create(s, ttl, true)
+	if claim != nil {
+		if err := checkClaim(claim.Scope, claim.Key, claim.Value, claim.TTL); err != nil {
+			return "", err
+		}
+	}
+	return m.create(s, ttl, claim, true)
 }
 
-// create is Create, and with index CreateIndexed.
-func (m *Memory) create(s *payment.Session, ttl time.Duration, index bool) error {
+// create is Create, and with index CreateIndexed: as the Redis create script, a claim that is already
+// held is answered first, then a taken id or reference, and only then is anything written.
+func (m *Memory) create(s *payment.Session, ttl time.Duration, claim *Claim, index bool) (string, error) {
 	if err := validateNew(s); err != nil {
-		return err
+		return "", err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
-		return fmt.Errorf("store: create session[%s]: %w", s.ID, errClosed)
+		return "", fmt.Errorf("store: create session[%s]: %w", s.ID, errClosed)
+	}
+	now := m.now()
+	var idem string
+	if claim != nil {
+		idem = idemIndexKey(claim.Scope, claim.Key)
+		if v, ok := m.idem[idem]; ok && !expired(v.expires, now) {
+			return v.value, nil
+		}
 	}
 	if _, ok := m.liveLocked(s.ID); ok {
-		return fmt.Errorf("store: create session[%s]: %w", s.ID, ErrExists)
+		return "", fmt.Errorf("store: create session[%s]: %w", s.ID, ErrExists)
 	}
 	k := refIndexKey(s.Merchant, s.ProviderReference)
 	if k != "" {
 		if _, taken := m.refOwnerLocked(k); taken {
-			return fmt.Errorf("store: create session[%s]: provider reference %q of merchant %q is taken: %w",
+			return "", fmt.Errorf("store: create session[%s]: provider reference %q of merchant %q is taken: %w",
 				s.ID, s.ProviderReference, s.Merchant, ErrExists)
 		}
+	}
+	if claim != nil {
+		m.idem[idem] = memIdem{value: claim.Value, expires: now.Add(claim.TTL)}
 	}
 	c := clone(s)
 	c.Revision = 1
 	e := memSession{s: c}
 	if ttl > 0 {
-		e.expires = m.now().Add(ttl)
+		e.expires = now.Add(ttl)
 	}
 	m.sessions[s.ID] = e
 	if k != "" {
@@ -232,7 +250,7 @@ func (m *Memory) create(s *payment.Session, ttl time.Duration, index bool) error
 		m.shopRefs[refIndexKey(s.Merchant, s.Reference)] = memIdem{value: s.ID, expires: e.expires}
 	}
 	s.Revision = 1
-	return nil
+	return "", nil
 }
 
 // Get implements Store.Get.

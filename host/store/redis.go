@@ -154,24 +154,35 @@ var (
 )
 
 // createScript: KEYS[1] session key, KEYS[2] poll set, KEYS[3] the merchant's list, KEYS[4] its list
-// for the session's state, KEYS[5] reference key (optional), and last, if ARGV[6] is "1", the shop
-// reference key (only on a standalone Redis: it is in another slot).
+// for the session's state; then, as ARGV[6] says, the optional keys in this order: "r" the provider
+// reference key, "s" the shop reference key, "c" an idempotency key to claim (the last two only on a
+// standalone Redis: they are in other slots).
 // ARGV[1] session JSON, ARGV[2] TTL in milliseconds ("0": none), ARGV[3] session id, ARGV[4] the
-// session's NextCheckAt in Unix microseconds, or "-" for none, ARGV[5] its CreatedAt in Unix microseconds.
-// Returns 0 on success, 1 if the id is taken, 2 if the reference is taken.
+// session's NextCheckAt in Unix microseconds, or "-" for none, ARGV[5] its CreatedAt in Unix microseconds,
+// ARGV[6] the flags, ARGV[7] the claim's value and ARGV[8] its TTL in milliseconds.
+// Returns 0 on success, 1 if the id is taken, 2 if the reference is taken, or, as a string, the value the
+// idempotency key already holds (nothing is written then).
 const createScript = `
-local nref = #KEYS
-if ARGV[6] == '1' then nref = nref - 1 end
+local i = 5
+local ref, shop, idem
+if string.find(ARGV[6], 'r', 1, true) then ref = KEYS[i]; i = i + 1 end
+if string.find(ARGV[6], 's', 1, true) then shop = KEYS[i]; i = i + 1 end
+if string.find(ARGV[6], 'c', 1, true) then idem = KEYS[i] end
+if idem then
+  local v = redis.call('GET', idem)
+  if v then return v end
+end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 1 end
-if nref > 4 and redis.call('EXISTS', KEYS[5]) == 1 then return 2 end
+if ref and redis.call('EXISTS', ref) == 1 then return 2 end
+if idem then redis.call('SET', idem, ARGV[7], 'PX', ARGV[8]) end
 if ARGV[2] ~= '0' then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  if nref > 4 then redis.call('SET', KEYS[5], ARGV[3], 'PX', ARGV[2]) end
-  if ARGV[6] == '1' then redis.call('SET', KEYS[#KEYS], ARGV[3], 'PX', ARGV[2]) end
+  if ref then redis.call('SET', ref, ARGV[3], 'PX', ARGV[2]) end
+  if shop then redis.call('SET', shop, ARGV[3], 'PX', ARGV[2]) end
 else
   redis.call('SET', KEYS[1], ARGV[1])
-  if nref > 4 then redis.call('SET', KEYS[5], ARGV[3]) end
-  if ARGV[6] == '1' then redis.call('SET', KEYS[#KEYS], ARGV[3]) end
+  if ref then redis.call('SET', ref, ARGV[3]) end
+  if shop then redis.call('SET', shop, ARGV[3]) end
 end
 if ARGV[4] ~= '-' then redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3]) end
 redis.call('ZADD', KEYS[3], ARGV[5], ARGV[3])
@@ -426,43 +437,47 @@ func decodeSession(raw string) (*payment.Session, error) {
 func (r *Redis) Create(ctx context.Context, s *payment.Session, ttl time.Duration) error {
 	ctx, sp := span(ctx, "create", "redis")
 	defer sp.End()
-	return r.create(ctx, s, ttl, false)
+	_, err := r.create(ctx, s, ttl, false, nil)
+	return err
 }
 
-// CreateIndexed implements IndexingCreator. On a standalone Redis without a replica wait the create script
-// also sets the shop reference key (one round trip instead of two). On a cluster that key is in another
-// slot; with waitReplicas a write may be refused as not replicated while it is on the primary, and such a
-// create must not become what a lookup of the shop's order finds: in both cases the key is set after the
-// session is written, as IndexReference does. (A create whose answer is lost after the script ran leaves
-// the session indexed, as a crash after both writes always could: it is pending with its initiate in
+// CreateIndexed implements IndexingCreator. On a standalone Redis without a replica wait one script
+// claims the idempotency key, creates the session and sets the shop reference key (one round trip instead
+// of three). On a cluster those keys are in other slots, and with waitReplicas a write may be refused as
+// not replicated while it is on the primary, and such a create must not become what a lookup of the shop's
+// order finds: there the claim, the session and the reference key are three writes, as ClaimIdempotencyKey,
+// Create and IndexReference make them. (A create whose answer is lost after the script ran leaves the
+// session indexed, as a crash after all three writes always could: it is pending with its initiate in
 // doubt and on the poll schedule, and the reconciler settles it.)
-func (r *Redis) CreateIndexed(ctx context.Context, s *payment.Session, ttl time.Duration) error {
+func (r *Redis) CreateIndexed(ctx context.Context, s *payment.Session, ttl time.Duration, claim *Claim) (string, error) {
 	ctx, sp := span(ctx, "create", "redis")
 	defer sp.End()
-	_, cluster := r.client.(*redis.ClusterClient)
-	if s.Reference == "" || (!cluster && r.waitReplicas == 0) {
-		return r.create(ctx, s, ttl, s.Reference != "")
+	if claim != nil {
+		if err := checkClaim(claim.Scope, claim.Key, claim.Value, claim.TTL); err != nil {
+			return "", err
+		}
 	}
-	if err := r.create(ctx, s, ttl, false); err != nil {
+	if _, cluster := r.client.(*redis.ClusterClient); !cluster && r.waitReplicas == 0 {
+		return r.create(ctx, s, ttl, s.Reference != "", claim)
+	}
+	return createInSteps(ctx, r, s, ttl, claim, func(ctx context.Context) error {
+		_, err := r.create(ctx, s, ttl, false, nil)
 		return err
-	}
-	if err := r.indexReference(ctx, s.Merchant, s.Reference, s.ID, ttl); err != nil {
-		return &IndexError{Err: err}
-	}
-	return nil
+	})
 }
 
-// create is Create; with shopRef the script also points the shop reference at the session (standalone
-// Redis only: see CreateIndexed).
-func (r *Redis) create(ctx context.Context, s *payment.Session, ttl time.Duration, shopRef bool) error {
+// create is Create; with shopRef the script also points the shop reference at the session, and with a
+// claim it claims the idempotency key first (standalone Redis only: see CreateIndexed). It returns the
+// value the claimed key already held, if it held one; then nothing is written.
+func (r *Redis) create(ctx context.Context, s *payment.Session, ttl time.Duration, shopRef bool, claim *Claim) (string, error) {
 	if err := validateNew(s); err != nil {
-		return err
+		return "", err
 	}
 	c := clone(s)
 	c.Revision = 1
 	data, err := encodeSession(c)
 	if err != nil {
-		return fmt.Errorf("store: create session[%s]: encode: %w", s.ID, err)
+		return "", fmt.Errorf("store: create session[%s]: encode: %w", s.ID, err)
 	}
 	sk := r.sessionKey(s.ID)
 	part := partitionOf(s.ID)
@@ -477,18 +492,18 @@ func (r *Redis) create(ctx context.Context, s *payment.Session, ttl time.Duratio
 	}
 	// A reference in another slot than the session is reserved first, in its own slot, and given back
 	// if the session cannot be written (see the Redis type, "Redis Cluster").
-	var crossRef string
+	var crossRef, flags string
 	claimedRef := false
 	if k := r.refKey(s.Merchant, s.ProviderReference); k != "" {
 		if samePartition(k, sk) {
-			keys = append(keys, k)
+			keys, flags = append(keys, k), flags+"r"
 		} else {
 			res, err := r.write(ctx, r.claimRef, []string{k}, s.ID, px).Int()
 			if err != nil {
-				return fmt.Errorf("store: create session[%s]: reserve the provider reference: %w", s.ID, err)
+				return "", fmt.Errorf("store: create session[%s]: reserve the provider reference: %w", s.ID, err)
 			}
 			if res == 2 {
-				return refTaken()
+				return "", refTaken()
 			}
 			crossRef, claimedRef = k, res == 0
 		}
@@ -497,27 +512,35 @@ func (r *Redis) create(ctx context.Context, s *payment.Session, ttl time.Duratio
 	if !c.NextCheckAt.IsZero() {
 		due = micros(c.NextCheckAt)
 	}
-	withShopRef := "0"
 	if shopRef {
-		keys, withShopRef = append(keys, r.shopRefKey(s.Merchant, s.Reference)), "1"
+		keys, flags = append(keys, r.shopRefKey(s.Merchant, s.Reference)), flags+"s"
 	}
-	res, err := r.write(ctx, r.createScript, keys, data, px, s.ID, due, c.CreatedAt.UnixMicro(), withShopRef).Int()
-	if err == nil && res != 0 && claimedRef {
+	claimValue, claimTTL := "", "0"
+	if claim != nil {
+		keys, flags = append(keys, r.idemKey(claim.Scope, claim.Key)), flags+"c"
+		claimValue, claimTTL = claim.Value, millis(claim.TTL)
+	}
+	res, err := r.write(ctx, r.createScript, keys, data, px, s.ID, due, c.CreatedAt.UnixMicro(), flags, claimValue, claimTTL).Result()
+	code, isCode := res.(int64)
+	if err == nil && !(isCode && code == 0) && claimedRef {
 		err = r.releaseRef(ctx, crossRef, s.ID)
 	}
 	if err != nil {
-		return fmt.Errorf("store: create session[%s]: %w", s.ID, err)
+		return "", fmt.Errorf("store: create session[%s]: %w", s.ID, err)
 	}
-	switch res {
-	case 0:
+	if existing, ok := res.(string); ok {
+		return existing, nil
+	}
+	switch {
+	case isCode && code == 0:
 		s.Revision = 1
-		return nil
-	case 1:
-		return fmt.Errorf("store: create session[%s]: %w", s.ID, ErrExists)
-	case 2:
-		return refTaken()
+		return "", nil
+	case isCode && code == 1:
+		return "", fmt.Errorf("store: create session[%s]: %w", s.ID, ErrExists)
+	case isCode && code == 2:
+		return "", refTaken()
 	}
-	return fmt.Errorf("store: create session[%s]: unexpected script result %d", s.ID, res)
+	return "", fmt.Errorf("store: create session[%s]: unexpected script result %v", s.ID, res)
 }
 
 // get reads and decodes session id; raw is the stored JSON.

@@ -156,16 +156,27 @@ type SnapshotUpdater interface {
 	UpdateFrom(ctx context.Context, snap *payment.Session, fn func(s *payment.Session) (changed bool, err error)) (*payment.Session, error)
 }
 
-// IndexingCreator is a Store that can create a session and point its shop order reference at it together.
-// Create followed by IndexReference costs a Redis deployment two round trips for every new checkout; a
-// standalone Redis does both in the create script. Memory and Redis implement it.
+// Claim is an idempotency key claimed together with a session's creation (see IndexingCreator): Scope, Key,
+// Value and TTL as ClaimIdempotencyKey takes them.
+type Claim struct {
+	Scope, Key, Value string
+	TTL               time.Duration
+}
+
+// IndexingCreator is a Store that can claim an idempotency key, create a session and point its shop order
+// reference at it together. Made one by one (ClaimIdempotencyKey, Create, IndexReference) they cost a Redis
+// deployment three round trips for every new checkout; a standalone Redis does all three in the create
+// script. Memory and Redis implement it.
 type IndexingCreator interface {
-	// CreateIndexed is Create and then, when s.Reference is set, IndexReference(s.Merchant, s.Reference,
-	// s.ID, ttl) (with ttl <= 0 the reference does not expire, like the session). Where both go in one
-	// write, neither happens without the other. Where they cannot (on a Redis Cluster the two keys live in
-	// different slots), a session that was created but could not be indexed gives an *IndexError: the
-	// session exists, only lookups by the shop's reference do not find it.
-	CreateIndexed(ctx context.Context, s *payment.Session, ttl time.Duration) error
+	// CreateIndexed claims claim (if not nil) as ClaimIdempotencyKey does: if the key already holds a value
+	// it creates nothing and returns that value. Otherwise it is Create and then, when s.Reference is set,
+	// IndexReference(s.Merchant, s.Reference, s.ID, ttl) (with ttl <= 0 the reference does not expire,
+	// like the session). Where everything goes in one write, nothing happens without the rest. Where it
+	// cannot (on a Redis Cluster the keys live in different slots), a create that fails frees the claim
+	// unless the store is unavailable (the create may have landed, and the claim must then stay), and a
+	// session that was created but could not be indexed gives an *IndexError: the session exists, only
+	// lookups by the shop's reference do not find it.
+	CreateIndexed(ctx context.Context, s *payment.Session, ttl time.Duration, claim *Claim) (existing string, err error)
 }
 
 // IndexError is CreateIndexed's error when the session was created but its shop reference could not be
@@ -179,25 +190,47 @@ func (e *IndexError) Error() string { return e.Err.Error() }
 // Unwrap returns the indexing error.
 func (e *IndexError) Unwrap() error { return e.Err }
 
-// CreateIndexed is s.CreateIndexed(ctx, sess, ttl) if s is an IndexingCreator, else s.Create and then
-// s.IndexReference, with an *IndexError if only the second fails.
-func CreateIndexed(ctx context.Context, s Store, sess *payment.Session, ttl time.Duration) error {
+// CreateIndexed is s.CreateIndexed(ctx, sess, ttl, claim) if s is an IndexingCreator, else the same made of
+// s's ClaimIdempotencyKey, Create and IndexReference one after another.
+func CreateIndexed(ctx context.Context, s Store, sess *payment.Session, ttl time.Duration, claim *Claim) (string, error) {
 	if ic, ok := s.(IndexingCreator); ok {
-		return ic.CreateIndexed(ctx, sess, ttl)
+		return ic.CreateIndexed(ctx, sess, ttl, claim)
 	}
-	if err := s.Create(ctx, sess, ttl); err != nil {
-		return err
+	return createInSteps(ctx, s, sess, ttl, claim, func(ctx context.Context) error { return s.Create(ctx, sess, ttl) })
+}
+
+// createInSteps is CreateIndexed made of three writes: claim, create (by create) and index.
+func createInSteps(ctx context.Context, s Store, sess *payment.Session, ttl time.Duration, claim *Claim, create func(context.Context) error) (string, error) {
+	if claim != nil {
+		existing, err := s.ClaimIdempotencyKey(ctx, claim.Scope, claim.Key, claim.Value, claim.TTL)
+		if err != nil {
+			// The claim may have reached the store; nothing else is written yet, so it is freed: left
+			// there, it would name a session that never existed and every retry would wait on it.
+			_ = s.ReleaseIdempotencyKey(context.WithoutCancel(ctx), claim.Scope, claim.Key, claim.Value)
+			return "", err
+		}
+		if existing != "" {
+			return existing, nil
+		}
+	}
+	if err := create(ctx); err != nil {
+		if claim != nil && !errors.Is(err, ErrUnavailable) {
+			// Nothing was stored, so a retry with the same key may go ahead. (A create the store may have
+			// taken keeps its claim: the session it names may exist.)
+			_ = s.ReleaseIdempotencyKey(context.WithoutCancel(ctx), claim.Scope, claim.Key, claim.Value)
+		}
+		return "", err
 	}
 	if sess.Reference == "" {
-		return nil
+		return "", nil
 	}
 	if ttl <= 0 {
 		ttl = 100 * 365 * 24 * time.Hour // IndexReference needs a TTL; the session has none
 	}
 	if err := s.IndexReference(ctx, sess.Merchant, sess.Reference, sess.ID, ttl); err != nil {
-		return &IndexError{Err: err}
+		return "", &IndexError{Err: err}
 	}
-	return nil
+	return "", nil
 }
 
 // UpdateFrom is s.UpdateFrom(ctx, snap, fn) if s is a SnapshotUpdater and snap is not nil, else

@@ -399,13 +399,18 @@ func testShopReference(t *testing.T, st store.Store, _ *config) {
 
 // testCreateIndexed: store.CreateIndexed creates the session and points its shop reference at it; a
 // newer session for the same order takes the reference over; a create that fails indexes nothing; a
-// session without a reference is created and indexes nothing.
+// session without a reference is created and indexes nothing. With a claim: a free key is claimed with the
+// session; a held key is answered with its value and nothing is written; a create that fails because the
+// id is taken leaves the key free.
 func testCreateIndexed(t *testing.T, st store.Store, _ *config) {
 	ctx := t.Context()
+	create := func(s *payment.Session, ttl time.Duration, claim *store.Claim) (string, error) {
+		return store.CreateIndexed(ctx, st, s, ttl, claim)
+	}
 	first := Sample("ci-1", "vipps-ci-1")
 	first.Reference = "order-ci"
-	if err := store.CreateIndexed(ctx, st, first, time.Hour); err != nil {
-		t.Fatalf("CreateIndexed(ci-1): %v", err)
+	if existing, err := create(first, time.Hour, nil); err != nil || existing != "" {
+		t.Fatalf("CreateIndexed(ci-1) = %q, %v", existing, err)
 	}
 	if first.Revision != 1 {
 		t.Errorf("CreateIndexed left revision %d, want 1", first.Revision)
@@ -415,29 +420,59 @@ func testCreateIndexed(t *testing.T, st store.Store, _ *config) {
 	}
 	second := Sample("ci-2", "vipps-ci-2")
 	second.Reference = "order-ci"
-	if err := store.CreateIndexed(ctx, st, second, 0); err != nil {
+	if _, err := create(second, 0, nil); err != nil {
 		t.Fatalf("CreateIndexed(ci-2): %v", err)
 	}
 	if got, err := st.GetByReference(ctx, "acme", "order-ci"); err != nil || got.ID != "ci-2" {
 		t.Fatalf("GetByReference(acme, order-ci) after the second = %v, %v; want the newest, ci-2", got, err)
 	}
-	// The id is taken: nothing is written, the reference keeps pointing at ci-2.
+	// The id is taken: nothing is written, the reference keeps pointing at ci-2, a claim stays free.
 	again := Sample("ci-1", "vipps-ci-3")
 	again.Reference = "order-ci"
-	wantErr(t, "CreateIndexed with a taken id", store.CreateIndexed(ctx, st, again, time.Hour), store.ErrExists)
+	taken := &store.Claim{Scope: "checkout:acme", Key: "key-taken", Value: "ci-1|x", TTL: time.Hour}
+	_, err := create(again, time.Hour, taken)
+	wantErr(t, "CreateIndexed with a taken id", err, store.ErrExists)
 	if got, err := st.GetByReference(ctx, "acme", "order-ci"); err != nil || got.ID != "ci-2" {
 		t.Fatalf("GetByReference(acme, order-ci) after a failed create = %v, %v; want ci-2", got, err)
 	}
 	if _, err := st.GetByProviderReference(ctx, "acme", "vipps-ci-3"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("a failed CreateIndexed took the provider reference: %v", err)
 	}
+	if v, err := st.ClaimIdempotencyKey(ctx, "checkout:acme", "key-taken", "probe", time.Hour); err != nil || v != "" {
+		t.Errorf("a failed CreateIndexed left its claim: %q, %v", v, err)
+	}
 	bare := Sample("ci-4", "vipps-ci-4")
 	bare.Reference = ""
-	if err := store.CreateIndexed(ctx, st, bare, time.Hour); err != nil {
+	if _, err := create(bare, time.Hour, nil); err != nil {
 		t.Fatalf("CreateIndexed without a reference: %v", err)
 	}
 	if got, err := st.Get(ctx, "ci-4"); err != nil || got.Reference != "" {
 		t.Fatalf("Get(ci-4) = %v, %v", got, err)
+	}
+
+	// Claims: the first request claims the key with its session, a second one gets the first's value.
+	claimed := Sample("ci-5", "vipps-ci-5")
+	claim := &store.Claim{Scope: "checkout:acme", Key: "key-5", Value: "ci-5|fp", TTL: time.Hour}
+	if existing, err := create(claimed, time.Hour, claim); err != nil || existing != "" {
+		t.Fatalf("CreateIndexed(ci-5) with a free claim = %q, %v", existing, err)
+	}
+	if v, err := st.ClaimIdempotencyKey(ctx, "checkout:acme", "key-5", "other", time.Hour); err != nil || v != "ci-5|fp" {
+		t.Fatalf("the claim after CreateIndexed holds %q, %v; want ci-5|fp", v, err)
+	}
+	retry := Sample("ci-6", "vipps-ci-6")
+	retry.Reference = "order-ci-6"
+	existing, err := create(retry, time.Hour, &store.Claim{Scope: "checkout:acme", Key: "key-5", Value: "ci-6|fp", TTL: time.Hour})
+	if err != nil || existing != "ci-5|fp" {
+		t.Fatalf("CreateIndexed with a held claim = %q, %v; want ci-5|fp", existing, err)
+	}
+	if _, err := st.Get(ctx, "ci-6"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("CreateIndexed with a held claim created the session: %v", err)
+	}
+	if _, err := st.GetByReference(ctx, "acme", "order-ci-6"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("CreateIndexed with a held claim indexed the reference: %v", err)
+	}
+	if _, err := create(Sample("ci-7", "vipps-ci-7"), time.Hour, &store.Claim{Scope: "checkout:acme", Key: "key-7", Value: "", TTL: time.Hour}); err == nil {
+		t.Error("CreateIndexed accepted a claim without a value")
 	}
 }
 
