@@ -35,11 +35,8 @@ func readInitiate(in *abi.Input) *abi.Output {
 	if out != nil {
 		return out
 	}
-	var r struct {
-		OrderID flexString `json:"orderId"`
-		URL     string     `json:"url"`
-	}
-	if err := decodeObject(body, &r); err != nil {
+	var r initiateResponse
+	if err := decodeFast(body, &r, readInitiateBody); err != nil {
 		return unexpected(in, "initiate", err.Error())
 	}
 	if p := checkOrderID(r.OrderID, id); p != "" {
@@ -98,7 +95,7 @@ func readAction(in *abi.Input, what, wantStatus string) (*actionResponse, *abi.O
 		return nil, out
 	}
 	var r actionResponse
-	if err := decodeObject(body, &r); err != nil {
+	if err := decodeFast(body, &r, readActionBody); err != nil {
 		return nil, unexpected(in, what, err.Error())
 	}
 	if p := checkOrderID(r.OrderID, id); p != "" {

@@ -7,7 +7,8 @@ import (
 	"github.com/kassehq/kasse/plugin/sdk"
 )
 
-// Reading Vipps bodies on the hot path (callbacks, details, shipping questions) with sdk.Scanner instead of
+// Reading Vipps bodies on the hot path (callbacks, details, shipping questions, the answers to initiate,
+// capture, refund and cancel) with sdk.Scanner instead of
 // encoding/json: the reflection-driven decode was 80-90% of a read_callback or read_details call in the
 // guest (BenchmarkPluginBoundary). Each read* function fills the same struct that decodeObject fills, and
 // gives up (any error) on anything it would not read exactly as encoding/json does (a repeated member, a
@@ -300,5 +301,50 @@ func readShippingRequest(s *sdk.Scanner, r *shippingRequest) error {
 			return scanFlexString(s, &r.PostCode)
 		}
 		return scanFlexString(s, &r.ZipCode)
+	})
+}
+
+var initiateFields = []string{"orderId", "url"}
+
+func readInitiateBody(s *sdk.Scanner, r *initiateResponse) error {
+	return s.Fields(initiateFields, func(i int) error {
+		if i == 0 {
+			return scanFlexString(s, &r.OrderID)
+		}
+		return s.StringInto(&r.URL)
+	})
+}
+
+var actionFields = []string{"orderId", "transactionInfo", "transaction", "transactionSummary"}
+
+func readActionBody(s *sdk.Scanner, r *actionResponse) error {
+	return s.Fields(actionFields, func(i int) error {
+		switch i {
+		case 0:
+			return scanFlexString(s, &r.OrderID)
+		case 1:
+			return sdk.ObjectInto(s, &r.TransactionInfo, readTransactionInfo)
+		case 2:
+			return sdk.ObjectInto(s, &r.Transaction, readTransactionInfo)
+		}
+		return sdk.ObjectInto(s, &r.TransactionSummary, readSummary)
+	})
+}
+
+var transactionInfoFields = []string{"amount", "status", "timeStamp", "transactionId", "transactionText"}
+
+func readTransactionInfo(s *sdk.Scanner, t *transactionInfo) error {
+	return s.Fields(transactionInfoFields, func(i int) error {
+		switch i {
+		case 0:
+			return scanFlexInt(s, &t.Amount)
+		case 1:
+			return s.StringInto(&t.Status)
+		case 2:
+			return s.StringInto(&t.TimeStamp)
+		case 3:
+			return scanFlexString(s, &t.TransactionID)
+		}
+		return s.StringInto(&t.TransactionText)
 	})
 }

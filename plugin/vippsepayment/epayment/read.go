@@ -51,6 +51,12 @@ type paymentState struct {
 	Reference    string     `json:"reference"`
 }
 
+// createResponse is ePayment's CreatePaymentResponse.
+type createResponse struct {
+	RedirectURL string `json:"redirectUrl"`
+	Reference   string `json:"reference"`
+}
+
 // answer returns the body of a success (2xx) answer, or the output to return: invalid_input if the host
 // sent no answer, provider_error for any other status.
 func answer(in *abi.Input) ([]byte, *abi.Output) { return vipps.Answer(in, providerError) }
@@ -106,11 +112,8 @@ func readInitiate(in *abi.Input) *abi.Output {
 	if out != nil {
 		return out
 	}
-	var r struct {
-		RedirectURL string `json:"redirectUrl"`
-		Reference   string `json:"reference"`
-	}
-	if err := decodeObject(body, &r); err != nil {
+	var r createResponse
+	if err := decodeFast(body, &r, readCreateResponse); err != nil {
 		return unexpected(in, "create payment", err.Error())
 	}
 	if r.Reference != ref {

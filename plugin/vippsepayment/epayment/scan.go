@@ -6,7 +6,7 @@ import (
 	"github.com/kassehq/kasse/plugin/sdk"
 )
 
-// Reading Vipps bodies on the hot path (webhook events, payment states) with sdk.Scanner instead of
+// Reading Vipps bodies on the hot path (webhook events, payment states, the answer to create payment) with sdk.Scanner instead of
 // encoding/json: the reflection-driven decode was most of a read_callback or read_details call in the
 // guest (BenchmarkPluginBoundary). Each read* function fills the same struct that decodeObject fills, and
 // gives up (any error) on anything it would not read exactly as encoding/json does (a repeated member, a
@@ -157,5 +157,16 @@ func readEvent(s *sdk.Scanner, e *event) error {
 			return err
 		}
 		return sdk.ErrUnlike
+	})
+}
+
+var createResponseFields = []string{"redirectUrl", "reference"}
+
+func readCreateResponse(s *sdk.Scanner, r *createResponse) error {
+	return s.Fields(createResponseFields, func(i int) error {
+		if i == 0 {
+			return s.StringInto(&r.RedirectURL)
+		}
+		return s.StringInto(&r.Reference)
 	})
 }
