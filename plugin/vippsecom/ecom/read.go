@@ -1,8 +1,6 @@
 package ecom
 
 import (
-	"strings"
-
 	"github.com/kassehq/kasse/plugin/abi"
 	"github.com/kassehq/kasse/plugin/internal/vipps"
 )
@@ -61,17 +59,8 @@ func readInitiate(in *abi.Input) *abi.Output {
 // redirectURL reports whether u is an absolute http(s) URL without white space or control characters, so
 // that the host can send a browser to it. (Deeplinks come back only for isApp true, see vipps.AppLink.)
 func redirectURL(u string) bool {
-	lower := strings.ToLower(u)
-	var rest string
-	switch {
-	case strings.HasPrefix(lower, "https://"):
-		rest = u[len("https://"):]
-	case strings.HasPrefix(lower, "http://"):
-		rest = u[len("http://"):]
-	default:
-		return false
-	}
-	if rest == "" || rest[0] == '/' {
+	rest, ok := vipps.HTTPScheme(u)
+	if !ok || rest == "" || rest[0] == '/' {
 		return false
 	}
 	for i := 0; i < len(u); i++ {

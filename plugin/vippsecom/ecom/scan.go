@@ -317,17 +317,25 @@ func readInitiateBody(s *sdk.Scanner, r *initiateResponse) error {
 
 var actionFields = []string{"orderId", "transactionInfo", "transaction", "transactionSummary"}
 
+// actionMembers holds the objects an actionResponse points to, allocated together: an answer to a
+// capture, refund or cancel has two of them.
+type actionMembers struct {
+	transactionInfo, transaction transactionInfo
+	summary                      summary
+}
+
 func readActionBody(s *sdk.Scanner, r *actionResponse) error {
+	mem := new(actionMembers)
 	return s.Fields(actionFields, func(i int) error {
 		switch i {
 		case 0:
 			return scanFlexString(s, &r.OrderID)
 		case 1:
-			return sdk.ObjectInto(s, &r.TransactionInfo, readTransactionInfo)
+			return sdk.ObjectIn(s, &r.TransactionInfo, &mem.transactionInfo, readTransactionInfo)
 		case 2:
-			return sdk.ObjectInto(s, &r.Transaction, readTransactionInfo)
+			return sdk.ObjectIn(s, &r.Transaction, &mem.transaction, readTransactionInfo)
 		}
-		return sdk.ObjectInto(s, &r.TransactionSummary, readSummary)
+		return sdk.ObjectIn(s, &r.TransactionSummary, &mem.summary, readSummary)
 	})
 }
 

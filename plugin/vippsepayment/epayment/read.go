@@ -146,17 +146,8 @@ func readInitiate(in *abi.Input) *abi.Output {
 // httpURL reports whether u is an absolute http(s) URL with a host and without white space or control
 // characters, so that the host can send a browser to it.
 func httpURL(u string) bool {
-	lower := strings.ToLower(u)
-	var rest string
-	switch {
-	case strings.HasPrefix(lower, "https://"):
-		rest = u[len("https://"):]
-	case strings.HasPrefix(lower, "http://"):
-		rest = u[len("http://"):]
-	default:
-		return false
-	}
-	if rest == "" || rest[0] == '/' || rest[0] == '?' || rest[0] == '#' || rest[0] == '@' {
+	rest, ok := vipps.HTTPScheme(u)
+	if !ok || rest == "" || rest[0] == '/' || rest[0] == '?' || rest[0] == '#' || rest[0] == '@' {
 		return false
 	}
 	host, _, _ := strings.Cut(rest, "/")
