@@ -194,16 +194,17 @@ func readState(in *abi.Input, what string) *abi.Output {
 	if r.Aggregate == nil {
 		return unexpected(in, what, "aggregate is missing")
 	}
-	p, problem := fromState(r.State, r.Aggregate, cur)
-	if problem != "" {
+	var p abi.Payment
+	if problem := fromState(&p, r.State, r.Aggregate, cur); problem != "" {
 		return unexpected(in, what, problem)
 	}
 	p.ProviderReference = ref
-	return okPayment(p)
+	return okPayment(&p)
 }
 
-// fromState maps an ePayment state and its aggregate amounts onto a canonical payment.
-func fromState(state string, agg *aggregate, cur string) (*abi.Payment, string) {
+// fromState maps an ePayment state and its aggregate amounts onto a canonical payment in p, or returns a
+// problem. (It fills the caller's payment, which okPayment copies, so that it costs no allocation.)
+func fromState(p *abi.Payment, state string, agg *aggregate, cur string) string {
 	var v [4]int64
 	for i, f := range []struct {
 		name string
@@ -214,18 +215,18 @@ func fromState(state string, agg *aggregate, cur string) (*abi.Payment, string) 
 	} {
 		n, problem := f.a.minor(f.name, cur)
 		if problem != "" {
-			return nil, problem
+			return problem
 		}
 		v[i] = n
 	}
 	authorized, captured, refunded, cancelled := v[0], v[1], v[2], v[3]
 	if captured > math.MaxInt64-cancelled || captured+cancelled > authorized && state == "AUTHORIZED" {
-		return nil, "aggregate: captured and cancelled amounts exceed the authorized amount"
+		return "aggregate: captured and cancelled amounts exceed the authorized amount"
 	}
 	if refunded > captured {
-		return nil, "aggregate: refunded amount exceeds the captured amount"
+		return "aggregate: refunded amount exceeds the captured amount"
 	}
-	p := &abi.Payment{AuthorizedAmount: authorized, CapturedAmount: captured, RefundedAmount: refunded, CancelledAmount: cancelled}
+	*p = abi.Payment{AuthorizedAmount: authorized, CapturedAmount: captured, RefundedAmount: refunded, CancelledAmount: cancelled}
 	switch state {
 	case "CREATED":
 		p.State = "pending"
@@ -252,9 +253,9 @@ func fromState(state string, agg *aggregate, cur string) (*abi.Payment, string) 
 			p.CancelledAmount = 0
 		}
 	default:
-		return nil, "state " + quote(clip(state, 30)) + " is not an ePayment state"
+		return "state " + quote(clip(state, 30)) + " is not an ePayment state"
 	}
-	return p, ""
+	return ""
 }
 
 // event is ePayment's PaymentEvent and the webhook's WebhookEvent (which adds msn).
@@ -343,10 +344,10 @@ func readEvents(in *abi.Input) *abi.Output {
 		state = "EXPIRED"
 	}
 	mk := func(v int64) *amount { return &amount{Currency: cur, Value: json.Number(itoa(v))} }
-	p, problem := fromState(state, &aggregate{mk(authorized), mk(cancelled), mk(captured), mk(refunded)}, cur)
-	if problem != "" {
+	var p abi.Payment
+	if problem := fromState(&p, state, &aggregate{mk(authorized), mk(cancelled), mk(captured), mk(refunded)}, cur); problem != "" {
 		return unexpected(in, "event log", problem)
 	}
 	p.ProviderReference = ref
-	return okPayment(p)
+	return okPayment(&p)
 }
