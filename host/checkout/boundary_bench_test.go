@@ -30,7 +30,9 @@ var boundaryPlugins = []struct {
 		abi.OpReadCapture:     "read_capture-partial",
 		abi.OpBuildCapture:    "build_capture-partial",
 		abi.OpBuildRefund:     "build_refund-partial",
+		abi.OpReadRefund:      "read_refund-partial",
 		abi.OpBuildCancel:     "build_cancel-authorized",
+		abi.OpReadCancel:      "read_cancel-after-partial-capture",
 		abi.OpReadCallback:    "read_callback-reserve-express",
 		abi.OpReadDetails:     "read_details-partly-captured",
 		abi.OpShippingOptions: "shipping_options-oslo-norway-postcode",
@@ -41,15 +43,17 @@ var boundaryPlugins = []struct {
 		abi.OpReadCapture:   "read_capture-partial",
 		abi.OpBuildCapture:  "build_capture-partial",
 		abi.OpBuildRefund:   "build_refund-partial",
+		abi.OpReadRefund:    "read_refund-partial",
 		abi.OpBuildCancel:   "build_cancel-authorized",
+		abi.OpReadCancel:    "read_cancel-authorized",
 		abi.OpReadCallback:  "read_callback-authorized",
 		abi.OpReadDetails:   "read_details-partly-captured",
 	}},
 }
 
 // boundaryOps is the order the benchmark runs the operations in.
-var boundaryOps = []abi.Op{abi.OpBuildInitiate, abi.OpReadInitiate, abi.OpBuildCapture, abi.OpReadCapture, abi.OpBuildRefund, abi.OpBuildCancel,
-	abi.OpReadCallback, abi.OpReadDetails, abi.OpShippingOptions}
+var boundaryOps = []abi.Op{abi.OpBuildInitiate, abi.OpReadInitiate, abi.OpBuildCapture, abi.OpReadCapture, abi.OpBuildRefund,
+	abi.OpReadRefund, abi.OpBuildCancel, abi.OpReadCancel, abi.OpReadCallback, abi.OpReadDetails, abi.OpShippingOptions}
 
 // BenchmarkPluginBoundary measures every hot-path plugin operation of both plugins, as kasse runs it:
 //

@@ -2,7 +2,9 @@
 // gives tests a plugins.Runtime that shares one on-disk compilation cache, so that each test binary does not
 // pay the second-long compile of a Go module again. It also owns the golden-vector harness every plugin runs
 // natively and through its built module ([Golden], with the -update flag that rewrites the expected
-// outputs), and the check of those vectors against the provider's OpenAPI description ([Spec]).
+// outputs), the check of those vectors against the provider's OpenAPI description ([Spec]), the fast
+// readers' differential helpers ([SameAsGeneral]) and a count of the guest function calls and allocations
+// of one call ([ProfileCalls]).
 package plugintest
 
 import (

@@ -61,7 +61,11 @@ func (s *Scanner) String() (string, error) {
 	case plain:
 		return unsafe.String(&s.d.data[start], end-start), nil
 	}
-	return string(unquote(nil, s.d.data[start:end])), nil
+	// One allocation, sized for the usual case: unescaping shrinks a string unless it holds invalid UTF-8
+	// (a byte becomes U+FFFD), and the buffer, referenced by nothing else, becomes the string as it is.
+	raw := s.d.data[start:end]
+	b := unquote(make([]byte, 0, len(raw)), raw)
+	return unsafe.String(unsafe.SliceData(b), len(b)), nil
 }
 
 // Number reads a number value and returns it as written.
@@ -300,6 +304,22 @@ func ObjectInto[T any](s *Scanner, dst **T, read func(*Scanner, *T) error) error
 	case '{':
 		*dst = new(T)
 		return read(s, *dst)
+	case 'n':
+		*dst = nil
+		_, err := s.Null()
+		return err
+	}
+	return ErrUnlike
+}
+
+// ObjectIn is ObjectInto reading an object into mem instead of a new value: a reader that fills several
+// pointer fields can allocate their values together (an allocation costs about a microsecond in a
+// WebAssembly guest, and lets the guest's garbage collector assist within the call).
+func ObjectIn[T any](s *Scanner, dst **T, mem *T, read func(*Scanner, *T) error) error {
+	switch s.Peek() {
+	case '{':
+		*dst = mem
+		return read(s, mem)
 	case 'n':
 		*dst = nil
 		_, err := s.Null()

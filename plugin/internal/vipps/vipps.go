@@ -80,6 +80,32 @@ func AppLink(u string) bool {
 	return err == nil && p.User == nil
 }
 
+// HTTPScheme returns what follows "http://" or "https://" at the start of u, in any ASCII case, and
+// whether u starts so. It is the test strings.HasPrefix(strings.ToLower(u), "https://") makes (no other
+// character lower-cases to one of these letters) without lowering, and so copying, all of u.
+func HTTPScheme(u string) (rest string, ok bool) {
+	for _, scheme := range [...]string{"https://", "http://"} {
+		if len(u) >= len(scheme) && asciiLowerEqual(u[:len(scheme)], scheme) {
+			return u[len(scheme):], true
+		}
+	}
+	return "", false
+}
+
+// asciiLowerEqual reports whether s with its ASCII capitals lowered equals lower.
+func asciiLowerEqual(s, lower string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
 // AllDigits reports whether s is one or more ASCII digits.
 func AllDigits(s string) bool {
 	for i := 0; i < len(s); i++ {

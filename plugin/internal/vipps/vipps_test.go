@@ -195,3 +195,39 @@ func TestIsCleanTextAgreesWithCleaning(t *testing.T) {
 		}
 	}
 }
+
+// TestHTTPSchemeMatchesToLower holds HTTPScheme to the test it replaces, strings.ToLower and HasPrefix,
+// on every case mix of the schemes and on characters that lower-case to ASCII or fold to it.
+func TestHTTPSchemeMatchesToLower(t *testing.T) {
+	reference := func(u string) (string, bool) {
+		lower := strings.ToLower(u)
+		switch {
+		case strings.HasPrefix(lower, "https://"):
+			return u[len("https://"):], true
+		case strings.HasPrefix(lower, "http://"):
+			return u[len("http://"):], true
+		}
+		return "", false
+	}
+	inputs := []string{"", "h", "http:/", "http://", "https://", "ftp://x", "https:/x", "httpsx://x",
+		"\u212Attps://x", "ht\u0130ps://x", "http\u017f://x", "http\u0053://x", "\xffhttp://x", "http://\xff",
+		"h\xfftp://x", "vipps://x", " http://x", "http\x00://x", "htt\u0130://x", "http:\u2215/x"}
+	for mask := range 1 << 8 { // every case mix of "https://x" and "http://x"
+		for _, base := range []string{"https://x", "http://x"} {
+			b := []byte(base)
+			for i := range b {
+				if mask&(1<<i) != 0 && 'a' <= b[i] && b[i] <= 'z' {
+					b[i] -= 'a' - 'A'
+				}
+			}
+			inputs = append(inputs, string(b))
+		}
+	}
+	for _, u := range inputs {
+		rest, ok := vipps.HTTPScheme(u)
+		wantRest, wantOK := reference(u)
+		if rest != wantRest || ok != wantOK {
+			t.Errorf("HTTPScheme(%q) = %q, %v; want %q, %v", u, rest, ok, wantRest, wantOK)
+		}
+	}
+}

@@ -164,6 +164,12 @@ type transactionInfo struct {
 	TransactionText string     `json:"transactionText"`
 }
 
+// initiateResponse is PaymentInitiationResponse.
+type initiateResponse struct {
+	OrderID flexString `json:"orderId"`
+	URL     string     `json:"url"`
+}
+
 // actionResponse is TransactionResponse (capture), CancelTransactionResponse (cancel) and
 // RefundTransactionResponse (refund, whose transaction info is under "transaction").
 type actionResponse struct {

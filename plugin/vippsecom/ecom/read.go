@@ -1,8 +1,6 @@
 package ecom
 
 import (
-	"strings"
-
 	"github.com/kassehq/kasse/plugin/abi"
 	"github.com/kassehq/kasse/plugin/internal/vipps"
 )
@@ -35,11 +33,8 @@ func readInitiate(in *abi.Input) *abi.Output {
 	if out != nil {
 		return out
 	}
-	var r struct {
-		OrderID flexString `json:"orderId"`
-		URL     string     `json:"url"`
-	}
-	if err := decodeObject(body, &r); err != nil {
+	var r initiateResponse
+	if err := decodeFast(body, &r, readInitiateBody); err != nil {
 		return unexpected(in, "initiate", err.Error())
 	}
 	if p := checkOrderID(r.OrderID, id); p != "" {
@@ -64,17 +59,8 @@ func readInitiate(in *abi.Input) *abi.Output {
 // redirectURL reports whether u is an absolute http(s) URL without white space or control characters, so
 // that the host can send a browser to it. (Deeplinks come back only for isApp true, see vipps.AppLink.)
 func redirectURL(u string) bool {
-	lower := strings.ToLower(u)
-	var rest string
-	switch {
-	case strings.HasPrefix(lower, "https://"):
-		rest = u[len("https://"):]
-	case strings.HasPrefix(lower, "http://"):
-		rest = u[len("http://"):]
-	default:
-		return false
-	}
-	if rest == "" || rest[0] == '/' {
+	rest, ok := vipps.HTTPScheme(u)
+	if !ok || rest == "" || rest[0] == '/' {
 		return false
 	}
 	for i := 0; i < len(u); i++ {
@@ -98,7 +84,7 @@ func readAction(in *abi.Input, what, wantStatus string) (*actionResponse, *abi.O
 		return nil, out
 	}
 	var r actionResponse
-	if err := decodeObject(body, &r); err != nil {
+	if err := decodeFast(body, &r, readActionBody); err != nil {
 		return nil, unexpected(in, what, err.Error())
 	}
 	if p := checkOrderID(r.OrderID, id); p != "" {

@@ -51,6 +51,12 @@ type paymentState struct {
 	Reference    string     `json:"reference"`
 }
 
+// createResponse is ePayment's CreatePaymentResponse.
+type createResponse struct {
+	RedirectURL string `json:"redirectUrl"`
+	Reference   string `json:"reference"`
+}
+
 // answer returns the body of a success (2xx) answer, or the output to return: invalid_input if the host
 // sent no answer, provider_error for any other status.
 func answer(in *abi.Input) ([]byte, *abi.Output) { return vipps.Answer(in, providerError) }
@@ -106,11 +112,8 @@ func readInitiate(in *abi.Input) *abi.Output {
 	if out != nil {
 		return out
 	}
-	var r struct {
-		RedirectURL string `json:"redirectUrl"`
-		Reference   string `json:"reference"`
-	}
-	if err := decodeObject(body, &r); err != nil {
+	var r createResponse
+	if err := decodeFast(body, &r, readCreateResponse); err != nil {
 		return unexpected(in, "create payment", err.Error())
 	}
 	if r.Reference != ref {
@@ -143,17 +146,8 @@ func readInitiate(in *abi.Input) *abi.Output {
 // httpURL reports whether u is an absolute http(s) URL with a host and without white space or control
 // characters, so that the host can send a browser to it.
 func httpURL(u string) bool {
-	lower := strings.ToLower(u)
-	var rest string
-	switch {
-	case strings.HasPrefix(lower, "https://"):
-		rest = u[len("https://"):]
-	case strings.HasPrefix(lower, "http://"):
-		rest = u[len("http://"):]
-	default:
-		return false
-	}
-	if rest == "" || rest[0] == '/' || rest[0] == '?' || rest[0] == '#' || rest[0] == '@' {
+	rest, ok := vipps.HTTPScheme(u)
+	if !ok || rest == "" || rest[0] == '/' || rest[0] == '?' || rest[0] == '#' || rest[0] == '@' {
 		return false
 	}
 	host, _, _ := strings.Cut(rest, "/")
@@ -200,16 +194,17 @@ func readState(in *abi.Input, what string) *abi.Output {
 	if r.Aggregate == nil {
 		return unexpected(in, what, "aggregate is missing")
 	}
-	p, problem := fromState(r.State, r.Aggregate, cur)
-	if problem != "" {
+	var p abi.Payment
+	if problem := fromState(&p, r.State, r.Aggregate, cur); problem != "" {
 		return unexpected(in, what, problem)
 	}
 	p.ProviderReference = ref
-	return okPayment(p)
+	return okPayment(&p)
 }
 
-// fromState maps an ePayment state and its aggregate amounts onto a canonical payment.
-func fromState(state string, agg *aggregate, cur string) (*abi.Payment, string) {
+// fromState maps an ePayment state and its aggregate amounts onto a canonical payment in p, or returns a
+// problem. (It fills the caller's payment, which okPayment copies, so that it costs no allocation.)
+func fromState(p *abi.Payment, state string, agg *aggregate, cur string) string {
 	var v [4]int64
 	for i, f := range []struct {
 		name string
@@ -220,18 +215,18 @@ func fromState(state string, agg *aggregate, cur string) (*abi.Payment, string) 
 	} {
 		n, problem := f.a.minor(f.name, cur)
 		if problem != "" {
-			return nil, problem
+			return problem
 		}
 		v[i] = n
 	}
 	authorized, captured, refunded, cancelled := v[0], v[1], v[2], v[3]
 	if captured > math.MaxInt64-cancelled || captured+cancelled > authorized && state == "AUTHORIZED" {
-		return nil, "aggregate: captured and cancelled amounts exceed the authorized amount"
+		return "aggregate: captured and cancelled amounts exceed the authorized amount"
 	}
 	if refunded > captured {
-		return nil, "aggregate: refunded amount exceeds the captured amount"
+		return "aggregate: refunded amount exceeds the captured amount"
 	}
-	p := &abi.Payment{AuthorizedAmount: authorized, CapturedAmount: captured, RefundedAmount: refunded, CancelledAmount: cancelled}
+	*p = abi.Payment{AuthorizedAmount: authorized, CapturedAmount: captured, RefundedAmount: refunded, CancelledAmount: cancelled}
 	switch state {
 	case "CREATED":
 		p.State = "pending"
@@ -258,9 +253,9 @@ func fromState(state string, agg *aggregate, cur string) (*abi.Payment, string) 
 			p.CancelledAmount = 0
 		}
 	default:
-		return nil, "state " + quote(clip(state, 30)) + " is not an ePayment state"
+		return "state " + quote(clip(state, 30)) + " is not an ePayment state"
 	}
-	return p, ""
+	return ""
 }
 
 // event is ePayment's PaymentEvent and the webhook's WebhookEvent (which adds msn).
@@ -349,10 +344,10 @@ func readEvents(in *abi.Input) *abi.Output {
 		state = "EXPIRED"
 	}
 	mk := func(v int64) *amount { return &amount{Currency: cur, Value: json.Number(itoa(v))} }
-	p, problem := fromState(state, &aggregate{mk(authorized), mk(cancelled), mk(captured), mk(refunded)}, cur)
-	if problem != "" {
+	var p abi.Payment
+	if problem := fromState(&p, state, &aggregate{mk(authorized), mk(cancelled), mk(captured), mk(refunded)}, cur); problem != "" {
 		return unexpected(in, "event log", problem)
 	}
 	p.ProviderReference = ref
-	return okPayment(p)
+	return okPayment(&p)
 }

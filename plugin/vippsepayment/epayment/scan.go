@@ -6,7 +6,7 @@ import (
 	"github.com/kassehq/kasse/plugin/sdk"
 )
 
-// Reading Vipps bodies on the hot path (webhook events, payment states) with sdk.Scanner instead of
+// Reading Vipps bodies on the hot path (webhook events, payment states, the answer to create payment) with sdk.Scanner instead of
 // encoding/json: the reflection-driven decode was most of a read_callback or read_details call in the
 // guest (BenchmarkPluginBoundary). Each read* function fills the same struct that decodeObject fills, and
 // gives up (any error) on anything it would not read exactly as encoding/json does (a repeated member, a
@@ -65,10 +65,12 @@ func scanAmountIn(s *sdk.Scanner, dst **amount, mem *amount) error {
 
 var aggregateFields = []string{"authorizedAmount", "cancelledAmount", "capturedAmount", "refundedAmount"}
 
-// aggregateStore holds an aggregate and its four amounts, allocated together.
+// aggregateStore holds an aggregate and its four amounts, allocated together, and the payment state's
+// own amount.
 type aggregateStore struct {
 	agg     aggregate
 	amounts [4]amount
+	amount  amount
 }
 
 func readAggregate(s *sdk.Scanner, st *aggregateStore) error {
@@ -89,12 +91,19 @@ func readAggregate(s *sdk.Scanner, st *aggregateStore) error {
 var paymentStateFields = []string{"aggregate", "amount", "state", "pspReference", "reference"}
 
 func readPaymentState(s *sdk.Scanner, p *paymentState) error {
+	var st *aggregateStore // allocated at the first member that needs it
+	store := func() *aggregateStore {
+		if st == nil {
+			st = new(aggregateStore)
+		}
+		return st
+	}
 	return s.Fields(paymentStateFields, func(i int) error {
 		switch i {
 		case 0:
 			switch s.Peek() {
 			case '{':
-				st := new(aggregateStore)
+				st := store()
 				p.Aggregate = &st.agg
 				return readAggregate(s, st)
 			case 'n':
@@ -104,6 +113,9 @@ func readPaymentState(s *sdk.Scanner, p *paymentState) error {
 			}
 			return sdk.ErrUnlike
 		case 1:
+			if s.Peek() == '{' {
+				return scanAmountIn(s, &p.Amount, &store().amount)
+			}
 			return scanAmount(s, &p.Amount)
 		case 2:
 			return s.StringInto(&p.State)
@@ -157,5 +169,16 @@ func readEvent(s *sdk.Scanner, e *event) error {
 			return err
 		}
 		return sdk.ErrUnlike
+	})
+}
+
+var createResponseFields = []string{"redirectUrl", "reference"}
+
+func readCreateResponse(s *sdk.Scanner, r *createResponse) error {
+	return s.Fields(createResponseFields, func(i int) error {
+		if i == 0 {
+			return s.StringInto(&r.RedirectURL)
+		}
+		return s.StringInto(&r.Reference)
 	})
 }
