@@ -52,3 +52,33 @@ func printPoolAndStart(ms metrics, order []string) {
 		fmt.Println(l)
 	}
 }
+
+// printBoundary prints BenchmarkPluginBoundary as one row per plugin operation: native and wasm p50, their
+// ratio (issue 12: at most 2x), the wasm p99 (at most 100 µs) and the wasm call's CPU time, which includes
+// the background yields no call's duration shows. Run the benchmark again with -tags kasse_stdjson for
+// the idiomatic native baseline of the reads.
+func printBoundary(ms metrics, order []string) {
+	const prefix = "BenchmarkPluginBoundary/"
+	var lines []string
+	for _, name := range order {
+		op, ok := strings.CutSuffix(strings.TrimPrefix(name, prefix), "/wasm")
+		if !strings.HasPrefix(name, prefix) || !ok {
+			continue
+		}
+		wasm, native := ms[name], ms[prefix+op+"/native"]
+		if native == nil || native["p50-µs"] == 0 {
+			continue
+		}
+		lines = append(lines, fmt.Sprintf("%-36s %10s %10s %7.2fx %10s %10s", op, us(native["p50-µs"]), us(wasm["p50-µs"]),
+			wasm["p50-µs"]/native["p50-µs"], us(wasm["p99-µs"]), us(wasm["cpu-µs/op"])))
+	}
+	if len(lines) == 0 {
+		return
+	}
+	fmt.Println()
+	fmt.Printf("%-36s %10s %10s %8s %10s %10s\n", "plugin call (host boundary included)", "native p50", "wasm p50", "ratio", "wasm p99", "wasm CPU")
+	fmt.Println(strings.Repeat("-", 90))
+	for _, l := range lines {
+		fmt.Println(l)
+	}
+}

@@ -96,6 +96,7 @@ func main() {
 			wasm["p50-µs"]/native["p50-µs"], wasm["p99-µs"]/native["p99-µs"])
 	}
 	printLoad(ms, order)
+	printBoundary(ms, order)
 	printPoolAndStart(ms, order)
 	fmt.Println()
 }

@@ -4,5 +4,5 @@ package loadbench
 
 import "time"
 
-// processCPU is not measured on this platform.
-func processCPU() time.Duration { return 0 }
+// ProcessCPU is the CPU time the process has used so far; 0 on this platform, which does not measure it.
+func ProcessCPU() time.Duration { return 0 }

@@ -112,7 +112,7 @@ func Run(ctx context.Context, o Options, next Next) Result {
 	}
 	results := make([]workerResult, o.Concurrency)
 	var wg sync.WaitGroup
-	cpu0 := processCPU()
+	cpu0 := ProcessCPU()
 	start := time.Now()
 	for w := range o.Concurrency {
 		wg.Go(func() {
@@ -155,7 +155,7 @@ func Run(ctx context.Context, o Options, next Next) Result {
 		})
 	}
 	wg.Wait()
-	out := Result{Elapsed: time.Since(start), CPU: processCPU() - cpu0}
+	out := Result{Elapsed: time.Since(start), CPU: ProcessCPU() - cpu0}
 	var all []time.Duration
 	for _, r := range results {
 		all = append(all, r.lat...)
