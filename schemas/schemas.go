@@ -98,6 +98,8 @@ type Set struct {
 	schemas map[string]*jsonschema.Schema
 	// docs holds each schema file decoded, by URL, to look up keyword values when explaining a failure.
 	docs map[string]any
+	// checkout is the Checkout schema's rules for ValidateCheckout; nil when they cannot be read.
+	checkout *checkoutRules
 }
 
 // Compile compiles every embedded *.schema.json. References between the files are resolved among them;
@@ -114,7 +116,7 @@ func Compile() (*Set, error) {
 	c.LoadURL = func(u string) (io.ReadCloser, error) {
 		return nil, fmt.Errorf("schemas: %s is not an embedded schema", u)
 	}
-	c.RegisterExtension("kasse-integer-literal", nil, integerLiteral{})
+	c.RegisterExtension(integerLiteralExt, nil, integerLiteral{})
 
 	set := &Set{schemas: make(map[string]*jsonschema.Schema, len(names)), docs: make(map[string]any, len(names))}
 	for _, name := range names {
@@ -142,6 +144,14 @@ func Compile() (*Set, error) {
 		}
 		set.schemas[name] = sch
 	}
+	if err := c.AddResource(BaseURL+"blank.json", strings.NewReader("{}")); err != nil {
+		return nil, fmt.Errorf("schemas: add blank schema: %w", err)
+	}
+	blank, err := c.Compile(BaseURL + "blank.json")
+	if err != nil {
+		return nil, fmt.Errorf("schemas: compile blank schema: %w", err)
+	}
+	set.checkout = readCheckoutRules(set.schemas[Checkout], blank)
 	return set, nil
 }
 
@@ -364,6 +374,9 @@ func (e *ValidationError) Error() string {
 	}
 	return b.String()
 }
+
+// integerLiteralExt is the name of the integerLiteral extension.
+const integerLiteralExt = "kasse-integer-literal"
 
 // integerLiteral is a compiler extension that makes "type": "integer" refuse numbers written with a
 // fraction or an exponent (100.0, 1e2). See "Integers" in the package doc.
