@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
@@ -22,8 +24,9 @@ import (
 // patterns, formats and enums, read from the compiled schema at Compile) are applied to the Go value,
 // which costs about a tenth of encoding it and walking the schema (BenchmarkValidateCheckoutValue). Anything
 // else, and every checkout at all when the schema uses a keyword that reading does not know, is encoded
-// and validated as before, so that refusals and their messages come from the schema. See RATIONALE.md,
-// "Why a checkout built in Go is checked without encoding it".
+// and validated as before, so that refusals and their messages come from the schema. Validate applies
+// the same rules to a decoded Checkout document before it walks the schema. See RATIONALE.md, "Why a
+// checkout built in Go is checked without encoding it".
 func (s *Set) ValidateCheckout(co *payment.Checkout) error {
 	if s.checkout != nil && s.checkout.accepts(co) {
 		return nil
@@ -38,6 +41,7 @@ func (s *Set) ValidateCheckout(co *payment.Checkout) error {
 // checkoutRules are the Checkout schema's rules for the members encoding/json writes for a
 // payment.Checkout. accepts only ever accepts: a checkout it does not accept goes to the validator.
 type checkoutRules struct {
+	required, lineRequired                                          []string
 	merchant, reference, currency, description, returnURL, userFlow stringRule
 	amount                                                          intRule
 	phone                                                           stringRule
@@ -74,6 +78,89 @@ func (r *checkoutRules) accepts(co *payment.Checkout) bool {
 	return true
 }
 
+// acceptsDocument reports whether the schema accepts v, a decoded document (Validate's) that checkValue
+// found in range, judging what is there: unlike a payment.Checkout, a document may lack members, hold
+// others, hold values of any type, and hold empty strings, arrays and objects that encoding/json would
+// have left out.
+func (r *checkoutRules) acceptsDocument(v any) bool {
+	doc, ok := v.(map[string]any)
+	if !ok || !hasAll(doc, r.required) {
+		return false
+	}
+	for name, m := range doc {
+		var ok bool
+		switch name {
+		case "merchant":
+			ok = r.merchant.okValue(m)
+		case "reference":
+			ok = r.reference.okValue(m)
+		case "amount":
+			ok = r.amount.okValue(m)
+		case "currency":
+			ok = r.currency.okValue(m)
+		case "description":
+			ok = r.description.okValue(m)
+		case "returnUrl":
+			ok = r.returnURL.okValue(m)
+		case "userFlow":
+			ok = r.userFlow.okValue(m)
+		case "customer":
+			c, isObject := m.(map[string]any)
+			ok = isObject && len(c) <= 1
+			if phone, has := c["phoneNumber"]; has {
+				ok = ok && r.phone.okValue(phone)
+			} else {
+				ok = ok && len(c) == 0
+			}
+		case "lines":
+			ok = r.linesOK(m)
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *checkoutRules) linesOK(v any) bool {
+	lines, ok := v.([]any)
+	if !ok || r.minLines >= 0 && len(lines) < r.minLines || r.maxLines >= 0 && len(lines) > r.maxLines {
+		return false
+	}
+	for _, e := range lines {
+		line, ok := e.(map[string]any)
+		if !ok || !hasAll(line, r.lineRequired) {
+			return false
+		}
+		for name, m := range line {
+			var ok bool
+			switch name {
+			case "sku":
+				ok = r.sku.okValue(m)
+			case "name":
+				ok = r.name.okValue(m)
+			case "quantity":
+				ok = r.quantity.okValue(m)
+			case "unitPrice":
+				ok = r.unitPrice.okValue(m)
+			}
+			if !ok {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func hasAll(obj map[string]any, names []string) bool {
+	for _, n := range names {
+		if _, ok := obj[n]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
 // stringRule is a string member's keywords.
 type stringRule struct {
 	minLen, maxLen int // in code points; -1: no limit
@@ -101,10 +188,26 @@ func (r *stringRule) ok(s string) bool {
 	return r.format == nil || r.format(s)
 }
 
+func (r *stringRule) okValue(v any) bool {
+	s, ok := v.(string)
+	return ok && r.ok(s)
+}
+
 // intRule is an integer member's bounds.
 type intRule struct{ min, max int64 }
 
 func (r *intRule) ok(n int64) bool { return n >= r.min && n <= r.max }
+
+// okValue accepts a json.Number written as an integer literal (see integerLiteral) within the bounds;
+// other Go types, which ValidateValue allows, are left to the validator.
+func (r *intRule) okValue(v any) bool {
+	lit, ok := v.(json.Number)
+	if !ok || strings.ContainsAny(string(lit), ".eE") {
+		return false
+	}
+	n, err := strconv.ParseInt(string(lit), 10, 64)
+	return err == nil && r.ok(n)
+}
 
 // readCheckoutRules reads the rules from the compiled Checkout schema. It returns nil when the schema
 // says anything it does not know how to apply to a payment.Checkout: a keyword other than the ones below,
@@ -113,6 +216,7 @@ func (r *intRule) ok(n int64) bool { return n >= r.min && n <= r.max }
 func readCheckoutRules(root, blank *jsonschema.Schema) *checkoutRules {
 	rd := ruleReader{blank: reflect.ValueOf(blank).Elem()}
 	var r checkoutRules
+	r.required = root.Required
 	props, ok := rd.object(root, []string{"merchant", "reference", "amount", "currency", "description", "returnUrl"},
 		"customer", "userFlow", "lines")
 	if !ok {
@@ -132,6 +236,7 @@ func readCheckoutRules(root, blank *jsonschema.Schema) *checkoutRules {
 	if !ok {
 		return nil
 	}
+	r.lineRequired = rd.deref(lines.Items2020).Required
 	for dst, s := range map[*stringRule]*jsonschema.Schema{&r.merchant: props["merchant"],
 		&r.reference: props["reference"], &r.currency: props["currency"], &r.description: props["description"],
 		&r.returnURL: props["returnUrl"], &r.userFlow: props["userFlow"], &r.phone: customer["phoneNumber"],

@@ -276,3 +276,135 @@ func BenchmarkValidateCheckoutValue(b *testing.B) {
 		}
 	})
 }
+
+// TestCheckoutDocumentRulesAgreeWithSchema holds the rules to the validator for documents, as Validate
+// decodes them: the testdata documents, the encodings of the checkout corpus, and documents made from
+// accepted ones by deleting each member, setting it to values of every JSON type (integers written as
+// 1.0 and 1e2, beyond int64, around each bound; empty strings, arrays and objects; null), adding unknown
+// members and renaming members in another case. The rules accept exactly the documents the validator
+// accepts.
+func TestCheckoutDocumentRulesAgreeWithSchema(t *testing.T) {
+	s := compileT(t)
+	sch := s.schemas[Checkout]
+	var docs [][]byte
+	paths, err := filepath.Glob("testdata/checkout/*/*.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range paths {
+		if !strings.HasSuffix(p, ".golden.json") {
+			raw, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			docs = append(docs, raw)
+		}
+	}
+	var accepted [][]byte
+	for _, co := range checkoutCorpus(t) {
+		doc, err := json.Marshal(co)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs = append(docs, doc)
+		if len(accepted) < 60 && s.Validate(Checkout, doc) == nil {
+			accepted = append(accepted, doc)
+		}
+	}
+	values := []any{nil, true, "x", "", json.Number("0"), json.Number("1"), json.Number("1.0"), json.Number("1e2"),
+		json.Number("-1"), json.Number("100"), json.Number("99999999999999999999"), json.Number("65000000"),
+		json.Number("65000001"), json.Number("1000001"), []any{}, []any{"x"}, map[string]any{},
+		map[string]any{"phoneNumber": "91234567"}, "91234567", "NOK", "QR", "http://a/"}
+	var trees []any
+	for _, doc := range accepted {
+		fresh := func() map[string]any {
+			v, bad := decodeDocument(doc)
+			if bad != nil {
+				t.Fatal(bad)
+			}
+			return v.(map[string]any)
+		}
+		// Each object in the document whose members are varied: the root, the customer and the first line.
+		objects := func(root map[string]any) []map[string]any {
+			out := []map[string]any{root}
+			if c, ok := root["customer"].(map[string]any); ok {
+				out = append(out, c)
+			}
+			if ls, ok := root["lines"].([]any); ok && len(ls) > 0 {
+				out = append(out, ls[0].(map[string]any))
+			}
+			return out
+		}
+		for i := range objects(fresh()) {
+			names := []string{"x", "Amount", "phonenumber", "SKU"}
+			for name := range objects(fresh())[i] {
+				names = append(names, name)
+			}
+			for _, name := range names {
+				root := fresh()
+				delete(objects(root)[i], name)
+				trees = append(trees, root)
+				for _, v := range values {
+					root := fresh()
+					objects(root)[i][name] = v
+					trees = append(trees, root)
+				}
+			}
+		}
+		root := fresh()
+		root["lines"] = []any{"x"}
+		trees = append(trees, root)
+	}
+	for _, doc := range docs {
+		if v, bad := decodeDocument(doc); bad == nil {
+			trees = append(trees, v)
+		}
+	}
+	agreed, acceptedN := 0, 0
+	for _, v := range trees {
+		var out []Violation
+		if err := checkValue(v, nil, &out); err != nil || len(out) > 0 {
+			continue
+		}
+		want := s.walk(Checkout, sch, v) == nil
+		if got := s.checkout.acceptsDocument(v); got != want {
+			b, _ := json.Marshal(v)
+			t.Fatalf("rules accept %s: %v, the validator: %v", b, got, want)
+		}
+		agreed++
+		if want {
+			acceptedN++
+		}
+	}
+	t.Logf("%d documents, %d accepted", agreed, acceptedN)
+	if acceptedN < 1000 || agreed-acceptedN < 1000 {
+		t.Fatalf("the corpus is lopsided: %d of %d accepted", acceptedN, agreed)
+	}
+}
+
+// BenchmarkValidateCheckoutDocument measures Validate on the WooCommerce fixture's checkout as a
+// document (POST /v1/checkouts' path): with the rules, and with the validator's walk alone.
+func BenchmarkValidateCheckoutDocument(b *testing.B) {
+	s := compileT(b)
+	doc, err := json.Marshal(&wooCheckout)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("rules", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := s.Validate(Checkout, doc); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("walk", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			v, _ := decodeDocument(doc)
+			if err := s.walk(Checkout, s.schemas[Checkout], v); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
