@@ -22,7 +22,7 @@ import (
 //
 // A checkout the schema accepts is recognised without encoding it: the schema's own rules (limits,
 // patterns, formats and enums, read from the compiled schema at Compile) are applied to the Go value,
-// which costs about a tenth of encoding it and walking the schema (BenchmarkValidateCheckoutValue). Anything
+// which costs about a tenth of encoding, decoding and walking (BenchmarkValidateCheckoutValue). Anything
 // else, and every checkout at all when the schema uses a keyword that reading does not know, is encoded
 // and validated as before, so that refusals and their messages come from the schema. Validate applies
 // the same rules to a decoded Checkout document before it walks the schema. See RATIONALE.md, "Why a
