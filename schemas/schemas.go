@@ -3,9 +3,11 @@
 // Vipps eCom callback, the problem document and the merchant config. The *.schema.json files are embedded in
 // the binary and compiled once, at start, into a Set; Set.Validate judges a document against one of them and
 // reports every offending value as a Violation with an RFC 6901 JSON pointer and a message written for the
-// people who sent the document. The HTTP layer turns a *ValidationError into an RFC 9457 problem+json
-// response; this package does no I/O and knows nothing about HTTP. It also embeds openapi.json, the
-// OpenAPI 3.1 document of kasse's HTTP surface, whose payloads are references to these files (OpenAPI).
+// people who sent the document; Set.ValidateCheckout judges a checkout built in Go (a platform adapter's)
+// as Validate judges its encoding, without encoding it when the schema accepts it. The HTTP layer turns a
+// *ValidationError into an RFC 9457 problem+json response; this package does no I/O and knows nothing
+// about HTTP. It also embeds openapi.json, the OpenAPI 3.1 document of kasse's HTTP surface, whose
+// payloads are references to these files (OpenAPI).
 //
 // # Integers
 //
@@ -98,6 +100,8 @@ type Set struct {
 	schemas map[string]*jsonschema.Schema
 	// docs holds each schema file decoded, by URL, to look up keyword values when explaining a failure.
 	docs map[string]any
+	// checkout is the Checkout schema's rules for ValidateCheckout; nil when they cannot be read.
+	checkout *checkoutRules
 }
 
 // Compile compiles every embedded *.schema.json. References between the files are resolved among them;
@@ -114,7 +118,7 @@ func Compile() (*Set, error) {
 	c.LoadURL = func(u string) (io.ReadCloser, error) {
 		return nil, fmt.Errorf("schemas: %s is not an embedded schema", u)
 	}
-	c.RegisterExtension("kasse-integer-literal", nil, integerLiteral{})
+	c.RegisterExtension(integerLiteralExt, nil, integerLiteral{})
 
 	set := &Set{schemas: make(map[string]*jsonschema.Schema, len(names)), docs: make(map[string]any, len(names))}
 	for _, name := range names {
@@ -142,6 +146,14 @@ func Compile() (*Set, error) {
 		}
 		set.schemas[name] = sch
 	}
+	if err := c.AddResource(BaseURL+"blank.json", strings.NewReader("{}")); err != nil {
+		return nil, fmt.Errorf("schemas: add blank schema: %w", err)
+	}
+	blank, err := c.Compile(BaseURL + "blank.json")
+	if err != nil {
+		return nil, fmt.Errorf("schemas: compile blank schema: %w", err)
+	}
+	set.checkout = readCheckoutRules(set.schemas[Checkout], blank)
 	return set, nil
 }
 
@@ -217,6 +229,14 @@ func (s *Set) validate(name string, sch *jsonschema.Schema, v any) error {
 	if len(out) > 0 {
 		return &ValidationError{Schema: name, Violations: sortViolations(out)}
 	}
+	if name == Checkout && s.checkout != nil && s.checkout.acceptsDocument(v) {
+		return nil // see ValidateCheckout: the schema's rules, read from it, accept v
+	}
+	return s.walk(name, sch, v)
+}
+
+// walk has the validator judge v, a decoded document that checkValue found in range.
+func (s *Set) walk(name string, sch *jsonschema.Schema, v any) error {
 	err := sch.Validate(v)
 	if err == nil {
 		return nil
@@ -364,6 +384,9 @@ func (e *ValidationError) Error() string {
 	}
 	return b.String()
 }
+
+// integerLiteralExt is the name of the integerLiteral extension.
+const integerLiteralExt = "kasse-integer-literal"
 
 // integerLiteral is a compiler extension that makes "type": "integer" refuse numbers written with a
 // fraction or an exponent (100.0, 1e2). See "Integers" in the package doc.

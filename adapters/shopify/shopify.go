@@ -16,7 +16,6 @@
 package shopify
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -257,10 +256,8 @@ func id(dst *string, ptr string, n json.Number) error {
 	return nil
 }
 
-func decode(body []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if err := dec.Decode(v); err != nil {
+func decode[T any](body []byte, v *T) error {
+	if err := adapters.DecodeJSON(body, v); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) && te.Field != "" {
 			return &adapters.InputError{Pointer: "/" + strings.ReplaceAll(te.Field, ".", "/"),

@@ -19,6 +19,7 @@ package woocommerce
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -146,12 +147,9 @@ func settingsOf(m adapters.Merchant) settings {
 	if p := m.Platform; p != nil {
 		s.baseURL = p.BaseURL
 		s.returnURL = p.BaseURL + DefaultReturnPath
-		for dst, v := range map[*string]string{&s.gateway: p.GatewayID, &s.captureOn: p.CaptureOnStatus,
-			&s.paid: p.PaidStatus, &s.failed: p.FailedStatus, &s.returnURL: p.ReturnURL} {
-			if v != "" {
-				*dst = v
-			}
-		}
+		s.gateway, s.captureOn = cmp.Or(p.GatewayID, s.gateway), cmp.Or(p.CaptureOnStatus, s.captureOn)
+		s.paid, s.failed = cmp.Or(p.PaidStatus, s.paid), cmp.Or(p.FailedStatus, s.failed)
+		s.returnURL = cmp.Or(p.ReturnURL, s.returnURL)
 	}
 	return s
 }
@@ -257,10 +255,8 @@ func isOrderID(s string) bool {
 	return true
 }
 
-func decode(body []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if err := dec.Decode(v); err != nil {
+func decode[T any](body []byte, v *T) error {
+	if err := adapters.DecodeJSON(body, v); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) && te.Field != "" {
 			return &adapters.InputError{Pointer: "/" + strings.ReplaceAll(te.Field, ".", "/"),
@@ -286,8 +282,7 @@ func checkoutOf(m adapters.Merchant, st settings, o *order) (*payment.Checkout, 
 		Amount:      total,
 		Currency:    o.Currency,
 		Description: adapters.Text("Order "+number, 100),
-		ReturnURL: strings.NewReplacer("{id}", url.PathEscape(o.ID.String()),
-			"{key}", url.QueryEscape(o.OrderKey)).Replace(st.returnURL),
+		ReturnURL:   returnURL(st.returnURL, url.PathEscape(o.ID.String()), url.QueryEscape(o.OrderKey)),
 	}
 	if phone := adapters.NorwegianMobile(o.Billing.Phone); phone != "" {
 		co.Customer = &payment.Customer{PhoneNumber: phone}
@@ -320,6 +315,32 @@ func checkoutOf(m adapters.Merchant, st settings, o *order) (*payment.Checkout, 
 		co.Lines = append(co.Lines, line)
 	}
 	return co, nil
+}
+
+// returnURL fills the return URL template's {id} and {key} in one pass from the left, as
+// strings.NewReplacer("{id}", id, "{key}", key).Replace(template) does, without building a replacer for
+// every delivery.
+func returnURL(template, id, key string) string {
+	var b strings.Builder
+	for {
+		i := strings.IndexByte(template, '{')
+		if i < 0 {
+			b.WriteString(template)
+			return b.String()
+		}
+		b.WriteString(template[:i])
+		switch rest := template[i:]; {
+		case strings.HasPrefix(rest, "{id}"):
+			b.WriteString(id)
+			template = rest[len("{id}"):]
+		case strings.HasPrefix(rest, "{key}"):
+			b.WriteString(key)
+			template = rest[len("{key}"):]
+		default:
+			b.WriteByte('{')
+			template = rest[1:]
+		}
+	}
 }
 
 // Render implements adapters.Adapter.

@@ -350,3 +350,18 @@ func TestRenderOAuthOverHTTP(t *testing.T) {
 		t.Error("nonce reused")
 	}
 }
+
+// BenchmarkParseOrderCreated is the hook's translation of an order.created delivery of the fixture's size:
+// decode, checks and the canonical checkout.
+func BenchmarkParseOrderCreated(b *testing.B) {
+	body := derive(b, fixture(b, "woocommerce-order-created.json"), `"status": "processing"`, `"status": "pending"`,
+		`"payment_method": "bacs"`, `"payment_method": "vipps"`, `"currency": "USD"`, `"currency": "NOK"`)
+	d := &adapters.Delivery{Merchant: merchant("vipps"), Header: webhook("order.created", secret, body), Body: body}
+	b.ReportAllocs()
+	for b.Loop() {
+		ev, err := woocommerce.Adapter{}.Parse(d)
+		if err != nil || ev.Action != adapters.ActionCheckout {
+			b.Fatal(ev, err)
+		}
+	}
+}
