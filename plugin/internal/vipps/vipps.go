@@ -37,6 +37,30 @@ func Fail(code, message string) *abi.Output {
 // Invalid returns an invalid_input failure for the input field at path (e.g. "session.amount").
 func Invalid(path, problem string) *abi.Output { return Fail(CodeInvalidInput, path+": "+problem) }
 
+// OKRequest returns a successful build output. It copies *r into one allocation with the output, so that a
+// request built on the caller's stack (most are) costs one allocation in the guest instead of two.
+func OKRequest(r *abi.Request) *abi.Output {
+	m := new(struct {
+		out abi.Output
+		r   abi.Request
+	})
+	m.r = *r
+	m.out = abi.Output{OK: true, Request: &m.r}
+	return &m.out
+}
+
+// OKPayment returns a successful read output. It copies *p into one allocation with the output, as
+// OKRequest does.
+func OKPayment(p *abi.Payment) *abi.Output {
+	m := new(struct {
+		out abi.Output
+		p   abi.Payment
+	})
+	m.p = *p
+	m.out = abi.Output{OK: true, Payment: &m.p}
+	return &m.out
+}
+
 // UnknownAmounts returns a payment in state with every amount unknown (-1).
 func UnknownAmounts(state string) *abi.Payment {
 	return &abi.Payment{State: state, AuthorizedAmount: -1, CapturedAmount: -1, RefundedAmount: -1, CancelledAmount: -1}

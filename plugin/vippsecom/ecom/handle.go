@@ -52,29 +52,11 @@ func fail(code, message string) *abi.Output { return vipps.Fail(code, message) }
 // invalid returns an invalid_input failure for the input field at path (e.g. "session.amount").
 func invalid(path, problem string) *abi.Output { return vipps.Invalid(path, problem) }
 
-// okRequest returns a successful build output. It copies *r into one allocation with the output, so that a
-// request built on the caller's stack (most are) costs one allocation in the guest instead of two.
-func okRequest(r *abi.Request) *abi.Output {
-	m := new(struct {
-		out abi.Output
-		r   abi.Request
-	})
-	m.r = *r
-	m.out = abi.Output{OK: true, Request: &m.r}
-	return &m.out
-}
+// okRequest returns a successful build output (see vipps.OKRequest).
+func okRequest(r *abi.Request) *abi.Output { return vipps.OKRequest(r) }
 
-// okPayment returns a successful read output. It copies *p into one allocation with the output, as
-// okRequest does.
-func okPayment(p *abi.Payment) *abi.Output {
-	m := new(struct {
-		out abi.Output
-		p   abi.Payment
-	})
-	m.p = *p
-	m.out = abi.Output{OK: true, Payment: &m.p}
-	return &m.out
-}
+// okPayment returns a successful read output (see vipps.OKPayment).
+func okPayment(p *abi.Payment) *abi.Output { return vipps.OKPayment(p) }
 
 // unknownAmounts returns a payment in state with every amount unknown (-1).
 func unknownAmounts(state string) *abi.Payment { return vipps.UnknownAmounts(state) }
