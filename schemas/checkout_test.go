@@ -236,7 +236,7 @@ func TestCheckoutRulesRefuseUnknownSchemas(t *testing.T) {
 			if err := errors.Join(err1, err2); err != nil {
 				t.Fatal(err)
 			}
-			rules := readCheckoutRules(sch, blank)
+			rules := readCheckoutRules(newRuleReader(blank).rule(sch))
 			if got, want := rules != nil, tc.name == "as embedded"; got != want {
 				t.Fatalf("rules read: %v, want %v", got, want)
 			}
@@ -368,7 +368,7 @@ func TestCheckoutDocumentRulesAgreeWithSchema(t *testing.T) {
 			continue
 		}
 		want := s.walk(Checkout, sch, v) == nil
-		if got := s.checkout.acceptsDocument(v); got != want {
+		if got := s.rules[Checkout].accepts(v); got != want {
 			b, _ := json.Marshal(v)
 			t.Fatalf("rules accept %s: %v, the validator: %v", b, got, want)
 		}

@@ -58,6 +58,8 @@ const (
 	PluginOutput = "plugin-output.schema.json"
 	// VippsEcomCallback is the body of the callback Vipps sends to [callbackPrefix]/v2/payments/{orderId}.
 	VippsEcomCallback = "vipps-ecom-callback.schema.json"
+	// VippsEPaymentWebhook is the body of an ePayment webhook event Vipps delivers.
+	VippsEPaymentWebhook = "vipps-epayment-webhook.schema.json"
 	// Problem is the RFC 9457 problem document kasse answers errors with.
 	Problem = "problem.schema.json"
 	// Config is the merchant config file (host/config).
@@ -100,6 +102,9 @@ type Set struct {
 	schemas map[string]*jsonschema.Schema
 	// docs holds each schema file decoded, by URL, to look up keyword values when explaining a failure.
 	docs map[string]any
+	// rules holds the document rules Validate applies before the validator's walk, by schema name: those
+	// of the schemas ruled names whose rules could be read.
+	rules map[string]*rule
 	// checkout is the Checkout schema's rules for ValidateCheckout; nil when they cannot be read.
 	checkout *checkoutRules
 }
@@ -153,7 +158,19 @@ func Compile() (*Set, error) {
 	if err != nil {
 		return nil, fmt.Errorf("schemas: compile blank schema: %w", err)
 	}
-	set.checkout = readCheckoutRules(set.schemas[Checkout], blank)
+	rd := newRuleReader(blank)
+	set.rules = map[string]*rule{}
+	for _, name := range names {
+		if !ruled(name) {
+			continue
+		}
+		if r := rd.rule(set.schemas[name]); r != nil {
+			set.rules[name] = r
+		}
+	}
+	if r := set.rules[Checkout]; r != nil {
+		set.checkout = readCheckoutRules(r)
+	}
 	return set, nil
 }
 
@@ -229,8 +246,8 @@ func (s *Set) validate(name string, sch *jsonschema.Schema, v any) error {
 	if len(out) > 0 {
 		return &ValidationError{Schema: name, Violations: sortViolations(out)}
 	}
-	if name == Checkout && s.checkout != nil && s.checkout.acceptsDocument(v) {
-		return nil // see ValidateCheckout: the schema's rules, read from it, accept v
+	if r := s.rules[name]; r != nil && r.accepts(v) {
+		return nil // the schema's rules, read from it at Compile, accept v (see rule)
 	}
 	return s.walk(name, sch, v)
 }
