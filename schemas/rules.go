@@ -240,9 +240,8 @@ func (r *numRule) ok(floor int64, frac bool, over int) bool {
 func (r *numRule) okInt(n int64) bool { return r.ok(n, false, 0) }
 
 // parseNumber reads a JSON number literal exactly: its floor when that is an int64 (over 0), whether it
-// has a fractional part, and over +1 or -1 when the floor is above or below the int64 range (or is
-// math.MinInt64: a bound there is judged by the validator). checkValue has bounded the literal's length
-// and exponent.
+// has a fractional part, and over +1 or -1 when the floor is above or below the int64 range. checkValue
+// has bounded the literal's length and exponent.
 func parseNumber(lit string) (floor int64, frac bool, over int) {
 	neg := strings.HasPrefix(lit, "-")
 	if !strings.ContainsAny(lit, ".eE") {
@@ -264,12 +263,12 @@ func parseNumber(lit string) (floor int64, frac bool, over int) {
 	whole, fraction, _ := strings.Cut(mant, ".")
 	// The digits are whole followed by fraction; the decimal point falls after the first point of them.
 	point := len(whole) + exp
-	digit := func(i int) byte {
+	digit := func(i int) uint64 {
 		switch {
 		case i < len(whole):
-			return whole[i] - '0'
+			return uint64(whole[i] - '0')
 		case i < len(whole)+len(fraction):
-			return fraction[i-len(whole)] - '0'
+			return uint64(fraction[i-len(whole)] - '0')
 		}
 		return 0
 	}
@@ -279,10 +278,15 @@ func parseNumber(lit string) (floor int64, frac bool, over int) {
 			break
 		}
 	}
-	var mag int64
+	// The magnitude of the integer part, at most what keeps the floor an int64.
+	limit := uint64(math.MaxInt64)
+	if neg && !frac {
+		limit++
+	}
+	var mag uint64
 	for i := 0; i < point; i++ {
-		d := int64(digit(i))
-		if mag > (math.MaxInt64-d)/10 {
+		d := digit(i)
+		if mag > (limit-d)/10 {
 			if neg {
 				return 0, frac, -1
 			}
@@ -290,13 +294,13 @@ func parseNumber(lit string) (floor int64, frac bool, over int) {
 		}
 		mag = mag*10 + d
 	}
-	if !neg {
-		return mag, frac, 0
+	switch {
+	case !neg:
+		return int64(mag), frac, 0
+	case frac:
+		return -int64(mag) - 1, true, 0
 	}
-	if frac {
-		return -mag - 1, true, 0
-	}
-	return -mag, false, 0
+	return int64(-mag), false, 0 // two's complement: mag may be 2^63
 }
 
 // ruleReader reads rules from compiled schemas. blank is a compiled empty schema: its fields hold the
