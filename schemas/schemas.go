@@ -1,13 +1,16 @@
 // Package schemas owns kasse's JSON Schemas (draft 2020-12) for every payload kasse accepts or emits, and
 // their compilation: the canonical checkout, the session the HTTP API returns, the plugin ABI messages, the
-// Vipps eCom callback, the problem document and the merchant config. The *.schema.json files are embedded in
-// the binary and compiled once, at start, into a Set; Set.Validate judges a document against one of them and
-// reports every offending value as a Violation with an RFC 6901 JSON pointer and a message written for the
-// people who sent the document; Set.ValidateCheckout judges a checkout built in Go (a platform adapter's)
-// as Validate judges its encoding, without encoding it when the schema accepts it. The HTTP layer turns a
-// *ValidationError into an RFC 9457 problem+json response; this package does no I/O and knows nothing
-// about HTTP. It also embeds openapi.json, the OpenAPI 3.1 document of kasse's HTTP surface, whose
-// payloads are references to these files (OpenAPI).
+// Vipps eCom callback, the Vipps ePayment webhook event, the problem document and the merchant config. The
+// *.schema.json files are embedded in the binary and compiled once, at start, into a Set; Set.Validate
+// judges a document against one of them and reports every offending value as a Violation with an RFC 6901
+// JSON pointer and a message written for the people who sent the document; Set.ValidateCheckout judges a
+// checkout built in Go (a platform adapter's) as Validate judges its encoding, without encoding it when the
+// schema accepts it. For the documents on request paths (checkouts, callbacks, webhook events) Validate
+// first applies rules read from the compiled schema at Compile, which only ever accept; the validator
+// decides and explains everything else (see rule). The HTTP layer turns a *ValidationError into an RFC
+// 9457 problem+json response; this package does no I/O and knows nothing about HTTP. It also embeds
+// openapi.json, the OpenAPI 3.1 document of kasse's HTTP surface, whose payloads are references to these
+// files (OpenAPI).
 //
 // # Integers
 //
