@@ -3,15 +3,7 @@ package schemas
 import (
 	"encoding/json"
 	"fmt"
-	"math"
-	"reflect"
-	"regexp"
 	"slices"
-	"strconv"
-	"strings"
-	"unicode/utf8"
-
-	"github.com/santhosh-tekuri/jsonschema/v5"
 
 	"github.com/kassehq/kasse/host/payment"
 )
@@ -39,21 +31,22 @@ func (s *Set) ValidateCheckout(co *payment.Checkout) error {
 }
 
 // checkoutRules are the Checkout schema's rules for the members encoding/json writes for a
-// payment.Checkout. accepts only ever accepts: a checkout it does not accept goes to the validator.
+// payment.Checkout: the document rules of those members (see rule), when each is one a Go value of the
+// member's type can be judged by alone. accepts only ever accepts: a checkout it does not accept goes to
+// the validator.
 type checkoutRules struct {
-	required, lineRequired                                          []string
-	merchant, reference, currency, description, returnURL, userFlow stringRule
-	amount                                                          intRule
-	phone                                                           stringRule
+	merchant, reference, currency, description, returnURL, userFlow *stringRule
+	amount                                                          *numRule
+	phone                                                           *stringRule
 	minLines, maxLines                                              int // -1: no limit
-	sku, name                                                       stringRule
-	quantity, unitPrice                                             intRule
+	sku, name                                                       *stringRule
+	quantity, unitPrice                                             *numRule
 }
 
 // accepts reports whether the schema accepts co's encoding. The members tagged omitempty are judged only
 // when encoding/json writes them.
 func (r *checkoutRules) accepts(co *payment.Checkout) bool {
-	if !r.merchant.ok(co.Merchant) || !r.reference.ok(co.Reference) || !r.amount.ok(co.Amount) ||
+	if !r.merchant.ok(co.Merchant) || !r.reference.ok(co.Reference) || !r.amount.okInt(co.Amount) ||
 		!r.currency.ok(co.Currency) || !r.description.ok(co.Description) || !r.returnURL.ok(co.ReturnURL) {
 		return false
 	}
@@ -69,8 +62,8 @@ func (r *checkoutRules) accepts(co *payment.Checkout) bool {
 		}
 		for i := range co.Lines {
 			l := &co.Lines[i]
-			if l.SKU != "" && !r.sku.ok(l.SKU) || !r.name.ok(l.Name) || !r.quantity.ok(l.Quantity) ||
-				!r.unitPrice.ok(l.UnitPrice) {
+			if l.SKU != "" && !r.sku.ok(l.SKU) || !r.name.ok(l.Name) || !r.quantity.okInt(l.Quantity) ||
+				!r.unitPrice.okInt(l.UnitPrice) {
 				return false
 			}
 		}
@@ -78,289 +71,73 @@ func (r *checkoutRules) accepts(co *payment.Checkout) bool {
 	return true
 }
 
-// acceptsDocument reports whether the schema accepts v, a decoded document (Validate's) that checkValue
-// found in range, judging what is there: unlike a payment.Checkout, a document may lack members, hold
-// others, hold values of any type, and hold empty strings, arrays and objects that encoding/json would
-// have left out.
-func (r *checkoutRules) acceptsDocument(v any) bool {
-	doc, ok := v.(map[string]any)
-	if !ok || !hasAll(doc, r.required) {
-		return false
-	}
-	for name, m := range doc {
-		var ok bool
-		switch name {
-		case "merchant":
-			ok = r.merchant.okValue(m)
-		case "reference":
-			ok = r.reference.okValue(m)
-		case "amount":
-			ok = r.amount.okValue(m)
-		case "currency":
-			ok = r.currency.okValue(m)
-		case "description":
-			ok = r.description.okValue(m)
-		case "returnUrl":
-			ok = r.returnURL.okValue(m)
-		case "userFlow":
-			ok = r.userFlow.okValue(m)
-		case "customer":
-			c, isObject := m.(map[string]any)
-			ok = isObject && len(c) <= 1
-			if phone, has := c["phoneNumber"]; has {
-				ok = ok && r.phone.okValue(phone)
-			} else {
-				ok = ok && len(c) == 0
-			}
-		case "lines":
-			ok = r.linesOK(m)
-		}
-		if !ok {
-			return false
-		}
-	}
-	return true
-}
-
-func (r *checkoutRules) linesOK(v any) bool {
-	lines, ok := v.([]any)
-	if !ok || r.minLines >= 0 && len(lines) < r.minLines || r.maxLines >= 0 && len(lines) > r.maxLines {
-		return false
-	}
-	for _, e := range lines {
-		line, ok := e.(map[string]any)
-		if !ok || !hasAll(line, r.lineRequired) {
-			return false
-		}
-		for name, m := range line {
-			var ok bool
-			switch name {
-			case "sku":
-				ok = r.sku.okValue(m)
-			case "name":
-				ok = r.name.okValue(m)
-			case "quantity":
-				ok = r.quantity.okValue(m)
-			case "unitPrice":
-				ok = r.unitPrice.okValue(m)
-			}
-			if !ok {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-func hasAll(obj map[string]any, names []string) bool {
-	for _, n := range names {
-		if _, ok := obj[n]; !ok {
-			return false
-		}
-	}
-	return true
-}
-
-// stringRule is a string member's keywords.
-type stringRule struct {
-	minLen, maxLen int // in code points; -1: no limit
-	pattern        *regexp.Regexp
-	format         func(any) bool
-	enum           []string // nil: any string
-}
-
-func (r *stringRule) ok(s string) bool {
-	if !utf8.ValidString(s) {
-		return false // encoding/json would write U+FFFD instead: let the validator judge what it writes
-	}
-	if r.minLen >= 0 || r.maxLen >= 0 {
-		n := utf8.RuneCountInString(s)
-		if r.minLen >= 0 && n < r.minLen || r.maxLen >= 0 && n > r.maxLen {
-			return false
-		}
-	}
-	if r.enum != nil && !slices.Contains(r.enum, s) {
-		return false
-	}
-	if r.pattern != nil && !r.pattern.MatchString(s) {
-		return false
-	}
-	return r.format == nil || r.format(s)
-}
-
-func (r *stringRule) okValue(v any) bool {
-	s, ok := v.(string)
-	return ok && r.ok(s)
-}
-
-// intRule is an integer member's bounds.
-type intRule struct{ min, max int64 }
-
-func (r *intRule) ok(n int64) bool { return n >= r.min && n <= r.max }
-
-// okValue accepts a json.Number written as an integer literal (see integerLiteral) within the bounds;
-// other Go types, which ValidateValue allows, are left to the validator.
-func (r *intRule) okValue(v any) bool {
-	lit, ok := v.(json.Number)
-	if !ok || strings.ContainsAny(string(lit), ".eE") {
-		return false
-	}
-	n, err := strconv.ParseInt(string(lit), 10, 64)
-	return err == nil && r.ok(n)
-}
-
-// readCheckoutRules reads the rules from the compiled Checkout schema. It returns nil when the schema
-// says anything it does not know how to apply to a payment.Checkout: a keyword other than the ones below,
-// a member the Go type may leave out made required, a member the Go type does not have or lacks. The
-// schema is then applied by the validator alone.
-func readCheckoutRules(root, blank *jsonschema.Schema) *checkoutRules {
-	rd := ruleReader{blank: reflect.ValueOf(blank).Elem()}
+// readCheckoutRules reads the rules for a payment.Checkout from the Checkout schema's document rules
+// (nil when those could not be read). It returns nil when the schema says anything a Go value cannot be
+// judged by alone: a member the Go type may leave out made required, a member the Go type does not have or
+// lacks, a member with more than one type, an anyOf or a $ref beside other keywords. The schema is then
+// applied by the validator alone.
+func readCheckoutRules(root *rule) *checkoutRules {
 	var r checkoutRules
-	r.required = root.Required
-	props, ok := rd.object(root, []string{"merchant", "reference", "amount", "currency", "description", "returnUrl"},
+	props, ok := root.object([]string{"merchant", "reference", "amount", "currency", "description", "returnUrl"},
 		"customer", "userFlow", "lines")
 	if !ok {
 		return nil
 	}
-	customer, ok := rd.object(props["customer"], nil, "phoneNumber")
+	customer, ok := props["customer"].object(nil, "phoneNumber")
 	if !ok {
 		return nil
 	}
-	lines := rd.deref(props["lines"])
-	if !rd.only(lines, "Types", "MinItems", "MaxItems", "Items2020") || !slices.Equal(lines.Types, []string{"array"}) ||
-		lines.Items2020 == nil {
+	lines := props["lines"]
+	if !lines.plain(typeArray) || lines.items == nil {
 		return nil
 	}
-	r.minLines, r.maxLines = lines.MinItems, lines.MaxItems
-	line, ok := rd.object(lines.Items2020, []string{"name", "quantity", "unitPrice"}, "sku")
+	r.minLines, r.maxLines = lines.minItems, lines.maxItems
+	line, ok := lines.items.object([]string{"name", "quantity", "unitPrice"}, "sku")
 	if !ok {
 		return nil
 	}
-	r.lineRequired = rd.deref(lines.Items2020).Required
-	for dst, s := range map[*stringRule]*jsonschema.Schema{&r.merchant: props["merchant"],
-		&r.reference: props["reference"], &r.currency: props["currency"], &r.description: props["description"],
-		&r.returnURL: props["returnUrl"], &r.userFlow: props["userFlow"], &r.phone: customer["phoneNumber"],
-		&r.sku: line["sku"], &r.name: line["name"]} {
-		if !rd.readString(dst, s) {
+	for dst, m := range map[**stringRule]*rule{&r.merchant: props["merchant"], &r.reference: props["reference"],
+		&r.currency: props["currency"], &r.description: props["description"], &r.returnURL: props["returnUrl"],
+		&r.userFlow: props["userFlow"], &r.phone: customer["phoneNumber"], &r.sku: line["sku"],
+		&r.name: line["name"]} {
+		if !m.plain(typeString) {
 			return nil
 		}
+		*dst = &m.str
 	}
-	for dst, s := range map[*intRule]*jsonschema.Schema{&r.amount: props["amount"], &r.quantity: line["quantity"],
+	// An int64 is always written as an integer literal: literal and "multipleOf": 1 hold.
+	for dst, m := range map[**numRule]*rule{&r.amount: props["amount"], &r.quantity: line["quantity"],
 		&r.unitPrice: line["unitPrice"]} {
-		if !rd.readInt(dst, s) {
+		if !m.plain(typeInteger) {
 			return nil
 		}
+		*dst = &m.num
 	}
 	return &r
 }
 
-// object reads an object schema whose members are exactly always (which encoding/json always writes) and
+// plain reports whether r is of the one type t and judged by its own keywords alone; a value of another
+// type than string has no format or enum either.
+func (r *rule) plain(t jsonTypes) bool {
+	return r != nil && r.types == t && r.ref == nil && r.anyOf == nil &&
+		(t == typeString || r.str.format == nil && r.str.enum == nil)
+}
+
+// object reads an object rule whose members are exactly always (which encoding/json always writes) and
 // optional (omitempty members); only always members may be required, and no other member is allowed.
-func (rd ruleReader) object(s *jsonschema.Schema, always []string, optional ...string) (map[string]*jsonschema.Schema, bool) {
-	s = rd.deref(s)
-	if !rd.only(s, "Types", "Required", "Properties", "AdditionalProperties") ||
-		!slices.Equal(s.Types, []string{"object"}) || s.AdditionalProperties != false ||
-		len(s.Properties) != len(always)+len(optional) {
+func (r *rule) object(always []string, optional ...string) (map[string]*rule, bool) {
+	if !r.plain(typeObject) || !r.closed || len(r.props) != len(always)+len(optional) {
 		return nil, false
 	}
-	for _, name := range s.Required {
+	for _, name := range r.required {
 		if !slices.Contains(always, name) {
 			return nil, false
 		}
 	}
 	for _, name := range append(slices.Clip(always), optional...) {
-		if s.Properties[name] == nil {
+		if r.props[name] == nil {
 			return nil, false
 		}
 	}
-	return s.Properties, true
-}
-
-func (rd ruleReader) readString(dst *stringRule, s *jsonschema.Schema) bool {
-	s = rd.deref(s)
-	if !rd.only(s, "Types", "MinLength", "MaxLength", "Pattern", "Format", "Enum") ||
-		!slices.Equal(s.Types, []string{"string"}) {
-		return false
-	}
-	*dst = stringRule{minLen: s.MinLength, maxLen: s.MaxLength, pattern: s.Pattern}
-	if s.Format != "" {
-		// The compiler asserts formats with this same table (Compile registers none of its own).
-		if dst.format = jsonschema.Formats[s.Format]; dst.format == nil {
-			return false
-		}
-	}
-	if s.Enum != nil {
-		dst.enum = make([]string, 0, len(s.Enum))
-		for _, v := range s.Enum {
-			str, ok := v.(string)
-			if !ok {
-				return false
-			}
-			dst.enum = append(dst.enum, str)
-		}
-	}
-	return true
-}
-
-func (rd ruleReader) readInt(dst *intRule, s *jsonschema.Schema) bool {
-	s = rd.deref(s)
-	if !rd.only(s, "Types", "Minimum", "Maximum", "Extensions") || !slices.Equal(s.Types, []string{"integer"}) {
-		return false
-	}
-	for name := range s.Extensions {
-		if name != integerLiteralExt { // an int64 is always written as an integer literal
-			return false
-		}
-	}
-	*dst = intRule{min: math.MinInt64, max: math.MaxInt64}
-	if m := s.Minimum; m != nil {
-		if !m.IsInt() || !m.Num().IsInt64() {
-			return false
-		}
-		dst.min = m.Num().Int64()
-	}
-	if m := s.Maximum; m != nil {
-		if !m.IsInt() || !m.Num().IsInt64() {
-			return false
-		}
-		dst.max = m.Num().Int64()
-	}
-	return true
-}
-
-// deref follows a "$ref" that has nothing but annotations beside it.
-func (rd ruleReader) deref(s *jsonschema.Schema) *jsonschema.Schema {
-	for s != nil && s.Ref != nil && rd.only(s, "Ref") {
-		s = s.Ref
-	}
-	return s
-}
-
-// annotations are the compiled schema's fields that do not constrain a value.
-var annotations = []string{"Location", "Draft", "Title", "Description", "Default", "Comment", "ReadOnly",
-	"WriteOnly", "Examples", "Deprecated"}
-
-// ruleReader reads rules from compiled schemas. blank is a compiled empty schema: its fields hold the
-// library's "not specified" values.
-type ruleReader struct{ blank reflect.Value }
-
-// only reports whether s constrains nothing beyond the named fields of jsonschema.Schema: every other
-// exported field holds its "not specified" value. A field the library adds in a later version counts as
-// a constraint until it is named here, so an upgrade can only turn the fast path off.
-func (rd ruleReader) only(s *jsonschema.Schema, fields ...string) bool {
-	if s == nil {
-		return false
-	}
-	v, b := reflect.ValueOf(s).Elem(), rd.blank
-	t := v.Type()
-	for i := range t.NumField() {
-		f := t.Field(i)
-		if !f.IsExported() || slices.Contains(fields, f.Name) || slices.Contains(annotations, f.Name) {
-			continue
-		}
-		if !reflect.DeepEqual(v.Field(i).Interface(), b.Field(i).Interface()) {
-			return false
-		}
-	}
-	return true
+	return r.props, true
 }

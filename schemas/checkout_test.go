@@ -2,7 +2,6 @@ package schemas
 
 import (
 	"encoding/json"
-	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -10,8 +9,6 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
-
-	"github.com/santhosh-tekuri/jsonschema/v5"
 
 	"github.com/kassehq/kasse/host/payment"
 )
@@ -222,21 +219,8 @@ func TestCheckoutRulesRefuseUnknownSchemas(t *testing.T) {
 			}
 			tc.edit(root)
 			edited, _ := json.Marshal(root)
-			c := jsonschema.NewCompiler()
-			c.Draft = jsonschema.Draft2020
-			c.AssertFormat = true
-			c.RegisterExtension(integerLiteralExt, nil, integerLiteral{})
-			for name, doc := range map[string]string{"checkout.json": string(edited), "blank.json": "{}"} {
-				if err := c.AddResource(BaseURL+name, strings.NewReader(doc)); err != nil {
-					t.Fatal(err)
-				}
-			}
-			sch, err1 := c.Compile(BaseURL + "checkout.json")
-			blank, err2 := c.Compile(BaseURL + "blank.json")
-			if err := errors.Join(err1, err2); err != nil {
-				t.Fatal(err)
-			}
-			rules := readCheckoutRules(sch, blank)
+			sch, blank := compileEdited(t, edited)
+			rules := readCheckoutRules(newRuleReader(blank).rule(sch))
 			if got, want := rules != nil, tc.name == "as embedded"; got != want {
 				t.Fatalf("rules read: %v, want %v", got, want)
 			}
@@ -286,21 +270,7 @@ func BenchmarkValidateCheckoutValue(b *testing.B) {
 // accepts.
 func TestCheckoutDocumentRulesAgreeWithSchema(t *testing.T) {
 	s := compileT(t)
-	sch := s.schemas[Checkout]
-	var docs [][]byte
-	paths, err := filepath.Glob("testdata/checkout/*/*.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range paths {
-		if !strings.HasSuffix(p, ".golden.json") {
-			raw, err := os.ReadFile(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			docs = append(docs, raw)
-		}
-	}
+	docs := testdataBodies(t, Checkout)
 	var accepted [][]byte
 	for _, co := range checkoutCorpus(t) {
 		doc, err := json.Marshal(co)
@@ -361,22 +331,7 @@ func TestCheckoutDocumentRulesAgreeWithSchema(t *testing.T) {
 			trees = append(trees, v)
 		}
 	}
-	agreed, acceptedN := 0, 0
-	for _, v := range trees {
-		var out []Violation
-		if err := checkValue(v, nil, &out); err != nil || len(out) > 0 {
-			continue
-		}
-		want := s.walk(Checkout, sch, v) == nil
-		if got := s.checkout.acceptsDocument(v); got != want {
-			b, _ := json.Marshal(v)
-			t.Fatalf("rules accept %s: %v, the validator: %v", b, got, want)
-		}
-		agreed++
-		if want {
-			acceptedN++
-		}
-	}
+	agreed, acceptedN := rulesAgree(t, s, Checkout, trees)
 	t.Logf("%d documents, %d accepted", agreed, acceptedN)
 	if acceptedN < 1000 || agreed-acceptedN < 1000 {
 		t.Fatalf("the corpus is lopsided: %d of %d accepted", acceptedN, agreed)

@@ -1,13 +1,16 @@
 // Package schemas owns kasse's JSON Schemas (draft 2020-12) for every payload kasse accepts or emits, and
 // their compilation: the canonical checkout, the session the HTTP API returns, the plugin ABI messages, the
-// Vipps eCom callback, the problem document and the merchant config. The *.schema.json files are embedded in
-// the binary and compiled once, at start, into a Set; Set.Validate judges a document against one of them and
-// reports every offending value as a Violation with an RFC 6901 JSON pointer and a message written for the
-// people who sent the document; Set.ValidateCheckout judges a checkout built in Go (a platform adapter's)
-// as Validate judges its encoding, without encoding it when the schema accepts it. The HTTP layer turns a
-// *ValidationError into an RFC 9457 problem+json response; this package does no I/O and knows nothing
-// about HTTP. It also embeds openapi.json, the OpenAPI 3.1 document of kasse's HTTP surface, whose
-// payloads are references to these files (OpenAPI).
+// Vipps eCom callback, the Vipps ePayment webhook event, the problem document and the merchant config. The
+// *.schema.json files are embedded in the binary and compiled once, at start, into a Set; Set.Validate
+// judges a document against one of them and reports every offending value as a Violation with an RFC 6901
+// JSON pointer and a message written for the people who sent the document; Set.ValidateCheckout judges a
+// checkout built in Go (a platform adapter's) as Validate judges its encoding, without encoding it when the
+// schema accepts it. For the documents on request paths (checkouts, callbacks, webhook events) Validate
+// first applies rules read from the compiled schema at Compile, which only ever accept; the validator
+// decides and explains everything else (see rule). The HTTP layer turns a *ValidationError into an RFC
+// 9457 problem+json response; this package does no I/O and knows nothing about HTTP. It also embeds
+// openapi.json, the OpenAPI 3.1 document of kasse's HTTP surface, whose payloads are references to these
+// files (OpenAPI).
 //
 // # Integers
 //
@@ -58,6 +61,8 @@ const (
 	PluginOutput = "plugin-output.schema.json"
 	// VippsEcomCallback is the body of the callback Vipps sends to [callbackPrefix]/v2/payments/{orderId}.
 	VippsEcomCallback = "vipps-ecom-callback.schema.json"
+	// VippsEPaymentWebhook is the body of an ePayment webhook event Vipps delivers.
+	VippsEPaymentWebhook = "vipps-epayment-webhook.schema.json"
 	// Problem is the RFC 9457 problem document kasse answers errors with.
 	Problem = "problem.schema.json"
 	// Config is the merchant config file (host/config).
@@ -100,6 +105,9 @@ type Set struct {
 	schemas map[string]*jsonschema.Schema
 	// docs holds each schema file decoded, by URL, to look up keyword values when explaining a failure.
 	docs map[string]any
+	// rules holds the document rules Validate applies before the validator's walk, by schema name: those
+	// of the schemas ruled names whose rules could be read.
+	rules map[string]*rule
 	// checkout is the Checkout schema's rules for ValidateCheckout; nil when they cannot be read.
 	checkout *checkoutRules
 }
@@ -153,7 +161,19 @@ func Compile() (*Set, error) {
 	if err != nil {
 		return nil, fmt.Errorf("schemas: compile blank schema: %w", err)
 	}
-	set.checkout = readCheckoutRules(set.schemas[Checkout], blank)
+	rd := newRuleReader(blank)
+	set.rules = map[string]*rule{}
+	for _, name := range names {
+		if !ruled(name) {
+			continue
+		}
+		if r := rd.rule(set.schemas[name]); r != nil {
+			set.rules[name] = r
+		}
+	}
+	if r := set.rules[Checkout]; r != nil {
+		set.checkout = readCheckoutRules(r)
+	}
 	return set, nil
 }
 
@@ -229,8 +249,8 @@ func (s *Set) validate(name string, sch *jsonschema.Schema, v any) error {
 	if len(out) > 0 {
 		return &ValidationError{Schema: name, Violations: sortViolations(out)}
 	}
-	if name == Checkout && s.checkout != nil && s.checkout.acceptsDocument(v) {
-		return nil // see ValidateCheckout: the schema's rules, read from it, accept v
+	if r := s.rules[name]; r != nil && r.accepts(v) {
+		return nil // the schema's rules, read from it at Compile, accept v (see rule)
 	}
 	return s.walk(name, sch, v)
 }
