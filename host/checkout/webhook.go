@@ -12,11 +12,8 @@ import (
 	"github.com/kassehq/kasse/host/store"
 	"github.com/kassehq/kasse/host/webhooks"
 	"github.com/kassehq/kasse/plugin/abi"
+	"github.com/kassehq/kasse/schemas"
 )
-
-// SchemaVippsEPaymentWebhook names the JSON Schema of an ePayment webhook event body
-// (schemas/vipps-epayment-webhook.schema.json).
-const SchemaVippsEPaymentWebhook = "vipps-epayment-webhook.schema.json"
 
 // WebhookVerifier authenticates webhook deliveries for a merchant; *webhooks.Manager satisfies it.
 type WebhookVerifier interface {
@@ -78,7 +75,7 @@ func (s *Service) Webhook(ctx context.Context, v WebhookVerifier, merchant strin
 			return s.afterWebhook(ctx, s.repeated(ctx, sess, "webhook "+ev.Name), ev.Name), nil
 		}
 	}
-	if err := s.cfg.Schemas.Validate(SchemaVippsEPaymentWebhook, req.Body); err != nil {
+	if err := s.cfg.Schemas.Validate(schemas.VippsEPaymentWebhook, req.Body); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal(req.Body, &ev); err != nil {
