@@ -178,3 +178,23 @@ func BenchmarkRequest(b *testing.B) {
 		}
 	}
 }
+
+// FuzzDecodeBody holds decodeBody to encoding/json's Decoder with UseNumber on any bytes, seeded with the
+// golden build bodies.
+func FuzzDecodeBody(f *testing.F) {
+	cases, stored := goldenRequests(f)
+	for _, b := range stored {
+		f.Add([]byte(b))
+	}
+	for _, c := range cases {
+		f.Add([]byte(c.req.Body))
+	}
+	f.Add([]byte(`{"a":"\ud800","a":1e400,"b":"\u2028 \xff"} trailing`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		want, werr := referenceDecode(body)
+		got, gerr := decodeBody(body)
+		if (werr == nil) != (gerr == nil) || (werr == nil && !reflect.DeepEqual(got, want)) {
+			t.Fatalf("%q:\nencoding/json %#v, %v\ndecodeBody    %#v, %v", body, want, werr, got, gerr)
+		}
+	})
+}

@@ -145,3 +145,25 @@ func BenchmarkBuildBody(b *testing.B) {
 		}
 	}
 }
+
+// FuzzInject holds the injection with decodeBody and encodeBody to encoding/json on any body and any
+// injected value, seeded with the golden build bodies.
+func FuzzInject(f *testing.F) {
+	for _, b := range goldenBodies(f) {
+		f.Add(b, "tok-3kq9x7mfa2bcdeghijklmnprstvwxyz01")
+	}
+	f.Add([]byte(`{"merchantInfo":{"a":"\ud800","a":1e400,"b":"\u2028 \xff <&>"}}`), "\u2029<\xff")
+	f.Fuzz(func(t *testing.T, body []byte, value string) {
+		raw := bytes.TrimSpace(body)
+		if len(raw) == 0 || raw[0] != '{' || !json.Valid(raw) {
+			return // buildBody refuses these before it decodes
+		}
+		inject := []abi.Injection{{Pointer: "/merchantInfo/authToken", Value: "v"}}
+		values := map[string]string{"v": value}
+		want, werr := injectWith(raw, inject, values, referenceCodec)
+		got, gerr := injectWith(raw, inject, values, codec{decode: decodeBody, encode: encodeBody})
+		if (werr == nil) != (gerr == nil) || (werr != nil && werr.Error() != gerr.Error()) || !bytes.Equal(got, want) {
+			t.Fatalf("%q %q:\nencoding/json %s, %v\nnew           %s, %v", raw, value, want, werr, got, gerr)
+		}
+	})
+}
