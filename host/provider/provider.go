@@ -386,21 +386,20 @@ func decodeBody(raw []byte) (any, bool, error) {
 }
 
 // encodeBody encodes doc as encoding/json's Encoder without HTML escaping does, without the newline.
-// goccy/go-json writes the same bytes (members sorted, U+2028 and U+2029 escaped) for a tree whose
+// goccy/go-json's Marshal writes the same bytes (members sorted, U+2028 and U+2029 escaped) for a tree whose
 // strings are all valid UTF-8 (fast); any other tree takes encoding/json.
 func encodeBody(doc any, fast bool) ([]byte, error) {
-	var buf bytes.Buffer
-	var err error
 	if fast {
-		enc := gojson.NewEncoder(&buf)
-		enc.SetEscapeHTML(false)
-		err = enc.Encode(doc)
-	} else {
-		enc := json.NewEncoder(&buf)
-		enc.SetEscapeHTML(false)
-		err = enc.Encode(doc)
+		b, err := gojson.MarshalWithOption(doc, gojson.DisableHTMLEscape())
+		if err != nil {
+			return nil, fmt.Errorf("request body: %w", err)
+		}
+		return b, nil
 	}
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(doc); err != nil {
 		return nil, fmt.Errorf("request body: %w", err)
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
