@@ -24,7 +24,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
+	gojson "github.com/goccy/go-json"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/kassehq/kasse/host/config"
@@ -333,13 +335,24 @@ func buildBody(req *abi.Request, values map[string]string) ([]byte, error) {
 	if len(req.Inject) == 0 {
 		return raw, nil
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber() // amounts stay exact
-	var doc any
-	if err := dec.Decode(&doc); err != nil {
+	return injectWith(raw, req.Inject, values, codec{decode: decodeBody, encode: encodeBody})
+}
+
+// codec is how injectWith decodes and encodes a body (the tests hold decodeBody and encodeBody to
+// encoding/json).
+type codec struct {
+	decode func(raw []byte) (any, bool, error)
+	encode func(doc any, fast bool) ([]byte, error)
+}
+
+// injectWith writes the injected values into raw (one JSON object) and encodes the result as
+// encoding/json encodes a map: members sorted, no white space, numbers as written, no HTML escaping.
+func injectWith(raw []byte, inject []abi.Injection, values map[string]string, c codec) ([]byte, error) {
+	doc, fast, err := c.decode(raw)
+	if err != nil {
 		return nil, fmt.Errorf("request body: %w", err)
 	}
-	for _, in := range req.Inject {
+	for _, in := range inject {
 		v, ok := values[in.Value]
 		if !ok || v == "" {
 			return nil, fmt.Errorf("inject %s: host value %q is not available", in.Pointer, in.Value)
@@ -347,6 +360,41 @@ func buildBody(req *abi.Request, values map[string]string) ([]byte, error) {
 		if err := setPointer(doc, in.Pointer, v); err != nil {
 			return nil, fmt.Errorf("inject %s: %w", in.Pointer, err)
 		}
+		fast = fast && utf8.ValidString(v)
+	}
+	return c.encode(doc, fast)
+}
+
+// decodeBody decodes raw (valid JSON) as encoding/json's Decoder with UseNumber does (amounts stay
+// exact). A body that is valid UTF-8 takes goccy/go-json, in about a third of the time, and reports fast;
+// any other body, or one goccy refuses, takes encoding/json, which replaces invalid UTF-8 with U+FFFD as
+// it always has.
+func decodeBody(raw []byte) (any, bool, error) {
+	if utf8.Valid(raw) {
+		var doc any
+		dec := gojson.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		if dec.Decode(&doc) == nil {
+			return doc, true, nil
+		}
+	}
+	var doc any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	err := dec.Decode(&doc)
+	return doc, false, err
+}
+
+// encodeBody encodes doc as encoding/json's Encoder without HTML escaping does, without the newline.
+// goccy/go-json's Marshal writes the same bytes (members sorted, U+2028 and U+2029 escaped) for a tree whose
+// strings are all valid UTF-8 (fast); any other tree takes encoding/json.
+func encodeBody(doc any, fast bool) ([]byte, error) {
+	if fast {
+		b, err := gojson.MarshalWithOption(doc, gojson.DisableHTMLEscape())
+		if err != nil {
+			return nil, fmt.Errorf("request body: %w", err)
+		}
+		return b, nil
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
