@@ -126,32 +126,44 @@ func ProfileCalls(t testing.TB, pkg string, warm int, inputs ...[]byte) []CallPr
 	return profiles
 }
 
-var guestProfile = flag.Bool("guestprofile", false, "log the guest function calls of the hot-path golden vectors (ProfileVectors)")
+var guestProfile = flag.Bool("guestprofile", false, "log the guest function calls of each vector ProfileVectors profiles")
 
-// ProfileVectors logs the [CallProfile] of each named golden vector in dir (e.g. "read_capture-partial"),
-// run through the plugin package pkg as ProfileCalls runs it, with its top functions. The vectors' inputs
-// are sent compact, as the host sends them. It skips the test unless go test runs with -guestprofile: the
-// interpreter and the listener make it slow, and it reports rather than checks.
-func ProfileVectors(t *testing.T, pkg, dir string, vectors ...string) {
-	if !*guestProfile {
-		t.Skip("run with -guestprofile")
-	}
-	inputs := make([][]byte, len(vectors))
-	for i, v := range vectors {
-		raw, err := os.ReadFile(filepath.Join(dir, v+".input.json"))
+// AllocBudget is a golden vector and the most guest heap allocations (runtime.mallocgc calls) one call of
+// it may make once the instance is warm.
+type AllocBudget struct {
+	Vector     string
+	MaxMallocs int
+}
+
+// ProfileVectors runs each budget's golden vector in dir (e.g. "read_capture-partial") through the plugin
+// package pkg as ProfileCalls runs it, and fails the test when a call makes more guest heap allocations
+// than its budget: an allocation in a call is what lets the guest's garbage collector land in a call, and
+// counting them is exact where timing them is not. The vectors' inputs are sent compact, as the host
+// sends them. With -guestprofile it also logs each profile's top functions and allocation sites.
+func ProfileVectors(t *testing.T, pkg, dir string, budgets ...AllocBudget) {
+	inputs := make([][]byte, len(budgets))
+	for i, b := range budgets {
+		raw, err := os.ReadFile(filepath.Join(dir, b.Vector+".input.json"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		var in abi.Input
 		if err := json.Unmarshal(raw, &in); err != nil {
-			t.Fatalf("%s: %v", v, err)
+			t.Fatalf("%s: %v", b.Vector, err)
 		}
 		if inputs[i], err = json.Marshal(&in); err != nil {
-			t.Fatalf("%s: %v", v, err)
+			t.Fatalf("%s: %v", b.Vector, err)
 		}
 	}
 	for i, p := range ProfileCalls(t, pkg, 20, inputs...) {
-		t.Logf("%s: %s", vectors[i], p.String(25))
+		b := budgets[i]
+		if *guestProfile {
+			t.Logf("%s: %s", b.Vector, p.String(25))
+		}
+		if p.Mallocs > b.MaxMallocs {
+			t.Errorf("%s: %d guest allocations in one call, budget %d (run with -args -guestprofile for the sites):\n%s",
+				b.Vector, p.Mallocs, b.MaxMallocs, p.String(10))
+		}
 	}
 }
 

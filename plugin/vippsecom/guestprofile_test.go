@@ -6,11 +6,20 @@ import (
 	"github.com/kassehq/kasse/plugin/plugintest"
 )
 
-// TestGuestCallProfile logs where the guest's work goes in each hot-path operation (the vectors of
-// host/checkout's BenchmarkPluginBoundary): go test ./plugin/vippsecom -run GuestCallProfile -v -args -guestprofile
+// TestGuestCallProfile holds each hot-path operation (the vectors of host/checkout's BenchmarkPluginBoundary)
+// to the guest heap allocations it makes now; to see where a call's work goes:
+// go test ./plugin/vippsecom -run GuestCallProfile -v -args -guestprofile
 func TestGuestCallProfile(t *testing.T) {
-	plugintest.ProfileVectors(t, "./plugin/vippsecom", goldenDir, "build_initiate-regular", "read_initiate-ok",
-		"build_capture-partial", "read_capture-partial", "build_refund-partial", "read_refund-partial",
-		"build_cancel-authorized", "read_cancel-after-partial-capture", "read_callback-reserve-express",
-		"read_details-partly-captured", "shipping_options-oslo-norway-postcode")
+	plugintest.ProfileVectors(t, "./plugin/vippsecom", goldenDir,
+		plugintest.AllocBudget{Vector: "build_initiate-regular", MaxMallocs: 1},
+		plugintest.AllocBudget{Vector: "read_initiate-ok", MaxMallocs: 4},
+		plugintest.AllocBudget{Vector: "build_capture-partial", MaxMallocs: 3},
+		plugintest.AllocBudget{Vector: "read_capture-partial", MaxMallocs: 4},
+		plugintest.AllocBudget{Vector: "build_refund-partial", MaxMallocs: 3},
+		plugintest.AllocBudget{Vector: "read_refund-partial", MaxMallocs: 4},
+		plugintest.AllocBudget{Vector: "build_cancel-authorized", MaxMallocs: 3},
+		plugintest.AllocBudget{Vector: "read_cancel-after-partial-capture", MaxMallocs: 4},
+		plugintest.AllocBudget{Vector: "read_callback-reserve-express", MaxMallocs: 5},
+		plugintest.AllocBudget{Vector: "read_details-partly-captured", MaxMallocs: 5},
+		plugintest.AllocBudget{Vector: "shipping_options-oslo-norway-postcode", MaxMallocs: 5})
 }
