@@ -19,11 +19,7 @@ func TestKasseOnReplicatedCluster(t *testing.T) {
 	url := "redis://" + addrs[0] + "?addr=" + strings.Join(addrs[1:], "&addr=")
 	s := newStack(t, stackOptions{env: map[string]string{"KASSE_REDIS_URL": url}})
 
-	id, orderID := s.create(30000)
-	if err := s.sim.Approve(orderID, "91234567"); err != nil {
-		t.Fatal(err)
-	}
-	s.waitState(id, "authorized")
+	id, _ := s.createAuthorized(30000)
 	if res := s.do("POST", "/v1/checkouts/"+id+"/capture", map[string]any{"amount": 10000}); res.status != http.StatusOK {
 		t.Fatalf("capture: %d %s", res.status, res.raw)
 	}

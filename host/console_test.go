@@ -118,11 +118,7 @@ func TestConsoleAccess(t *testing.T) {
 		t.Error("the session cookie holds the token")
 	}
 
-	id, orderID := s.create(49900)
-	if err := s.sim.Approve(orderID, "91234567"); err != nil {
-		t.Fatal(err)
-	}
-	s.waitState(id, "authorized")
+	id, orderID := s.createAuthorized(49900)
 	_, page := cc.send("GET", "/console/payments/"+id, nil)
 	csrf := field(t, csrfField, page)
 	action := "/console/payments/" + id + "/action"

@@ -52,11 +52,7 @@ func TestLostCaptureAnswerIsSettledNotRepeated(t *testing.T) {
 	stores(t, func(t *testing.T, redisURL string) {
 		loser := &answerLoser{next: http.DefaultTransport}
 		s := newStack(t, stackOptions{redisURL: redisURL, transport: loser})
-		id, orderID := s.create(10000)
-		if err := s.sim.Approve(orderID, "91234567"); err != nil {
-			t.Fatal(err)
-		}
-		s.waitState(id, "authorized")
+		id, orderID := s.createAuthorized(10000)
 
 		loser.suffix.Store("/capture")
 		res := s.do("POST", "/v1/checkouts/"+id+"/capture", map[string]any{"amount": 4000}, "Idempotency-Key", "ship-1")
@@ -109,11 +105,7 @@ func TestInDoubtCaptureIsSettledByTheReconciler(t *testing.T) {
 	stores(t, func(t *testing.T, redisURL string) {
 		loser := &answerLoser{next: http.DefaultTransport}
 		s := newStack(t, stackOptions{redisURL: redisURL, transport: loser})
-		id, orderID := s.create(10000)
-		if err := s.sim.Approve(orderID, "91234567"); err != nil {
-			t.Fatal(err)
-		}
-		s.waitState(id, "authorized")
+		id, orderID := s.createAuthorized(10000)
 		loser.suffix.Store("/capture")
 		expectProblem(t, s.do("POST", "/v1/checkouts/"+id+"/capture", nil), http.StatusGatewayTimeout, "")
 		loser.suffix.Store("")
@@ -142,11 +134,7 @@ func TestInDoubtCaptureIsSettledByTheReconciler(t *testing.T) {
 func TestIdempotentReplayOfCaptureTheRest(t *testing.T) {
 	stores(t, func(t *testing.T, redisURL string) {
 		s := newStack(t, stackOptions{redisURL: redisURL})
-		id, orderID := s.create(10000)
-		if err := s.sim.Approve(orderID, "91234567"); err != nil {
-			t.Fatal(err)
-		}
-		s.waitState(id, "authorized")
+		id, orderID := s.createAuthorized(10000)
 		expectProblem(t, s.do("POST", "/v1/checkouts/"+id+"/capture", map[string]any{"amount": 0}), http.StatusBadRequest, "/amount")
 
 		first := s.do("POST", "/v1/checkouts/"+id+"/capture", nil, "Idempotency-Key", "rest-1")
@@ -268,11 +256,7 @@ func TestLostCancelAnswerIsSettledByStatus(t *testing.T) {
 	stores(t, func(t *testing.T, redisURL string) {
 		loser := &answerLoser{next: http.DefaultTransport}
 		s := newStack(t, stackOptions{redisURL: redisURL, transport: loser})
-		id, orderID := s.create(10000)
-		if err := s.sim.Approve(orderID, "91234567"); err != nil {
-			t.Fatal(err)
-		}
-		s.waitState(id, "authorized")
+		id, _ := s.createAuthorized(10000)
 		loser.suffix.Store("/cancel")
 		expectProblem(t, s.do("POST", "/v1/checkouts/"+id+"/cancel", nil), http.StatusGatewayTimeout, "")
 		loser.suffix.Store("")
@@ -330,11 +314,7 @@ func TestStaleStatusDoesNotUndoALaterCapture(t *testing.T) {
 	stores(t, func(t *testing.T, redisURL string) {
 		holder := newAnswerHolder(http.DefaultTransport)
 		s := newStack(t, stackOptions{redisURL: redisURL, transport: holder})
-		id, orderID := s.create(10000)
-		if err := s.sim.Approve(orderID, "91234567"); err != nil {
-			t.Fatal(err)
-		}
-		s.waitState(id, "authorized")
+		id, orderID := s.createAuthorized(10000)
 		holder.armed.Store("/details")
 		if res := s.do("POST", "/v1/checkouts/"+id+"/capture", map[string]any{"amount": 4000}); res.status != http.StatusOK {
 			t.Fatalf("first capture: %d %s", res.status, res.raw)
@@ -407,11 +387,7 @@ func portalCapture(t *testing.T, simURL, orderID string, amount int64) {
 func TestMoneyMovedOutsideKasseIsFound(t *testing.T) {
 	stores(t, func(t *testing.T, redisURL string) {
 		s := newStack(t, stackOptions{redisURL: redisURL})
-		id, orderID := s.create(10000)
-		if err := s.sim.Approve(orderID, "91234567"); err != nil {
-			t.Fatal(err)
-		}
-		s.waitState(id, "authorized")
+		id, orderID := s.createAuthorized(10000)
 		portalCapture(t, s.simURL, orderID, 10000)
 		res := s.waitState(id, "captured")
 		expectAmounts(t, res, "state=captured amount=10000 authorized=10000 captured=10000 refunded=0")

@@ -61,11 +61,7 @@ func TestPayCaptureRefund(t *testing.T) {
 func TestCancelBeforeCapture(t *testing.T) {
 	stores(t, func(t *testing.T, redisURL string) {
 		s := newStack(t, stackOptions{redisURL: redisURL})
-		id, orderID := s.create(15000)
-		if err := s.sim.Approve(orderID, "91234567"); err != nil {
-			t.Fatal(err)
-		}
-		s.waitState(id, "authorized")
+		id, _ := s.createAuthorized(15000)
 		res := s.do("POST", "/v1/checkouts/"+id+"/cancel", nil)
 		if res.status != http.StatusOK {
 			t.Fatalf("cancel: %d %s", res.status, res.raw)
@@ -127,12 +123,7 @@ func TestLostCallbackIsReconciled(t *testing.T) {
 func TestSameCallbackTenTimesAppliesOnce(t *testing.T) {
 	stores(t, func(t *testing.T, redisURL string) {
 		s := newStack(t, stackOptions{redisURL: redisURL})
-		s.sim.SetCallbackMode(vippssimDrop)
-		id, orderID := s.create(15000)
-		if err := s.sim.Approve(orderID, "91234567"); err != nil {
-			t.Fatal(err)
-		}
-		cb := lastCallback(t, s, orderID)
+		id, cb := s.approvedUndelivered(15000)
 		var wg sync.WaitGroup
 		statuses := make([]int, 10)
 		for i := range statuses {
@@ -168,12 +159,7 @@ func TestSameCallbackTenTimesAppliesOnce(t *testing.T) {
 func TestCallbackWithWrongTokenChangesNothing(t *testing.T) {
 	stores(t, func(t *testing.T, redisURL string) {
 		s := newStack(t, stackOptions{redisURL: redisURL})
-		s.sim.SetCallbackMode(vippssimDrop)
-		id, orderID := s.create(15000)
-		if err := s.sim.Approve(orderID, "91234567"); err != nil {
-			t.Fatal(err)
-		}
-		cb := lastCallback(t, s, orderID)
+		id, cb := s.approvedUndelivered(15000)
 		before := s.get(id)
 		for _, auth := range []string{"", "wrong-token", cb.Header.Get("Authorization") + "x", "Bearer nope"} {
 			req, _ := http.NewRequest("POST", cb.URL, bytes.NewReader(cb.Body))
@@ -214,12 +200,7 @@ func countEvents(res result, to string) int {
 func TestRepeatedCallbackIsNotReadAgain(t *testing.T) {
 	stores(t, func(t *testing.T, redisURL string) {
 		s := newStack(t, stackOptions{redisURL: redisURL})
-		s.sim.SetCallbackMode(vippssimDrop)
-		id, orderID := s.create(15000)
-		if err := s.sim.Approve(orderID, "91234567"); err != nil {
-			t.Fatal(err)
-		}
-		cb := lastCallback(t, s, orderID)
+		id, cb := s.approvedUndelivered(15000)
 		send := func(body []byte, auth string) int {
 			t.Helper()
 			req, _ := http.NewRequest("POST", cb.URL, bytes.NewReader(body))

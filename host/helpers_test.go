@@ -16,8 +16,32 @@ import (
 
 const vippssimDrop = vippssim.CallbackDrop
 
+// createAuthorized creates a checkout of amount, has the customer approve it at the simulator and waits
+// until kasse has it authorized; it returns the session id and the Vipps orderId.
+func (s *stack) createAuthorized(amount int64) (id, orderID string) {
+	s.t.Helper()
+	id, orderID = s.create(amount)
+	if err := s.sim.Approve(orderID, "91234567"); err != nil {
+		s.t.Fatal(err)
+	}
+	s.waitState(id, "authorized")
+	return id, orderID
+}
+
+// approvedUndelivered creates a checkout of amount, has the customer approve it at the simulator with its
+// callbacks dropped, and returns the session id and the callback Vipps would have sent.
+func (s *stack) approvedUndelivered(amount int64) (string, vippssim.DeliveredCallback) {
+	s.t.Helper()
+	s.sim.SetCallbackMode(vippssimDrop)
+	id, orderID := s.create(amount)
+	if err := s.sim.Approve(orderID, "91234567"); err != nil {
+		s.t.Fatal(err)
+	}
+	return id, lastCallback(s.t, s, orderID)
+}
+
 // lastCallback waits for the simulator to have produced a callback for orderID (sent or dropped).
-func lastCallback(t *testing.T, s *stack, orderID string) vippssim.DeliveredCallback {
+func lastCallback(t testing.TB, s *stack, orderID string) vippssim.DeliveredCallback {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {

@@ -62,11 +62,7 @@ next:
 // queues, the reconciler, and the Go and process collectors.
 func TestMetrics(t *testing.T) {
 	s := newStack(t, stackOptions{})
-	id, orderID := s.create(49900)
-	if err := s.sim.Approve(orderID, "91234567"); err != nil {
-		t.Fatal(err)
-	}
-	s.waitState(id, "authorized")
+	id, _ := s.createAuthorized(49900)
 	if res := s.do("POST", "/v1/checkouts/"+id+"/capture", map[string]any{"amount": 1000}); res.status != http.StatusOK {
 		t.Fatalf("capture: %d %s", res.status, res.raw)
 	}

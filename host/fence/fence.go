@@ -14,17 +14,14 @@
 package fence
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
-	gojson "github.com/goccy/go-json"
-
+	"github.com/kassehq/kasse/host/internal/jsonvalue"
 	"github.com/kassehq/kasse/plugin/abi"
 )
 
@@ -233,24 +230,11 @@ func requestWith(in *abi.Input, req *abi.Request, decode func([]byte) (any, erro
 	return nil
 }
 
-// decodeBody decodes the first JSON value of body into what encoding/json's Decoder with UseNumber gives
-// (maps, slices, strings, json.Number, bools, nil), or fails where it fails. goccy/go-json decodes a
-// body that is valid UTF-8 in about a third of the time; any other body, or one goccy refuses, is decoded
-// by encoding/json, whose error (any error means "not JSON") or value stands.
+// decodeBody decodes the first JSON value of body as encoding/json's Decoder with UseNumber does (see
+// jsonvalue.Decode); any error means "not JSON".
 func decodeBody(body []byte) (any, error) {
-	if utf8.Valid(body) {
-		var doc any
-		dec := gojson.NewDecoder(bytes.NewReader(body))
-		dec.UseNumber()
-		if dec.Decode(&doc) == nil {
-			return doc, nil
-		}
-	}
-	var doc any
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	err := dec.Decode(&doc)
-	return doc, err
+	v, _, err := jsonvalue.Decode(body)
+	return v, err
 }
 
 // checkURLs refuses a string in the body that holds a URL which does not start with one kasse decided.

@@ -262,26 +262,7 @@ func TestCallerGetsReplacementPastAcquireTimeout(t *testing.T) {
 	if st := p.Stats(); st.InstancesLive != 0 || st.InstancesStarting != 1 {
 		t.Fatalf("after the trap: stats %+v, want no instance live and one starting", st)
 	}
-	done := make(chan error, 1)
-	go func() {
-		out, err := p.Call(ctx, opInput("ping"))
-		if err == nil && string(out) != `{"ok":true}` {
-			err = fmt.Errorf("output %s", out)
-		}
-		done <- err
-	}()
-	deadline := time.Now().Add(hangGuard)
-	for p.Stats().WaitedPastTimeout == 0 {
-		select {
-		case err := <-done:
-			t.Fatalf("the caller did not wait for the replacement: %v", err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the caller never waited past its acquire timeout")
-		}
-		runtime.Gosched()
-	}
+	done := callWaitingPastTimeout(ctx, t, p, opInput("ping"), `{"ok":true}`, "the replacement")
 	close(hold)
 	if err := <-done; err != nil {
 		t.Fatalf("call while the replacement started: %v", err)
@@ -351,10 +332,25 @@ func TestCallerWaitsForYield(t *testing.T) {
 	case <-time.After(hangGuard):
 		t.Fatal("no yield after 16 calls")
 	}
+	done := callWaitingPastTimeout(ctx, t, p, echoInput("during-yield", 1), echoWant("during-yield", 1), "the yielding instance")
+	close(hold)
+	if err := <-done; err != nil {
+		t.Fatalf("call during the yield: %v", err)
+	}
+	if st := p.Stats(); st.InstancesLive != 1 || len(st.Failures) != 0 {
+		t.Fatalf("stats %+v, want 1 instance and no failure", st)
+	}
+}
+
+// callWaitingPastTimeout starts a call of input in the background and returns once the pool reports a
+// caller that waited past its acquire timeout for an instance on its way (what); the call's outcome, an
+// error unless it returned want, arrives on the channel.
+func callWaitingPastTimeout(ctx context.Context, t *testing.T, p *plugins.Plugin, input []byte, want, what string) <-chan error {
+	t.Helper()
 	done := make(chan error, 1)
 	go func() {
-		out, err := p.Call(ctx, echoInput("during-yield", 1))
-		if err == nil && string(out) != echoWant("during-yield", 1) {
+		out, err := p.Call(ctx, input)
+		if err == nil && string(out) != want {
 			err = fmt.Errorf("output %s", out)
 		}
 		done <- err
@@ -363,7 +359,7 @@ func TestCallerWaitsForYield(t *testing.T) {
 	for p.Stats().WaitedPastTimeout == 0 {
 		select {
 		case err := <-done:
-			t.Fatalf("the caller did not wait for the yielding instance: %v", err)
+			t.Fatalf("the caller did not wait for %s: %v", what, err)
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -371,11 +367,5 @@ func TestCallerWaitsForYield(t *testing.T) {
 		}
 		runtime.Gosched()
 	}
-	close(hold)
-	if err := <-done; err != nil {
-		t.Fatalf("call during the yield: %v", err)
-	}
-	if st := p.Stats(); st.InstancesLive != 1 || len(st.Failures) != 0 {
-		t.Fatalf("stats %+v, want 1 instance and no failure", st)
-	}
+	return done
 }

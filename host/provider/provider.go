@@ -31,6 +31,7 @@ import (
 
 	"github.com/kassehq/kasse/host/config"
 	"github.com/kassehq/kasse/host/internal/httpclient"
+	"github.com/kassehq/kasse/host/internal/jsonvalue"
 	"github.com/kassehq/kasse/plugin/abi"
 )
 
@@ -365,25 +366,9 @@ func injectWith(raw []byte, inject []abi.Injection, values map[string]string, c 
 	return c.encode(doc, fast)
 }
 
-// decodeBody decodes raw (valid JSON) as encoding/json's Decoder with UseNumber does (amounts stay
-// exact). A body that is valid UTF-8 takes goccy/go-json, in about a third of the time, and reports fast;
-// any other body, or one goccy refuses, takes encoding/json, which replaces invalid UTF-8 with U+FFFD as
-// it always has.
-func decodeBody(raw []byte) (any, bool, error) {
-	if utf8.Valid(raw) {
-		var doc any
-		dec := gojson.NewDecoder(bytes.NewReader(raw))
-		dec.UseNumber()
-		if dec.Decode(&doc) == nil {
-			return doc, true, nil
-		}
-	}
-	var doc any
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	err := dec.Decode(&doc)
-	return doc, false, err
-}
+// decodeBody decodes raw (valid JSON) as encoding/json's Decoder with UseNumber does, amounts exact (see
+// jsonvalue.Decode); fast says goccy/go-json decoded it, so that encodeBody may encode with it too.
+func decodeBody(raw []byte) (any, bool, error) { return jsonvalue.Decode(raw) }
 
 // encodeBody encodes doc as encoding/json's Encoder without HTML escaping does, without the newline.
 // goccy/go-json's Marshal writes the same bytes (members sorted, U+2028 and U+2029 escaped) for a tree whose

@@ -44,6 +44,34 @@ func GoldenBodies(t testing.TB, pattern string) [][]byte {
 	return bodies
 }
 
+// CheckFastReads runs checkAll (each fast reader held to the general one on a body, reporting which
+// accepted it) on every body and every mutation of it for keys, logs the counts, and fails when a reader
+// accepted fewer than 100 documents: a reader that falls back on everything tests nothing.
+func CheckFastReads(t *testing.T, bodies [][]byte, keys []string, checkAll func(testing.TB, []byte) []bool) {
+	t.Helper()
+	var docs, accepted int
+	var perReader []int
+	for _, body := range bodies {
+		for _, m := range Mutations(body, keys) {
+			docs++
+			oks := checkAll(t, m)
+			perReader = append(perReader, make([]int, len(oks)-len(perReader))...)
+			for i, ok := range oks {
+				if ok {
+					accepted++
+					perReader[i]++
+				}
+			}
+		}
+	}
+	t.Logf("%d documents, %d fast reads (by reader %v)", docs, accepted, perReader)
+	for i, n := range perReader {
+		if n < 100 {
+			t.Errorf("reader %d: only %d fast reads", i, n)
+		}
+	}
+}
+
 // Mutations returns body changed in the ways a fast reader must notice, for each of keys it holds: cut
 // short, keys in other case, repeated members, values of other types, escapes, white space.
 func Mutations(body []byte, keys []string) [][]byte {

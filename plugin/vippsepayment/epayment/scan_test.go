@@ -16,8 +16,6 @@ func goldenBodies(t testing.TB) [][]byte {
 	return plugintest.GoldenBodies(t, "../testdata/golden/*.input.json")
 }
 
-func mutations(body []byte) [][]byte { return plugintest.Mutations(body, fastReadKeys) }
-
 // sameAsEncodingJSON checks that where read accepts body, encoding/json decodes it into the same value.
 func sameAsEncodingJSON[T any](t testing.TB, body []byte, read func(*sdk.Scanner, *T) error) bool {
 	return plugintest.SameAsGeneral(t, body, read, decodeObject)
@@ -35,27 +33,7 @@ func checkAllReaders(t testing.TB, body []byte) []bool {
 // TestFastDecodeMatchesEncodingJSON holds the sdk.Scanner readers to encoding/json on every golden body
 // and many mutations of each: what the fast path accepts decodes to the same value.
 func TestFastDecodeMatchesEncodingJSON(t *testing.T) {
-	var docs, accepted int
-	var perReader []int
-	for _, body := range goldenBodies(t) {
-		for _, m := range mutations(body) {
-			docs++
-			oks := checkAllReaders(t, m)
-			perReader = append(perReader, make([]int, len(oks)-len(perReader))...)
-			for i, ok := range oks {
-				if ok {
-					accepted++
-					perReader[i]++
-				}
-			}
-		}
-	}
-	t.Logf("%d documents, %d fast reads (by reader %v)", docs, accepted, perReader)
-	for i, n := range perReader {
-		if n < 100 {
-			t.Errorf("reader %d: only %d fast reads", i, n)
-		}
-	}
+	plugintest.CheckFastReads(t, goldenBodies(t), fastReadKeys, checkAllReaders)
 }
 
 // FuzzFastDecode holds the fast readers to encoding/json on any input.
