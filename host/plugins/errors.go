@@ -10,8 +10,8 @@ type ErrorKind string
 
 // Kinds of CallError.
 const (
-	// KindTimeout: the call's deadline passed (or the caller's context was cancelled) while the guest ran.
-	// The instance was discarded.
+	// KindTimeout: the call timeout passed while the guest ran (the caller's context does not stop a
+	// running guest; see Plugin.Call). The instance was discarded.
 	KindTimeout ErrorKind = "timeout"
 	// KindTrap: the guest trapped (unreachable, out-of-bounds access, stack overflow, the Go runtime
 	// aborting). The instance was discarded.
@@ -23,8 +23,8 @@ const (
 	KindInputTooLarge ErrorKind = "input_too_large"
 	// KindOutputTooLarge: the output exceeds the configured maximum. The instance was discarded.
 	KindOutputTooLarge ErrorKind = "output_too_large"
-	// KindBusy: no instance became free within the acquire timeout or before the context ended, or the
-	// plugin is closed. The guest was not called.
+	// KindBusy: no instance became free within the acquire timeout, or the caller's context ended before
+	// the guest started, or the plugin is closed. The guest was not called.
 	KindBusy ErrorKind = "busy"
 	// KindABI: the guest broke the ABI (a buffer outside its memory, an empty or non-JSON output, a wrong
 	// ABI version). The instance was discarded.

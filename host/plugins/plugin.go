@@ -149,9 +149,17 @@ func (p *Plugin) Stats() Stats {
 
 // Call sends input (one abi.Input as JSON) to the plugin and returns its output (one abi.Output as JSON),
 // copied out of the guest. It waits up to the acquire timeout for a free instance, honouring ctx, and runs
-// the guest under the call timeout (or ctx's deadline, if sooner). Every failure is a *CallError; after a
-// timeout, trap, exit, oversized output or ABI violation the instance is discarded and its place freed
-// (pool.go says when a replacement starts).
+// the guest under the call timeout. Every failure is a *CallError; after a timeout, trap, exit, oversized
+// output or ABI violation the instance is discarded and its place freed (pool.go says when a replacement
+// starts).
+//
+// Once the guest runs, ctx no longer stops it: a call takes microseconds to a few milliseconds and the call
+// timeout bounds it anyway, while stopping a guest costs its instance (nothing survives a stopped guest, and a
+// new instance takes milliseconds of CPU to start). Stopped for every caller that gave up (a client that hung
+// up, a request deadline), a wave of disconnects under load would multiply the load, and each stop would
+// count as a timeout against the plugin version (host/upgrade rolls a version back on its failure rate) for
+// what was the caller's doing. A caller whose ctx ended before the guest started gets KindBusy and the
+// instance serves the next caller.
 func (p *Plugin) Call(ctx context.Context, input []byte) ([]byte, error) {
 	p.calls.Add(1)
 	cfg := p.r.cfg.limitsFor(ctx)
@@ -163,6 +171,10 @@ func (p *Plugin) Call(ctx context.Context, input []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := ctx.Err(); err != nil { // gave up as it got the instance: nothing ran, the instance is as it was
+		p.put(in)
+		return nil, p.fail("", KindBusy, fmt.Errorf("the context ended before the call: %w", err))
+	}
 	busy := p.inFlight.Add(1)
 	defer p.inFlight.Add(-1)
 	for {
@@ -171,7 +183,7 @@ func (p *Plugin) Call(ctx context.Context, input []byte) ([]byte, error) {
 			break
 		}
 	}
-	out, export, kind, err := in.call(ctx, input, cfg)
+	out, export, kind, err := in.call(context.WithoutCancel(ctx), input, cfg)
 	if mem := in.mod.Memory(); mem != nil {
 		pages := mem.Size() / 65536
 		p.memPages.Add(int64(pages) - int64(in.pages))

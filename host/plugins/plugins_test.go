@@ -208,7 +208,27 @@ func TestCallErrors(t *testing.T) {
 			cancel()
 		}()
 		_, err := spin.Call(cctx, []byte(`{}`))
-		expect(t, err, plugins.KindTimeout, "plugins: plugin[spin]@1.0.0 export[kasse_call]: timeout: guest stopped: context canceled")
+		// The guest is stopped by the call timeout, not by the caller: its context ended first.
+		expect(t, err, plugins.KindTimeout, "plugins: plugin[spin]@1.0.0 export[kasse_call]: timeout: guest stopped: context deadline exceeded")
+		if cctx.Err() == nil {
+			t.Fatal("the caller's context was not cancelled while the guest ran")
+		}
+	})
+
+	t.Run("caller gave up before the call", func(t *testing.T) {
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		_, err := ok.Call(cctx, []byte(`{}`))
+		expect(t, err, plugins.KindBusy, "plugins: plugin[ok]@1.0.0: busy: the context ended before the call: context canceled")
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("%v does not wrap context.Canceled", err)
+		}
+		if out, err := ok.Call(ctx, []byte(`{}`)); err != nil || string(out) != `{"ok":true}` {
+			t.Fatalf("next call: %q, %v", out, err)
+		}
+		if st := ok.Stats(); st.Replaced != 0 || st.InstancesLive != 1 {
+			t.Fatalf("stats %+v: the instance was replaced", st)
+		}
 	})
 
 	t.Run("closed", func(t *testing.T) {
