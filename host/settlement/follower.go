@@ -605,7 +605,7 @@ func (f *Follower) payout(ctx context.Context, merchant, ledger string, p Entry,
 }
 
 // overdue returns the merchant's sessions that have awaited the ledger for PayoutDelay or longer, as
-// stored now. An id whose session is gone (expired) is dropped from the index.
+// stored now. An id whose session is gone (expired) or does not await the ledger is dropped from the index.
 func (f *Follower) overdue(ctx context.Context, merchant string) ([]*payment.Session, error) {
 	ids, err := f.st.AwaitingSettlement(ctx, merchant, f.now().Add(-f.cfg.PayoutDelay))
 	if err != nil {
@@ -614,19 +614,17 @@ func (f *Follower) overdue(ctx context.Context, merchant string) ([]*payment.Ses
 	var out []*payment.Session
 	for _, id := range ids {
 		s, err := f.cfg.Store.Get(ctx, id)
-		if errors.Is(err, store.ErrNotFound) {
-			if err := f.st.DropAwaitingSettlement(ctx, merchant, id); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		if err != nil {
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return nil, err
 		}
-		// The index follows the session's writes; a session read here that no longer awaits the ledger
-		// was settled after the index was read.
-		if s.Merchant == merchant && s.AwaitsSettlement() {
+		if err == nil && s.Merchant == merchant && s.AwaitsSettlement() {
 			out = append(out, s)
+			continue
+		}
+		// Expired, or settled since the index was read, or an entry an older version's write left behind:
+		// the store removes it only if the stored session does not await the ledger.
+		if err := f.st.DropAwaitingSettlement(ctx, merchant, id); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil

@@ -687,3 +687,47 @@ func TestLegacyExpectationsAdopted(t *testing.T) {
 		t.Errorf("the legacy set is still there (%d, %v)", n, err)
 	}
 }
+
+// TestStaleEntryDropped: an entry whose session no longer awaits the ledger, left by a write that did not
+// keep the index (an older version's, during an upgrade), is not reported and is dropped by the follower;
+// a session that still awaits it stays.
+func TestStaleEntryDropped(t *testing.T) {
+	ctx := t.Context()
+	prefix := fmt.Sprintf("kasse:settle%d:", prefixes.Add(1))
+	st, err := store.NewRedis(ctx, redisURL, store.RedisOptions{KeyPrefix: prefix, AwaitingSettlement: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	old, err := store.NewRedis(ctx, redisURL, store.RedisOptions{KeyPrefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = old.Close() })
+	captured(t, st, "s16", "purchase-16", 5000, 0)
+	captured(t, st, "s17", "purchase-17", 7000, 0)
+	// The older version records the ledger's capture of s17 without touching the index.
+	if _, err := old.Update(ctx, "s17", func(s *payment.Session) (bool, error) {
+		s.Settlement = &payment.Settlement{Captured: 7000, Net: 7000}
+		return true, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2022, 10, 1, 12, 0, 0, 0, time.UTC) // captured's time
+	if ids, err := st.AwaitingSettlement(ctx, "m1", at); err != nil || !slices.Equal(ids, []string{"s16", "s17"}) {
+		t.Fatalf("awaiting the ledger before the round: %q, %v; want [s16 s17]", ids, err)
+	}
+	src := &ledger{}
+	guideDay(src)
+	mm := &mismatches{}
+	f := newFollower(t, st, src, "a", mm, func() time.Time { return at.Add(49 * time.Hour) })
+	if err := f.Sync(ctx, "m1"); err != nil {
+		t.Fatal(err)
+	}
+	if n := mm.get(settlement.MismatchMissing); n != 1 {
+		t.Errorf("missing-from-ledger reported %d times, want 1 (s16)", n)
+	}
+	if ids, err := st.AwaitingSettlement(ctx, "m1", at); err != nil || !slices.Equal(ids, []string{"s16"}) {
+		t.Errorf("awaiting the ledger after the round: %q, %v; want [s16]", ids, err)
+	}
+}

@@ -735,7 +735,7 @@ func (m *Memory) DropAwaitingSettlement(_ context.Context, merchant, id string) 
 	if m.closed {
 		return fmt.Errorf("store: drop awaiting settlement[%s]: %w", id, errClosed)
 	}
-	if _, live := m.liveLocked(id); !live {
+	if e, live := m.liveLocked(id); !live || e.s.Merchant != merchant || !e.s.AwaitsSettlement() {
 		delete(m.awaiting[merchant], id)
 	}
 	return nil

@@ -139,11 +139,27 @@ func (r *Redis) LedgerDates(ctx context.Context, ledger string) ([]string, error
 	return dates, nil
 }
 
+// awaitsLua defines awaits(raw, merchant): whether the stored session JSON raw is merchant's and awaits
+// the ledger (payment.Session.AwaitsSettlement: captured more than its settlement's captures). The
+// scripts that index or unindex a session outside its own writes decide with it, atomically with the
+// stored session, so that they can never undo a write made in the meantime.
+const awaitsLua = `
+local function awaits(raw, merchant)
+  if not raw then return false end
+  local ok, t = pcall(cjson.decode, raw)
+  if not ok or type(t) ~= 'table' or t['merchant'] ~= merchant then return false end
+  local captured = tonumber(t['capturedAmount']) or 0
+  local settled = 0
+  if type(t['settlement']) == 'table' then settled = tonumber(t['settlement']['captured']) or 0 end
+  return captured > 0 and settled < captured
+end
+`
+
 // dropAwaitingScript: KEYS[1] session key, KEYS[2] the merchant's index of sessions awaiting the
-// ledger (one slot: the session's partition); ARGV[1] session id. Removes the id unless the session
-// exists, so that a write that made it await the ledger again a moment ago is not undone.
-const dropAwaitingScript = `
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+// ledger (one slot: the session's partition); ARGV[1] session id, ARGV[2] merchant. Removes the id
+// unless the stored session is the merchant's and awaits the ledger.
+const dropAwaitingScript = awaitsLua + `
+if awaits(redis.call('GET', KEYS[1]), ARGV[2]) then return 0 end
 return redis.call('ZREM', KEYS[2], ARGV[1])
 `
 
@@ -179,7 +195,7 @@ func (r *Redis) AwaitingSettlement(ctx context.Context, merchant string, since t
 // DropAwaitingSettlement implements Settlements.DropAwaitingSettlement.
 func (r *Redis) DropAwaitingSettlement(ctx context.Context, merchant, id string) error {
 	keys := []string{r.sessionKey(id), r.awaitingKey(partitionOf(id), merchant)}
-	if err := r.write(ctx, dropAwaitingRedisScript, keys, id).Err(); err != nil && !errors.Is(err, redis.Nil) {
+	if err := r.write(ctx, dropAwaitingRedisScript, keys, id, merchant).Err(); err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("store: drop awaiting settlement[%s]: %w", id, err)
 	}
 	return nil
@@ -190,19 +206,11 @@ func (r *Redis) IndexesAwaitingSettlement() bool { return r.awaiting }
 
 // adoptScript: KEYS[1] session key, KEYS[2] the merchant's index of sessions awaiting the ledger (the
 // session's slot); ARGV[1] session id, ARGV[2] since (Unix microseconds), ARGV[3] merchant. Indexes the
-// session if it exists, is the merchant's and awaits the ledger (payment.Session.AwaitsSettlement, read
-// from the stored JSON), keeping an earlier time already indexed; checked in the script so that a write
-// that settled the session in the meantime cannot be undone.
-const adoptScript = `
-local s = redis.call('GET', KEYS[1])
-if not s then return 0 end
-local ok, t = pcall(cjson.decode, s)
-if not ok or type(t) ~= 'table' or t['merchant'] ~= ARGV[3] then return 0 end
-local captured = tonumber(t['capturedAmount']) or 0
-local settled = 0
-if type(t['settlement']) == 'table' then settled = tonumber(t['settlement']['captured']) or 0 end
-if captured > 0 and settled < captured then return redis.call('ZADD', KEYS[2], 'NX', ARGV[2], ARGV[1]) end
-return 0
+// session if it is the merchant's and awaits the ledger (awaitsLua), keeping an earlier time already
+// indexed.
+const adoptScript = awaitsLua + `
+if not awaits(redis.call('GET', KEYS[1]), ARGV[3]) then return 0 end
+return redis.call('ZADD', KEYS[2], 'NX', ARGV[2], ARGV[1])
 `
 
 var adoptRedisScript = redis.NewScript(adoptScript)

@@ -48,11 +48,13 @@ type Settlements interface {
 	// written by Create and Update in the same atomic step as the session: a session enters it, scored
 	// by its UpdatedAt, with the write that makes it await the ledger (a capture), keeps that time while
 	// it goes on awaiting (a further capture), and leaves it with the write that makes it stop (the
-	// ledger's captures caught up, or the merchant changed). An id whose session has expired or been
-	// removed since may still be listed; DropAwaitingSettlement removes it.
+	// ledger's captures caught up, or the merchant changed). An id whose session has expired since, or
+	// no longer awaits the ledger, may still be listed; DropAwaitingSettlement removes it.
 	AwaitingSettlement(ctx context.Context, merchant string, since time.Time) ([]string, error)
-	// DropAwaitingSettlement removes id from merchant's index if its session no longer exists; a session
-	// that exists is left as its own writes keep it. Dropping an id that is not listed is not an error.
+	// DropAwaitingSettlement removes id from merchant's index unless its stored session is merchant's and
+	// awaits the ledger (decided atomically with the stored session, so a concurrent capture is not
+	// undone): for an expired session, or an entry a write that did not keep the index left behind (an
+	// older kasse version's, during an upgrade). Dropping an id that is not listed is not an error.
 	DropAwaitingSettlement(ctx context.Context, merchant, id string) error
 	// IndexesAwaitingSettlement reports whether this store's session writes keep the index that
 	// AwaitingSettlement reads (Memory: always; Redis: with RedisOptions.AwaitingSettlement).
