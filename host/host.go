@@ -242,8 +242,10 @@ func (s *Server) openStore(ctx context.Context, cfg *config.Config, opts Options
 		return fmt.Errorf("host: %w", err)
 	}
 	s.closeRedis = client.Close
+	// With settlement on, every session write keeps the index of captures awaiting the ledger, which
+	// the follower reads (the memory store always keeps it).
 	rs, err := store.NewRedisFromClient(client, store.RedisOptions{WaitReplicas: rc.WaitReplicas,
-		WaitTimeout: time.Duration(rc.WaitTimeout)})
+		WaitTimeout: time.Duration(rc.WaitTimeout), AwaitingSettlement: cfg.Settlement.Enabled})
 	if err != nil {
 		return fmt.Errorf("host: %w", err)
 	}
@@ -347,15 +349,10 @@ func (s *Server) startService(cfg *config.Config, set *schemas.Set, opts Options
 	return nil
 }
 
-// onCheckoutChange counts state transitions and tells the settlement follower about captures: a
-// capture is expected on the ledger by the payout delay, and reported if it is not.
-func (s *Server) onCheckoutChange(ctx context.Context, before, after *payment.Session) {
+// onCheckoutChange counts state transitions. (A capture needs no word to the settlement follower: the
+// store indexes it as awaiting the ledger in the capture's own write.)
+func (s *Server) onCheckoutChange(_ context.Context, before, after *payment.Session) {
 	s.countTransition(before, after)
-	if s.Settlement != nil && before != nil && after.CapturedAmount > before.CapturedAmount {
-		if err := s.Settlement.Expect(ctx, after); err != nil {
-			s.log.Warn("settlement: note a capture", "session", after.ID, "err", err)
-		}
-	}
 }
 
 // startSettlement builds the settlement follower when settlement.enabled is on (read at start). Its

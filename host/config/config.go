@@ -81,7 +81,10 @@ type Log struct {
 // Settlement configures the settlement follower (host/settlement), which reads each merchant's ledger
 // through the Vipps Report API and matches it to the checkouts.
 type Settlement struct {
-	// Enabled turns the follower on. Default false.
+	// Enabled turns the follower on, and with it the store's index of captured sessions awaiting the
+	// ledger, written with each capture (store.RedisOptions.AwaitingSettlement). Set it alike on every
+	// instance that shares a store: captures written by an instance with it off are not expected on the
+	// ledger. Default false.
 	Enabled bool `json:"enabled,omitempty"`
 	// PollInterval is how often each merchant's ledger feeds are read. Default 1m.
 	PollInterval Duration `json:"pollInterval,omitempty"`

@@ -45,3 +45,11 @@ func (st *Settlement) Clone() *Settlement {
 	c.Entries = slices.Clone(st.Entries)
 	return &c
 }
+
+// AwaitsSettlement reports whether money kasse captured for the session is not (yet) all on the
+// merchant's ledger: it captured something and the ledger's captures for it add up to less. The stores
+// keep an index of the sessions for which this holds (store.Settlements.AwaitingSettlement), written
+// with the session, so that a capture is expected on the ledger by the same write that records it.
+func (s *Session) AwaitsSettlement() bool {
+	return s.CapturedAmount > 0 && (s.Settlement == nil || s.Settlement.Captured < s.CapturedAmount)
+}

@@ -5,9 +5,16 @@
 //
 // It reads the ledger through a Source (the checkout service, which runs the plugin's report operations
 // and sends their requests); it never calls the provider itself and never changes a session's payment
-// state or amounts. Its shared state (the follower lease, the feed cursors, the entries, the captured
-// sessions waiting for the ledger) lives in the store (store.Settlements), so several kasse instances
-// share one follower per merchant and a restart resumes where the last page was recorded.
+// state or amounts. Its shared state (the follower lease, the feed cursors, the entries) lives in the
+// store (store.Settlements), so several kasse instances share one follower per merchant and a restart
+// resumes where the last page was recorded.
+//
+// Which captures it expects on the ledger it does not write itself: the store indexes every session
+// that awaits the ledger (payment.Session.AwaitsSettlement) in the same atomic write as the capture that
+// makes it so, and takes it out with the write that records the ledger's captures. A capture therefore
+// cannot be recorded without being expected, whatever happens to the process after the write; the
+// follower reads the index (store.Settlements.AwaitingSettlement) and reports what is still awaited
+// PayoutDelay after its capture.
 package settlement
 
 import (
@@ -119,6 +126,11 @@ func New(cfg Config) (*Follower, error) {
 	if !ok {
 		return nil, fmt.Errorf("settlement: config: store %T does not keep settlements", cfg.Store)
 	}
+	if !st.IndexesAwaitingSettlement() {
+		// Without the index no capture would ever be reported missing from the ledger, silently.
+		return nil, fmt.Errorf("settlement: config: store %T does not index the sessions awaiting the ledger "+
+			"(store.RedisOptions.AwaitingSettlement)", cfg.Store)
+	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = time.Minute
 	}
@@ -206,7 +218,13 @@ func (f *Follower) Sync(ctx context.Context, merchant string) error {
 	if err := f.payouts(ctx, merchant, ledger); err != nil {
 		return err
 	}
-	return f.checkOverdue(ctx, merchant, ledger)
+	if ls, ok := f.cfg.Store.(store.LegacyExpectations); ok {
+		// Captures an older kasse version expected in its own set are awaited like any other.
+		if _, err := ls.AdoptLegacyExpectations(ctx, merchant, ledgerKey(merchant, ledger), f.cfg.PayoutDelay); err != nil {
+			return err
+		}
+	}
+	return f.checkOverdue(ctx, merchant)
 }
 
 // payoutDays is how many of the newest ledger dates each round checks for payouts not yet recorded on
@@ -499,15 +517,10 @@ func (f *Follower) settle(ctx context.Context, merchant, ledger, ref string, e E
 	if newMismatch {
 		f.mismatch(merchant, MismatchAmount, after.Settlement.Mismatch, after.ID)
 	}
-	if changed {
-		if after.Settlement.Captured >= after.CapturedAmount {
-			if err := f.st.SettlementArrived(ctx, ledgerKey(merchant, ledger), after.ID); err != nil {
-				return err
-			}
-		}
-		if f.cfg.OnSettled != nil {
-			f.cfg.OnSettled(ctx, after)
-		}
+	// The write took the session off the index of sessions awaiting the ledger if its captures are all
+	// there now (the store does that in the same step).
+	if changed && f.cfg.OnSettled != nil {
+		f.cfg.OnSettled(ctx, after)
 	}
 	return nil
 }
@@ -591,39 +604,41 @@ func (f *Follower) payout(ctx context.Context, merchant, ledger string, p Entry,
 	return nil
 }
 
-// Expect notes that a session was captured, so that its absence from the ledger after PayoutDelay is
-// reported. The host calls it when a session's captured amount grows.
-func (f *Follower) Expect(ctx context.Context, sess *payment.Session) error {
-	if _, ok := f.merchant(sess.Merchant); !ok {
-		return nil
-	}
-	ledger, err := f.Ledger(ctx, sess.Merchant)
+// overdue returns the merchant's sessions that have awaited the ledger for PayoutDelay or longer, as
+// stored now. An id whose session is gone (expired) or does not await the ledger is dropped from the index.
+func (f *Follower) overdue(ctx context.Context, merchant string) ([]*payment.Session, error) {
+	ids, err := f.st.AwaitingSettlement(ctx, merchant, f.now().Add(-f.cfg.PayoutDelay))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return f.st.ExpectSettlement(ctx, ledgerKey(sess.Merchant, ledger), sess.ID, f.now().Add(f.cfg.PayoutDelay))
-}
-
-// checkOverdue reports the captured sessions that are not (fully) on the ledger after their due time.
-// Each stays on the list, and is reported each round, until the ledger catches up.
-func (f *Follower) checkOverdue(ctx context.Context, merchant, ledger string) error {
-	ids, err := f.st.OverdueSettlements(ctx, ledgerKey(merchant, ledger), f.now())
-	if err != nil {
-		return err
-	}
+	var out []*payment.Session
 	for _, id := range ids {
 		s, err := f.cfg.Store.Get(ctx, id)
-		if errors.Is(err, store.ErrNotFound) {
-			_ = f.st.SettlementArrived(ctx, ledgerKey(merchant, ledger), id)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+		if err == nil && s.Merchant == merchant && s.AwaitsSettlement() {
+			out = append(out, s)
 			continue
 		}
-		if err != nil {
-			return err
+		// Expired, or settled since the index was read, or an entry an older version's write left behind:
+		// the store removes it only if the stored session does not await the ledger.
+		if err := f.st.DropAwaitingSettlement(ctx, merchant, id); err != nil {
+			return nil, err
 		}
-		if s.Settlement != nil && s.Settlement.Captured >= s.CapturedAmount {
-			_ = f.st.SettlementArrived(ctx, ledgerKey(merchant, ledger), id)
-			continue
-		}
+	}
+	return out, nil
+}
+
+// checkOverdue reports the captured sessions that are not (fully) on the ledger PayoutDelay after their
+// capture. Each stays awaited, and listed in the day's report, until the ledger catches up.
+func (f *Follower) checkOverdue(ctx context.Context, merchant string) error {
+	overdue, err := f.overdue(ctx, merchant)
+	if err != nil {
+		return err
+	}
+	for _, s := range overdue {
+		id := s.ID
 		// Logged and counted once per session and process; the report lists it for as long as it lasts.
 		f.mu.Lock()
 		seen := f.applied["missing/"+id]

@@ -8,11 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/kassehq/kasse/host/internal/testredis"
 	"github.com/kassehq/kasse/host/payment"
@@ -37,7 +40,7 @@ func stores(t *testing.T, run func(t *testing.T, st store.Store)) {
 	})
 	t.Run("redis", func(t *testing.T) {
 		st, err := store.NewRedis(t.Context(), redisURL,
-			store.RedisOptions{KeyPrefix: fmt.Sprintf("kasse:settle%d:", prefixes.Add(1))})
+			store.RedisOptions{KeyPrefix: fmt.Sprintf("kasse:settle%d:", prefixes.Add(1)), AwaitingSettlement: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -344,10 +347,6 @@ func TestMismatches(t *testing.T) {
 		clock.Store(now.UnixNano())
 		mm := &mismatches{}
 		f := newFollower(t, st, src, "a", mm, func() time.Time { return time.Unix(0, clock.Load()).UTC() })
-		s16, _ := st.Get(ctx, "s16")
-		if err := f.Expect(ctx, s16); err != nil {
-			t.Fatal(err)
-		}
 		if err := f.Sync(ctx, "m1"); err != nil {
 			t.Fatal(err)
 		}
@@ -524,4 +523,211 @@ func TestFromSkipsHistory(t *testing.T) {
 			t.Errorf("mismatches %v, report %+v", mm.kinds, r)
 		}
 	})
+}
+
+// TestCaptureExpectedWithoutAHook: the capture's own write is all it takes for a capture to be expected
+// on the ledger. The process that wrote it "dies" right after (nothing else runs: no hook, no second
+// write); a follower in a new process, with a new store client, reports it missing from the ledger once
+// the payout delay has passed, and not if the ledger shows it. Memory and Redis.
+func TestCaptureExpectedWithoutAHook(t *testing.T) {
+	at := time.Date(2022, 10, 1, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name        string
+		onLedger    bool
+		wantMissing int
+	}{
+		{"not on the ledger", false, 1},
+		{"on the ledger", true, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			restartable(t, func(t *testing.T, st store.Store, restart func() store.Store) {
+				ctx := t.Context()
+				s := &payment.Session{ID: "s16", Merchant: "m1", Reference: "order-s16", State: payment.StateAuthorized,
+					Amount: 5000, Currency: "NOK", Plugin: "vipps-ecom", ProviderReference: "purchase-16",
+					AuthorizedAmount: 5000, CreatedAt: at.Add(-time.Hour), UpdatedAt: at.Add(-time.Hour)}
+				if err := st.Create(ctx, s, 0); err != nil {
+					t.Fatal(err)
+				}
+				// The capture's write, as the checkout service makes it; then the process is gone.
+				if _, err := st.Update(ctx, "s16", func(s *payment.Session) (bool, error) {
+					return s.Apply(payment.Observation{State: payment.StateCaptured, AuthorizedAmount: 5000,
+						CapturedAmount: 5000, RefundedAmount: -1, CancelledAmount: -1}, "capture", at), nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+				st = restart()
+
+				src := &ledger{}
+				guideDay(src) // a day for the report; its references are no checkouts of this test
+				if tc.onLedger {
+					src.add(abi.TopicFunds, abi.LedgerEntry{EntryType: "capture", Amount: 5000, Currency: "NOK",
+						Reference: "purchase-16", PSPReference: "16", Time: "2022-10-02T08:00:00Z", LedgerDate: "2022-10-02",
+						BalanceBefore: 0, BalanceAfter: 5000})
+				}
+				var clock atomic.Int64
+				clock.Store(at.Add(time.Hour).UnixNano())
+				mm := &mismatches{}
+				f := newFollower(t, st, src, "new-process", mm, func() time.Time { return time.Unix(0, clock.Load()).UTC() })
+				if err := f.Sync(ctx, "m1"); err != nil {
+					t.Fatal(err)
+				}
+				if n := mm.get(settlement.MismatchMissing); n != 0 {
+					t.Fatalf("missing-from-ledger reported %d times before the payout delay", n)
+				}
+				clock.Store(at.Add(48*time.Hour + time.Minute).UnixNano())
+				for range 2 { // a later round does not count it again
+					if err := f.Sync(ctx, "m1"); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if n := mm.get(settlement.MismatchMissing); n != tc.wantMissing {
+					t.Errorf("missing-from-ledger reported %d times, want %d", n, tc.wantMissing)
+				}
+				r, err := f.Report(ctx, "m1", "2022-10-01")
+				if err != nil {
+					t.Fatal(err)
+				}
+				var missing []string
+				for _, m := range r.Mismatches {
+					if m.Kind == settlement.MismatchMissing {
+						missing = append(missing, m.CheckoutID)
+					}
+				}
+				if len(missing) != tc.wantMissing || (tc.wantMissing == 1 && missing[0] != "s16") {
+					t.Errorf("report's missing-from-ledger checkouts %q, want %d (s16)", missing, tc.wantMissing)
+				}
+			})
+		})
+	}
+}
+
+// restartable runs a test on the in-process store and on a real Redis; restart stands for a new
+// process: on Redis a new store client on the same keys (the old one closed), in memory the same store
+// (it lives only as long as its process, so only a lost hook, not a lost process, can be shown there).
+func restartable(t *testing.T, run func(t *testing.T, st store.Store, restart func() store.Store)) {
+	t.Run("memory", func(t *testing.T) {
+		st := store.NewMemory()
+		t.Cleanup(func() { _ = st.Close() })
+		run(t, st, func() store.Store { return st })
+	})
+	t.Run("redis", func(t *testing.T) {
+		prefix := fmt.Sprintf("kasse:settle%d:", prefixes.Add(1))
+		open := func() store.Store {
+			st, err := store.NewRedis(t.Context(), redisURL, store.RedisOptions{KeyPrefix: prefix, AwaitingSettlement: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = st.Close() })
+			return st
+		}
+		first := open()
+		run(t, first, func() store.Store { _ = first.Close(); return open() })
+	})
+}
+
+// TestFollowerNeedsTheIndex: a store whose session writes do not keep the index of sessions awaiting the
+// ledger would leave every missing capture unreported, so the follower refuses it.
+func TestFollowerNeedsTheIndex(t *testing.T) {
+	st, err := store.NewRedis(t.Context(), redisURL, store.RedisOptions{KeyPrefix: fmt.Sprintf("kasse:settle%d:", prefixes.Add(1))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	if _, err := settlement.New(settlement.Config{Store: st, Source: &ledger{}}); err == nil {
+		t.Fatal("settlement.New accepted a store that does not index the sessions awaiting the ledger")
+	}
+}
+
+// TestLegacyExpectationsAdopted: captures an older kasse version expected in its own per-ledger set (and
+// that its writes did not index) are reported like any other after an upgrade; a settled one is not.
+func TestLegacyExpectationsAdopted(t *testing.T) {
+	ctx := t.Context()
+	prefix := fmt.Sprintf("kasse:settle%d:", prefixes.Add(1))
+	// The older version's writes: captured sessions, not indexed.
+	old, err := store.NewRedis(ctx, redisURL, store.RedisOptions{KeyPrefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = old.Close() })
+	captured(t, old, "s16", "purchase-16", 5000, 0)
+	captured(t, old, "s17", "purchase-17", 7000, 0)
+	if _, err := old.Update(ctx, "s17", func(s *payment.Session) (bool, error) {
+		s.Settlement = &payment.Settlement{Captured: 7000, Net: 7000}
+		return true, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2022, 10, 1, 12, 0, 0, 0, time.UTC) // captured's time
+	legacy := prefix + "{g}:expect:m1/57860"
+	for _, id := range []string{"s16", "s17"} {
+		if err := old.Client().ZAdd(ctx, legacy, redis.Z{Score: float64(at.Add(48 * time.Hour).UnixMicro()), Member: id}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	st, err := store.NewRedis(ctx, redisURL, store.RedisOptions{KeyPrefix: prefix, AwaitingSettlement: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	src := &ledger{}
+	guideDay(src)
+	mm := &mismatches{}
+	f := newFollower(t, st, src, "a", mm, func() time.Time { return at.Add(49 * time.Hour) })
+	if err := f.Sync(ctx, "m1"); err != nil {
+		t.Fatal(err)
+	}
+	if n := mm.get(settlement.MismatchMissing); n != 1 {
+		t.Errorf("missing-from-ledger reported %d times, want 1 (s16)", n)
+	}
+	if ids, err := st.AwaitingSettlement(ctx, "m1", at); err != nil || !slices.Equal(ids, []string{"s16"}) {
+		t.Errorf("awaiting the ledger after adoption: %q, %v; want [s16]", ids, err)
+	}
+	if n, err := st.Client().Exists(ctx, legacy).Result(); err != nil || n != 0 {
+		t.Errorf("the legacy set is still there (%d, %v)", n, err)
+	}
+}
+
+// TestStaleEntryDropped: an entry whose session no longer awaits the ledger, left by a write that did not
+// keep the index (an older version's, during an upgrade), is not reported and is dropped by the follower;
+// a session that still awaits it stays.
+func TestStaleEntryDropped(t *testing.T) {
+	ctx := t.Context()
+	prefix := fmt.Sprintf("kasse:settle%d:", prefixes.Add(1))
+	st, err := store.NewRedis(ctx, redisURL, store.RedisOptions{KeyPrefix: prefix, AwaitingSettlement: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	old, err := store.NewRedis(ctx, redisURL, store.RedisOptions{KeyPrefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = old.Close() })
+	captured(t, st, "s16", "purchase-16", 5000, 0)
+	captured(t, st, "s17", "purchase-17", 7000, 0)
+	// The older version records the ledger's capture of s17 without touching the index.
+	if _, err := old.Update(ctx, "s17", func(s *payment.Session) (bool, error) {
+		s.Settlement = &payment.Settlement{Captured: 7000, Net: 7000}
+		return true, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2022, 10, 1, 12, 0, 0, 0, time.UTC) // captured's time
+	if ids, err := st.AwaitingSettlement(ctx, "m1", at); err != nil || !slices.Equal(ids, []string{"s16", "s17"}) {
+		t.Fatalf("awaiting the ledger before the round: %q, %v; want [s16 s17]", ids, err)
+	}
+	src := &ledger{}
+	guideDay(src)
+	mm := &mismatches{}
+	f := newFollower(t, st, src, "a", mm, func() time.Time { return at.Add(49 * time.Hour) })
+	if err := f.Sync(ctx, "m1"); err != nil {
+		t.Fatal(err)
+	}
+	if n := mm.get(settlement.MismatchMissing); n != 1 {
+		t.Errorf("missing-from-ledger reported %d times, want 1 (s16)", n)
+	}
+	if ids, err := st.AwaitingSettlement(ctx, "m1", at); err != nil || !slices.Equal(ids, []string{"s16"}) {
+		t.Errorf("awaiting the ledger after the round: %q, %v; want [s16]", ids, err)
+	}
 }

@@ -159,7 +159,7 @@ func (f *Follower) Report(ctx context.Context, merchant, date string) (*Report, 
 				CheckoutID: id, Detail: fmt.Sprintf("ledger captured %d, kasse captured %d", got, sess.CapturedAmount)})
 		}
 	}
-	if err := f.overdueMismatches(ctx, r, merchant, ledger, date); err != nil {
+	if err := f.overdueMismatches(ctx, r, merchant, date); err != nil {
 		return nil, err
 	}
 	if date < f.cfg.From {
@@ -180,16 +180,12 @@ func hasMismatch(ms []Mismatch, kind, id string) bool {
 }
 
 // overdueMismatches adds the sessions captured on date that are overdue and not on the ledger.
-func (f *Follower) overdueMismatches(ctx context.Context, r *Report, merchant, ledger, date string) error {
-	ids, err := f.st.OverdueSettlements(ctx, ledgerKey(merchant, ledger), f.now())
+func (f *Follower) overdueMismatches(ctx context.Context, r *Report, merchant, date string) error {
+	overdue, err := f.overdue(ctx, merchant)
 	if err != nil {
 		return err
 	}
-	for _, id := range ids {
-		s, err := f.cfg.Store.Get(ctx, id)
-		if err != nil || (s.Settlement != nil && s.Settlement.Captured >= s.CapturedAmount) {
-			continue
-		}
+	for _, s := range overdue {
 		captured := ""
 		for _, ev := range s.History {
 			if ev.To == "captured" {
@@ -201,7 +197,7 @@ func (f *Follower) overdueMismatches(ctx context.Context, r *Report, merchant, l
 			continue
 		}
 		r.Mismatches = append(r.Mismatches, Mismatch{Kind: MismatchMissing, Reference: s.ProviderReference,
-			CheckoutID: id, Detail: fmt.Sprintf("captured %d on %s, not on the ledger after the expected payout delay",
+			CheckoutID: s.ID, Detail: fmt.Sprintf("captured %d on %s, not on the ledger after the expected payout delay",
 				s.CapturedAmount, captured)})
 	}
 	return nil

@@ -57,6 +57,9 @@ type Memory struct {
 	users map[string]map[string]time.Time
 	// settle is the Settlements state. Created on first use.
 	settle *memSettlements
+	// awaiting is the index of sessions awaiting the ledger (Settlements.AwaitingSettlement), kept by
+	// the session writes: merchant -> session id -> since.
+	awaiting map[string]map[string]time.Time
 
 	stop      chan struct{}
 	done      chan struct{}
@@ -92,6 +95,7 @@ func NewMemory(opts ...MemoryOption) *Memory {
 		idem:     map[string]memIdem{},
 		shopRefs: map[string]memIdem{},
 		polls:    map[string]time.Time{},
+		awaiting: map[string]map[string]time.Time{},
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 	}
@@ -147,9 +151,11 @@ func expired(expires, now time.Time) bool {
 	return !expires.IsZero() && !now.Before(expires)
 }
 
-// dropLocked deletes session id and its reference index entry.
+// dropLocked deletes session id, its reference index entry and its entry in the index of sessions
+// awaiting the ledger.
 func (m *Memory) dropLocked(id string, s *payment.Session) {
 	delete(m.sessions, id)
+	delete(m.awaiting[s.Merchant], id)
 	if k := refIndexKey(s.Merchant, s.ProviderReference); k != "" && m.refs[k] == id {
 		delete(m.refs, k)
 	}
@@ -249,6 +255,7 @@ func (m *Memory) create(s *payment.Session, ttl time.Duration, claim *Claim, ind
 	if index && s.Reference != "" {
 		m.shopRefs[refIndexKey(s.Merchant, s.Reference)] = memIdem{value: s.ID, expires: e.expires}
 	}
+	m.awaitLocked(nil, c)
 	s.Revision = 1
 	return "", nil
 }
@@ -339,6 +346,7 @@ func (m *Memory) Update(ctx context.Context, id string, fn func(s *payment.Sessi
 	default:
 		m.polls[id] = toMicros(next.NextCheckAt)
 	}
+	m.awaitLocked(e.s, next)
 	return clone(next), nil
 }
 
@@ -568,15 +576,13 @@ type memSettlements struct {
 	cursors map[string]string
 	// ledgers: ledger -> date -> id -> record.
 	ledgers map[string]map[string]map[string]LedgerRecord
-	// expect: ledger -> session id -> due.
-	expect map[string]map[string]time.Time
 }
 
 // settlementsLocked returns the settlement state, creating it on first use.
 func (m *Memory) settlementsLocked() *memSettlements {
 	if m.settle == nil {
 		m.settle = &memSettlements{leases: map[string]memIdem{}, cursors: map[string]string{},
-			ledgers: map[string]map[string]map[string]LedgerRecord{}, expect: map[string]map[string]time.Time{}}
+			ledgers: map[string]map[string]map[string]LedgerRecord{}}
 	}
 	return m.settle
 }
@@ -686,50 +692,55 @@ func (m *Memory) LedgerDates(_ context.Context, ledger string) ([]string, error)
 	return dates, nil
 }
 
-// ExpectSettlement implements Settlements.ExpectSettlement.
-func (m *Memory) ExpectSettlement(_ context.Context, ledger, id string, due time.Time) error {
-	if ledger == "" || id == "" {
-		return errors.New("store: expect settlement: ledger and id are required")
+// awaitLocked keeps the index of sessions awaiting the ledger in step with a write of a session from
+// cur (nil for a create) to next, as the Redis scripts do.
+func (m *Memory) awaitLocked(cur, next *payment.Session) {
+	if cur != nil && cur.AwaitsSettlement() && (!next.AwaitsSettlement() || cur.Merchant != next.Merchant) {
+		delete(m.awaiting[cur.Merchant], cur.ID)
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed {
-		return fmt.Errorf("store: expect settlement[%s]: %w", id, errClosed)
+	if !next.AwaitsSettlement() {
+		return
 	}
-	st := m.settlementsLocked()
-	if st.expect[ledger] == nil {
-		st.expect[ledger] = map[string]time.Time{}
+	idx := m.awaiting[next.Merchant]
+	if idx == nil {
+		idx = map[string]time.Time{}
+		m.awaiting[next.Merchant] = idx
 	}
-	if _, ok := st.expect[ledger][id]; !ok {
-		st.expect[ledger][id] = toMicros(due)
+	if _, ok := idx[next.ID]; !ok {
+		idx[next.ID] = awaitingSince(next)
 	}
-	return nil
 }
 
-// SettlementArrived implements Settlements.SettlementArrived.
-func (m *Memory) SettlementArrived(_ context.Context, ledger, id string) error {
+// AwaitingSettlement implements Settlements.AwaitingSettlement.
+func (m *Memory) AwaitingSettlement(_ context.Context, merchant string, since time.Time) ([]string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
-		return fmt.Errorf("store: settlement arrived[%s]: %w", id, errClosed)
-	}
-	delete(m.settlementsLocked().expect[ledger], id)
-	return nil
-}
-
-// OverdueSettlements implements Settlements.OverdueSettlements.
-func (m *Memory) OverdueSettlements(_ context.Context, ledger string, now time.Time) ([]string, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed {
-		return nil, fmt.Errorf("store: overdue settlements[%s]: %w", ledger, errClosed)
+		return nil, fmt.Errorf("store: sessions awaiting settlement[%s]: %w", merchant, errClosed)
 	}
 	var ids []string
-	for id, due := range m.settlementsLocked().expect[ledger] {
-		if !due.After(toMicros(now)) {
+	for id, t := range m.awaiting[merchant] {
+		if !t.After(toMicros(since)) {
 			ids = append(ids, id)
 		}
 	}
 	slices.Sort(ids)
 	return ids, nil
 }
+
+// DropAwaitingSettlement implements Settlements.DropAwaitingSettlement.
+func (m *Memory) DropAwaitingSettlement(_ context.Context, merchant, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return fmt.Errorf("store: drop awaiting settlement[%s]: %w", id, errClosed)
+	}
+	if e, live := m.liveLocked(id); !live || e.s.Merchant != merchant || !e.s.AwaitsSettlement() {
+		delete(m.awaiting[merchant], id)
+	}
+	return nil
+}
+
+// IndexesAwaitingSettlement implements Settlements: a Memory store always keeps the index (its entries
+// go with their sessions).
+func (m *Memory) IndexesAwaitingSettlement() bool { return true }

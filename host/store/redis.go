@@ -58,6 +58,11 @@ type RedisOptions struct {
 	WaitReplicas int
 	// WaitTimeout bounds the wait for replicas after each write. Default DefaultWaitTimeout.
 	WaitTimeout time.Duration
+	// AwaitingSettlement makes every session write keep the index of captured sessions awaiting the
+	// merchant's ledger (Settlements.AwaitingSettlement), in the same script as the session; the
+	// settlement follower needs it. Off (the default), the index is not written: a deployment that
+	// follows no ledger would otherwise keep an entry per capture that nothing reads or removes.
+	AwaitingSettlement bool
 }
 
 // DefaultWaitTimeout bounds the wait for replicas after a write (RedisOptions.WaitReplicas): long
@@ -86,6 +91,10 @@ const DefaultWaitTimeout = 500 * time.Millisecond
 //	                                                  scored by CreatedAt in Unix microseconds (the console's
 //	                                                  listing, see Lister; one set per partition)
 //	<prefix>{<t of P(id)>}:list:<merchant>:<state>    the same, for the sessions in one state
+//	<prefix>{<t of P(id)>}:awaiting:<merchant>        sorted set: the partition's sessions of the merchant
+//	                                                  awaiting the ledger, scored by when they began to
+//	                                                  (Settlements.AwaitingSettlement; with
+//	                                                  RedisOptions.AwaitingSettlement)
 //
 // ":" and "%" in merchant and scope are percent-escaped so that two pairs never share a key.
 //
@@ -140,6 +149,8 @@ type Redis struct {
 
 	waitReplicas int
 	waitTimeout  time.Duration
+	// awaiting: keep the index of sessions awaiting the ledger (RedisOptions.AwaitingSettlement).
+	awaiting     bool
 	opTimeout    time.Duration
 	unreplicated atomic.Uint64
 
@@ -156,18 +167,20 @@ var (
 // createScript: KEYS[1] session key, KEYS[2] poll set, KEYS[3] the merchant's list, KEYS[4] its list
 // for the session's state; then, as ARGV[6] says, the optional keys in this order: "r" the provider
 // reference key, "s" the shop reference key, "c" an idempotency key to claim (the last two only on a
-// standalone Redis: they are in other slots).
+// standalone Redis: they are in other slots), "a" the merchant's index of sessions awaiting the ledger.
 // ARGV[1] session JSON, ARGV[2] TTL in milliseconds ("0": none), ARGV[3] session id, ARGV[4] the
 // session's NextCheckAt in Unix microseconds, or "-" for none, ARGV[5] its CreatedAt in Unix microseconds,
-// ARGV[6] the flags, ARGV[7] the claim's value and ARGV[8] its TTL in milliseconds.
+// ARGV[6] the flags, ARGV[7] the claim's value and ARGV[8] its TTL in milliseconds, ARGV[9] the time
+// the session awaits the ledger since, in Unix microseconds (with "a").
 // Returns 0 on success, 1 if the id is taken, 2 if the reference is taken, or, as a string, the value the
 // idempotency key already holds (nothing is written then).
 const createScript = `
 local i = 5
-local ref, shop, idem
+local ref, shop, idem, await
 if string.find(ARGV[6], 'r', 1, true) then ref = KEYS[i]; i = i + 1 end
 if string.find(ARGV[6], 's', 1, true) then shop = KEYS[i]; i = i + 1 end
-if string.find(ARGV[6], 'c', 1, true) then idem = KEYS[i] end
+if string.find(ARGV[6], 'c', 1, true) then idem = KEYS[i]; i = i + 1 end
+if string.find(ARGV[6], 'a', 1, true) then await = KEYS[i] end
 if idem then
   local v = redis.call('GET', idem)
   if v then return v end
@@ -187,14 +200,18 @@ end
 if ARGV[4] ~= '-' then redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3]) end
 redis.call('ZADD', KEYS[3], ARGV[5], ARGV[3])
 redis.call('ZADD', KEYS[4], ARGV[5], ARGV[3])
+if await then redis.call('ZADD', await, 'NX', ARGV[9], ARGV[3]) end
 return 0
 `
 
 // updateScript: KEYS[1] session key, KEYS[2] poll set, then the old reference key if ARGV[4] is "1",
-// then the new reference key if ARGV[5] is "1". ARGV[1] the JSON that was read, ARGV[2] the new JSON,
+// then the new reference key if ARGV[5] is "1", then the merchant's lists of the old and the new state
+// if ARGV[7] is not "-", then the index of sessions awaiting the ledger to leave if ARGV[8] is "1", then
+// the one to enter if ARGV[9] is not "-". ARGV[1] the JSON that was read, ARGV[2] the new JSON,
 // ARGV[3] session id, ARGV[6] what happens to the poll schedule: "-" nothing, "rem" remove the session,
 // else the due time in Unix microseconds, ARGV[7] "-" or, when the state changed, the session's CreatedAt
-// in Unix microseconds: then the last two keys are the merchant's lists of the old and the new state.
+// in Unix microseconds, ARGV[9] "-" or the time the session awaits the ledger since, in Unix
+// microseconds (an earlier time already in the index is kept).
 // Returns 0 on success, 1 if the session is gone, 2 if it changed since it was read, 3 if the new
 // reference is held by another session.
 const updateScript = `
@@ -202,9 +219,12 @@ local cur = redis.call('GET', KEYS[1])
 if not cur then return 1 end
 if cur ~= ARGV[1] then return 2 end
 local i = 3
-local old, new
+local old, new, lold, lnew, aleave, aenter
 if ARGV[4] == '1' then old = KEYS[i]; i = i + 1 end
-if ARGV[5] == '1' then new = KEYS[i] end
+if ARGV[5] == '1' then new = KEYS[i]; i = i + 1 end
+if ARGV[7] ~= '-' then lold = KEYS[i]; lnew = KEYS[i + 1]; i = i + 2 end
+if ARGV[8] == '1' then aleave = KEYS[i]; i = i + 1 end
+if ARGV[9] ~= '-' then aenter = KEYS[i] end
 if new then
   local owner = redis.call('GET', new)
   if owner and owner ~= ARGV[3] then return 3 end
@@ -217,10 +237,12 @@ if new then
 end
 if ARGV[6] == 'rem' then redis.call('ZREM', KEYS[2], ARGV[3])
 elseif ARGV[6] ~= '-' then redis.call('ZADD', KEYS[2], ARGV[6], ARGV[3]) end
-if ARGV[7] ~= '-' then
-  redis.call('ZREM', KEYS[#KEYS - 1], ARGV[3])
-  redis.call('ZADD', KEYS[#KEYS], ARGV[7], ARGV[3])
+if lold then
+  redis.call('ZREM', lold, ARGV[3])
+  redis.call('ZADD', lnew, ARGV[7], ARGV[3])
 end
+if aleave then redis.call('ZREM', aleave, ARGV[3]) end
+if aenter then redis.call('ZADD', aenter, 'NX', ARGV[9], ARGV[3]) end
 return 0
 `
 
@@ -360,6 +382,7 @@ func NewRedisFromClient(client redis.UniversalClient, opts RedisOptions) (*Redis
 	}
 	return &Redis{
 		waitReplicas: max(opts.WaitReplicas, 0),
+		awaiting:     opts.AwaitingSettlement,
 		waitTimeout:  wait,
 		opTimeout:    timeout,
 		client:       client,
@@ -520,7 +543,12 @@ func (r *Redis) create(ctx context.Context, s *payment.Session, ttl time.Duratio
 		keys, flags = append(keys, r.idemKey(claim.Scope, claim.Key)), flags+"c"
 		claimValue, claimTTL = claim.Value, millis(claim.TTL)
 	}
-	res, err := r.write(ctx, r.createScript, keys, data, px, s.ID, due, c.CreatedAt.UnixMicro(), flags, claimValue, claimTTL).Result()
+	since := "-"
+	if r.awaiting && c.AwaitsSettlement() {
+		keys, flags = append(keys, r.awaitingKey(part, c.Merchant)), flags+"a"
+		since = micros(awaitingSince(c))
+	}
+	res, err := r.write(ctx, r.createScript, keys, data, px, s.ID, due, c.CreatedAt.UnixMicro(), flags, claimValue, claimTTL, since).Result()
 	code, isCode := res.(int64)
 	if err == nil && !(isCode && code == 0) && claimedRef {
 		err = r.releaseRef(ctx, crossRef, s.ID)
@@ -714,13 +742,25 @@ func (r *Redis) doUpdate(ctx context.Context, id string, snap *payment.Session, 
 				}
 			}
 		}
+		part := partitionOf(id)
 		moved := "-"
 		if next.State != cur.State {
-			part := partitionOf(id)
 			keys = append(keys, r.listKey(part, cur.Merchant, cur.State), r.listKey(part, cur.Merchant, next.State))
 			moved = strconv.FormatInt(cur.CreatedAt.UnixMicro(), 10)
 		}
-		res, err := r.write(ctx, r.update, keys, raw, data, id, hasOld, hasNew, due, moved).Int()
+		// The index of sessions awaiting the ledger follows the session in the same script (see
+		// Settlements.AwaitingSettlement): entered (keeping an earlier time) on every write of a session
+		// that awaits it, left when it stops or moves to another merchant.
+		leave, enter := "0", "-"
+		if r.awaiting {
+			if cur.AwaitsSettlement() && (!next.AwaitsSettlement() || cur.Merchant != next.Merchant) {
+				keys, leave = append(keys, r.awaitingKey(part, cur.Merchant)), "1"
+			}
+			if next.AwaitsSettlement() {
+				keys, enter = append(keys, r.awaitingKey(part, next.Merchant)), micros(awaitingSince(next))
+			}
+		}
+		res, err := r.write(ctx, r.update, keys, raw, data, id, hasOld, hasNew, due, moved, leave, enter).Int()
 		if err == nil && res != 0 && claimedNew {
 			err = r.releaseRef(ctx, crossNew, id)
 		}

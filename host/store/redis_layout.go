@@ -147,6 +147,13 @@ func (r *Redis) listKey(p int, merchant string, state payment.State) string {
 	return r.keyIn(p, k)
 }
 
+// awaitingKey is the merchant's index in partition p of the sessions awaiting the ledger
+// (Settlements.AwaitingSettlement); a session's entry is in partitionOf(id), so that Create and Update
+// keep it in the session's own script.
+func (r *Redis) awaitingKey(p int, merchant string) string {
+	return r.keyIn(p, "awaiting:"+keyEscaper.Replace(merchant))
+}
+
 func (r *Redis) shopRefKey(merchant, reference string) string {
 	return r.keyIn(partitionOf(merchant, reference), "shopref:"+refIndexKey(merchant, reference))
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -17,10 +16,14 @@ import (
 //	<prefix>{g}:cursor:<feed>             a Report API feed's cursor
 //	<prefix>{g}:ledger:<ledger>:<date>    hash: entry id -> entry JSON, one per ledger date
 //	<prefix>{g}:ledgerdates:<ledger>      set of the ledger dates with entries
-//	<prefix>{g}:expect:<ledger>           sorted set: session id scored by when its settlement is due
+//	<prefix>{g}:expect:<ledger>           written by older versions only: session id scored by when its
+//	                                      settlement is due; AdoptLegacyExpectations empties it
 //
 // They share the one unpartitioned tag {g} (RecordLedger writes a cursor and ledger hashes in one script;
 // the traffic is a follower's, not the checkouts').
+//
+// The index of sessions awaiting the ledger is not here: it lives in the sessions' partitions (see the
+// Redis type), written by their create and update scripts.
 //
 // RecordLedger is one Lua script (compare the cursor, HSETNX each entry, SET the cursor), so two
 // followers that read the same page store it once and move the cursor once.
@@ -57,9 +60,6 @@ var (
 func (r *Redis) leaseKey(name string) string   { return r.globalKey("lease:" + name) }
 func (r *Redis) cursorKey(feed string) string  { return r.globalKey("cursor:" + feed) }
 func (r *Redis) datesKey(ledger string) string { return r.globalKey("ledgerdates:" + ledger) }
-func (r *Redis) expectKey(ledger string) string {
-	return r.globalKey("expect:" + ledger)
-}
 func (r *Redis) ledgerKey(ledger, date string) string {
 	return r.globalKey("ledger:" + keyEscaper.Replace(ledger) + ":" + date)
 }
@@ -139,34 +139,104 @@ func (r *Redis) LedgerDates(ctx context.Context, ledger string) ([]string, error
 	return dates, nil
 }
 
-// ExpectSettlement implements Settlements.ExpectSettlement.
-func (r *Redis) ExpectSettlement(ctx context.Context, ledger, id string, due time.Time) error {
-	if ledger == "" || id == "" {
-		return errors.New("store: expect settlement: ledger and id are required")
-	}
-	err := r.client.ZAddNX(ctx, r.expectKey(keyEscaper.Replace(ledger)),
-		redis.Z{Score: float64(due.UnixMicro()), Member: id}).Err()
-	if err != nil {
-		return fmt.Errorf("store: expect settlement[%s]: %w", id, err)
-	}
-	return nil
-}
+// awaitsLua defines awaits(raw, merchant): whether the stored session JSON raw is merchant's and awaits
+// the ledger (payment.Session.AwaitsSettlement: captured more than its settlement's captures). The
+// scripts that index or unindex a session outside its own writes decide with it, atomically with the
+// stored session, so that they can never undo a write made in the meantime.
+const awaitsLua = `
+local function awaits(raw, merchant)
+  if not raw then return false end
+  local ok, t = pcall(cjson.decode, raw)
+  if not ok or type(t) ~= 'table' or t['merchant'] ~= merchant then return false end
+  local captured = tonumber(t['capturedAmount']) or 0
+  local settled = 0
+  if type(t['settlement']) == 'table' then settled = tonumber(t['settlement']['captured']) or 0 end
+  return captured > 0 and settled < captured
+end
+`
 
-// SettlementArrived implements Settlements.SettlementArrived.
-func (r *Redis) SettlementArrived(ctx context.Context, ledger, id string) error {
-	if err := r.client.ZRem(ctx, r.expectKey(keyEscaper.Replace(ledger)), id).Err(); err != nil {
-		return fmt.Errorf("store: settlement arrived[%s]: %w", id, err)
-	}
-	return nil
-}
+// dropAwaitingScript: KEYS[1] session key, KEYS[2] the merchant's index of sessions awaiting the
+// ledger (one slot: the session's partition); ARGV[1] session id, ARGV[2] merchant. Removes the id
+// unless the stored session is the merchant's and awaits the ledger.
+const dropAwaitingScript = awaitsLua + `
+if awaits(redis.call('GET', KEYS[1]), ARGV[2]) then return 0 end
+return redis.call('ZREM', KEYS[2], ARGV[1])
+`
 
-// OverdueSettlements implements Settlements.OverdueSettlements.
-func (r *Redis) OverdueSettlements(ctx context.Context, ledger string, now time.Time) ([]string, error) {
-	ids, err := r.client.ZRangeByScore(ctx, r.expectKey(keyEscaper.Replace(ledger)), &redis.ZRangeBy{
-		Min: "-inf", Max: strconv.FormatInt(now.UnixMicro(), 10)}).Result()
-	if err != nil {
-		return nil, fmt.Errorf("store: overdue settlements[%s]: %w", ledger, err)
+var dropAwaitingRedisScript = redis.NewScript(dropAwaitingScript)
+
+// AwaitingSettlement implements Settlements.AwaitingSettlement. The index is one sorted set per
+// partition (a session's entry is written by the session's own script, in its slot), so it reads every
+// partition's set in one pipeline: one round trip per primary, once per follower round.
+func (r *Redis) AwaitingSettlement(ctx context.Context, merchant string, since time.Time) ([]string, error) {
+	upTo := micros(since)
+	parts := make([]*redis.StringSliceCmd, Partitions)
+	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i := range parts {
+			parts[i] = p.ZRangeByScore(ctx, r.awaitingKey(i, merchant), &redis.ZRangeBy{Min: "-inf", Max: upTo})
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("store: sessions awaiting settlement[%s]: %w", merchant, err)
+	}
+	var ids []string
+	for _, c := range parts {
+		got, err := c.Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, fmt.Errorf("store: sessions awaiting settlement[%s]: %w", merchant, err)
+		}
+		ids = append(ids, got...)
 	}
 	sort.Strings(ids)
 	return ids, nil
+}
+
+// DropAwaitingSettlement implements Settlements.DropAwaitingSettlement.
+func (r *Redis) DropAwaitingSettlement(ctx context.Context, merchant, id string) error {
+	keys := []string{r.sessionKey(id), r.awaitingKey(partitionOf(id), merchant)}
+	if err := r.write(ctx, dropAwaitingRedisScript, keys, id, merchant).Err(); err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("store: drop awaiting settlement[%s]: %w", id, err)
+	}
+	return nil
+}
+
+// IndexesAwaitingSettlement implements Settlements: whether RedisOptions.AwaitingSettlement was set.
+func (r *Redis) IndexesAwaitingSettlement() bool { return r.awaiting }
+
+// adoptScript: KEYS[1] session key, KEYS[2] the merchant's index of sessions awaiting the ledger (the
+// session's slot); ARGV[1] session id, ARGV[2] since (Unix microseconds), ARGV[3] merchant. Indexes the
+// session if it is the merchant's and awaits the ledger (awaitsLua), keeping an earlier time already
+// indexed.
+const adoptScript = awaitsLua + `
+if not awaits(redis.call('GET', KEYS[1]), ARGV[3]) then return 0 end
+return redis.call('ZADD', KEYS[2], 'NX', ARGV[2], ARGV[1])
+`
+
+var adoptRedisScript = redis.NewScript(adoptScript)
+
+// AdoptLegacyExpectations implements LegacyExpectations. Each id is indexed in its session's slot first
+// and only then taken off the legacy set (another slot), so a crash between the two adopts it again,
+// which changes nothing.
+func (r *Redis) AdoptLegacyExpectations(ctx context.Context, merchant, ledger string, payoutDelay time.Duration) (int, error) {
+	key := r.globalKey("expect:" + keyEscaper.Replace(ledger))
+	zs, err := r.client.ZRangeWithScores(ctx, key, 0, -1).Result()
+	if err != nil {
+		return 0, fmt.Errorf("store: adopt legacy expectations[%s]: %w", ledger, err)
+	}
+	n := 0
+	for _, z := range zs {
+		id, _ := z.Member.(string)
+		since := int64(z.Score) - payoutDelay.Microseconds()
+		keys := []string{r.sessionKey(id), r.awaitingKey(partitionOf(id), merchant)}
+		if err := r.write(ctx, adoptRedisScript, keys, id, since, merchant).Err(); err != nil && !errors.Is(err, redis.Nil) {
+			return n, fmt.Errorf("store: adopt legacy expectation[%s]: %w", id, err)
+		}
+		// Lost in a failover, it is adopted again next round, which changes nothing: no replica wait.
+		if err := r.client.ZRem(ctx, key, id).Err(); err != nil {
+			return n, fmt.Errorf("store: adopt legacy expectation[%s]: %w", id, err)
+		}
+		n++
+	}
+	return n, nil
 }

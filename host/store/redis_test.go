@@ -33,7 +33,7 @@ func newPrefix() string { return fmt.Sprintf("kasse:test%d:", prefixes.Add(1)) }
 
 func newRedis(t testing.TB, prefix string) *store.Redis {
 	t.Helper()
-	r, err := store.NewRedis(t.Context(), redisURL, store.RedisOptions{KeyPrefix: prefix})
+	r, err := store.NewRedis(t.Context(), redisURL, store.RedisOptions{KeyPrefix: prefix, AwaitingSettlement: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func TestRedisClusterConformance(t *testing.T) {
 		// lags past the 500ms default on a loaded 2-core machine (a CI run once saw it) from failing
 		// a suite about the store's semantics. TestRedisWaitsForReplicas tests the wait itself.
 		r, err := store.NewRedisFromClient(c, store.RedisOptions{KeyPrefix: prefix, WaitReplicas: 1,
-			WaitTimeout: 10 * time.Second})
+			WaitTimeout: 10 * time.Second, AwaitingSettlement: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -369,6 +369,34 @@ func BenchmarkRedisUpdate(b *testing.B) {
 	r := newRedis(b, newPrefix())
 	defer r.Close()
 	benchUpdate(b, r)
+}
+
+// BenchmarkRedisCaptureWrite: the write of a capture (a session's captured amount grows), with the index
+// of sessions awaiting the ledger kept in the same script (awaiting=on) and without it (off): the index
+// costs a ZADD inside the script, no round trip.
+func BenchmarkRedisCaptureWrite(b *testing.B) {
+	for _, on := range []bool{false, true} {
+		b.Run(fmt.Sprintf("awaiting=%v", on), func(b *testing.B) {
+			r, err := store.NewRedis(b.Context(), redisURL, store.RedisOptions{KeyPrefix: newPrefix(), AwaitingSettlement: on})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer r.Close()
+			ctx := b.Context()
+			if err := r.Create(ctx, storetest.Sample("bench", "bench"), time.Hour); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for range b.N {
+				if _, err := r.Update(ctx, "bench", func(s *payment.Session) (bool, error) {
+					s.CapturedAmount++
+					return true, nil
+				}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
 
 func BenchmarkRedisUpdateParallel(b *testing.B) {

@@ -1127,7 +1127,7 @@ func testUserIndex(t *testing.T, st store.Store, _ *config) {
 // testSettlements checks what the settlement follower shares between instances: a lease only one holder
 // gets, a feed cursor that moves only from the value the caller read, ledger entries stored once per id
 // however often a page is recorded, and the expectations of captured sessions not yet on a ledger.
-func testSettlements(t *testing.T, st store.Store, _ *config) {
+func testSettlements(t *testing.T, st store.Store, cfg *config) {
 	ss, ok := st.(store.Settlements)
 	if !ok {
 		t.Fatalf("%T does not implement store.Settlements", st)
@@ -1206,23 +1206,114 @@ func testSettlements(t *testing.T, st store.Store, _ *config) {
 		t.Error("RecordLedger accepted a record without a date")
 	}
 
-	// Expectations.
-	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
-	for _, e := range []struct {
-		id  string
-		due time.Time
-	}{{"s2", t0}, {"s1", t0.Add(time.Hour)}, {"s3", t0.Add(48 * time.Hour)}, {"s2", t0.Add(72 * time.Hour)}} {
-		if err := ss.ExpectSettlement(ctx, "L:1", e.id, e.due); err != nil {
-			t.Fatal(err)
+	testAwaitingSettlement(t, st, ss, cfg)
+
+}
+
+// testAwaitingSettlement: the index of captured sessions awaiting the ledger is written by the session
+// writes themselves, so a capture is expected by the write that records it and nothing else has to run.
+func testAwaitingSettlement(t *testing.T, st store.Store, ss store.Settlements, cfg *config) {
+	ctx := t.Context()
+	if !ss.IndexesAwaitingSettlement() {
+		t.Fatalf("%T does not keep the index of sessions awaiting settlement; the suite needs it on", st)
+	}
+	at := func(h int) time.Time { return t0.Add(time.Duration(h) * time.Hour) }
+	// capture raises the captured amount by amount at hour h, as a capture's write does.
+	capture := func(amount int64, h int) func(*payment.Session) (bool, error) {
+		return func(s *payment.Session) (bool, error) {
+			s.State, s.AuthorizedAmount, s.CapturedAmount = payment.StateCaptured, 49900, s.CapturedAmount+amount
+			s.UpdatedAt = at(h)
+			return true, nil
 		}
 	}
-	if ids, err := ss.OverdueSettlements(ctx, "L:1", t0.Add(time.Hour)); err != nil || !slices.Equal(ids, []string{"s1", "s2"}) {
-		t.Fatalf("OverdueSettlements = %q, %v; want [s1 s2] (an expectation noted again keeps its due time)", ids, err)
+	ledger := func(captured int64) func(*payment.Session) (bool, error) {
+		return func(s *payment.Session) (bool, error) {
+			s.Settlement = &payment.Settlement{Captured: captured, Net: captured}
+			return true, nil
+		}
 	}
-	if err := ss.SettlementArrived(ctx, "L:1", "s1"); err != nil {
+	merchant := func(m string) func(*payment.Session) (bool, error) {
+		return func(s *payment.Session) (bool, error) { s.Merchant = m; return true, nil }
+	}
+	capturedSample := func(id string, h int) *payment.Session {
+		s := Sample(id, id)
+		s.State, s.AuthorizedAmount, s.CapturedAmount, s.UpdatedAt = payment.StateCaptured, 49900, 49900, at(h)
+		return s
+	}
+	mustCreate(t, st, Sample("aw-1", "aw-1"), 0)
+	mustCreate(t, st, capturedSample("aw-2", 3), 0) // created captured: indexed by the create
+	mustCreate(t, st, Sample("aw-3", "aw-3"), 0)
+	steps := []struct {
+		what  string
+		id    string
+		fn    func(*payment.Session) (bool, error)
+		since map[string]time.Time // merchant -> time to ask with
+		want  map[string][]string  // merchant -> ids
+	}{
+		{"a pending session does not await the ledger", "aw-1", func(*payment.Session) (bool, error) { return false, nil },
+			map[string]time.Time{"acme": at(100)}, map[string][]string{"acme": {"aw-2"}}},
+		{"a capture enters the index at its time", "aw-1", capture(10000, 1),
+			map[string]time.Time{"acme": at(1)}, map[string][]string{"acme": {"aw-1"}}},
+		{"not before its time", "aw-1", func(*payment.Session) (bool, error) { return false, nil },
+			map[string]time.Time{"acme": at(1).Add(-time.Microsecond)}, map[string][]string{"acme": nil}},
+		{"a further capture keeps the first time", "aw-1", capture(10000, 5),
+			map[string]time.Time{"acme": at(1)}, map[string][]string{"acme": {"aw-1"}}},
+		{"part of it on the ledger: still awaited", "aw-1", ledger(10000),
+			map[string]time.Time{"acme": at(3)}, map[string][]string{"acme": {"aw-1", "aw-2"}}},
+		{"all of it on the ledger: out", "aw-1", ledger(20000),
+			map[string]time.Time{"acme": at(100)}, map[string][]string{"acme": {"aw-2"}}},
+		{"a capture after the ledger caught up: in again, at its own time", "aw-1", capture(5000, 7),
+			map[string]time.Time{"acme": at(6)}, map[string][]string{"acme": {"aw-2"}}},
+		{"... listed from then", "aw-1", func(*payment.Session) (bool, error) { return false, nil },
+			map[string]time.Time{"acme": at(7)}, map[string][]string{"acme": {"aw-1", "aw-2"}}},
+		{"another merchant's capture is listed under it", "aw-3", func(s *payment.Session) (bool, error) {
+			s.Merchant = "shop:b%" // escaped in keys
+			return capture(700, 2)(s)
+		}, map[string]time.Time{"acme": at(2), "shop:b%": at(2), "shop": at(2)},
+			map[string][]string{"acme": nil, "shop:b%": {"aw-3"}, "shop": nil}},
+		{"a session moved to another merchant moves in the index", "aw-3", merchant("acme"),
+			map[string]time.Time{"acme": at(100), "shop:b%": at(100)},
+			map[string][]string{"acme": {"aw-1", "aw-2", "aw-3"}, "shop:b%": nil}},
+	}
+	for _, step := range steps {
+		mustUpdate(t, st, step.id, step.fn)
+		for m, since := range step.since {
+			ids, err := ss.AwaitingSettlement(ctx, m, since)
+			if err != nil {
+				t.Fatalf("%s: AwaitingSettlement(%s): %v", step.what, m, err)
+			}
+			if !slices.Equal(ids, step.want[m]) {
+				t.Fatalf("%s: AwaitingSettlement(%s, %s) = %q, want %q", step.what, m, since, ids, step.want[m])
+			}
+		}
+	}
+	// Dropping an id whose session exists changes nothing; once the session has expired it goes.
+	if err := ss.DropAwaitingSettlement(ctx, "acme", "aw-2"); err != nil {
 		t.Fatal(err)
 	}
-	if ids, err := ss.OverdueSettlements(ctx, "L:1", t0.Add(time.Hour)); err != nil || !slices.Equal(ids, []string{"s2"}) {
-		t.Fatalf("after SettlementArrived(s1): %q, %v", ids, err)
+	const ttl = time.Second
+	mustCreate(t, st, capturedSample("aw-ttl", 3), ttl)
+	if ids, err := ss.AwaitingSettlement(ctx, "acme", at(100)); err != nil || !slices.Equal(ids, []string{"aw-1", "aw-2", "aw-3", "aw-ttl"}) {
+		t.Fatalf("AwaitingSettlement after a drop of a live session = %q, %v", ids, err)
+	}
+	if cfg.clock != nil {
+		cfg.clock.Advance(ttl + time.Millisecond)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := st.Get(ctx, "aw-ttl")
+		if errors.Is(err, store.ErrNotFound) {
+			break
+		}
+		if err != nil || time.Now().After(deadline) {
+			t.Fatalf("a session with a 1 s TTL: Get = %v after 10 s", err)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	if err := ss.DropAwaitingSettlement(ctx, "acme", "aw-ttl"); err != nil {
+		t.Fatal(err)
+	}
+	if ids, err := ss.AwaitingSettlement(ctx, "acme", at(100)); err != nil || !slices.Equal(ids, []string{"aw-1", "aw-2", "aw-3"}) {
+		t.Fatalf("AwaitingSettlement after the expired session was dropped = %q, %v", ids, err)
 	}
 }
