@@ -21,14 +21,15 @@ import (
 
 // ruledCorpus says where the real bodies of a ruled schema (but the checkout, see checkout_test.go) are,
 // besides its testdata documents: the plugin's golden inputs of one operation, whose callback member is a
-// body Vipps sends (none for the shop API's operation body). min bounds how many there must be, so that a
-// moved directory cannot make the differential test pass on nothing.
-// minTrees bounds how many of the trees TestDocumentRulesAgreeWithSchema judges must be accepted, and how
-// many refused, so that both sides of every bound are exercised.
+// body Vipps sends (none for the shop API's operation body).
 type ruledCorpus struct {
-	goldens, op          string // the plugin's golden directory and the operation whose inputs hold bodies
+	goldens, op string // the plugin's golden directory and the operation whose inputs hold bodies
+	// minInputs and minBodies bound how many there must be, so that a moved directory cannot make the
+	// differential test pass on nothing.
 	minInputs, minBodies int
-	minTrees             int
+	// minTrees bounds how many of the trees TestDocumentRulesAgreeWithSchema judges must be accepted, and
+	// how many refused, so that both sides of every bound are exercised.
+	minTrees int
 }
 
 // ruledBodies are the corpora of the ruled schemas. The operation body has two members, so fewer of its
@@ -223,8 +224,8 @@ func boundaryValues() []any {
 }
 
 // TestDocumentRulesAgreeWithSchema holds the rules of the ruled schemas (the callbacks', the Express
-// shipping question's and the operation body's) to the validator: on the real bodies and the variants adaptertest.JSONVariants makes of them (bytes deleted and replaced, member
-// names changed, values of every JSON type, repeated members), Validate gives what the validator alone
+// shipping question's and the operation body's) to the validator: on the real bodies and the variants
+// adaptertest.JSONVariants makes of them (bytes deleted and replaced, member names changed, values of every JSON type, repeated members), Validate gives what the validator alone
 // gives (nil or the same violations); and on those bodies' trees and their variants (each member of each
 // object deleted and set to values around every bound of the schemas, unknown members added) the rules
 // accept exactly what the validator accepts.
