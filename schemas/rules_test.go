@@ -225,10 +225,11 @@ func boundaryValues() []any {
 
 // TestDocumentRulesAgreeWithSchema holds the rules of the ruled schemas (the callbacks', the Express
 // shipping question's and the operation body's) to the validator: on the real bodies and the variants
-// adaptertest.JSONVariants makes of them (bytes deleted and replaced, member names changed, values of every JSON type, repeated members), Validate gives what the validator alone
-// gives (nil or the same violations); and on those bodies' trees and their variants (each member of each
-// object deleted and set to values around every bound of the schemas, unknown members added) the rules
-// accept exactly what the validator accepts.
+// adaptertest.JSONVariants makes of them (bytes deleted and replaced, member names changed, values of
+// every JSON type, repeated members), Validate gives what the validator alone gives (nil or the same
+// violations); and on those bodies' trees and their variants (each member of each object deleted and set
+// to values around every bound of the schemas, unknown members added) the rules accept exactly what the
+// validator accepts.
 func TestDocumentRulesAgreeWithSchema(t *testing.T) {
 	s := compileT(t)
 	values := boundaryValues()
