@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kassehq/kasse/examples/vippssim"
+	"github.com/kassehq/kasse/schemas"
 )
 
 // expressConfig is the demo merchant's Express settings, appended to the stack's config file (the merchant
@@ -134,12 +135,12 @@ func TestExpressCheckout(t *testing.T) {
 		if !strings.HasPrefix(cb.URL, s.kasse.Service.ExpressPrefix("demo")+"/v2/payments/") || token == "" || cb.Status != "RESERVE" {
 			t.Fatalf("express callback %s %s with token %t", cb.Status, cb.URL, token != "")
 		}
-		question := `{"addressId":12,"addressLine1":"Karl Johans gate 1","addressLine2":null,"city":"OSLO","country":"Norway","postCode":"0154","addressType":"H"}`
+		question := `{"addressId":3960,"addressLine1":"Karl Johans gate 1","addressLine2":null,"city":"OSLO","country":"Norway","postCode":"0154","addressType":"H"}`
 		path := s.expressPath("demo", "/v2/payments/"+orderID+"/shippingDetails")
 		start := time.Now()
 		res = s.do("POST", path, question, "Authorization", token)
 		elapsed := time.Since(start)
-		if res.status != http.StatusOK || res.body["addressId"] != float64(12) || res.body["orderId"] != orderID ||
+		if res.status != http.StatusOK || res.body["addressId"] != float64(3960) || res.body["orderId"] != orderID ||
 			!strings.Contains(string(res.raw), `"shippingMethodId":"pickup-oslo"`) || !strings.Contains(string(res.raw), `"shippingCost":99.00`) {
 			t.Fatalf("shippingDetails: %d %s", res.status, res.raw)
 		}
@@ -255,11 +256,142 @@ func BenchmarkShippingDetails(b *testing.B) {
 		b.Fatal(err)
 	}
 	path := s.expressPath("demo", "/v2/payments/"+sess.ProviderReference+"/shippingDetails")
-	question := `{"addressId":12,"addressLine1":"Storgata 1","city":"TROMSØ","country":"Norway","postCode":"9008"}`
+	question := `{"addressId":3960,"addressLine1":"Storgata 1","city":"TROMSØ","country":"Norway","postCode":"9008"}`
 	b.ResetTimer()
 	for range b.N {
 		if res := s.do("POST", path, question, "Authorization", sess.CallbackToken); res.status != http.StatusOK {
 			b.Fatalf("shippingDetails: %d %s", res.status, res.raw)
 		}
 	}
+}
+
+// TestExpressShippingDetailsBodies holds the shipping question to its schema over real HTTP, with each
+// store: the bodies of the spec's and the guide's examples, the simulator's and one with fields Vipps may
+// add are answered with the options; every malformed body (mistyped or missing fields, values the spec
+// refuses, not JSON, not UTF-8, too large) gets a problem document naming the field, and neither reaches
+// the plugin (its shipping_options calls, counted in /metrics, do not move) nor changes the session.
+func TestExpressShippingDetailsBodies(t *testing.T) {
+	stores(t, func(t *testing.T, redisURL string) {
+		// No reconciler poll during the test: the session must stay byte for byte what it was.
+		s := newStack(t, stackOptions{redisURL: redisURL, reconcilerYAML: loadReconciler})
+		requireExpressRoutes(t, s)
+		s.setExpress("dynamic")
+		res := s.do("POST", "/v1/express/demo", expressBody("x-bodies", line("SOCK", 2, 49900)))
+		if res.status != http.StatusCreated {
+			t.Fatalf("express create: %d %s", res.status, res.raw)
+		}
+		id := res.body["id"].(string)
+		sess, err := s.kasse.Store.Get(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := s.expressPath("demo", "/v2/payments/"+sess.ProviderReference+"/shippingDetails")
+		ask := func(body string, headers ...string) result {
+			return s.do("POST", path, body, append([]string{"Authorization", sess.CallbackToken}, headers...)...)
+		}
+		calls := func() float64 {
+			n, _ := sample(scrape(t, s), "kasse_plugin_call_duration_seconds", map[string]string{"operation": "shipping_options"})
+			return n
+		}
+
+		good := []struct {
+			name, body string
+			addressID  float64
+		}{
+			{"spec example", `{"addressId":100,"addressLine1":"Robert Levins gate 5","addressLine2":"c/o Rune Garborg",` +
+				`"city":"Oslo","country":"NO","postCode":"0154","addressType":"H"}`, 100},
+			{"guide example", `{"addressId":3960,"addressLine1":"Dronning Eufemias gate 42","addressLine2":null,` +
+				`"country":"Norway","city":"OSLO","postCode":"0191","addressType":"H"}`, 3960},
+			// As examples/vippssim's fetchShippingOptions writes it (json.Marshal of a map: sorted keys).
+			{"simulator", `{"addressId":3961,"addressLine1":"Storgata 1","addressLine2":null,"addressType":"H",` +
+				`"city":"TROMSØ","country":"Norway","postCode":"9008"}`, 3961},
+			{"required fields only", `{"addressId":3962,"addressLine1":"Storgata 1","city":"BERGEN","country":"NO","postCode":"5003"}`, 3962},
+			{"fields Vipps may add", `{"addressId":3963,"addressLine1":"Storgata 1","city":"OSLO","country":"NO","postCode":"0154",` +
+				`"addressType":"W","zipCode":"0154","region":{"name":"Oslo"}}`, 3963},
+		}
+		for _, c := range good {
+			t.Run("good/"+c.name, func(t *testing.T) {
+				before := calls()
+				res := ask(c.body, "Content-Type", "application/json;charset=UTF-8")
+				if res.status != http.StatusOK || res.body["addressId"] != c.addressID || res.body["orderId"] != sess.ProviderReference {
+					t.Fatalf("%d %s", res.status, res.raw)
+				}
+				if opts, _ := res.body["shippingDetails"].([]any); len(opts) == 0 {
+					t.Fatalf("no shipping options: %s", res.raw)
+				}
+				if after := calls(); after != before+1 {
+					t.Fatalf("shipping_options calls went from %v to %v, want one more", before, after)
+				}
+			})
+		}
+
+		stored := func() (int64, string) {
+			got, err := s.kasse.Store.Get(context.Background(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got.Revision, string(s.get(id).raw)
+		}
+		rev0, view0 := stored()
+		calls0 := calls()
+		const valid = `"addressLine1":"Storgata 1","city":"OSLO","country":"NO"`
+		bad := []struct {
+			name, body string
+			headers    []string
+			status     int
+			pointer    string
+		}{
+			{"not JSON", `{"addressId":3960,` + valid, nil, http.StatusBadRequest, ""},
+			{"empty body", "", []string{"Content-Type", "application/json"}, http.StatusBadRequest, ""},
+			{"two documents", `{"addressId":3960,` + valid + `,"postCode":"0154"} {}`, nil, http.StatusBadRequest, ""},
+			{"not an object", `["addressId",3960]`, nil, http.StatusBadRequest, ""},
+			{"null", `null`, nil, http.StatusBadRequest, ""},
+			{"missing addressId", `{` + valid + `,"postCode":"0154"}`, nil, http.StatusBadRequest, "/addressId"},
+			{"addressId below the spec's minimum", `{"addressId":12,` + valid + `,"postCode":"0154"}`, nil, http.StatusBadRequest, "/addressId"},
+			{"addressId as a string", `{"addressId":"3960",` + valid + `,"postCode":"0154"}`, nil, http.StatusBadRequest, "/addressId"},
+			{"addressId with a fraction", `{"addressId":3960.5,` + valid + `,"postCode":"0154"}`, nil, http.StatusBadRequest, "/addressId"},
+			{"addressId beyond int64", `{"addressId":9223372036854775808,` + valid + `,"postCode":"0154"}`, nil, http.StatusBadRequest, "/addressId"},
+			{"addressId too long a literal", `{"addressId":1` + strings.Repeat("0", 120) + `,` + valid + `,"postCode":"0154"}`, nil,
+				http.StatusBadRequest, "/addressId"},
+			{"missing addressLine1", `{"addressId":3960,"city":"OSLO","country":"NO","postCode":"0154"}`, nil, http.StatusBadRequest, "/addressLine1"},
+			{"addressLine1 null", `{"addressId":3960,"addressLine1":null,"city":"OSLO","country":"NO","postCode":"0154"}`, nil,
+				http.StatusBadRequest, "/addressLine1"},
+			{"addressLine2 a number", `{"addressId":3960,` + valid + `,"postCode":"0154","addressLine2":2}`, nil, http.StatusBadRequest, "/addressLine2"},
+			{"missing city", `{"addressId":3960,"addressLine1":"Storgata 1","country":"NO","postCode":"0154"}`, nil, http.StatusBadRequest, "/city"},
+			{"city an array", `{"addressId":3960,"addressLine1":"Storgata 1","city":["OSLO"],"country":"NO","postCode":"0154"}`, nil,
+				http.StatusBadRequest, "/city"},
+			{"country an object", `{"addressId":3960,"addressLine1":"Storgata 1","city":"OSLO","country":{"code":"NO"},"postCode":"0154"}`, nil,
+				http.StatusBadRequest, "/country"},
+			{"missing postCode", `{"addressId":3960,` + valid + `}`, nil, http.StatusBadRequest, "/postCode"},
+			{"zipCode instead of postCode", `{"addressId":3960,` + valid + `,"zipCode":"0154"}`, nil, http.StatusBadRequest, "/postCode"},
+			{"postCode a number", `{"addressId":3960,` + valid + `,"postCode":154}`, nil, http.StatusBadRequest, "/postCode"},
+			{"postCode of five digits", `{"addressId":3960,` + valid + `,"postCode":"01540"}`, nil, http.StatusBadRequest, "/postCode"},
+			{"postCode with a space", `{"addressId":3960,` + valid + `,"postCode":"111 51"}`, nil, http.StatusBadRequest, "/postCode"},
+			{"addressType outside its enum", `{"addressId":3960,` + valid + `,"postCode":"0154","addressType":"X"}`, nil,
+				http.StatusBadRequest, "/addressType"},
+			{"not UTF-8", "{\"addressId\":3960," + valid + ",\"postCode\":\"0154\",\"addressLine2\":\"\xff\"}", nil, http.StatusBadRequest, ""},
+			{"not JSON by its type", `{"addressId":3960,` + valid + `,"postCode":"0154"}`, []string{"Content-Type", "text/plain"},
+				http.StatusUnsupportedMediaType, ""},
+			{"huge", `{"addressId":3960,` + valid + `,"postCode":"0154","addressLine2":"` + strings.Repeat("x", 70<<10) + `"}`, nil,
+				http.StatusRequestEntityTooLarge, ""},
+		}
+		for _, c := range bad {
+			t.Run("bad/"+c.name, func(t *testing.T) {
+				res := ask(c.body, c.headers...)
+				expectProblem(t, res, c.status, c.pointer)
+				if c.status == http.StatusBadRequest && c.pointer != "" && !strings.Contains(res.body["detail"].(string), schemas.VippsEcomShippingDetails) {
+					t.Errorf("the problem does not name the schema: %s", res.raw)
+				}
+			})
+		}
+		// Without the payment's token a bad body is refused for the token, telling nothing of the format.
+		expectProblem(t, s.do("POST", path, `{"addressId":12}`, "Authorization", "wrong"), http.StatusUnauthorized, "")
+
+		if got := calls(); got != calls0 {
+			t.Errorf("bad bodies reached the plugin: shipping_options calls went from %v to %v", calls0, got)
+		}
+		if rev, view := stored(); rev != rev0 || view != view0 {
+			t.Errorf("bad bodies changed the session: revision %d -> %d\nbefore: %s\nafter:  %s", rev0, rev, view0, view)
+		}
+	})
 }

@@ -152,7 +152,7 @@ func BenchmarkLoad(b *testing.B) {
 	})
 
 	ship := env.expressSessions(b, o.Concurrency)
-	question := []byte(`{"addressId":12,"addressLine1":"Storgata 1","city":"TROMSØ","country":"Norway","postCode":"9008"}`)
+	question := []byte(`{"addressId":3960,"addressLine1":"Storgata 1","city":"TROMSØ","country":"Norway","postCode":"9008"}`)
 	run("express-shipping-details", func(w, _ int) (*http.Request, error) {
 		req, _ := http.NewRequest("POST", ship[w].url, bytes.NewReader(question))
 		req.Header.Set("Content-Type", "application/json")

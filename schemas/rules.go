@@ -19,7 +19,7 @@ import (
 // (TestDocumentRulesAgreeWithSchema, TestCheckoutDocumentRulesAgreeWithSchema).
 func ruled(name string) bool {
 	switch name {
-	case Checkout, VippsEcomCallback, VippsEPaymentWebhook:
+	case Checkout, VippsEcomCallback, VippsEcomShippingDetails, VippsEPaymentWebhook, Operation:
 		return true
 	}
 	return false

@@ -1,16 +1,17 @@
 // Package schemas owns kasse's JSON Schemas (draft 2020-12) for every payload kasse accepts or emits, and
 // their compilation: the canonical checkout, the session the HTTP API returns, the plugin ABI messages, the
-// Vipps eCom callback, the Vipps ePayment webhook event, the problem document and the merchant config. The
-// *.schema.json files are embedded in the binary and compiled once, at start, into a Set; Set.Validate
-// judges a document against one of them and reports every offending value as a Violation with an RFC 6901
-// JSON pointer and a message written for the people who sent the document; Set.ValidateCheckout judges a
-// checkout built in Go (a platform adapter's) as Validate judges its encoding, without encoding it when the
-// schema accepts it. For the documents on request paths (checkouts, callbacks, webhook events) Validate
-// first applies rules read from the compiled schema at Compile, which only ever accept; the validator
-// decides and explains everything else (see rule). The HTTP layer turns a *ValidationError into an RFC
-// 9457 problem+json response; this package does no I/O and knows nothing about HTTP. It also embeds
-// openapi.json, the OpenAPI 3.1 document of kasse's HTTP surface, whose payloads are references to these
-// files (OpenAPI).
+// Vipps eCom callback and Express shipping question, the Vipps ePayment webhook event, the capture, refund
+// and cancel body, the problem document and the merchant config. The *.schema.json files are embedded in
+// the binary and compiled once, at start, into a Set; Set.Validate judges a document against one of them
+// and reports every offending value as a Violation with an RFC 6901 JSON pointer and a message written for
+// the people who sent the document; Set.ValidateCheckout judges a checkout built in Go (a platform
+// adapter's) as Validate judges its encoding, without encoding it when the schema accepts it. For the
+// documents on request paths (checkouts, callbacks, Express shipping questions, webhook events, capture,
+// refund and cancel bodies) Validate first applies rules read from the compiled schema at Compile, which
+// only ever accept; the validator decides and explains everything else (see rule). The HTTP layer turns a
+// *ValidationError into an RFC 9457 problem+json response; this package does no I/O and knows nothing
+// about HTTP. It also embeds openapi.json, the OpenAPI 3.1 document of kasse's HTTP surface, whose payloads
+// are references to these files (OpenAPI).
 //
 // # Integers
 //
@@ -61,6 +62,9 @@ const (
 	PluginOutput = "plugin-output.schema.json"
 	// VippsEcomCallback is the body of the callback Vipps sends to [callbackPrefix]/v2/payments/{orderId}.
 	VippsEcomCallback = "vipps-ecom-callback.schema.json"
+	// VippsEcomShippingDetails is the body of the Express shipping question Vipps sends to
+	// [shippingDetailsPrefix]/v2/payments/{orderId}/shippingDetails (eCom ShippingCostAndMethod).
+	VippsEcomShippingDetails = "vipps-ecom-shipping-details.schema.json"
 	// VippsEPaymentWebhook is the body of an ePayment webhook event Vipps delivers.
 	VippsEPaymentWebhook = "vipps-epayment-webhook.schema.json"
 	// Problem is the RFC 9457 problem document kasse answers errors with.

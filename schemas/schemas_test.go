@@ -24,7 +24,7 @@ var update = flag.Bool("update", false, "rewrite the *.golden.json files under t
 
 // owned lists the schemas this package's testdata must cover; other embedded schemas are tested if they
 // have a testdata directory.
-var owned = []string{Checkout, Session, PluginInput, PluginOutput, VippsEcomCallback, Problem}
+var owned = []string{Checkout, Session, PluginInput, PluginOutput, VippsEcomCallback, VippsEcomShippingDetails, Operation, Problem}
 
 func compileT(tb testing.TB) *Set {
 	tb.Helper()

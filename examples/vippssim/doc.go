@@ -106,7 +106,10 @@
 //     the landing page still works with the token.
 //   - Express checkout (paymentType "eComm Express Payment") is simulated in
 //     express.go: address and shipping pages after the phone number, the
-//     shippingDetails call to the merchant, the RESERVE callback with
+//     shippingDetails call to the merchant (ShippingCostAndMethod, with
+//     addressLine2 null when empty, as the guide's example; an address
+//     without a first line, a city and a 4-digit postcode is refused before
+//     it), the RESERVE callback with
 //     shippingDetails and userDetails, and consent removal
 //     (POST /_sim/consents/remove). Force approve refuses express payments, as
 //     Vipps does. scope is checked but no profile data (sub) is returned for

@@ -29,6 +29,9 @@ var (
 	ErrNotPending = errors.New("vippssim: payment is not waiting for the user")
 	// ErrInvalidPhone means a phone number is not 8 digits.
 	ErrInvalidPhone = errors.New("vippssim: phone number must be 8 digits")
+	// ErrInvalidAddress means an Express address lacks what the shippingDetails request must carry: an
+	// addressLine1, a city and a postcode of 4 digits.
+	ErrInvalidAddress = errors.New("vippssim: an express address needs addressLine1, city and a 4-digit postCode")
 )
 
 // vippsError is one element of the eCom error array (schema Error).

@@ -54,6 +54,13 @@ type ExpressAddress struct {
 	City      string `json:"city"`
 }
 
+// shippable reports whether a can be shared in the app and asked about: the shippingDetails request
+// (ShippingCostAndMethod) requires addressLine1, city and a postCode matching ^\d{4}$, and the app does
+// not let a user leave the first two empty.
+func (a ExpressAddress) shippable() bool {
+	return strings.TrimSpace(a.Line1) != "" && strings.TrimSpace(a.City) != "" && len(a.PostCode) == 4 && allDigits(a.PostCode)
+}
+
 // DemoAddress is the address the landing page offers and ApproveExpress uses by default.
 func DemoAddress() ExpressAddress {
 	return ExpressAddress{FirstName: "Ada", LastName: "Lovelace", Email: "ada@example.com",
@@ -273,12 +280,16 @@ type ExpressChoice struct {
 // ApproveExpress is the user completing an express payment in the app: sharing the address, getting the
 // shipping options (static, or from the merchant's shippingDetails endpoint), choosing one and confirming.
 // The reserved amount becomes the initiated amount plus the shipping cost, and the RESERVE callback is sent.
+// An address the app would not accept (ErrInvalidAddress) changes nothing and asks the merchant nothing.
 func (s *Server) ApproveExpress(ctx context.Context, orderID string, c ExpressChoice) error {
 	if c.Phone != "" && !phonePattern.MatchString(c.Phone) {
 		return fmt.Errorf("approve express %q: %w", orderID, ErrInvalidPhone)
 	}
 	if c.Address == (ExpressAddress{}) {
 		c.Address = DemoAddress()
+	}
+	if !c.Address.shippable() {
+		return fmt.Errorf("approve express %q: %w", orderID, ErrInvalidAddress)
 	}
 	if _, err := s.offerShipping(ctx, orderID, c.Phone, c.Address); err != nil {
 		return fmt.Errorf("approve express: %w", err)
@@ -550,8 +561,7 @@ func (s *Server) expressStepLocked(w http.ResponseWriter, r *http.Request, p *pa
 			Line2: strings.TrimSpace(form.Get("addressLine2")), PostCode: strings.TrimSpace(form.Get("postCode")),
 			City: strings.TrimSpace(form.Get("city"))}
 		page.Address = addr
-		if addr.FirstName == "" || addr.LastName == "" || addr.Email == "" || addr.Line1 == "" || addr.City == "" ||
-			len(addr.PostCode) != 4 || !allDigits(addr.PostCode) {
+		if addr.FirstName == "" || addr.LastName == "" || addr.Email == "" || !addr.shippable() {
 			page.Step, page.Error = "address", "Fill in every field; the postcode has 4 digits."
 			s.renderExpress(w, http.StatusBadRequest, page)
 			return

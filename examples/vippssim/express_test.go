@@ -3,12 +3,17 @@ package vippssim_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/kassehq/kasse/examples/vippssim"
+	"github.com/kassehq/kasse/examples/vippssim/vippsspec"
+	"github.com/kassehq/kasse/schemas"
 )
 
 // expressMerchant is a merchant's Express endpoints: the shipping question (answered with two methods,
@@ -20,13 +25,26 @@ type expressMerchant struct {
 	consents  chan string
 }
 
-func newExpressMerchant(t *testing.T, authToken string) *expressMerchant {
+// newExpressMerchant starts the merchant. Every shipping question the simulator sends must satisfy both
+// ms_import.yaml's ShippingCostAndMethod (specs, with the quirks vippsspec lists) and kasse's schema of it
+// (schemas.VippsEcomShippingDetails), or the test fails.
+func newExpressMerchant(t *testing.T, specs *vippsspec.Specs, authToken string) *expressMerchant {
 	t.Helper()
+	set, err := schemas.Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
 	m := &expressMerchant{questions: make(chan map[string]any, 8), callbacks: make(chan received, 8), consents: make(chan string, 8)}
 	m.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		switch {
 		case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/shippingDetails"):
+			if err := specs.CheckShippingDetails(r, body); err != nil {
+				t.Errorf("the simulator's shipping question %s: %v", body, err)
+			}
+			if err := set.Validate(schemas.VippsEcomShippingDetails, body); err != nil {
+				t.Errorf("kasse refuses the simulator's shipping question %s: %v", body, err)
+			}
 			if r.Header.Get("Authorization") != authToken {
 				w.WriteHeader(http.StatusUnauthorized)
 				return
@@ -80,7 +98,7 @@ func (h *harness) expressBody(orderID string, amount int64, merchantURL string, 
 // consent removal.
 func TestExpressLandingFlow(t *testing.T) {
 	h := newHarness(t)
-	m := newExpressMerchant(t, "cb-secret-exp-1")
+	m := newExpressMerchant(t, h.specs, "cb-secret-exp-1")
 	resp, body := h.do(call{method: "POST", path: "/ecomm/v2/payments", body: h.expressBody("exp-1", 49900, m.srv.URL, false)})
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("initiate: %d %s", resp.StatusCode, body)
@@ -179,7 +197,7 @@ func TestExpressLandingFlow(t *testing.T) {
 // default option is taken and no shipping question is sent.
 func TestExpressStaticApprove(t *testing.T) {
 	h := newHarness(t)
-	m := newExpressMerchant(t, "cb-secret-exp-2")
+	m := newExpressMerchant(t, h.specs, "cb-secret-exp-2")
 	resp, body := h.do(call{method: "POST", path: "/ecomm/v2/payments", body: h.expressBody("exp-2", 10000, m.srv.URL, true)})
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("initiate: %d %s", resp.StatusCode, body)
@@ -255,5 +273,71 @@ func TestConsentRemovalControl(t *testing.T) {
 	resp, body = h.do(call{method: "POST", path: "/_sim/consents/remove", body: map[string]any{}, noAuth: true})
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "userId is required") {
 		t.Fatalf("no userId: %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestExpressAddresses checks what the simulated user may share in an Express payment with dynamic
+// shipping: an address the shippingDetails request cannot carry as the spec requires (addressLine1, city,
+// a postCode of 4 digits) is refused with ErrInvalidAddress before the merchant is asked; the others are
+// asked about in requests that satisfy the spec and kasse's schema (newExpressMerchant checks each).
+func TestExpressAddresses(t *testing.T) {
+	h := newHarness(t)
+	m := newExpressMerchant(t, h.specs, "cb-secret-exa")
+	with := func(f func(*vippssim.ExpressAddress)) vippssim.ExpressAddress {
+		a := vippssim.DemoAddress()
+		f(&a)
+		return a
+	}
+	tests := []struct {
+		name string
+		addr vippssim.ExpressAddress
+		ok   bool
+	}{
+		{"the demo address", vippssim.ExpressAddress{}, true},
+		{"a second line", with(func(a *vippssim.ExpressAddress) { a.Line2 = "c/o Rune Garborg" }), true},
+		{"Tromsø", with(func(a *vippssim.ExpressAddress) { a.Line1, a.PostCode, a.City = "Storgata 1", "9008", "TROMSØ" }), true},
+		{"postcode of 3 digits", with(func(a *vippssim.ExpressAddress) { a.PostCode = "191" }), false},
+		{"postcode of 5 digits", with(func(a *vippssim.ExpressAddress) { a.PostCode = "01910" }), false},
+		{"Swedish postcode", with(func(a *vippssim.ExpressAddress) { a.PostCode = "111 51" }), false},
+		{"postcode with a letter", with(func(a *vippssim.ExpressAddress) { a.PostCode = "01a1" }), false},
+		{"postcode of other digits", with(func(a *vippssim.ExpressAddress) { a.PostCode = "\u0660\u0661\u0669\u0661" }), false},
+		{"no postcode", with(func(a *vippssim.ExpressAddress) { a.PostCode = "" }), false},
+		{"no first line", with(func(a *vippssim.ExpressAddress) { a.Line1 = " " }), false},
+		{"no city", with(func(a *vippssim.ExpressAddress) { a.City = "" }), false},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			orderID := "exa-" + string(rune('a'+i))
+			initiate := h.expressBody(orderID, 10000, m.srv.URL, false)
+			initiate["merchantInfo"].(map[string]any)["authToken"] = "cb-secret-exa" // the one merchant's
+			if resp, body := h.do(call{method: "POST", path: "/ecomm/v2/payments", body: initiate}); resp.StatusCode != http.StatusOK {
+				t.Fatalf("initiate: %d %s", resp.StatusCode, body)
+			}
+			err := h.sim.ApproveExpress(context.Background(), orderID, vippssim.ExpressChoice{Phone: "91234567", Address: tc.addr})
+			if tc.ok {
+				if err != nil {
+					t.Fatal(err)
+				}
+				q := <-m.questions
+				<-m.callbacks
+				want := tc.addr
+				if want == (vippssim.ExpressAddress{}) {
+					want = vippssim.DemoAddress()
+				}
+				if q["postCode"] != want.PostCode || q["addressLine1"] != want.Line1 || q["city"] != want.City {
+					t.Errorf("question %v, want the address %+v", q, want)
+				}
+				return
+			}
+			if !errors.Is(err, vippssim.ErrInvalidAddress) {
+				t.Fatalf("ApproveExpress = %v, want ErrInvalidAddress", err)
+			}
+			if len(m.questions) != 0 {
+				t.Fatalf("the merchant was asked about an address the spec does not allow: %v", <-m.questions)
+			}
+			if snap, _ := h.sim.Payment(orderID); snap.Express == nil || snap.Express.Address != nil || snap.Express.Chosen != nil {
+				t.Fatalf("a refused address changed the payment: %+v", snap.Express)
+			}
+		})
 	}
 }

@@ -566,7 +566,7 @@ func TestQuietLogs(t *testing.T) {
 // removal) are duplicated and dropped like the other callbacks.
 func TestExpressFaults(t *testing.T) {
 	h := newHarness(t)
-	m := newExpressMerchant(t, "cb-secret-exf-1")
+	m := newExpressMerchant(t, h.specs, "cb-secret-exf-1")
 	if resp, body := h.do(call{method: "POST", path: "/ecomm/v2/payments", body: h.expressBody("exf-1", 49900, m.srv.URL, false)}); resp.StatusCode != 200 {
 		t.Fatalf("initiate: %d %s", resp.StatusCode, body)
 	}

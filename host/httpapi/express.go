@@ -117,7 +117,8 @@ func (a *api) createExpress(c *gin.Context) {
 	writeSession(c, http.StatusCreated, sess)
 }
 
-// shippingDetails answers Vipps's Express shipping question with the plugin's options.
+// shippingDetails answers Vipps's Express shipping question with the plugin's options; a body its schema
+// refuses (checkout.Service.ShippingDetails) gets a 400 problem naming each field.
 func (a *api) shippingDetails(c *gin.Context) {
 	body, err := a.readBody(c)
 	if err != nil {
