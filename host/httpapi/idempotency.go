@@ -107,9 +107,10 @@ func (a *api) idempotent(c *gin.Context) {
 		a.replay(c, existing, fingerprint)
 		return
 	}
+	reqID := requestID(c) // read here: the renewals run on a timer's goroutine
 	stop := store.KeepClaimed(ctx, a.idem, scope, key, pending, a.pendingTTL, func(err error) {
 		a.log.Warn("httpapi: could not renew an Idempotency-Key's claim; once it lapses a retry may run beside this request",
-			"request", requestID(c), "err", err)
+			"request", reqID, "err", err)
 	})
 	// The answer must be recorded (or the key freed) even if the client hung up.
 	free := func() {

@@ -179,10 +179,10 @@ type IndexingCreator interface {
 	// claim has claim.TTL from the start. Where it cannot (on a Redis Cluster the keys live in different
 	// slots), the claim is made with claim.Pending as its TTL and given claim.TTL once the session exists;
 	// a create that fails frees the claim unless the store is unavailable (the create may have landed,
-	// and the claim then stays for claim.Pending), a claim that cannot be given its TTL is an
-	// ErrUnavailable error (the session exists, pending, and must not be acted on), and a session that
-	// was created but could not be indexed gives an *IndexError: the session exists, only lookups by the
-	// shop's reference do not find it.
+	// and the claim then stays for claim.Pending), a claim that cannot be given its TTL fails the call
+	// (ErrUnavailable if it had lapsed: the session exists, pending, and must not be acted on), and a
+	// session that was created but could not be indexed gives an *IndexError: the session exists, only
+	// lookups by the shop's reference do not find it.
 	CreateIndexed(ctx context.Context, s *payment.Session, ttl time.Duration, claim *Claim) (existing string, err error)
 }
 
