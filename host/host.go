@@ -267,20 +267,25 @@ func (s *Server) openStore(ctx context.Context, cfg *config.Config, opts Options
 	return nil
 }
 
+// runtimeConfig is the plugin runtime's configuration from the file's plugins section.
+func runtimeConfig(p config.Plugins) plugins.RuntimeConfig {
+	rcfg := plugins.NewRuntimeConfig().
+		WithCallTimeout(time.Duration(p.CallTimeout)).
+		WithMemoryLimitPages(p.MemoryLimitPages).
+		WithCompilationCacheDir(p.CacheDir)
+	if p.PoolSize > 0 {
+		rcfg = rcfg.WithPoolSize(p.PoolSize)
+	}
+	if p.PoolIdle > 0 {
+		rcfg = rcfg.WithPoolIdle(time.Duration(p.PoolIdle))
+	}
+	return rcfg
+}
+
 // loadPlugins starts the wasm runtime and loads, verifies and activates the plugin bundles in
 // plugins.dir; the live config's check refuses a merchant whose plugin has no active version.
 func (s *Server) loadPlugins(ctx context.Context, cfg *config.Config, set *schemas.Set) (err error) {
-	rcfg := plugins.NewRuntimeConfig().
-		WithCallTimeout(time.Duration(cfg.Plugins.CallTimeout)).
-		WithMemoryLimitPages(cfg.Plugins.MemoryLimitPages).
-		WithCompilationCacheDir(cfg.Plugins.CacheDir)
-	if cfg.Plugins.PoolSize > 0 {
-		rcfg = rcfg.WithPoolSize(cfg.Plugins.PoolSize)
-	}
-	if cfg.Plugins.PoolIdle > 0 {
-		rcfg = rcfg.WithPoolIdle(time.Duration(cfg.Plugins.PoolIdle))
-	}
-	if s.runtime, err = plugins.NewRuntime(ctx, rcfg); err != nil {
+	if s.runtime, err = plugins.NewRuntime(ctx, runtimeConfig(cfg.Plugins)); err != nil {
 		return fmt.Errorf("host: %w", err)
 	}
 	ucfg, err := upgrade.FromConfig(cfg.Plugins, s.runtime, set, s.log)
