@@ -269,17 +269,25 @@ func (s *Server) openStore(ctx context.Context, cfg *config.Config, opts Options
 	return nil
 }
 
+// runtimeConfig is the plugin runtime's configuration from the file's plugins section.
+func runtimeConfig(p config.Plugins) plugins.RuntimeConfig {
+	rcfg := plugins.NewRuntimeConfig().
+		WithCallTimeout(time.Duration(p.CallTimeout)).
+		WithMemoryLimitPages(p.MemoryLimitPages).
+		WithCompilationCacheDir(p.CacheDir)
+	if p.PoolSize > 0 {
+		rcfg = rcfg.WithPoolSize(p.PoolSize)
+	}
+	if p.PoolIdle > 0 {
+		rcfg = rcfg.WithPoolIdle(time.Duration(p.PoolIdle))
+	}
+	return rcfg
+}
+
 // loadPlugins starts the wasm runtime and loads, verifies and activates the plugin bundles in
 // plugins.dir; the live config's check refuses a merchant whose plugin has no active version.
 func (s *Server) loadPlugins(ctx context.Context, cfg *config.Config, set *schemas.Set) (err error) {
-	rcfg := plugins.NewRuntimeConfig().
-		WithCallTimeout(time.Duration(cfg.Plugins.CallTimeout)).
-		WithMemoryLimitPages(cfg.Plugins.MemoryLimitPages).
-		WithCompilationCacheDir(cfg.Plugins.CacheDir)
-	if cfg.Plugins.PoolSize > 0 {
-		rcfg = rcfg.WithPoolSize(cfg.Plugins.PoolSize)
-	}
-	if s.runtime, err = plugins.NewRuntime(ctx, rcfg); err != nil {
+	if s.runtime, err = plugins.NewRuntime(ctx, runtimeConfig(cfg.Plugins)); err != nil {
 		return fmt.Errorf("host: %w", err)
 	}
 	ucfg, err := upgrade.FromConfig(cfg.Plugins, s.runtime, set, s.log)
@@ -328,20 +336,21 @@ func (s *Server) startService(cfg *config.Config, set *schemas.Set, opts Options
 	s.segments = urlsecret.New(cfg.Server.URLSecret.Reveal(), cfg.Server.PreviousURLSecret.Reveal())
 	s.Service, err = checkout.New(checkout.Config{
 		Store: s.Store, Plugins: s.plugins, Merchants: s.live, Provider: observedProvider{next: s.provider, s: s}, Schemas: set,
-		PublicURL:      cfg.Server.PublicURL,
-		ExpressSegment: s.segments.Segment,
-		SessionTTL:     time.Duration(cfg.Store.SessionTTL),
-		PendingTimeout: time.Duration(cfg.Reconciler.PendingTimeout),
-		FirstPoll:      time.Duration(cfg.Reconciler.FirstPoll),
-		RetryInDoubt:   time.Duration(cfg.Reconciler.RetryInDoubt),
-		VerifyAfter:    time.Duration(cfg.Reconciler.VerifyAfter),
-		InitiateGrace:  time.Duration(cfg.Reconciler.InitiateGrace),
-		WatchFor:       time.Duration(cfg.Reconciler.WatchFor),
-		Now:            opts.Now,
-		Logger:         s.log,
-		Relay:          s.Notifier.Relay,
-		OnPluginCall:   s.pluginCall,
-		OnChange:       s.onCheckoutChange,
+		PublicURL:       cfg.Server.PublicURL,
+		ExpressSegment:  s.segments.Segment,
+		SessionTTL:      time.Duration(cfg.Store.SessionTTL),
+		PendingTimeout:  time.Duration(cfg.Reconciler.PendingTimeout),
+		FirstPoll:       time.Duration(cfg.Reconciler.FirstPoll),
+		RetryInDoubt:    time.Duration(cfg.Reconciler.RetryInDoubt),
+		VerifyAfter:     time.Duration(cfg.Reconciler.VerifyAfter),
+		InitiateGrace:   time.Duration(cfg.Reconciler.InitiateGrace),
+		WatchFor:        time.Duration(cfg.Reconciler.WatchFor),
+		PendingClaimTTL: time.Duration(cfg.Server.PendingClaimTTL),
+		Now:             opts.Now,
+		Logger:          s.log,
+		Relay:           s.Notifier.Relay,
+		OnPluginCall:    s.pluginCall,
+		OnChange:        s.onCheckoutChange,
 	})
 	if err != nil {
 		return fmt.Errorf("host: %w", err)
@@ -389,7 +398,8 @@ func (s *Server) startSettlement(cfg *config.Config, opts Options) (err error) {
 // webhook registrations (synced again when a reload changes a merchant) and the reconciler.
 func (s *Server) startDrivers(ctx context.Context, cfg *config.Config, set *schemas.Set, opts Options, adapterSet []adapters.Info) (err error) {
 	s.Hooks, err = hooks.New(hooks.Deps{Adapters: adapterSet, Merchants: s.live, Checkouts: hookCheckouts{s.Service},
-		Claims: s.Store, Schemas: set, InboxStorage: s.inboxQueue, Logger: s.log, Now: opts.Now})
+		Claims: s.Store, PendingClaimTTL: time.Duration(cfg.Server.PendingClaimTTL), Schemas: set,
+		InboxStorage: s.inboxQueue, Logger: s.log, Now: opts.Now})
 	if err != nil {
 		return fmt.Errorf("host: %w", err)
 	}
@@ -446,7 +456,8 @@ func (s *Server) buildHandlers(cfg *config.Config, set *schemas.Set, opts Option
 	s.handler = httpapi.New(httpapi.Config{
 		Service: s.Service, Schemas: set, APIKeys: s.live, Logger: s.log, Mount: s.Hooks.Mount, Webhooks: s.Webhooks,
 		Ready: s.ready, OnAuthFailure: s.tel.AuthFailure, URLSegments: s.segments, Idempotency: s.Store,
-		Settlements: reports, Middleware: []gin.HandlerFunc{s.tel.Middleware("public")},
+		PendingClaimTTL: time.Duration(cfg.Server.PendingClaimTTL),
+		Settlements:     reports, Middleware: []gin.HandlerFunc{s.tel.Middleware("public")},
 	})
 	s.ops = httpapi.NewOps(httpapi.OpsConfig{Ready: s.ready, Logger: s.log, Mount: opsMount,
 		Middleware: []gin.HandlerFunc{s.tel.Middleware("ops")}})

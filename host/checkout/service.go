@@ -130,6 +130,10 @@ type Config struct {
 	// without kasse (a capture or refund in the merchant's Vipps portal), and a store failover can
 	// take back a write (see store.RedisOptions.WaitReplicas). Default 1h.
 	WatchFor time.Duration
+	// PendingClaimTTL is how long a create's idempotency key stays claimed before its session exists,
+	// where the store makes the claim as a write of its own (store.Claim.Pending): a retry after a
+	// create that died in between runs again after it. Default store.DefaultPendingClaimTTL.
+	PendingClaimTTL time.Duration
 }
 
 // Service is the checkout service. It is safe for concurrent use, and several instances (in several
@@ -181,6 +185,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.WatchFor <= 0 {
 		cfg.WatchFor = time.Hour
+	}
+	if cfg.PendingClaimTTL <= 0 {
+		cfg.PendingClaimTTL = store.DefaultPendingClaimTTL
 	}
 	s := &Service{cfg: cfg, now: cfg.Now, log: cfg.Logger}
 	if s.now == nil {
@@ -251,7 +258,8 @@ func (s *Service) create(ctx context.Context, co payment.Checkout, idempotencyKe
 		if err != nil {
 			return nil, false, err
 		}
-		claim = &store.Claim{Scope: scope, Key: idempotencyKey, Value: id + "|" + fingerprint, TTL: 24 * time.Hour}
+		claim = &store.Claim{Scope: scope, Key: idempotencyKey, Value: id + "|" + fingerprint, TTL: 24 * time.Hour,
+			Pending: s.cfg.PendingClaimTTL}
 	}
 
 	now := s.now().UTC()

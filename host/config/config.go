@@ -119,6 +119,13 @@ type Server struct {
 	IdleTimeout Duration `json:"idleTimeout"`
 	// MaxHeaderBytes is the largest request header block accepted. Default 65536.
 	MaxHeaderBytes int `json:"maxHeaderBytes"`
+	// PendingClaimTTL is how long a request still running holds its Idempotency-Key (and a platform
+	// delivery its delivery id, a create its key until its session exists) without renewing it; kasse
+	// renews it every third of this while the work runs, and swaps it for the answer (kept 24h, a
+	// delivery id 72h) when it ends. It is how long a retry waits after kasse died mid-request (kill -9,
+	// OOM, a lost node) before it runs again. Keep it well above the store's command timeout (2s), so a
+	// renewal never comes too late. Default 30s; at least 1s.
+	PendingClaimTTL Duration `json:"pendingClaimTtl"`
 	// URLSecretEnv names the environment variable holding the server secret (at least 32 characters)
 	// the per-merchant segment of the Express shipping-details and consent-removal URLs is derived
 	// from. Required when a merchant has expressCheckout on.
@@ -164,6 +171,11 @@ type Plugins struct {
 	// PoolSize is the most instances run per plugin version (the pool grows to it on demand and shrinks
 	// when idle). Default 0, which means GOMAXPROCS-1, at least 2 (the plugin runtime resolves it).
 	PoolSize int `json:"poolSize"`
+	// PoolIdle is the window over which each plugin version's pool measures its use: once per window it
+	// closes the free instances beyond the most that were busy at once during it (keeping one). Shorter
+	// gives memory back sooner after a peak; longer keeps instances warm through gaps in the traffic.
+	// Default 30s.
+	PoolIdle Duration `json:"poolIdle"`
 	// TrustedKeys are the ed25519 public keys whose signatures make a plugin bundle (<name>.wasm,
 	// <name>.manifest.json, <name>.wasm.sig) loadable: the 32-byte key in standard base64, optionally
 	// prefixed "ed25519:", as `kasse plugin keygen` prints it. Default none.
@@ -483,12 +495,13 @@ func defaults() Config {
 		Server: Server{Listen: "127.0.0.1:8080", OpsListen: "127.0.0.1:9090",
 			ReadHeaderTimeout: Duration(10 * time.Second), ReadTimeout: Duration(30 * time.Second),
 			WriteTimeout: Duration(60 * time.Second), IdleTimeout: Duration(120 * time.Second),
-			MaxHeaderBytes: 64 << 10},
+			MaxHeaderBytes: 64 << 10, PendingClaimTTL: Duration(30 * time.Second)},
 		Store: Store{SessionTTL: Duration(9600 * time.Hour)},
 		Plugins: Plugins{
 			Dir:              "plugin/build",
 			CallTimeout:      Duration(100 * time.Millisecond),
 			MemoryLimitPages: 512,
+			PoolIdle:         Duration(30 * time.Second),
 		},
 		Reconciler: Reconciler{
 			FirstPoll:      Duration(5 * time.Second),
@@ -561,8 +574,10 @@ func parse(data []byte, dir string, s *schemas.Set, getenv func(string) string) 
 		{"/server/readTimeout", c.Server.ReadTimeout},
 		{"/server/writeTimeout", c.Server.WriteTimeout},
 		{"/server/idleTimeout", c.Server.IdleTimeout},
+		{"/server/pendingClaimTtl", c.Server.PendingClaimTTL},
 		{"/store/sessionTtl", c.Store.SessionTTL},
 		{"/plugins/callTimeout", c.Plugins.CallTimeout},
+		{"/plugins/poolIdle", c.Plugins.PoolIdle},
 		{"/reconciler/firstPoll", c.Reconciler.FirstPoll},
 		{"/reconciler/interval", c.Reconciler.Interval},
 		{"/reconciler/maxInterval", c.Reconciler.MaxInterval},
@@ -571,6 +586,11 @@ func parse(data []byte, dir string, s *schemas.Set, getenv func(string) string) 
 		if d.v <= 0 {
 			add(d.ptr, "must be a positive duration, got %s", d.v)
 		}
+	}
+	if c.Server.PendingClaimTTL > 0 && c.Server.PendingClaimTTL < Duration(time.Second) {
+		// Renewed every third of it: shorter, a renewal that waits on a busy store comes too late, and a
+		// retry runs beside the request it should have waited for.
+		add("/server/pendingClaimTtl", "must be at least 1s, got %s", c.Server.PendingClaimTTL)
 	}
 	if c.Reconciler.MaxInterval < c.Reconciler.Interval {
 		add("/reconciler/maxInterval", "must not be shorter than interval (%s), got %s",

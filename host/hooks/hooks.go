@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -48,6 +49,7 @@ const InboxKind = "platform-delivery"
 type Claims interface {
 	ClaimIdempotencyKey(ctx context.Context, scope, key, value string, ttl time.Duration) (existing string, err error)
 	ReleaseIdempotencyKey(ctx context.Context, scope, key, value string) error
+	SwapIdempotencyKey(ctx context.Context, scope, key, old, value string, ttl time.Duration) (bool, error)
 }
 
 // Deps are what the hooks need. Adapters, Merchants, Checkouts, Claims, Schemas and InboxStorage are
@@ -72,8 +74,13 @@ type Deps struct {
 	InboxMaxAttempts int
 	// MaxBodyBytes limits a delivery's body. Default DefaultMaxBodyBytes.
 	MaxBodyBytes int64
-	// DedupeTTL is how long a delivery id is remembered. Default 72h (Shopify retries for 4 hours).
+	// DedupeTTL is how long a delivery id is remembered once its delivery was processed (or stored in
+	// the inbox). Default 72h (Shopify retries for 4 hours).
 	DedupeTTL time.Duration
+	// PendingClaimTTL is how long a delivery id stays claimed by a delivery still being processed
+	// without being renewed (it is renewed every third of it meanwhile): the platform's redelivery after
+	// kasse died during the first is processed once it has passed. Default store.DefaultPendingClaimTTL.
+	PendingClaimTTL time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Logger receives one line per delivery. Default slog.Default().
@@ -90,8 +97,10 @@ type Hooks struct {
 	inbox     *outbound.Queue
 	maxBody   int64
 	dedupeTTL time.Duration
-	now       func() time.Time
-	log       *slog.Logger
+	// pendingTTL is the TTL of a delivery id's claim while the delivery is processed.
+	pendingTTL time.Duration
+	now        func() time.Time
+	log        *slog.Logger
 }
 
 // New returns the hooks for deps, or an error naming the first missing dependency.
@@ -112,7 +121,10 @@ func New(deps Deps) (*Hooks, error) {
 	}
 	h := &Hooks{adapters: adapters.Instances(deps.Adapters), merchants: deps.Merchants, checkouts: deps.Checkouts,
 		claims: deps.Claims, schemas: deps.Schemas, maxBody: deps.MaxBodyBytes, dedupeTTL: deps.DedupeTTL,
-		now: deps.Now, log: deps.Logger}
+		pendingTTL: deps.PendingClaimTTL, now: deps.Now, log: deps.Logger}
+	if h.pendingTTL <= 0 {
+		h.pendingTTL = store.DefaultPendingClaimTTL
+	}
 	if h.maxBody <= 0 {
 		h.maxBody = DefaultMaxBodyBytes
 	}
@@ -250,24 +262,34 @@ func (h *Hooks) handle(sync bool) gin.HandlerFunc {
 			return
 		}
 
+		// A delivery id is claimed as pending while the delivery is processed, renewed meanwhile, and
+		// marked done (kept DedupeTTL) once it was processed or stored in the inbox. A process that dies
+		// in between stops renewing, so the platform's redelivery is processed pendingTTL later instead
+		// of being dropped as a duplicate for DedupeTTL: the order still gets its checkout, and once only
+		// (the order's reference index and the create's key find a session the dead attempt made).
 		scope := "hook:" + adapterID + ":" + merchantID
-		claimed := false
-		// The claim holds this request's id, so that freeing it never frees another attempt's claim.
-		claim := "1|" + requestID(c)
-		release := func() {
-			if err := h.claims.ReleaseIdempotencyKey(context.WithoutCancel(ctx), scope, ev.DeliveryID, claim); err != nil {
-				log.Warn("hooks: release delivery id", "err", err)
-			}
-		}
+		var claim *deliveryClaim // nil without a delivery id: its methods then do nothing
 		if ev.DeliveryID != "" {
-			existing, err := h.claims.ClaimIdempotencyKey(ctx, scope, ev.DeliveryID, claim, h.dedupeTTL)
+			// The claim holds this request's id, so that freeing it never frees another attempt's claim.
+			claim = &deliveryClaim{h: h, ctx: context.WithoutCancel(ctx), log: log, scope: scope, id: ev.DeliveryID,
+				pending: "p|" + requestID(c), done: "d|" + requestID(c)}
+			existing, err := h.claims.ClaimIdempotencyKey(ctx, scope, ev.DeliveryID, claim.pending, h.pendingTTL)
 			if err != nil {
 				// The claim may have reached the store (an answer lost, a write not replicated): left
-				// there, the platform's retry would be dropped as a duplicate and the delivery lost.
-				release()
+				// there, the platform's retry would wait for it to lapse.
+				claim.free()
 				log.Error("hooks: claim delivery id", "err", err)
 				abortProblem(c, problem.Problem{Type: problem.Base + "unavailable", Title: "Service unavailable",
 					Status: http.StatusServiceUnavailable, Detail: "the delivery could not be recorded; retry later"})
+				return
+			}
+			if strings.HasPrefix(existing, "p|") {
+				// Another attempt is processing it, or died doing so (its claim then lapses): not a
+				// duplicate yet, so the platform must try again rather than hear it was done.
+				log.Info("hooks: delivery in progress")
+				abortProblem(c, problem.Problem{Type: problem.Base + "idempotency-in-progress", Title: "Delivery in progress",
+					Status: http.StatusConflict, RetryAfter: 1,
+					Detail: "this delivery is being processed by another request; retry shortly"})
 				return
 			}
 			if existing != "" {
@@ -280,20 +302,21 @@ func (h *Hooks) handle(sync bool) gin.HandlerFunc {
 					Status: http.StatusConflict, Detail: "this delivery (or its signature) was already received; sign a new one"})
 				return
 			}
-			claimed = true
-		}
-		if !claimed {
-			release = func() {}
+			claim.keep()
+			// A panic below (the API's recovery answers 500) frees the id for the platform's retry;
+			// otherwise the claim was already marked done or freed, and this does nothing.
+			defer claim.release()
 		}
 
 		if inst.Mode == adapters.ModeAckFirst && !sync {
 			if err := h.store(ctx, adapterID, merchantID, d, ev); err != nil {
-				release()
+				claim.release()
 				log.Error("hooks: store delivery", "err", err)
 				abortProblem(c, problem.Problem{Type: problem.Base + "unavailable", Title: "Service unavailable",
 					Status: http.StatusServiceUnavailable, Detail: "the delivery could not be stored; retry later"})
 				return
 			}
+			claim.finish()
 			log.Info("hooks: accepted")
 			c.PureJSON(http.StatusOK, Result{Status: "accepted"})
 			return
@@ -301,7 +324,7 @@ func (h *Hooks) handle(sync bool) gin.HandlerFunc {
 
 		res, err := h.apply(ctx, adapterID, m.ID, ev)
 		if err != nil {
-			release()
+			claim.release()
 			p := problemFor(err)
 			level := slog.LevelWarn
 			if p.Status >= 500 {
@@ -311,8 +334,70 @@ func (h *Hooks) handle(sync bool) gin.HandlerFunc {
 			abortProblem(c, p)
 			return
 		}
+		claim.finish()
 		log.Info("hooks: done", "result", res.Status, "session", res.SessionID, "state", res.State, "reason", res.Reason)
 		c.PureJSON(http.StatusOK, res)
+	}
+}
+
+// deliveryClaim is a delivery id claimed while its delivery is processed: pending, renewed by keep
+// until it ends with finish (done, kept DedupeTTL) or release (freed for the platform's retry). Its
+// methods do nothing on a nil claim (a delivery without an id), and only the first ending counts.
+type deliveryClaim struct {
+	h             *Hooks
+	ctx           context.Context // without cancellation: the claim must end even if the platform hung up
+	log           *deliveryLog
+	scope, id     string
+	pending, done string
+	stop          func()
+	ended         bool
+}
+
+// keep starts renewing the claim.
+func (dc *deliveryClaim) keep() {
+	dc.stop = store.KeepClaimed(dc.ctx, dc.h.claims, dc.scope, dc.id, dc.pending, dc.h.pendingTTL, func(err error) {
+		dc.log.Warn("hooks: renew delivery id; once it lapses a redelivery may run beside this one", "err", err)
+	})
+}
+
+// end stops the renewals; it reports false if the claim had already ended.
+func (dc *deliveryClaim) end() bool {
+	if dc == nil || dc.ended {
+		return false
+	}
+	dc.ended = true
+	if dc.stop != nil {
+		dc.stop()
+	}
+	return true
+}
+
+// free deletes the claim if it is still this request's.
+func (dc *deliveryClaim) free() {
+	if err := dc.h.claims.ReleaseIdempotencyKey(dc.ctx, dc.scope, dc.id, dc.pending); err != nil {
+		dc.log.Warn("hooks: release delivery id", "err", err)
+	}
+}
+
+// release ends the claim by freeing it: the delivery was not processed, and the platform may retry it.
+func (dc *deliveryClaim) release() {
+	if dc.end() {
+		dc.free()
+	}
+}
+
+// finish ends the claim by marking the delivery done, so that a redelivery is a duplicate.
+func (dc *deliveryClaim) finish() {
+	if !dc.end() {
+		return
+	}
+	ok, err := dc.h.claims.SwapIdempotencyKey(dc.ctx, dc.scope, dc.id, dc.pending, dc.done, dc.h.dedupeTTL)
+	if err == nil && !ok {
+		err = store.ErrClaimLost
+	}
+	if err != nil {
+		dc.log.Warn("hooks: mark delivery id done; a redelivery after its claim lapsed is processed again (and finds what this one did)",
+			"err", err)
 	}
 }
 

@@ -150,12 +150,29 @@ type env struct {
 	srv   *httptest.Server
 	fake  *fakeCheckouts
 	hooks *hooks.Hooks
-	inbox *outbound.MemoryStorage
+	inbox outbound.Storage
 	store store.Store
 	logs  *bytes.Buffer
 }
 
 func setup(t testing.TB) *env {
+	t.Helper()
+	return setupWith(t, envOptions{})
+}
+
+// envOptions let hooks instances share a store, an inbox and a checkout service, as kasse instances
+// sharing Redis do; zero fields get fresh ones.
+type envOptions struct {
+	fake *fakeCheckouts
+	// checkouts, if set, stands for the checkout service instead of fake.
+	checkouts  hooks.Checkouts
+	store      store.Store
+	claims     hooks.Claims // default store
+	inbox      outbound.Storage
+	pendingTTL time.Duration
+}
+
+func setupWith(t testing.TB, o envOptions) *env {
 	t.Helper()
 	set, err := schemas.Compile()
 	if err != nil {
@@ -169,11 +186,26 @@ func setup(t testing.TB) *env {
 		"custom": {ID: "custom", Platform: &config.Platform{Kind: "generic", WebhookSecret: genericSecret}},
 		"plain":  {ID: "plain"},
 	}
-	e := &env{fake: newFake(), inbox: outbound.NewMemoryStorage(), store: store.NewMemory(), logs: &bytes.Buffer{}}
+	e := &env{fake: o.fake, inbox: o.inbox, store: o.store, logs: &bytes.Buffer{}}
+	if e.fake == nil {
+		e.fake = newFake()
+	}
+	if e.inbox == nil {
+		e.inbox = outbound.NewMemoryStorage()
+	}
+	if e.store == nil {
+		e.store = store.NewMemory()
+	}
+	if o.claims == nil {
+		o.claims = e.store
+	}
+	if o.checkouts == nil {
+		o.checkouts = e.fake
+	}
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
-	e.hooks, err = hooks.Mount(r, hooks.Deps{Adapters: adapters.Registered(), Merchants: ms, Checkouts: e.fake,
-		Claims: e.store, Schemas: set, InboxStorage: e.inbox, MaxBodyBytes: 64 << 10,
+	e.hooks, err = hooks.Mount(r, hooks.Deps{Adapters: adapters.Registered(), Merchants: ms, Checkouts: o.checkouts,
+		Claims: o.claims, PendingClaimTTL: o.pendingTTL, Schemas: set, InboxStorage: e.inbox, MaxBodyBytes: 64 << 10,
 		Now: func() time.Time { return now }, Logger: slog.New(slog.NewTextHandler(e.logs, nil))})
 	if err != nil {
 		t.Fatal(err)

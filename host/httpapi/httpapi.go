@@ -58,6 +58,10 @@ type Config struct {
 	// Idempotency keeps the answers of requests sent with an Idempotency-Key, so a retry gets the first
 	// answer. Nil turns answer replay off.
 	Idempotency IdempotencyStore
+	// PendingClaimTTL is how long an Idempotency-Key stays claimed by a request still running without
+	// being renewed (it is renewed every third of it while the request runs): a retry after kasse died
+	// during the request runs again after it. Default store.DefaultPendingClaimTTL.
+	PendingClaimTTL time.Duration
 	// OnAuthFailure, if set, is called once per refused API key, with the route (e.g.
 	// "/v1/checkouts/:id"), to count them.
 	OnAuthFailure func(route string)
@@ -86,8 +90,10 @@ type api struct {
 	ready    func(ctx context.Context) error
 	log      *slog.Logger
 	idem     IdempotencyStore
-	onAuth   func(route string)
-	segments URLSegments
+	// pendingTTL is the TTL of an Idempotency-Key's claim while its request runs.
+	pendingTTL time.Duration
+	onAuth     func(route string)
+	segments   URLSegments
 	// settlements serves the settlement reports; nil when settlement following is off.
 	settlements SettlementReports
 }
@@ -97,7 +103,10 @@ func New(cfg Config) http.Handler {
 	gin.SetMode(gin.ReleaseMode)
 	a := &api{webhooks: cfg.Webhooks, svc: cfg.Service, schemas: cfg.Schemas, keys: cfg.APIKeys, ready: cfg.Ready,
 		log: cfg.Logger, onAuth: cfg.OnAuthFailure, segments: cfg.URLSegments, idem: cfg.Idempotency,
-		settlements: cfg.Settlements}
+		settlements: cfg.Settlements, pendingTTL: cfg.PendingClaimTTL}
+	if a.pendingTTL <= 0 {
+		a.pendingTTL = store.DefaultPendingClaimTTL
+	}
 	if a.log == nil {
 		a.log = slog.Default()
 	}

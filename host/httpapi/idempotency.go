@@ -13,6 +13,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/kassehq/kasse/host/problem"
+	"github.com/kassehq/kasse/host/store"
 )
 
 // IdempotencyStore keeps the answers of requests sent with an Idempotency-Key; store.Store satisfies it.
@@ -22,7 +23,8 @@ type IdempotencyStore interface {
 	SwapIdempotencyKey(ctx context.Context, scope, key, old, value string, ttl time.Duration) (bool, error)
 }
 
-// IdempotencyTTL is how long kasse remembers a request sent with an Idempotency-Key and its answer.
+// IdempotencyTTL is how long kasse remembers a request sent with an Idempotency-Key and its answer. A
+// request still running holds its key for Config.PendingClaimTTL at a time instead.
 const IdempotencyTTL = 24 * time.Hour
 
 // maxIdempotencyKey bounds the Idempotency-Key header (the IETF draft and Stripe allow 255).
@@ -56,9 +58,10 @@ func (r *recorder) WriteString(s string) (int, error) {
 // first request's answer (status, body, Location) is recorded in the store, and a retry with the same key
 // and the same body gets that answer again, from any instance and after a restart, with
 // Idempotent-Replayed: true. The same key with another body is 422; a retry while the first is still
-// running is 409. Answers that say "try again" (5xx, 409, 429) are not recorded, so the retry runs
-// again; a retry after an outcome-unknown answer finds the operation the first request recorded in
-// the session and settles it, never starting a second one (see checkout.Service.Modify).
+// running is 409, and a retry after kasse died while running it runs again once the first's claim has
+// lapsed (Config.PendingClaimTTL). Answers that say "try again" (5xx, 409, 429) are not recorded, so
+// the retry runs again; a retry after an outcome-unknown answer finds the operation the first request
+// recorded in the session and settles it, never starting a second one (see checkout.Service.Modify).
 //
 // Keys are scoped to the caller's credentials and the route: two merchants, or two endpoints, never
 // share a key.
@@ -83,12 +86,16 @@ func (a *api) idempotent(c *gin.Context) {
 	ctx := c.Request.Context()
 	scope := "http:" + digest(c.GetHeader("Authorization")) + ":" + c.Request.URL.Path
 	fingerprint := digest(string(body))
-	// The request id makes this request's claim its own, so that freeing it never frees another's.
+	// The request id makes this request's claim its own, so that freeing it never frees another's. The
+	// claim lives pendingTTL and is renewed while the handler runs: a request that takes long keeps it,
+	// and one whose process died (kill -9, OOM, a lost node) leaves a key that is free again pendingTTL
+	// later, not "in progress" until IdempotencyTTL. A retry then runs again and meets what the first
+	// attempt recorded in the session (checkout.Service.Modify): money still moves once.
 	pending := "p|" + fingerprint + "|" + requestID(c)
-	existing, err := a.idem.ClaimIdempotencyKey(ctx, scope, key, pending, IdempotencyTTL)
+	existing, err := a.idem.ClaimIdempotencyKey(ctx, scope, key, pending, a.pendingTTL)
 	if err != nil {
 		// The claim may have reached the store (an answer lost, a write not replicated): left there,
-		// every retry would be "in progress" until the key expires.
+		// every retry would be "in progress" until it expires.
 		if err := a.idem.ReleaseIdempotencyKey(context.WithoutCancel(ctx), scope, key, pending); err != nil {
 			a.log.Warn("httpapi: could not free an Idempotency-Key after a failed claim; a retry may answer 409 until it expires",
 				"request", requestID(c), "err", err)
@@ -100,24 +107,47 @@ func (a *api) idempotent(c *gin.Context) {
 		a.replay(c, existing, fingerprint)
 		return
 	}
+	reqID := requestID(c) // read here: the renewals run on a timer's goroutine
+	stop := store.KeepClaimed(ctx, a.idem, scope, key, pending, a.pendingTTL, func(err error) {
+		a.log.Warn("httpapi: could not renew an Idempotency-Key's claim; once it lapses a retry may run beside this request",
+			"request", reqID, "err", err)
+	})
+	// The answer must be recorded (or the key freed) even if the client hung up.
+	free := func() {
+		if err := a.idem.ReleaseIdempotencyKey(context.WithoutCancel(ctx), scope, key, pending); err != nil {
+			a.log.Warn("httpapi: could not free an Idempotency-Key; a retry answers 409 until its claim expires",
+				"request", requestID(c), "err", err)
+		}
+	}
+	finished := false
+	defer func() {
+		if !finished {
+			// The handler panicked (a.recover answers 500): stop renewing, and free the key for a retry.
+			stop()
+			free()
+		}
+	}()
 	rec := &recorder{ResponseWriter: c.Writer}
 	c.Writer = rec
 	c.Next()
+	finished = true
+	stop()
 
-	// The answer must be recorded (or the key freed) even if the client hung up.
-	ctx = context.WithoutCancel(ctx)
 	status := rec.Status()
 	if status >= 500 || status == http.StatusConflict || status == http.StatusTooManyRequests {
-		if err := a.idem.ReleaseIdempotencyKey(ctx, scope, key, pending); err != nil {
-			a.log.Warn("httpapi: could not free an Idempotency-Key; a retry answers 409 until it expires",
-				"request", requestID(c), "err", err)
-		}
+		free()
 		return
 	}
 	raw, _ := json.Marshal(recorded{Status: status, ContentType: rec.Header().Get("Content-Type"),
 		Location: rec.Header().Get("Location"), Body: rec.body.Bytes()})
-	if _, err := a.idem.SwapIdempotencyKey(ctx, scope, key, pending, "r|"+fingerprint+"|"+string(raw), IdempotencyTTL); err != nil {
+	swapped, err := a.idem.SwapIdempotencyKey(context.WithoutCancel(ctx), scope, key, pending, "r|"+fingerprint+"|"+string(raw), IdempotencyTTL)
+	switch {
+	case err != nil:
 		a.log.Warn("httpapi: could not record the answer of an Idempotency-Key request", "request", requestID(c), "err", err)
+	case !swapped:
+		// The claim lapsed while the request ran (the store was unreachable for longer than its TTL, or
+		// the process stood still): a retry may have run too, and its answer is the one kept.
+		a.log.Warn("httpapi: the Idempotency-Key's claim lapsed before the answer was recorded", "request", requestID(c))
 	}
 }
 

@@ -161,6 +161,10 @@ type SnapshotUpdater interface {
 type Claim struct {
 	Scope, Key, Value string
 	TTL               time.Duration
+	// Pending, if positive, is the claim's TTL until the session it names exists, where the claim is a
+	// write of its own: a claimer that dies before creating the session then holds the key for Pending,
+	// not for TTL (a retry would otherwise wait TTL for a session that never comes). Zero: TTL.
+	Pending time.Duration
 }
 
 // IndexingCreator is a Store that can claim an idempotency key, create a session and point its shop order
@@ -171,9 +175,12 @@ type IndexingCreator interface {
 	// CreateIndexed claims claim (if not nil) as ClaimIdempotencyKey does: if the key already holds a value
 	// it creates nothing and returns that value. Otherwise it is Create and then, when s.Reference is set,
 	// IndexReference(s.Merchant, s.Reference, s.ID, ttl) (with ttl <= 0 the reference does not expire,
-	// like the session). Where everything goes in one write, nothing happens without the rest. Where it
-	// cannot (on a Redis Cluster the keys live in different slots), a create that fails frees the claim
-	// unless the store is unavailable (the create may have landed, and the claim must then stay), and a
+	// like the session). Where everything goes in one write, nothing happens without the rest, and the
+	// claim has claim.TTL from the start. Where it cannot (on a Redis Cluster the keys live in different
+	// slots), the claim is made with claim.Pending as its TTL and given claim.TTL once the session exists;
+	// a create that fails frees the claim unless the store is unavailable (the create may have landed,
+	// and the claim then stays for claim.Pending), a claim that cannot be given its TTL fails the call
+	// (ErrUnavailable if it had lapsed: the session exists, pending, and must not be acted on), and a
 	// session that was created but could not be indexed gives an *IndexError: the session exists, only
 	// lookups by the shop's reference do not find it.
 	CreateIndexed(ctx context.Context, s *payment.Session, ttl time.Duration, claim *Claim) (existing string, err error)
@@ -202,7 +209,11 @@ func CreateIndexed(ctx context.Context, s Store, sess *payment.Session, ttl time
 // createInSteps is CreateIndexed made of three writes: claim, create (by create) and index.
 func createInSteps(ctx context.Context, s Store, sess *payment.Session, ttl time.Duration, claim *Claim, create func(context.Context) error) (string, error) {
 	if claim != nil {
-		existing, err := s.ClaimIdempotencyKey(ctx, claim.Scope, claim.Key, claim.Value, claim.TTL)
+		ttl := claim.TTL
+		if claim.Pending > 0 {
+			ttl = claim.Pending
+		}
+		existing, err := s.ClaimIdempotencyKey(ctx, claim.Scope, claim.Key, claim.Value, ttl)
 		if err != nil {
 			// The claim may have reached the store; nothing else is written yet, so it is freed: left
 			// there, it would name a session that never existed and every retry would wait on it.
@@ -221,16 +232,27 @@ func createInSteps(ctx context.Context, s Store, sess *payment.Session, ttl time
 		}
 		return "", err
 	}
-	if sess.Reference == "" {
-		return "", nil
+	var indexErr error
+	if sess.Reference != "" {
+		if ttl <= 0 {
+			ttl = 100 * 365 * 24 * time.Hour // IndexReference needs a TTL; the session has none
+		}
+		if err := s.IndexReference(ctx, sess.Merchant, sess.Reference, sess.ID, ttl); err != nil {
+			indexErr = &IndexError{Err: err}
+		}
 	}
-	if ttl <= 0 {
-		ttl = 100 * 365 * 24 * time.Hour // IndexReference needs a TTL; the session has none
+	if claim != nil && claim.Pending > 0 {
+		// The session exists: the key now names it for as long as a retry may come. After the index, so
+		// that a claimer dying in between leaves a session its order's next delivery can find.
+		ok, err := s.SwapIdempotencyKey(ctx, claim.Scope, claim.Key, claim.Value, claim.Value, claim.TTL)
+		if err == nil && !ok {
+			err = fmt.Errorf("%w: the claim lapsed before its session was created", ErrUnavailable)
+		}
+		if err != nil {
+			return "", fmt.Errorf("store: create session[%s]: keep idempotency key[%s/%s]: %w", sess.ID, claim.Scope, claim.Key, err)
+		}
 	}
-	if err := s.IndexReference(ctx, sess.Merchant, sess.Reference, sess.ID, ttl); err != nil {
-		return "", &IndexError{Err: err}
-	}
-	return "", nil
+	return "", indexErr
 }
 
 // UpdateFrom is s.UpdateFrom(ctx, snap, fn) if s is a SnapshotUpdater and snap is not nil, else

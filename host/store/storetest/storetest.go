@@ -92,6 +92,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, opts ...Option) 
 		{"CopiesDoNotAlias", testNoAliasing},
 		{"TTL", testTTL},
 		{"IdempotencyKeys", testIdempotency},
+		{"PendingClaims", testPendingClaims},
+		{"CreateIndexedPendingClaim", testCreateIndexedPendingClaim},
 		{"PollSchedule", testPolls},
 		{"PollScheduleFollowsNextCheckAt", testNextCheckAt},
 		{"HammerIdempotentApply", testHammerApply},
