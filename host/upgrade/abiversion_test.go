@@ -23,6 +23,13 @@ func signedBundleABI(t testing.TB, key ed25519.PrivateKey, version string, modul
 	return upgrade.Bundle{Stem: "vipps-ecom", Module: module, Manifest: manifest, Signature: upgrade.Sign(manifest, key), Golden: golden}
 }
 
+// watBundle is a signed bundle of one of host/plugins' hand-written test modules, which implement ABI
+// version 1 (they read no input).
+func watBundle(t testing.TB, key ed25519.PrivateKey, version, module string, golden []byte) upgrade.Bundle {
+	t.Helper()
+	return signedBundleABI(t, key, version, watModule(t, module), golden, abi.VersionJSON)
+}
+
 // TestABIVersionsInUpgrades: a version 1 module loads, passes its gate and serves beside version 2 ones; a
 // manifest that declares another version than its module reports is refused; a shadow of the other ABI
 // version than the active one gets every live input in its own encoding.
@@ -58,7 +65,7 @@ func TestABIVersionsInUpgrades(t *testing.T) {
 		}
 		for i := range n {
 			// As host/checkout sends it: in the active version's encoding.
-			input := initiateInput("abi-" + version + "-" + string(rune('a'+i)))
+			input := initiateInput("abi-" + strings.ReplaceAll(version, ".", "-") + "-" + string(rune('a'+i)))
 			if wantABI == abi.VersionBinary {
 				var in abi.Input
 				if err := json.Unmarshal(input, &in); err != nil {

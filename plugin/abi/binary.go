@@ -205,7 +205,10 @@ type Decoder struct {
 	strs    []string // backing of every []string field
 	data    []byte
 	pos     int
-	err     error
+	// The first failure: the field, its kind (0: none yet) and the offset of the bytes that failed.
+	errField string
+	errKind  int
+	errAt    int
 }
 
 // Decode decodes data, which must start with BinaryMagic. The returned Input is the decoder's own, valid
@@ -213,7 +216,7 @@ type Decoder struct {
 // data, a bool or presence byte other than 0 or 1) is an error naming the field and offset; Decode never
 // reads outside data and never panics.
 func (d *Decoder) Decode(data []byte) (*Input, error) {
-	d.data, d.pos, d.err = data, 1, nil
+	d.data, d.pos, d.errKind = data, 1, 0
 	d.strs = d.strs[:0]
 	if len(data) == 0 {
 		return nil, errors.New("abi: binary input is empty")
@@ -263,94 +266,131 @@ func (d *Decoder) Decode(data []byte) (*Input, error) {
 		in.Response = &d.resp
 	}
 	in.Callback = d.raw("callback")
-	if d.err != nil {
-		return nil, d.err
+	if d.errKind != 0 {
+		return nil, d.failure()
 	}
 	return in, nil
 }
 
-// fail records the first error; every later read then fails at once, so a malformed input is read no further.
-func (d *Decoder) fail(field, what string, at int) {
-	if d.err == nil {
-		d.err = errors.New("abi: binary input: " + field + ": " + what + " at offset " + strconv.Itoa(at))
+// The primitives below are small enough for the compiler to inline into Decode (a call costs a Go wasm
+// guest far more than the read): each has one cold call, fail, which records the first error, and the
+// message is only built once decoding ends (failure). After a failure every read fails at once, so a
+// malformed input is read no further.
+
+// Failure kinds, for the message Decode builds.
+const (
+	errTruncated = iota + 1
+	errLength
+	errFlag
+	errCount
+)
+
+//go:noinline
+func (d *Decoder) fail(field string, kind, at int) {
+	if d.errKind == 0 {
+		d.errField, d.errKind, d.errAt = field, kind, at
 	}
-	d.pos = len(d.data)
+	d.pos = len(d.data) + 1 // every later read fails
+}
+
+// failFlag records a flag that is missing or neither 0 nor 1.
+//
+//go:noinline
+func (d *Decoder) failFlag(field string, p int) {
+	if p < len(d.data) {
+		d.fail(field, errFlag, p)
+	} else {
+		d.fail(field, errTruncated, p)
+	}
+}
+
+// failure returns the recorded failure as an error naming the field and the offset.
+func (d *Decoder) failure() error {
+	var what string
+	switch d.errKind {
+	case errTruncated:
+		what = "truncated"
+	case errLength:
+		what = "length " + strconv.FormatUint(uint64(binary.LittleEndian.Uint32(d.data[d.errAt:])), 10) + " exceeds the " +
+			strconv.Itoa(len(d.data)-d.errAt-4) + " bytes left"
+	case errFlag:
+		what = "byte " + strconv.Itoa(int(d.data[d.errAt])) + " is neither 0 nor 1"
+	case errCount:
+		what = "count " + strconv.FormatUint(uint64(binary.LittleEndian.Uint32(d.data[d.errAt:])), 10) +
+			" exceeds what the " + strconv.Itoa(len(d.data)-d.errAt-4) + " bytes left can hold"
+	}
+	return errors.New("abi: binary input: " + d.errField + ": " + what + " at offset " + strconv.Itoa(d.errAt))
 }
 
 func (d *Decoder) u32(field string) uint32 {
-	if len(d.data)-d.pos < 4 {
-		d.fail(field, "truncated", d.pos)
+	p := d.pos
+	if p > len(d.data)-4 {
+		d.fail(field, errTruncated, p)
 		return 0
 	}
-	v := binary.LittleEndian.Uint32(d.data[d.pos:])
-	d.pos += 4
-	return v
+	d.pos = p + 4
+	return binary.LittleEndian.Uint32(d.data[p:])
 }
 
 func (d *Decoder) i64(field string) int64 {
-	if len(d.data)-d.pos < 8 {
-		d.fail(field, "truncated", d.pos)
+	p := d.pos
+	if p > len(d.data)-8 {
+		d.fail(field, errTruncated, p)
 		return 0
 	}
-	v := binary.LittleEndian.Uint64(d.data[d.pos:])
-	d.pos += 8
-	return int64(v)
+	d.pos = p + 8
+	return int64(binary.LittleEndian.Uint64(d.data[p:]))
 }
 
 func (d *Decoder) flag(field string) bool {
-	if d.pos >= len(d.data) {
-		d.fail(field, "truncated", d.pos)
+	p := d.pos
+	if p >= len(d.data) || d.data[p] > 1 {
+		d.failFlag(field, p)
 		return false
 	}
-	b := d.data[d.pos]
-	if b > 1 {
-		d.fail(field, "byte "+strconv.Itoa(int(b))+" is neither 0 nor 1", d.pos)
-		return false
-	}
-	d.pos++
-	return b == 1
+	d.pos = p + 1
+	return d.data[p] == 1
 }
 
 // bytes returns the next length-prefixed bytes, aliasing the input.
 func (d *Decoder) bytes(field string) []byte {
-	at := d.pos
-	n := d.u32(field)
-	if uint64(n) > uint64(len(d.data)-d.pos) {
-		d.fail(field, "length "+strconv.FormatUint(uint64(n), 10)+" exceeds the "+
-			strconv.Itoa(len(d.data)-d.pos)+" bytes left", at)
+	p := d.pos
+	if p > len(d.data)-4 {
+		d.fail(field, errTruncated, p)
 		return nil
 	}
-	if n == 0 {
+	n := int(binary.LittleEndian.Uint32(d.data[p:]))
+	if n > len(d.data)-p-4 {
+		d.fail(field, errLength, p)
 		return nil
 	}
-	b := d.data[d.pos : d.pos+int(n) : d.pos+int(n)]
-	d.pos += int(n)
-	return b
+	d.pos = p + 4 + n
+	return d.data[p+4 : d.pos : d.pos]
 }
 
 func (d *Decoder) str(field string) string {
 	b := d.bytes(field)
-	if len(b) == 0 {
-		return ""
-	}
-	return unsafe.String(&b[0], len(b))
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
 func (d *Decoder) raw(field string) json.RawMessage {
-	return json.RawMessage(d.bytes(field))
+	b := d.bytes(field)
+	if len(b) == 0 {
+		return nil
+	}
+	return json.RawMessage(b)
 }
 
 // count reads a list's count: -1 for an absent list. A count that cannot fit in what is left of the input
 // (at min bytes an element) is refused, so a hostile count allocates nothing.
 func (d *Decoder) count(field string, min int) int {
-	at := d.pos
+	p := d.pos
 	n := d.u32(field)
-	if n == NilCount || d.err != nil {
+	if n == NilCount || d.errKind != 0 {
 		return -1
 	}
 	if uint64(n)*uint64(min) > uint64(len(d.data)-d.pos) {
-		d.fail(field, "count "+strconv.FormatUint(uint64(n), 10)+" exceeds what the "+
-			strconv.Itoa(len(d.data)-d.pos)+" bytes left can hold", at)
+		d.fail(field, errCount, p)
 		return -1
 	}
 	return int(n)

@@ -58,7 +58,7 @@ func TestPackageSignVerify(t *testing.T) {
 		t.Fatalf("verify: %d %s %s", code, out, errOut)
 	}
 	code, out, errOut = run(t, "inspect", stem)
-	for _, want := range []string{"plugin:     vipps-ecom@1.2.0 (abi 1)", "signature:  present", "kasse_call(i32) -> (i64)", "memory:     memory min"} {
+	for _, want := range []string{"plugin:     vipps-ecom@1.2.0 (abi 2)", "signature:  present", "kasse_call(i32) -> (i64)", "memory:     memory min"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("inspect output lacks %q:\n%s", want, out)
 		}
