@@ -44,8 +44,8 @@ func checkRaw(raw []byte) error {
 	return nil
 }
 
-// encodeInput encodes a plugin's input as JSON (ABI version 1): the same bytes as json.Marshal (TestEncodeInputMatchesEncodingJSON).
-// It appends the fields with sdk.JSON, whose strings are escaped as encoding/json escapes them, in the
+// encodeInput encodes a plugin's input as JSON (ABI version 1): the same bytes as json.Marshal
+// (TestEncodeInputMatchesEncodingJSON). It appends the fields with sdk.JSON, whose strings are escaped as encoding/json escapes them, in the
 // order and with the omitempty rules of abi.Input's tags. A raw member (the callback, a response body) is
 // copied as it is when it is valid JSON that encoding/json would write unchanged (compact, nothing to
 // escape), which is how providers send them; any other input takes goccy/go-json, which compacts and
