@@ -952,20 +952,30 @@ func (m *Manager) autoRollback(v *version, reason string) {
 // manifest declares (RuleABIVersion): the host encodes inputs in the module's version, and a manifest that
 // says otherwise was built wrong. An unsigned development module's manifest takes the module's version.
 func (m *Manager) loadVerified(ctx context.Context, v *Verified) (*plugins.Plugin, error) {
-	mf := &v.Manifest
-	p, err := m.cfg.Runtime.Load(ctx, mf.Name, mf.Version, v.Bundle.Module)
+	p, err := m.cfg.Runtime.Load(ctx, v.Manifest.Name, v.Manifest.Version, v.Bundle.Module)
 	if err != nil {
 		return nil, err
 	}
+	if err := MatchABIVersion(v, p); err != nil {
+		_ = p.Close(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	return p, nil
+}
+
+// MatchABIVersion checks that p, loaded from v's module, reports the ABI version v's manifest declares, and
+// refuses it (RuleABIVersion) otherwise. An unsigned development module's manifest, which declares none,
+// takes the module's.
+func MatchABIVersion(v *Verified, p *plugins.Plugin) error {
+	mf := &v.Manifest
 	if mf.ABIVersion == 0 && len(v.Bundle.Manifest) == 0 {
 		mf.ABIVersion = p.ABIVersion()
 	}
 	if got := p.ABIVersion(); got != mf.ABIVersion {
-		_ = p.Close(context.WithoutCancel(ctx))
-		return nil, &RefusedError{Plugin: mf.Name, Version: mf.Version, Rule: RuleABIVersion,
+		return &RefusedError{Plugin: mf.Name, Version: mf.Version, Rule: RuleABIVersion,
 			Err: fmt.Errorf("manifest abiVersion %d, but the module reports %d", mf.ABIVersion, got)}
 	}
-	return p, nil
+	return nil
 }
 
 // ensureLoaded loads v's module again when it was unloaded (the compilation cache makes this fast). Callers

@@ -312,6 +312,9 @@ func verify(args []string, stdout io.Writer) error {
 		if err != nil {
 			return &upgrade.RefusedError{Plugin: v.Manifest.Name, Version: v.Manifest.Version, Rule: upgrade.RuleLoad, Err: err}
 		}
+		if err := upgrade.MatchABIVersion(v, p); err != nil {
+			return err
+		}
 		set, err := schemas.Compile()
 		if err != nil {
 			return err
