@@ -296,3 +296,37 @@ func TestEncodeInputForRaw(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkEncodeInput is the host's encode of a plugin input in each ABI version, on the boundary
+// benchmark's largest inputs (order lines, Express rules, a callback body).
+func BenchmarkEncodeInput(b *testing.B) {
+	root := plugintest.ModuleRoot(b)
+	for _, vec := range []string{"build_initiate-regular", "read_callback-reserve-express", "shipping_options-oslo-norway-postcode"} {
+		raw, err := os.ReadFile(filepath.Join(root, "plugin/vippsecom/testdata/golden", vec+".input.json"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		var in abi.Input
+		if err := json.Unmarshal(raw, &in); err != nil {
+			b.Fatal(err)
+		}
+		compact, err := json.Marshal(&in)
+		if err != nil {
+			b.Fatal(err)
+		}
+		in = abi.Input{}
+		if err := json.Unmarshal(compact, &in); err != nil { // raw members compact, as providers send them
+			b.Fatal(err)
+		}
+		for _, version := range []int{abi.VersionJSON, abi.VersionBinary} {
+			b.Run(vec+"/v"+string(rune('0'+version)), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := encodeInputFor(version, &in); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}

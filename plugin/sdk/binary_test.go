@@ -281,3 +281,32 @@ func TestDispatchBinaryAllocations(t *testing.T) {
 		t.Fatalf("%v allocations per decode, want 0", n)
 	}
 }
+
+// BenchmarkDecodeInput compares the two input decoders natively on the same input (fullInput: every field,
+// escapes, raw members): version 1's JSON decoder and version 2's binary one.
+func BenchmarkDecodeInput(b *testing.B) {
+	in, err := stdDecode([]byte(fullInput))
+	if err != nil {
+		b.Fatal(err)
+	}
+	js, err := json.Marshal(in)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		version int
+		data    []byte
+	}{{"json", abi.VersionJSON, js}, {"binary", abi.VersionBinary, abi.AppendBinary(nil, in)}} {
+		b.Run(tc.name, func(b *testing.B) {
+			d := dispatcher{version: tc.version}
+			b.SetBytes(int64(len(tc.data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := d.decode(tc.data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

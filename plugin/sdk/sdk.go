@@ -34,8 +34,9 @@
 // # Speed
 //
 // Go compiled to WebAssembly and run with a per-call deadline pays for every taken branch and every heap
-// allocation (see the runtime notes linked from plugin/ABI.md). The SDK therefore decodes abi.Input with a
-// hand-written, allocation-free scanner and encodes abi.Output with append code instead of encoding/json, and
+// allocation (see the runtime notes linked from plugin/ABI.md). The SDK therefore decodes abi.Input without
+// allocating (version 2's binary input with abi.Decoder, which parses nothing; version 1's JSON with a
+// hand-written scanner) and encodes abi.Output with append code instead of encoding/json, and
 // offers [JSON] for building provider request bodies the same way. Handlers should avoid encoding/json,
 // fmt and maps on the hot path.
 //
