@@ -103,8 +103,8 @@ func Background(ctx context.Context) context.Context {
 //
 // Load fails, naming the broken rule, if the module imports anything other than the allowed WASI functions,
 // imports a memory, lacks an export or exports one with another signature, does not export its memory,
-// fails to start, or reports an ABI version the host does not support (abi.Supported). Functions that could run unbounded without entering a loop
-// get a deadline check on entry (see terminate.go).
+// fails to start, or reports an ABI version the host does not support (abi.Supported). Functions that could
+// run unbounded without entering a loop get a deadline check on entry (see terminate.go).
 func (r *Runtime) Load(ctx context.Context, name, version string, wasm []byte) (*Plugin, error) {
 	p, err := r.load(ctx, name, version, wasm)
 	if err != nil {

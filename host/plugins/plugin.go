@@ -158,8 +158,10 @@ func (p *Plugin) Stats() Stats {
 // returns its output (one abi.Output as JSON), copied out of the guest. An input in the other encoding than
 // the module's ABI version takes is converted first (ConvertInput): callers off the hot path (golden and
 // conformance vectors, the shadow) pass JSON to either version, and the input a caller encoded for one
-// version still reaches another correctly. The input size limit applies to the bytes the guest gets. It waits up to the acquire timeout for a free instance, honouring ctx, and runs
-// the guest under the call timeout (or ctx's deadline, if sooner). Every failure is a *CallError; after a
+// version still reaches another correctly. The input size limit applies to the bytes the guest gets.
+//
+// It waits up to the acquire timeout for a free instance, honouring ctx, and runs the guest under the call
+// timeout (or ctx's deadline, if sooner). Every failure is a *CallError; after a
 // timeout, trap, exit, oversized output or ABI violation the instance is discarded and its place freed
 // (pool.go says when a replacement starts).
 func (p *Plugin) Call(ctx context.Context, input []byte) ([]byte, error) {
