@@ -123,6 +123,7 @@ func BenchmarkPluginBoundary(b *testing.B) {
 						reportPercentiles(b, d)
 					})
 					b.Run("call", func(b *testing.B) {
+						compact := plugins.ConvertInput(compact, plugin.ABIVersion()) // as callPlugin sends it
 						d := make([]time.Duration, 0, b.N)
 						for b.Loop() {
 							start := time.Now()

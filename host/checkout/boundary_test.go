@@ -2,6 +2,7 @@ package checkout
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"math/rand/v2"
 	"os"
@@ -10,7 +11,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/kassehq/kasse/host/plugins"
 	"github.com/kassehq/kasse/plugin/abi"
 	"github.com/kassehq/kasse/plugin/plugintest"
 )
@@ -192,4 +195,138 @@ func TestRawAsIsMeansUnchanged(t *testing.T) {
 		}
 	}
 	t.Logf("%d of 20000 mutations taken as they are", taken)
+}
+
+// TestCallPluginABIVersions runs every golden vector of vipps-ecom through the host's boundary (callPlugin:
+// encode in the module's ABI version, call, check and decode the output) on a build of each ABI version,
+// and requires the golden output from both: a version 1 module still loads and serves, and version 2's
+// binary input gives the plugin exactly what version 1's JSON did.
+func TestCallPluginABIVersions(t *testing.T) {
+	root := plugintest.ModuleRoot(t)
+	ctx := context.Background()
+	files, err := filepath.Glob(filepath.Join(root, "plugin/vippsecom/testdata/golden/*.input.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no golden inputs: %v", err)
+	}
+	rt := plugintest.Runtime(t, plugins.NewRuntimeConfig().WithCallTimeout(10*time.Second))
+	for _, tc := range []struct {
+		name    string
+		tags    []string
+		version int
+	}{{"v2", nil, abi.VersionBinary}, {"v1", []string{"kasse_abi1"}, abi.VersionJSON}} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := rt.Load(ctx, "vipps-ecom", "0.0.0-"+tc.name, plugintest.BuildTags(t, "./plugin/vippsecom", tc.tags...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close(ctx)
+			if p.ABIVersion() != tc.version {
+				t.Fatalf("ABIVersion() = %d, want %d", p.ABIVersion(), tc.version)
+			}
+			for _, f := range files {
+				name := strings.TrimSuffix(filepath.Base(f), ".input.json")
+				raw, err := os.ReadFile(f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				wantRaw, err := os.ReadFile(strings.TrimSuffix(f, ".input.json") + ".output.json")
+				if err != nil {
+					t.Fatal(err)
+				}
+				var in abi.Input
+				if err := json.Unmarshal(raw, &in); err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				out, err := callPlugin(ctx, p, &in)
+				if err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				got, err := json.Marshal(out)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var g, w any
+				if err := json.Unmarshal(got, &g); err != nil {
+					t.Fatal(err)
+				}
+				if err := json.Unmarshal(wantRaw, &w); err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(g, w) {
+					t.Errorf("%s: got %s\nwant %s", name, got, wantRaw)
+				}
+			}
+		})
+	}
+}
+
+// TestEncodeInputForRaw checks that version 2's encoding takes the raw members as they are when they are
+// one JSON value each (white space and all: the guest's Scanner reads them) and refuses them otherwise, as
+// version 1's JSON encoding does, so that a guest of either version only ever reads JSON there.
+func TestEncodeInputForRaw(t *testing.T) {
+	tests := []struct {
+		raw, err string
+	}{
+		{`{"a" : [1, "<b>"]}`, ""},
+		{`null`, ""},
+		{``, ""},
+		{`{"a":`, "not JSON"},
+		{`{} {}`, "not one JSON value"},
+		{`<html>`, "not JSON"},
+	}
+	for _, tc := range tests {
+		for _, in := range []*abi.Input{{Op: abi.OpReadCallback, Callback: json.RawMessage(tc.raw)},
+			{Op: abi.OpReadDetails, Response: &abi.Response{Status: 200, Body: json.RawMessage(tc.raw)}}} {
+			got, err := encodeInputFor(abi.VersionBinary, in)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Errorf("%q: got error %v, want %q", tc.raw, err, tc.err)
+				}
+				if _, jsonErr := encodeInputFor(abi.VersionJSON, in); jsonErr == nil {
+					t.Errorf("%q: version 1's encoding takes it", tc.raw)
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatalf("%q: %v", tc.raw, err)
+			}
+			if want := abi.AppendBinary(nil, in); !bytes.Equal(got, want) {
+				t.Fatalf("%q: got %x, want %x", tc.raw, got, want)
+			}
+		}
+	}
+}
+
+// BenchmarkEncodeInput is the host's encode of a plugin input in each ABI version, on the boundary
+// benchmark's largest inputs (order lines, Express rules, a callback body).
+func BenchmarkEncodeInput(b *testing.B) {
+	root := plugintest.ModuleRoot(b)
+	for _, vec := range []string{"build_initiate-regular", "read_callback-reserve-express", "shipping_options-oslo-norway-postcode"} {
+		raw, err := os.ReadFile(filepath.Join(root, "plugin/vippsecom/testdata/golden", vec+".input.json"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		var in abi.Input
+		if err := json.Unmarshal(raw, &in); err != nil {
+			b.Fatal(err)
+		}
+		compact, err := json.Marshal(&in)
+		if err != nil {
+			b.Fatal(err)
+		}
+		in = abi.Input{}
+		if err := json.Unmarshal(compact, &in); err != nil { // raw members compact, as providers send them
+			b.Fatal(err)
+		}
+		for _, version := range []int{abi.VersionJSON, abi.VersionBinary} {
+			b.Run(vec+"/v"+string(rune('0'+version)), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := encodeInputFor(version, &in); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
 }

@@ -1,14 +1,51 @@
 package checkout
 
 import (
+	"fmt"
+
 	gojson "github.com/goccy/go-json"
 
 	"github.com/kassehq/kasse/plugin/abi"
 	"github.com/kassehq/kasse/plugin/sdk"
 )
 
-// encodeInput encodes a plugin's input: the same bytes as json.Marshal (TestEncodeInputMatchesEncodingJSON).
-// It appends the fields with sdk.JSON, whose strings are escaped as encoding/json escapes them, in the
+// encodeInputFor encodes a plugin's input in the encoding of the module's ABI version: the binary one
+// (abi.AppendBinary) for version 2, JSON (encodeInput) for version 1. The raw members must be one JSON
+// value each, as the JSON encoding requires them to be: a guest reads them as JSON in either version.
+func encodeInputFor(version int, in *abi.Input) ([]byte, error) {
+	if version != abi.VersionBinary {
+		return encodeInput(in)
+	}
+	if err := checkRaw(in.Callback); err != nil {
+		return nil, fmt.Errorf("callback: %w", err)
+	}
+	body := responseBody(in)
+	if err := checkRaw(body); err != nil {
+		return nil, fmt.Errorf("response.body: %w", err)
+	}
+	// Room for the usual input (about 600 bytes with a few order lines) and the raw members: one allocation.
+	return abi.AppendBinary(make([]byte, 0, 1024+len(in.Callback)+len(body)), in), nil
+}
+
+// checkRaw reports whether raw is empty (absent) or one JSON value, with sdk.Scanner, which is as strict
+// as encoding/json.
+func checkRaw(raw []byte) error {
+	if len(raw) == 0 {
+		return nil
+	}
+	var s sdk.Scanner
+	s.Reset(raw)
+	if err := s.Skip(); err != nil {
+		return fmt.Errorf("not JSON: %w", err)
+	}
+	if err := s.End(); err != nil {
+		return fmt.Errorf("not one JSON value: %w", err)
+	}
+	return nil
+}
+
+// encodeInput encodes a plugin's input as JSON (ABI version 1): the same bytes as json.Marshal
+// (TestEncodeInputMatchesEncodingJSON). It appends the fields with sdk.JSON, whose strings are escaped as encoding/json escapes them, in the
 // order and with the omitempty rules of abi.Input's tags. A raw member (the callback, a response body) is
 // copied as it is when it is valid JSON that encoding/json would write unchanged (compact, nothing to
 // escape), which is how providers send them; any other input takes goccy/go-json, which compacts and

@@ -36,6 +36,11 @@ import (
 type Plugin interface {
 	Name() string
 	Version() string
+	// ABIVersion is the plugin ABI version of the module (abi.VersionJSON or abi.VersionBinary): the
+	// service encodes the input of Call in it.
+	ABIVersion() int
+	// Call runs one call; input is an abi.Input in either encoding (a plugin converts one that is not in
+	// its own, off the hot path), the output an abi.Output as JSON.
 	Call(ctx context.Context, input []byte) ([]byte, error)
 }
 
@@ -791,7 +796,7 @@ func (s *Service) call(ctx context.Context, plugin Plugin, in *abi.Input) (*abi.
 // against the output schema's rules while decoding it (decodeOutput). Every failure is a *PluginError
 // naming the plugin, version and operation.
 func callPlugin(ctx context.Context, plugin Plugin, in *abi.Input) (*abi.Output, error) {
-	raw, err := encodeInput(in)
+	raw, err := encodeInputFor(plugin.ABIVersion(), in)
 	if err != nil {
 		return nil, fmt.Errorf("checkout: encode plugin input: %w", err)
 	}

@@ -438,6 +438,6 @@ func writeVersion(w io.Writer) {
 			}
 		}
 	}
-	fmt.Fprintf(w, "kasse %s\nmodule:     %s\ncommit:     %s\ngo:         %s %s/%s\nplugin ABI: %d\n",
-		host.Version, module, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH, abi.Version)
+	fmt.Fprintf(w, "kasse %s\nmodule:     %s\ncommit:     %s\ngo:         %s %s/%s\nplugin ABI: %d (loads %d and %d)\n",
+		host.Version, module, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH, abi.Version, abi.VersionJSON, abi.VersionBinary)
 }

@@ -128,7 +128,7 @@ func TestCommands(t *testing.T) {
 		{name: "help", args: []string{"help"}, stdout: []string{"serve", "version", "config check", "plugin", "help"}},
 		{name: "-h", args: []string{"-h"}, stdout: []string{"usage: kasse <command>"}},
 		{name: "unknown command", args: []string{"bogus"}, code: 2, stderr: []string{`unknown command "bogus"`, "usage:"}, noStdout: true},
-		{name: "version", args: []string{"version"}, stdout: []string{"kasse 0.1.0", "module:", "commit:", "go:         go1.", "plugin ABI: 1"}},
+		{name: "version", args: []string{"version"}, stdout: []string{"kasse 0.1.0", "module:", "commit:", "go:         go1.", "plugin ABI: 2 (loads 1 and 2)"}},
 		{name: "version with arguments", args: []string{"version", "x"}, code: 2, stderr: []string{"no arguments"}},
 		{name: "config without check", args: []string{"config"}, code: 2, stderr: []string{"kasse config check"}},
 		{name: "config check good", args: []string{"config", "check", good}, env: env,

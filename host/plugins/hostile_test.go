@@ -145,7 +145,7 @@ func TestHostile(t *testing.T) {
 		{name: "sock_import", module: wat("sock_import"),
 			loadErr: "plugins: load plugin[sock_import]@1.0.0: import wasi_snapshot_preview1.sock_accept not allowed"},
 		{name: "wrong_abi_version", module: wat("wrong_abi_version"),
-			loadErr: "plugins: load plugin[wrong_abi_version]@1.0.0: abi version 2, want 1"},
+			loadErr: "plugins: load plugin[wrong_abi_version]@1.0.0: abi version 3, want 1 or 2"},
 		{name: "init_trap", module: wat("init_trap"),
 			loadErr: "plugins: load plugin[init_trap]@1.0.0: instantiate: module[] function[_initialize] failed: wasm error: unreachable\nwasm stack trace:\n\t.$0()"},
 		{name: "big_memory", module: wat("big_memory"),

@@ -103,8 +103,8 @@ func Background(ctx context.Context) context.Context {
 //
 // Load fails, naming the broken rule, if the module imports anything other than the allowed WASI functions,
 // imports a memory, lacks an export or exports one with another signature, does not export its memory,
-// fails to start, or reports another ABI version. Functions that could run unbounded without entering a loop
-// get a deadline check on entry (see terminate.go).
+// fails to start, or reports an ABI version the host does not support (abi.Supported). Functions that could
+// run unbounded without entering a loop get a deadline check on entry (see terminate.go).
 func (r *Runtime) Load(ctx context.Context, name, version string, wasm []byte) (*Plugin, error) {
 	p, err := r.load(ctx, name, version, wasm)
 	if err != nil {
@@ -165,7 +165,7 @@ func (r *Runtime) load(ctx context.Context, name, version string, wasm []byte) (
 		}
 		return nil, err
 	}
-	if err := inst.checkVersion(ctx, r.cfg.callTimeout); err != nil {
+	if p.abiVersion, err = inst.checkVersion(ctx, r.cfg.callTimeout); err != nil {
 		p.closeInstance(inst)
 		_ = compiled.Close(ctx)
 		return nil, err
@@ -230,18 +230,19 @@ func checkModule(m wazero.CompiledModule) error {
 	return nil
 }
 
-// checkVersion calls kasse_abi_version and compares it with abi.Version.
-func (in *instance) checkVersion(ctx context.Context, timeout time.Duration) error {
+// checkVersion calls kasse_abi_version and returns the version when the host supports it (abi.Supported).
+func (in *instance) checkVersion(ctx context.Context, timeout time.Duration) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if err := in.run(ctx, in.abiVersion); err != nil {
-		return fmt.Errorf("export %s: %w", abi.ExportABIVersion, err)
+		return 0, fmt.Errorf("export %s: %w", abi.ExportABIVersion, err)
 	}
 	if in.tainted { // answered as the deadline passed: its deadline global may be set
-		return fmt.Errorf("export %s: %w", abi.ExportABIVersion, stopped(ctx))
+		return 0, fmt.Errorf("export %s: %w", abi.ExportABIVersion, stopped(ctx))
 	}
-	if v := int32(uint32(in.stack[0])); v != abi.Version {
-		return fmt.Errorf("abi version %d, want %d", v, abi.Version)
+	v := int32(uint32(in.stack[0]))
+	if !abi.Supported(int(v)) {
+		return 0, fmt.Errorf("abi version %d, want %d or %d", v, abi.VersionJSON, abi.VersionBinary)
 	}
-	return nil
+	return int(v), nil
 }

@@ -22,6 +22,8 @@ type Plugin struct {
 	name     string
 	version  string
 	compiled wazero.CompiledModule
+	// abiVersion is what the module's kasse_abi_version answered at load: the encoding of its input.
+	abiVersion int
 
 	// pool owns the instances; whoever took an instance from it owns that instance exclusively until it
 	// gives it back, which is what keeps an instance on one goroutine at a time.
@@ -92,6 +94,11 @@ func (p *Plugin) Name() string { return p.name }
 // Version returns the plugin's version.
 func (p *Plugin) Version() string { return p.version }
 
+// ABIVersion returns the ABI version the module reported at load (abi.VersionJSON or abi.VersionBinary):
+// the encoding its input takes. Callers on a hot path encode the input in it, so that Call passes it on
+// unchanged.
+func (p *Plugin) ABIVersion() int { return p.abiVersion }
+
 // Stats is a snapshot of a plugin's counters.
 type Stats struct {
 	// Calls counts calls to Call, failed ones included.
@@ -147,11 +154,15 @@ func (p *Plugin) Stats() Stats {
 	return s
 }
 
-// Call sends input (one abi.Input as JSON) to the plugin and returns its output (one abi.Output as JSON),
-// copied out of the guest. It waits up to the acquire timeout for a free instance, honouring ctx, and runs
-// the guest under the call timeout. Every failure is a *CallError; after a timeout, trap, exit, oversized
-// output or ABI violation the instance is discarded and its place freed (pool.go says when a replacement
-// starts).
+// Call sends input (one abi.Input, as JSON or in the binary encoding: see abi.IsBinary) to the plugin and
+// returns its output (one abi.Output as JSON), copied out of the guest. An input in the other encoding than
+// the module's ABI version takes is converted first (ConvertInput): callers off the hot path (golden and
+// conformance vectors, the shadow) pass JSON to either version, and the input a caller encoded for one
+// version still reaches another correctly. The input size limit applies to the bytes the guest gets.
+//
+// It waits up to the acquire timeout for a free instance, honouring ctx, and runs the guest under the call
+// timeout. Every failure is a *CallError; after a timeout, trap, exit, oversized output or ABI violation the
+// instance is discarded and its place freed (pool.go says when a replacement starts).
 //
 // Once the guest runs, ctx no longer stops it: a call takes microseconds to a few milliseconds and the call
 // timeout bounds it anyway, while stopping a guest costs its instance (nothing survives a stopped guest, and a
@@ -163,6 +174,7 @@ func (p *Plugin) Stats() Stats {
 func (p *Plugin) Call(ctx context.Context, input []byte) ([]byte, error) {
 	p.calls.Add(1)
 	cfg := p.r.cfg.limitsFor(ctx)
+	input = ConvertInput(input, p.abiVersion)
 	if len(input) > cfg.maxInputBytes {
 		return nil, p.fail("", KindInputTooLarge,
 			fmt.Errorf("input of %d bytes exceeds the limit of %d", len(input), cfg.maxInputBytes))

@@ -348,7 +348,7 @@ func BenchmarkCallEcho(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	in := echoInput("order-1", 1000)
+	in := plugins.ConvertInput(echoInput("order-1", 1000), p.ABIVersion()) // as the host sends it
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := p.Call(ctx, in); err != nil {

@@ -5,7 +5,8 @@
 // discarding and replacing an instance after any failure).
 //
 // A Runtime compiles and hosts many plugins. Runtime.Load validates a module and returns a *Plugin whose
-// Call sends one JSON input and returns the guest's JSON output. Plugin.Call is safe for concurrent use;
+// Call sends one input (JSON for a module of ABI version 1, binary for version 2; Plugin.ABIVersion says
+// which, and Call converts an input in the other encoding) and returns the guest's JSON output. Plugin.Call is safe for concurrent use;
 // an instance is never used by two goroutines at once.
 //
 // # Containment

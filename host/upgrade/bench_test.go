@@ -15,6 +15,7 @@ import (
 	"github.com/kassehq/kasse/host/checkout"
 	"github.com/kassehq/kasse/host/config"
 	"github.com/kassehq/kasse/host/payment"
+	"github.com/kassehq/kasse/host/plugins"
 	"github.com/kassehq/kasse/host/provider"
 	"github.com/kassehq/kasse/host/store"
 	"github.com/kassehq/kasse/host/upgrade"
@@ -233,8 +234,8 @@ func BenchmarkLiveCallsDuringGate(b *testing.B) {
 		b.Fatal(err)
 	}
 	p, _ := m.Plugin("vipps-ecom")
-	input := initiateInput("live")
-	for range 100 { // warm the pool
+	input := plugins.ConvertInput(initiateInput("live"), p.ABIVersion()) // as host/checkout sends it
+	for range 100 {                                                      // warm the pool
 		if _, err := p.Call(ctx, input); err != nil {
 			b.Fatal(err)
 		}

@@ -50,7 +50,8 @@ type Manifest struct {
 	Name string `json:"name"`
 	// Version is the plugin's SemVer 2.0 version without a "v", e.g. "1.2.0" or "1.3.0-rc.1".
 	Version string `json:"version"`
-	// ABIVersion is the plugin ABI the module implements; it must equal abi.Version.
+	// ABIVersion is the plugin ABI the module implements: abi.VersionJSON or abi.VersionBinary, and what
+	// the module's kasse_abi_version answers (checked when it is loaded).
 	ABIVersion int `json:"abiVersion"`
 	// SHA256 is the lowercase hex SHA-256 of the module.
 	SHA256 string `json:"sha256"`
@@ -80,8 +81,9 @@ func (m *Manifest) check() error {
 		return &RefusedError{Rule: RuleManifest, Err: fmt.Errorf("sha256 %q is not 64 lowercase hex digits", m.SHA256)}
 	case m.GoldenSHA256 != "" && !hexRE.MatchString(m.GoldenSHA256):
 		return &RefusedError{Rule: RuleManifest, Err: fmt.Errorf("goldenSha256 %q is not 64 lowercase hex digits", m.GoldenSHA256)}
-	case m.ABIVersion != abi.Version:
-		return &RefusedError{Rule: RuleABIVersion, Err: fmt.Errorf("manifest abiVersion %d, want %d", m.ABIVersion, abi.Version)}
+	case !abi.Supported(m.ABIVersion):
+		return &RefusedError{Rule: RuleABIVersion, Err: fmt.Errorf("manifest abiVersion %d, want %d or %d", m.ABIVersion,
+			abi.VersionJSON, abi.VersionBinary)}
 	}
 	for _, op := range m.Ops {
 		if !opRE.MatchString(op) {
@@ -204,7 +206,8 @@ func Verify(b Bundle, opts VerifyOptions) (*Verified, error) {
 		if !opts.DevMode {
 			return nil, &RefusedError{Rule: RuleSignature, Err: errors.New("no manifest and no signature: unsigned modules load only with plugins.devMode")}
 		}
-		v.Manifest = Manifest{Name: b.Stem, Version: "sha256-" + digest[:12], ABIVersion: abi.Version,
+		// ABIVersion stays 0 until the module is loaded and says (loadVerified).
+		v.Manifest = Manifest{Name: b.Stem, Version: "sha256-" + digest[:12],
 			SHA256: digest, Size: int64(len(b.Module))}
 		for _, op := range abi.Ops {
 			v.Manifest.Ops = append(v.Manifest.Ops, string(op))
@@ -339,7 +342,10 @@ func FormatPublicKey(k ed25519.PublicKey) string {
 	return "ed25519:" + base64.StdEncoding.EncodeToString(k)
 }
 
-// NewManifest builds the manifest for a module and its golden file (nil for none), with ops sorted.
+// NewManifest builds the manifest for a module and its golden file (nil for none), with ops sorted. It
+// declares abi.Version, what modules built with plugin/sdk implement; set ABIVersion for a module of another
+// version (`kasse plugin build -abi 1`): loading refuses a module that reports another version than its
+// manifest.
 func NewManifest(name, version string, module, golden []byte, ops []string) Manifest {
 	sum := sha256.Sum256(module)
 	m := Manifest{Name: name, Version: version, ABIVersion: abi.Version, SHA256: hex.EncodeToString(sum[:]),

@@ -84,9 +84,9 @@ func TestVerify(t *testing.T) {
 			return resign(b, func(m *upgrade.Manifest) {})
 		}, opts: trusted, rule: upgrade.RuleGolden},
 		{name: "wrong abi version", bundle: func() upgrade.Bundle {
-			return resign(good, func(m *upgrade.Manifest) { m.ABIVersion = 2 })
+			return resign(good, func(m *upgrade.Manifest) { m.ABIVersion = 3 })
 		}, opts: trusted, rule: upgrade.RuleABIVersion,
-			err: "upgrade: plugin[vipps-ecom]@1.2.0 refused: abi-version: manifest abiVersion 2, want 1"},
+			err: "upgrade: plugin[vipps-ecom]@1.2.0 refused: abi-version: manifest abiVersion 3, want 1 or 2"},
 		{name: "missing op", bundle: func() upgrade.Bundle {
 			return resign(good, func(m *upgrade.Manifest) { m.Ops = m.Ops[1:] })
 		}, opts: trusted, rule: upgrade.RuleManifest},

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"runtime"
 	"time"
+
+	"github.com/kassehq/kasse/host/plugins"
 )
 
 // GateCost is what the gate measured of a version's cost: its golden vectors run on it and, when the
@@ -65,16 +67,19 @@ func (m *Manager) measure(ctx context.Context, p Caller, active *version, v *Ver
 	}
 	for i, g := range v.Golden {
 		var mine, theirs time.Duration = 1<<62 - 1, 1<<62 - 1
+		// Each side gets the vector in its own ABI version's encoding, as live calls do, so that a version
+		// of the other ABI than the active one is not timed converting the input.
+		myInput, theirInput := encodedFor(p, g.Input), encodedFor(activeP, g.Input)
 		for r := range 2 {
 			first := (i+r)%2 == 0
 			if first {
-				mine = min(mine, timeOne(p, g.Input, true))
+				mine = min(mine, timeOne(p, myInput, true))
 			}
 			if activeP != nil {
-				theirs = min(theirs, timeOne(activeP, g.Input, false))
+				theirs = min(theirs, timeOne(activeP, theirInput, false))
 			}
 			if !first {
-				mine = min(mine, timeOne(p, g.Input, true))
+				mine = min(mine, timeOne(p, myInput, true))
 			}
 			runtime.Gosched()
 		}
@@ -119,4 +124,13 @@ func (m *Manager) slower(c GateCost, v *Verified) error {
 				m.cfg.GateSlowdownFactor, m.cfg.GateSlowdownMin)}
 	}
 	return nil
+}
+
+// encodedFor returns input (JSON) in the encoding of c's ABI version when c says what it is
+// (*plugins.Plugin does), else unchanged.
+func encodedFor(c Caller, input []byte) []byte {
+	if v, ok := c.(interface{ ABIVersion() int }); ok {
+		return plugins.ConvertInput(input, v.ABIVersion())
+	}
+	return input
 }

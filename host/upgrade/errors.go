@@ -18,7 +18,8 @@ const (
 	RuleSignature Rule = "signature"
 	// RuleDigest: the module or the golden file does not match the digest the manifest pins.
 	RuleDigest Rule = "digest"
-	// RuleABIVersion: the manifest declares another ABI version.
+	// RuleABIVersion: the manifest declares an ABI version the host does not load, or another one than the
+	// module reports.
 	RuleABIVersion Rule = "abi-version"
 	// RuleLoad: the runtime refused the module (imports outside the WASI allow-list, a missing or
 	// mistyped export, memory over the cap, a failing start, another ABI version); the message names which.

@@ -563,7 +563,10 @@ func (m *Manager) stage(ctx context.Context, u Update, force bool) (_ *version, 
 	}
 	p, err, preloaded := u.pre.take(verified)
 	if !preloaded {
-		p, err = m.cfg.Runtime.Load(lctx, name, ver, verified.Bundle.Module)
+		p, err = m.loadVerified(lctx, verified)
+	}
+	if re := (*RefusedError)(nil); errors.As(err, &re) { // the module's ABI version is not the manifest's
+		return nil, false, err
 	}
 	if err != nil {
 		return nil, false, &RefusedError{Plugin: name, Version: ver, Rule: RuleLoad, Err: err}
@@ -945,6 +948,36 @@ func (m *Manager) autoRollback(v *version, reason string) {
 	v.st.lastError, v.st.warn = fmt.Sprintf("plugin[%s]@%s %s", v.st.name, v.manifest.Version, why), true
 }
 
+// loadVerified loads a verified bundle's module and checks that the module reports the ABI version its
+// manifest declares (RuleABIVersion): the host encodes inputs in the module's version, and a manifest that
+// says otherwise was built wrong. An unsigned development module's manifest takes the module's version.
+func (m *Manager) loadVerified(ctx context.Context, v *Verified) (*plugins.Plugin, error) {
+	p, err := m.cfg.Runtime.Load(ctx, v.Manifest.Name, v.Manifest.Version, v.Bundle.Module)
+	if err != nil {
+		return nil, err
+	}
+	if err := MatchABIVersion(v, p); err != nil {
+		_ = p.Close(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	return p, nil
+}
+
+// MatchABIVersion checks that p, loaded from v's module, reports the ABI version v's manifest declares, and
+// refuses it (RuleABIVersion) otherwise. An unsigned development module's manifest, which declares none,
+// takes the module's.
+func MatchABIVersion(v *Verified, p *plugins.Plugin) error {
+	mf := &v.Manifest
+	if mf.ABIVersion == 0 && len(v.Bundle.Manifest) == 0 {
+		mf.ABIVersion = p.ABIVersion()
+	}
+	if got := p.ABIVersion(); got != mf.ABIVersion {
+		return &RefusedError{Plugin: mf.Name, Version: mf.Version, Rule: RuleABIVersion,
+			Err: fmt.Errorf("manifest abiVersion %d, but the module reports %d", mf.ABIVersion, got)}
+	}
+	return nil
+}
+
 // ensureLoaded loads v's module again when it was unloaded (the compilation cache makes this fast). Callers
 // hold m.mu.
 func (m *Manager) ensureLoaded(ctx context.Context, v *version) error {
@@ -959,7 +992,7 @@ func (m *Manager) ensureLoaded(ctx context.Context, v *version) error {
 	if loaded {
 		return nil
 	}
-	p, err := m.cfg.Runtime.Load(ctx, v.manifest.Name, v.manifest.Version, v.verified.Bundle.Module)
+	p, err := m.loadVerified(ctx, v.verified)
 	if err != nil {
 		return fmt.Errorf("upgrade: reload plugin[%s]@%s: %w", v.manifest.Name, v.manifest.Version, err)
 	}
@@ -1139,6 +1172,9 @@ func (v *version) Name() string { return v.manifest.Name }
 
 // Version returns the version string from the manifest.
 func (v *version) Version() string { return v.manifest.Version }
+
+// ABIVersion returns the plugin ABI version from the manifest, which the module reported too (loadVerified).
+func (v *version) ABIVersion() int { return v.manifest.ABIVersion }
 
 func (v *version) startProbation(limit int, base *version) {
 	v.base.Store(base)

@@ -106,8 +106,7 @@ func (m *Manager) preloadOne(ctx context.Context, stem string, pre *preloaded) {
 	if pre.verifyErr != nil {
 		return
 	}
-	v := pre.verified.Manifest
-	pre.p, pre.loadErr = m.cfg.Runtime.Load(ctx, v.Name, v.Version, pre.verified.Bundle.Module)
+	pre.p, pre.loadErr = m.loadVerified(ctx, pre.verified)
 	pre.times.Load = time.Since(t2)
 	if pre.p == nil {
 		return

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kassehq/kasse/plugin/abi"
 	"github.com/kassehq/kasse/schemas"
 )
 
@@ -85,10 +86,7 @@ func (s *shadowRun) run(timeout time.Duration) {
 }
 
 func (s *shadowRun) compare(it shadowItem, timeout time.Duration) {
-	var in struct {
-		Op string `json:"op"`
-	}
-	_ = json.Unmarshal(it.input, &in)
+	op := inputOp(it.input)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	s.v.mu.RLock()
@@ -107,13 +105,30 @@ func (s *shadowRun) compare(it shadowItem, timeout time.Duration) {
 	}
 	if err != nil {
 		s.errs.Add(1)
-		s.note(ShadowDiff{At: s.now(), Op: in.Op, Error: err.Error()})
+		s.note(ShadowDiff{At: s.now(), Op: op, Error: err.Error()})
 		return
 	}
 	if eq, _ := sameJSON(got, it.out); !eq {
 		s.differed.Add(1)
-		s.note(ShadowDiff{At: s.now(), Op: in.Op, Pointers: diffPointers(got, it.out, 5)})
+		s.note(ShadowDiff{At: s.now(), Op: op, Pointers: diffPointers(got, it.out, 5)})
 	}
+}
+
+// inputOp reads the operation of a live call's input, which is in the active version's encoding (JSON or
+// binary): the shadow reports differences by operation.
+func inputOp(input []byte) string {
+	if abi.IsBinary(input) {
+		var d abi.Decoder
+		if in, err := d.Decode(input); err == nil {
+			return string(in.Op)
+		}
+		return ""
+	}
+	var in struct {
+		Op string `json:"op"`
+	}
+	_ = json.Unmarshal(input, &in)
+	return in.Op
 }
 
 func (s *shadowRun) note(d ShadowDiff) {

@@ -2,14 +2,17 @@
 // WebAssembly exports, the ABI version, and the JSON messages that cross the sandbox boundary.
 //
 // The host imports this package to build inputs and read outputs; the guest SDK (plugin/sdk) imports it
-// to decode inputs and encode outputs. Nothing here does I/O, so it compiles for GOOS=wasip1 and natively.
+// to decode inputs and encode outputs. The input crosses as JSON in ABI version 1 and in the binary
+// encoding of binary.go (AppendBinary, Decoder) in version 2; the output is JSON in both. Nothing here does I/O, so it compiles for GOOS=wasip1 and natively.
 // plugin/ABI.md describes the same contract for authors who write plugins in other languages.
 package abi
 
 import "encoding/json"
 
-// Version is the ABI version this package describes. A module's kasse_abi_version export must return it.
-const Version = 1
+// Version is the newest ABI version (VersionBinary): the one modules built with plugin/sdk report unless
+// built with the kasse_abi1 tag. A module's kasse_abi_version export returns a version for which
+// Supported is true; the host encodes each module's input in that version's encoding.
+const Version = VersionBinary
 
 // Names of the exports every plugin module provides. See plugin/ABI.md for their signatures.
 const (

@@ -68,8 +68,9 @@ func (p CallProfile) String(top int) string {
 
 // ProfileCalls builds the plugin package pkg with its function names kept, runs each input warm times
 // through one instance (yielding after each, as the pool does) and then once more under the counting
-// listener, and returns that call's profile for each input. The inputs are abi.Input documents; the test
-// fails if a call does not return an output.
+// listener, and returns that call's profile for each input. The inputs are abi.Input documents (JSON),
+// sent in the encoding of the module's ABI version, as the host sends them; the test fails if a call does
+// not return an output.
 func ProfileCalls(t testing.TB, pkg string, warm int, inputs ...[]byte) []CallProfile {
 	t.Helper()
 	ctx := context.Background()
@@ -90,8 +91,23 @@ func ProfileCalls(t testing.TB, pkg string, warm int, inputs ...[]byte) []CallPr
 		t.Fatalf("plugintest: instantiate %s: %v", pkg, err)
 	}
 	input, call, yield := mod.ExportedFunction(abi.ExportInput), mod.ExportedFunction(abi.ExportCall), mod.ExportedFunction(abi.ExportYield)
-	if input == nil || call == nil || yield == nil {
+	version := mod.ExportedFunction(abi.ExportABIVersion)
+	if input == nil || call == nil || yield == nil || version == nil {
 		t.Fatalf("plugintest: %s lacks the ABI's exports", pkg)
+	}
+	res, err := version.Call(ctx)
+	if err != nil {
+		t.Fatalf("plugintest: %s: %v", abi.ExportABIVersion, err)
+	}
+	if int32(res[0]) == abi.VersionBinary { // the host sends a version 2 module its input in binary
+		inputs = slices.Clone(inputs)
+		for i, in := range inputs {
+			var decoded abi.Input
+			if err := json.Unmarshal(in, &decoded); err != nil {
+				t.Fatalf("plugintest: input %d: %v", i, err)
+			}
+			inputs[i] = abi.AppendBinary(nil, &decoded)
+		}
 	}
 	run := func(in []byte) {
 		t.Helper()

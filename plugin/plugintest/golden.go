@@ -38,6 +38,9 @@ type Golden struct {
 	Package string
 	// Name and Version are what the built module is loaded as (plugins.Runtime.Load).
 	Name, Version string
+	// Tags are build tags for the module, e.g. "kasse_abi1" to run the vectors on a plugin ABI version 1
+	// build.
+	Tags []string
 }
 
 // Vector is one golden vector: a recorded plugin input and the output it must produce.
@@ -178,7 +181,7 @@ func (g *Golden) TestNative(t *testing.T) {
 // Load builds g.Package to WebAssembly and loads it with the host's real plugin runtime.
 func (g *Golden) Load(t testing.TB) *plugins.Plugin {
 	t.Helper()
-	wasm := Build(t, g.Package)
+	wasm := BuildTags(t, g.Package, g.Tags...)
 	// Deadline checks stay on, but the deadline is generous: the vectors check outputs, not speed, and a
 	// busy 2-core machine stalls a call for longer than the default 100 ms now and then.
 	rt := Runtime(t, plugins.NewRuntimeConfig().WithCallTimeout(10*time.Second))
@@ -190,7 +193,9 @@ func (g *Golden) Load(t testing.TB) *plugins.Plugin {
 }
 
 // TestWasm runs every vector through the built module (Load), one subtest each, and requires the golden
-// output, the same output as the native run, and byte-identical request bodies.
+// output, the same output as the native run, and byte-identical request bodies. The input reaches the
+// module in its ABI version's encoding, as the host sends it: the vector's JSON for version 1, the decoded
+// vector through abi.AppendBinary for version 2.
 func (g *Golden) TestWasm(t *testing.T) {
 	p := g.Load(t)
 	ctx := context.Background()
@@ -199,7 +204,11 @@ func (g *Golden) TestWasm(t *testing.T) {
 			if v.Want == nil {
 				t.Fatalf("no %s: run go test -run TestGoldenNative -update and review it", v.OutputPath)
 			}
-			got, err := p.Call(ctx, v.Input)
+			input := v.Input
+			if p.ABIVersion() == abi.VersionBinary {
+				input = abi.AppendBinary(nil, DecodeInput(t, v.Name, v.Input))
+			}
+			got, err := p.Call(ctx, input)
 			if err != nil {
 				t.Fatalf("call: %v", err)
 			}

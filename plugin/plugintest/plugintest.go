@@ -31,7 +31,13 @@ import (
 // test fails if the build does.
 func Build(t testing.TB, pkg string) []byte {
 	t.Helper()
-	wasm, err := build(ModuleRoot(t), t.TempDir(), pkg)
+	return BuildTags(t, pkg)
+}
+
+// BuildTags is Build with build tags, e.g. "kasse_abi1" for a module of plugin ABI version 1 (JSON input).
+func BuildTags(t testing.TB, pkg string, tags ...string) []byte {
+	t.Helper()
+	wasm, err := build(ModuleRoot(t), t.TempDir(), pkg, tags...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,9 +78,13 @@ func BuildAll(t testing.TB, pkgs ...string) map[string][]byte {
 	return mods
 }
 
-func build(root, dir, pkg string) ([]byte, error) {
+func build(root, dir, pkg string, tags ...string) ([]byte, error) {
 	out := filepath.Join(dir, "plugin.wasm")
-	cmd := exec.Command(goTool(), "build", "-buildmode=c-shared", "-trimpath", "-ldflags=-s -w", "-o", out, pkg)
+	args := []string{"build", "-buildmode=c-shared", "-trimpath", "-ldflags=-s -w", "-o", out}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	cmd := exec.Command(goTool(), append(args, pkg)...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
 	if msg, err := cmd.CombinedOutput(); err != nil {

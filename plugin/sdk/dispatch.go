@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/kassehq/kasse/plugin/abi"
@@ -10,8 +11,11 @@ import (
 // (with its reused abi.Input) and the output buffer. It is ordinary Go so that it can be tested natively.
 type dispatcher struct {
 	handler HandlerFunc
+	// version is the ABI version whose input encoding call accepts; 0 accepts both (Run).
+	version int
 	in      []byte
 	dec     decoder
+	bin     abi.Decoder
 	out     []byte
 	errOut  abi.Output
 	errBody abi.Error
@@ -39,7 +43,7 @@ func (d *dispatcher) call(size int) []byte {
 	case d.handler == nil:
 		out = d.fail(CodeNoHandler, "the plugin did not call sdk.Handle")
 	default:
-		in, err := d.dec.decode(d.in[:size])
+		in, err := d.decode(d.in[:size])
 		if err != nil {
 			out = d.fail(CodeInvalidInput, err.Error())
 		} else {
@@ -48,6 +52,22 @@ func (d *dispatcher) call(size int) []byte {
 	}
 	d.out = appendOutput(d.out[:0], out)
 	return d.out
+}
+
+// decode decodes an input in the dispatcher's encoding: binary when it starts with abi.BinaryMagic, JSON
+// otherwise. The first byte tells them apart, so an input in the other version's encoding is refused by
+// name instead of being read as garbage.
+func (d *dispatcher) decode(data []byte) (*abi.Input, error) {
+	switch {
+	case abi.IsBinary(data):
+		if d.version == abi.VersionJSON {
+			return nil, errors.New("the input is in ABI version 2's binary encoding; this module implements version 1 (JSON)")
+		}
+		return d.bin.Decode(data)
+	case d.version == abi.VersionBinary:
+		return nil, errors.New("the input is not in ABI version 2's binary encoding (its first byte must be 0xb2)")
+	}
+	return d.dec.decode(data)
 }
 
 // run calls the handler, turning a panic or a nil output into an error output.

@@ -5,8 +5,6 @@ package sdk
 import (
 	"runtime"
 	"unsafe"
-
-	"github.com/kassehq/kasse/plugin/abi"
 )
 
 // The exports below are the module's ABI (plugin/ABI.md). go:wasmexport works from this non-main package:
@@ -14,7 +12,7 @@ import (
 
 //go:wasmexport kasse_abi_version
 func kasseABIVersion() int32 {
-	return abi.Version
+	return moduleVersion
 }
 
 //go:wasmexport kasse_input

@@ -1,6 +1,7 @@
 // Package sdk is the guest side of the kasse plugin ABI for plugins written in Go. It owns the WebAssembly
-// exports a plugin module must provide (see plugin/ABI.md), the input and output buffers, and the JSON codec
-// for the two ABI messages, so that a plugin author writes one function from *abi.Input to *abi.Output:
+// exports a plugin module must provide (see plugin/ABI.md), the input and output buffers, and the codecs
+// for the two ABI messages (the input in ABI version 2's binary encoding, or version 1's JSON; the output
+// in JSON), so that a plugin author writes one function from *abi.Input to *abi.Output:
 //
 //	package main
 //
@@ -19,18 +20,23 @@
 //
 //	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -ldflags='-s -w' -o plugin.wasm .
 //
+// The module implements ABI version 2 (binary input). With -tags kasse_abi1 it implements version 1 (JSON
+// input) instead, for hosts that predate version 2.
+//
 // # Lifetimes
 //
 // The SDK reuses the *abi.Input, its slices and its strings between calls: strings alias the input buffer or
-// a reused scratch arena, and json.RawMessage fields are copied into reused buffers. Everything reachable from
+// a reused scratch arena, and json.RawMessage fields alias the input buffer (version 2) or are copied into
+// reused buffers (version 1). Everything reachable from
 // the Input is valid only until the handler returns. A handler that keeps a value for later must copy it
 // (strings.Clone, bytes.Clone).
 //
 // # Speed
 //
 // Go compiled to WebAssembly and run with a per-call deadline pays for every taken branch and every heap
-// allocation (see the runtime notes linked from plugin/ABI.md). The SDK therefore decodes abi.Input with a
-// hand-written, allocation-free scanner and encodes abi.Output with append code instead of encoding/json, and
+// allocation (see the runtime notes linked from plugin/ABI.md). The SDK therefore decodes abi.Input without
+// allocating (version 2's binary input with abi.Decoder, which parses nothing; version 1's JSON with a
+// hand-written scanner) and encodes abi.Output with append code instead of encoding/json, and
 // offers [JSON] for building provider request bodies the same way. Handlers should avoid encoding/json,
 // fmt and maps on the hot path.
 //
@@ -67,12 +73,15 @@ func Handle(h HandlerFunc) {
 }
 
 // guest is the module's one dispatcher. A WebAssembly instance runs one call at a time (the host never
-// shares an instance between goroutines), so the exports need no locking.
-var guest dispatcher
+// shares an instance between goroutines), so the exports need no locking. It accepts only the encoding of
+// the ABI version the module reports.
+var guest = dispatcher{version: moduleVersion}
 
 // Run decodes input as the host sends it, calls h and returns the encoded output: what the module's
 // kasse_call returns for the same bytes, panics and invalid input included. It lets plugin authors test a
-// handler natively, without building the module. The output is a new slice.
+// handler natively, without building the module. input may be in either encoding (JSON, ABI version 1, or
+// binary, version 2; see abi.IsBinary), where a module accepts only its own version's. The output is a new
+// slice.
 func Run(h HandlerFunc, input []byte) []byte {
 	d := dispatcher{handler: h}
 	copy(d.input(len(input)), input)

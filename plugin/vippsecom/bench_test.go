@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kassehq/kasse/host/plugins"
 	"github.com/kassehq/kasse/plugin/abi"
 	"github.com/kassehq/kasse/plugin/vippsecom/ecom"
 )
@@ -76,7 +77,8 @@ func BenchmarkBuildInitiate(b *testing.B) {
 	})
 
 	b.Run("wasm", func(b *testing.B) {
-		for range 50 { // warm the pool's instances
+		input := plugins.ConvertInput(input, plugin.ABIVersion()) // as the host sends it
+		for range 50 {                                            // warm the pool's instances
 			if _, err := plugin.Call(ctx, input); err != nil {
 				b.Fatal(err)
 			}

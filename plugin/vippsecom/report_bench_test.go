@@ -45,7 +45,7 @@ func BenchmarkReadReportPage(b *testing.B) {
 		b.Fatal(err)
 	}
 	for _, n := range []int{100, 1000} {
-		input := reportInput(b, n)
+		input := plugins.ConvertInput(reportInput(b, n), p.ABIVersion()) // as the host sends it
 		b.Run(strconv.Itoa(n)+"/wasm", func(b *testing.B) {
 			b.SetBytes(int64(len(input)))
 			d := make([]time.Duration, 0, b.N)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/kassehq/kasse/host/plugins"
 	"github.com/kassehq/kasse/plugin/abi"
 	"github.com/kassehq/kasse/plugin/vippsepayment/epayment"
 )
@@ -39,7 +40,8 @@ func BenchmarkBuildInitiate(b *testing.B) {
 		}
 	})
 	b.Run("wasm", func(b *testing.B) {
-		for range 50 { // warm the pool's instances
+		input := plugins.ConvertInput(input, plugin.ABIVersion()) // as the host sends it
+		for range 50 {                                            // warm the pool's instances
 			if _, err := plugin.Call(ctx, input); err != nil {
 				b.Fatal(err)
 			}

@@ -148,11 +148,15 @@ func build(args []string, stdout io.Writer) error {
 	opsFlag := fs.String("ops", "", "comma-separated operations the plugin implements (default: the golden vectors' ops and every required op)")
 	outDir := fs.String("out", ".", "output directory")
 	stem := fs.String("stem", "", "file stem (default the name)")
+	abiVersion := fs.Int("abi", abi.Version, "the plugin ABI version the module implements (1: JSON input, built with -tags kasse_abi1; 2: binary input)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *name == "" || *version == "" || (*pkg == "") == (*wasmPath == "") {
 		return errors.New("-name, -version and one of -pkg or -wasm are required")
+	}
+	if !abi.Supported(*abiVersion) {
+		return fmt.Errorf("-abi %d: want %d or %d", *abiVersion, abi.VersionJSON, abi.VersionBinary)
 	}
 	if *stem == "" {
 		*stem = *name
@@ -164,7 +168,11 @@ func build(args []string, stdout io.Writer) error {
 	var module []byte
 	var err error
 	if *pkg != "" {
-		cmd := exec.Command("go", "build", "-buildmode=c-shared", "-trimpath", "-ldflags=-s -w", "-o", base+upgrade.SuffixModule, *pkg)
+		cmdArgs := []string{"build", "-buildmode=c-shared", "-trimpath", "-ldflags=-s -w", "-o", base + upgrade.SuffixModule}
+		if *abiVersion == abi.VersionJSON {
+			cmdArgs = append(cmdArgs, "-tags", "kasse_abi1")
+		}
+		cmd := exec.Command("go", append(cmdArgs, *pkg)...)
 		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
 		if msg, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("go build %s: %w\n%s", *pkg, err, msg)
@@ -201,6 +209,7 @@ func build(args []string, stdout io.Writer) error {
 		ops = strings.Split(*opsFlag, ",")
 	}
 	manifest := upgrade.NewManifest(*name, *version, module, golden, ops)
+	manifest.ABIVersion = *abiVersion
 	if err := os.WriteFile(base+upgrade.SuffixManifest, manifest.Encode(), 0o644); err != nil {
 		return err
 	}
@@ -302,6 +311,9 @@ func verify(args []string, stdout io.Writer) error {
 		p, err := rt.Load(ctx, v.Manifest.Name, v.Manifest.Version, b.Module)
 		if err != nil {
 			return &upgrade.RefusedError{Plugin: v.Manifest.Name, Version: v.Manifest.Version, Rule: upgrade.RuleLoad, Err: err}
+		}
+		if err := upgrade.MatchABIVersion(v, p); err != nil {
+			return err
 		}
 		set, err := schemas.Compile()
 		if err != nil {

@@ -58,7 +58,7 @@ func TestPackageSignVerify(t *testing.T) {
 		t.Fatalf("verify: %d %s %s", code, out, errOut)
 	}
 	code, out, errOut = run(t, "inspect", stem)
-	for _, want := range []string{"plugin:     vipps-ecom@1.2.0 (abi 1)", "signature:  present", "kasse_call(i32) -> (i64)", "memory:     memory min"} {
+	for _, want := range []string{"plugin:     vipps-ecom@1.2.0 (abi 2)", "signature:  present", "kasse_call(i32) -> (i64)", "memory:     memory min"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("inspect output lacks %q:\n%s", want, out)
 		}
@@ -84,6 +84,24 @@ func TestPackageSignVerify(t *testing.T) {
 	}
 	if code, _, errOut := run(t, "verify", "-trusted-key", key+".pub", "-max-module-bytes", "1000", stem); code != 1 || !strings.Contains(errOut, "refused: size") {
 		t.Errorf("verify oversized: %d %s", code, errOut)
+	}
+
+	// A manifest that declares another ABI version than the module reports is refused as the host refuses it.
+	abi1 := filepath.Join(dir, "abi1", "vipps-ecom")
+	if code, out, errOut := run(t, "build", "-name", "vipps-ecom", "-version", "1.2.0", "-abi", "1", "-wasm", wasm,
+		"-golden", filepath.Join(root, "plugin", "vippsecom", "testdata", "golden"), "-out", filepath.Dir(abi1)); code != 0 {
+		t.Fatalf("build -abi 1: %d %s %s", code, out, errOut)
+	}
+	run(t, "sign", "-key", key+".key", abi1)
+	if code, out, _ := run(t, "inspect", abi1); code != 0 || !strings.Contains(out, "vipps-ecom@1.2.0 (abi 1)") {
+		t.Errorf("inspect -abi 1 bundle: %d %s", code, out)
+	}
+	if code, _, errOut := run(t, "verify", "-trusted-key", key+".pub", abi1); code != 1 ||
+		!strings.Contains(errOut, "refused: abi-version: manifest abiVersion 1, but the module reports 2") {
+		t.Errorf("verify a version 2 module declared as version 1: %d %s", code, errOut)
+	}
+	if code, _, errOut := run(t, "build", "-name", "x", "-version", "1.0.0", "-abi", "3", "-wasm", wasm); code != 1 || !strings.Contains(errOut, "-abi 3: want 1 or 2") {
+		t.Errorf("build -abi 3: %d %s", code, errOut)
 	}
 }
 

@@ -56,7 +56,7 @@ const Name = "vipps-ecom"
 
 // Version is the plugin's version (semantic versioning). Change it with every change of behaviour: the host
 // records it on every session, and golden vectors are replayed against it before an upgrade is activated.
-const Version = "1.3.1"
+const Version = "1.4.0"
 
 // Error codes this package reports in abi.Error.Code.
 const (

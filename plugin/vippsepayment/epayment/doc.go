@@ -65,7 +65,7 @@ import "github.com/kassehq/kasse/plugin/abi"
 const Name = "vipps-epayment"
 
 // Version is the plugin's version (semantic versioning). Change it with every change of behaviour.
-const Version = "1.2.1"
+const Version = "1.3.0"
 
 // Error codes this package reports in abi.Error.Code.
 const (
