@@ -30,7 +30,7 @@ func TestABIVersions(t *testing.T) {
 		{"default build", nil, abi.VersionBinary},
 		{"kasse_abi1 build", []string{"kasse_abi1"}, abi.VersionJSON},
 	}
-	r := plugintest.Runtime(t, plugins.NewRuntimeConfig().WithPoolSize(2).WithCallTimeout(testCallTimeout))
+	r := plugintest.Runtime(t, plugins.NewRuntimeConfig().WithPoolSize(2).WithCallTimeout(goodCallTimeout))
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := r.Load(ctx, "echo", "1.0.0", plugintest.BuildTags(t, echoPkg, tc.tags...))

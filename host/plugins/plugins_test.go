@@ -38,7 +38,7 @@ func echoWant(ref string, amount int64) string {
 // TestEcho builds the echo plugin with plugintest.Build and runs the operations a plugin answers.
 func TestEcho(t *testing.T) {
 	ctx := context.Background()
-	r := plugintest.Runtime(t, plugins.NewRuntimeConfig().WithPoolSize(2).WithCallTimeout(testCallTimeout))
+	r := plugintest.Runtime(t, plugins.NewRuntimeConfig().WithPoolSize(2).WithCallTimeout(goodCallTimeout))
 	p, err := r.Load(ctx, "echo", "1.0.0", plugintest.Build(t, "./host/plugins/testdata/echo"))
 	if err != nil {
 		t.Fatal(err)
@@ -94,7 +94,7 @@ func TestPoolHammer(t *testing.T) {
 	r := plugintest.Runtime(t, plugins.NewRuntimeConfig().
 		WithPoolSize(2).
 		WithPoolMin(2).
-		WithCallTimeout(testCallTimeout).
+		WithCallTimeout(goodCallTimeout).
 		WithAcquireTimeout(30*time.Second))
 	p, err := r.Load(ctx, "echo", "1.0.0", testModules(t)[echoPkg])
 	if err != nil {
@@ -256,7 +256,7 @@ func TestCallErrors(t *testing.T) {
 func TestStderr(t *testing.T) {
 	ctx := context.Background()
 	var stderr syncBuffer
-	r := plugintest.Runtime(t, plugins.NewRuntimeConfig().WithPoolSize(1).WithCallTimeout(testCallTimeout).WithStderr(&stderr))
+	r := plugintest.Runtime(t, plugins.NewRuntimeConfig().WithPoolSize(1).WithCallTimeout(goodCallTimeout).WithStderr(&stderr))
 	p, err := r.Load(ctx, "panic", "1.0.0", testModules(t)[hostileDir+"panic"])
 	if err != nil {
 		t.Fatal(err)

@@ -27,7 +27,7 @@ func TestPoolGrowsAndShrinks(t *testing.T) {
 		WithPoolSize(3).
 		WithPoolMin(1).
 		WithPoolIdle(20*time.Millisecond).
-		WithCallTimeout(testCallTimeout).
+		WithCallTimeout(goodCallTimeout).
 		WithAcquireTimeout(30*time.Second))
 	p, err := r.Load(ctx, "echo", "1.0.0", testModules(t)[echoPkg])
 	if err != nil {
@@ -248,7 +248,7 @@ func TestCallerGetsReplacementPastAcquireTimeout(t *testing.T) {
 	ctx := context.Background()
 	r := plugintest.Runtime(t, plugins.NewRuntimeConfig().
 		WithPoolSize(1).
-		WithCallTimeout(testCallTimeout).
+		WithCallTimeout(goodCallTimeout).
 		WithAcquireTimeout(0))
 	hold := make(chan struct{})
 	plugins.SetStartHook(r, func() { <-hold })
@@ -310,7 +310,7 @@ func TestCallerWaitsForYield(t *testing.T) {
 	ctx := context.Background()
 	r := plugintest.Runtime(t, plugins.NewRuntimeConfig().
 		WithPoolSize(1).
-		WithCallTimeout(testCallTimeout).
+		WithCallTimeout(goodCallTimeout).
 		WithAcquireTimeout(0))
 	hold := make(chan struct{})
 	yielding := make(chan struct{}, 1)
