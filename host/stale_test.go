@@ -46,11 +46,13 @@ func TestOlderCheckoutDoesNotFailAPaidOrder(t *testing.T) {
 			{do: "create", ses: "B"},
 			{do: "approve", ses: "B", status: "paid", outcome: "delivered"},
 		}, want: "failed A, paid B"},
+		// The older checkout's failure is queued before the newer one exists, and tried again after: the
+		// shop stays down until the newer one is created and paid, so the retry always finds it.
 		{name: "older rejected while the shop was down, newer paid before the retry", steps: []step{
 			{do: "create", ses: "A"}, {do: "down"},
-			{do: "reject", ses: "A"}, {do: "up"},
-			{do: "create", ses: "B"},
-			{do: "approve", ses: "B", status: "paid", outcome: "delivered"},
+			{do: "reject", ses: "A"},
+			{do: "create", ses: "B"}, {do: "approve", ses: "B"}, {do: "up"},
+			{do: "outcome", ses: "B", status: "paid", outcome: "delivered"},
 			{do: "outcome", ses: "A", status: "failed", outcome: "withheld"},
 		}, want: "paid B"},
 		{name: "newer pending, older rejected, newer rejected", steps: []step{
