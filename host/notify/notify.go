@@ -6,6 +6,11 @@
 // an error log line, the GivenUp counter, and the OnGiveUp callback that the host uses to record the
 // failure in the session's history.
 //
+// Just before an update is sent it is checked against the order's current session (the one the shop's
+// order reference points at, Config.CurrentSession): an outcome where no money moved from a session that
+// no longer speaks for the order is withheld, so an abandoned checkout cannot mark an order failed that a
+// newer checkout paid (Withhold).
+//
 // Requests are rendered at delivery time from the merchant's current config, so credentials are never
 // stored in the queue and a rotated key applies to updates already queued. When an update needs several
 // requests and a later one fails, the retry sends them all again: adapters make them safe to repeat.
