@@ -73,7 +73,10 @@ type fakeShop struct {
 	mu       sync.Mutex
 	updates  []map[string]any
 	unsigned int
-	srv      *httptest.Server
+	// down makes the shop answer 503 to every update, counted in refused.
+	down    bool
+	refused int
+	srv     *httptest.Server
 }
 
 func newFakeShop(t *testing.T) *fakeShop {
@@ -86,6 +89,11 @@ func newFakeShop(t *testing.T) *fakeShop {
 		var update map[string]any
 		f.mu.Lock()
 		defer f.mu.Unlock()
+		if f.down {
+			f.refused++
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
 		if sig == "" || sig != kasseSign(genericHookSecret, time.Unix(n, 0), body) || json.Unmarshal(body, &update) != nil {
 			f.unsigned++
 			w.WriteHeader(http.StatusUnauthorized)

@@ -101,6 +101,8 @@ type Server struct {
 	clients     []*http.Client
 	tel         *telemetry.Telemetry
 	mismatches  *prometheus.CounterVec
+	withheld    *prometheus.CounterVec
+	stalePaid   *prometheus.CounterVec
 	stopTracing func(context.Context) error // flushes the spans of a tracer provider New made
 	syncs       sync.WaitGroup
 	runtime     *plugins.Runtime
@@ -220,7 +222,9 @@ func (s *Server) startTelemetry(ctx context.Context, opts Options) (err error) {
 	}
 	s.tel = telemetry.New(telemetry.Options{TracerProvider: tp})
 	s.mismatches = newMismatches()
-	if err := errors.Join(s.tel.Register(serverCollector{s}), s.tel.Register(s.mismatches)); err != nil {
+	s.withheld, s.stalePaid = newOrderSessionCounters()
+	if err := errors.Join(s.tel.Register(serverCollector{s}), s.tel.Register(s.mismatches), s.tel.Register(s.withheld),
+		s.tel.Register(s.stalePaid)); err != nil {
 		return fmt.Errorf("host: metrics: %w", err)
 	}
 	return nil
@@ -329,7 +333,8 @@ func (s *Server) startService(cfg *config.Config, set *schemas.Set, opts Options
 				_ = s.Service.Note(ctx, u.Session, "platform update given up",
 					redact.String(fmt.Sprintf("telling the shop's platform %q failed for good: %v", u.Status, err)))
 			}
-		}})
+		},
+		CurrentSession: s.currentSession, OnWithheld: s.noticeWithheld, OnStalePayment: s.stalePayment})
 	if err != nil {
 		return fmt.Errorf("host: %w", err)
 	}
@@ -356,6 +361,46 @@ func (s *Server) startService(cfg *config.Config, set *schemas.Set, opts Options
 		return fmt.Errorf("host: %w", err)
 	}
 	return nil
+}
+
+// currentSession is the session the shop's order reference points at now (the order's newest checkout),
+// nil if none: notify.Config.CurrentSession.
+func (s *Server) currentSession(ctx context.Context, merchant, reference string) (*payment.Session, error) {
+	sess, err := s.Store.GetByReference(ctx, merchant, reference)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("host: order %s/%s: %w", merchant, reference, err)
+	}
+	return sess, nil
+}
+
+// noticeWithheld records in the session's history, and counts, a status update the notifier did not
+// send because the session no longer speaks for the shop's order.
+func (s *Server) noticeWithheld(ctx context.Context, merchant string, u adapters.StatusUpdate, why string) {
+	s.withheld.WithLabelValues(merchant, string(u.Status)).Inc()
+	if s.Service != nil {
+		_, _ = s.Service.NoteOnce(ctx, u.Session, payment.CauseNoticeWithheld,
+			fmt.Sprintf("%s update %s withheld: %s", u.Status, u.DeliveryID, why))
+	}
+}
+
+// stalePayment records, before the shop hears of it, that session u.Session took money while current
+// was the order's current checkout: in both sessions' histories (the console shows both as needing
+// attention, and a later failure of current is then withheld), and in a counter.
+func (s *Server) stalePayment(ctx context.Context, merchant string, u adapters.StatusUpdate, current *payment.Session) error {
+	added, err := s.Service.NoteOnce(ctx, u.Session, payment.CausePaidNotCurrent,
+		fmt.Sprintf("session %s is the order's current checkout", current.ID))
+	if err != nil {
+		return err
+	}
+	if added {
+		s.stalePaid.WithLabelValues(merchant).Inc()
+	}
+	_, err = s.Service.NoteOnce(ctx, current.ID, payment.CauseOrderPaidElsewhere,
+		fmt.Sprintf("session %s of this order took %s %s", u.Session, adapters.FormatAmount(u.Amount), u.Currency))
+	return err
 }
 
 // onCheckoutChange counts state transitions. (A capture needs no word to the settlement follower: the

@@ -98,6 +98,20 @@ func newMismatches() *prometheus.CounterVec {
 	}, []string{"merchant", "kind"})
 }
 
+// newOrderSessionCounters are kasse_platform_updates_withheld_total and
+// kasse_payments_outside_current_session_total, which the notifier adds to at delivery.
+func newOrderSessionCounters() (withheld, stalePaid *prometheus.CounterVec) {
+	withheld = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kasse_platform_updates_withheld_total",
+		Help: "Status updates (failed, cancelled before capture) not sent because their session no longer speaks for the shop's order, by status.",
+	}, []string{"merchant", "status"})
+	stalePaid = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kasse_payments_outside_current_session_total",
+		Help: "Payments taken by a session that was not its shop order's current checkout (the order may be paid twice; see the console's needs-attention filter).",
+	}, []string{"merchant"})
+	return withheld, stalePaid
+}
+
 // countTransition counts a session entering a state: every change whose state differs from before's, and a new
 // session's first state.
 func (s *Server) countTransition(before, after *payment.Session) {

@@ -406,6 +406,30 @@ func (s *Service) Note(ctx context.Context, id, cause, detail string) error {
 	return nil
 }
 
+// NoteOnce is Note, unless the session's history already has an event with this cause and detail: for
+// records made by work that may run again (a status update delivered at least once). It reports
+// whether it added the event.
+func (s *Service) NoteOnce(ctx context.Context, id, cause, detail string) (bool, error) {
+	added := false
+	_, err := s.cfg.Store.Update(ctx, id, func(cur *payment.Session) (bool, error) {
+		added = false
+		for _, e := range cur.History {
+			if e.Cause == cause && e.Detail == detail {
+				return false, nil
+			}
+		}
+		added = true
+		now := s.now().UTC()
+		cur.History = append(cur.History, payment.Event{At: now, From: cur.State, To: cur.State, Cause: cause, Detail: detail})
+		cur.UpdatedAt = now
+		return true, nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("checkout: note on session[%s]: %w", id, err)
+	}
+	return added, nil
+}
+
 // Operation names a merchant-initiated change.
 type Operation string
 

@@ -107,6 +107,10 @@ func TestAttention(t *testing.T) {
 			Operations: []payment.ProviderOp{{ID: "op1", Kind: "capture", Status: payment.OpInDoubt}}}, []string{attnInDoubt}},
 		{"diverged", payment.Session{State: payment.StateCaptured, CreatedAt: now,
 			History: []payment.Event{{Cause: "diverged"}, {Cause: "diverged"}}}, []string{attnDiverged}},
+		{"paid while another session was the order's", payment.Session{State: payment.StateAuthorized, CreatedAt: now,
+			History: []payment.Event{{Cause: payment.CausePaidNotCurrent}}}, []string{attnOrderPaid}},
+		{"the order's current session, another took money", payment.Session{State: payment.StateRejected, CreatedAt: now,
+			History: []payment.Event{{Cause: payment.CauseOrderPaidElsewhere}}}, []string{attnOrderPaid}},
 	} {
 		if got := c.attention(&tc.s, now); !slices.Equal(got, tc.want) {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)

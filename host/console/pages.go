@@ -127,6 +127,10 @@ const (
 	attnDiverged = "diverged from the provider"
 	attnPending  = "pending too long"
 	attnSettle   = "settlement mismatch"
+	// attnOrderPaid: the session took money while another session was its shop order's current
+	// checkout, or the order's current session, when another one took money. The order may be paid
+	// twice, and the shop's capture or cancel reaches only the current one.
+	attnOrderPaid = "order paid outside its current session"
 )
 
 // attention lists why a session needs an operator's eye.
@@ -138,6 +142,12 @@ func (c *Console) attention(s *payment.Session, now time.Time) []string {
 	for _, e := range s.History {
 		if e.Cause == "diverged" {
 			why = append(why, attnDiverged)
+			break
+		}
+	}
+	for _, e := range s.History {
+		if e.Cause == payment.CausePaidNotCurrent || e.Cause == payment.CauseOrderPaidElsewhere {
+			why = append(why, attnOrderPaid)
 			break
 		}
 	}

@@ -6,6 +6,11 @@
 // an error log line, the GivenUp counter, and the OnGiveUp callback that the host uses to record the
 // failure in the session's history.
 //
+// Just before an update is sent it is checked against the order's current session (the one the shop's
+// order reference points at, Config.CurrentSession): an outcome where no money moved from a session that
+// no longer speaks for the order is withheld, so an abandoned checkout cannot mark an order failed that a
+// newer checkout paid (Withhold).
+//
 // Requests are rendered at delivery time from the merchant's current config, so credentials are never
 // stored in the queue and a rotated key applies to updates already queued. When an update needs several
 // requests and a later one fails, the retry sends them all again: adapters make them safe to repeat.
@@ -56,6 +61,18 @@ type Config struct {
 	OnDelivered func(ctx context.Context, merchant string, u adapters.StatusUpdate)
 	// OnGiveUp is called once per update given up on, with the last error. Optional.
 	OnGiveUp func(ctx context.Context, merchant string, u adapters.StatusUpdate, err error)
+	// CurrentSession returns the session the shop's order reference (merchant, reference) points at now:
+	// the order's newest checkout (store.GetByReference), or nil, nil if none does. Optional: without it
+	// every update is sent. With it, Deliver withholds an update about an outcome where no money moved
+	// from a session that no longer speaks for the order (Withhold), and reports a payment by such a
+	// session (OnStalePayment).
+	CurrentSession func(ctx context.Context, merchant, reference string) (*payment.Session, error)
+	// OnWithheld is called once per update withheld, with why. Optional.
+	OnWithheld func(ctx context.Context, merchant string, u adapters.StatusUpdate, why string)
+	// OnStalePayment is called before a paid update is sent from a session that is not the order's
+	// current one (current), so that both sessions can record it before the shop hears of it; an error
+	// makes the delivery be tried again. Optional.
+	OnStalePayment func(ctx context.Context, merchant string, u adapters.StatusUpdate, current *payment.Session) error
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Logger receives one line per update sent, retried or given up. Default slog.Default().
@@ -69,6 +86,9 @@ type Notifier struct {
 	client      *http.Client
 	onGiveUp    func(ctx context.Context, merchant string, u adapters.StatusUpdate, err error)
 	onDelivered func(ctx context.Context, merchant string, u adapters.StatusUpdate)
+	current     func(ctx context.Context, merchant, reference string) (*payment.Session, error)
+	onWithheld  func(ctx context.Context, merchant string, u adapters.StatusUpdate, why string)
+	onStalePaid func(ctx context.Context, merchant string, u adapters.StatusUpdate, current *payment.Session) error
 	log         *slog.Logger
 	q           *outbound.Queue
 }
@@ -84,7 +104,8 @@ func New(cfg Config) (*Notifier, error) {
 		return nil, errors.New("notify: config: Storage is required")
 	}
 	n := &Notifier{adapters: adapters.Instances(cfg.Adapters), merchants: cfg.Merchants, client: cfg.Client,
-		onGiveUp: cfg.OnGiveUp, onDelivered: cfg.OnDelivered, log: cfg.Logger}
+		onGiveUp: cfg.OnGiveUp, onDelivered: cfg.OnDelivered, current: cfg.CurrentSession,
+		onWithheld: cfg.OnWithheld, onStalePaid: cfg.OnStalePayment, log: cfg.Logger}
 	if n.client == nil {
 		n.client = &http.Client{Timeout: 15 * time.Second,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -299,6 +320,9 @@ func (n *Notifier) Deliver(ctx context.Context, job outbound.Job) error {
 	if !ok {
 		return outbound.Permanent(fmt.Errorf("notify: no adapter %s", m.Platform.Kind))
 	}
+	if send, err := n.speaksForOrder(ctx, p.Merchant, p.Update); err != nil || !send {
+		return err
+	}
 	reqs, err := inst.Adapter.Render(adapterview.Merchant(m), p.Update)
 	if err != nil {
 		return outbound.Permanent(fmt.Errorf("notify: render %s update: %w", p.Update.Status, err))
@@ -321,6 +345,75 @@ func (n *Notifier) Deliver(ctx context.Context, job outbound.Job) error {
 		n.onDelivered(ctx, p.Merchant, p.Update)
 	}
 	return nil
+}
+
+// speaksForOrder reports whether u may change the order on the platform now. It is asked at delivery,
+// not when the update is queued: an update waits in the queue (a platform that is down, back-off of up
+// to hours), and the order may get a newer checkout in the meantime. A withheld update is logged and
+// handed to OnWithheld, and counts as done. A paid update from a session that is not the order's current
+// one is sent (money moved), after OnStalePayment has recorded it.
+func (n *Notifier) speaksForOrder(ctx context.Context, merchant string, u adapters.StatusUpdate) (bool, error) {
+	if n.current == nil || u.Reference == "" || u.Session == "" || !(noMoney(u) || u.Status == adapters.StatusPaid) {
+		return true, nil
+	}
+	cur, err := n.current(ctx, merchant, u.Reference)
+	if err != nil {
+		return false, fmt.Errorf("notify: %s update %s: find order %s's current session: %w", u.Status, u.DeliveryID,
+			u.Reference, err)
+	}
+	if why := Withhold(u, cur); why != "" {
+		n.log.Warn("platform update withheld", "merchant", merchant, "reference", u.Reference,
+			"session", u.Session, "status", string(u.Status), "deliveryId", u.DeliveryID, "why", why)
+		if n.onWithheld != nil {
+			n.onWithheld(ctx, merchant, u, why)
+		}
+		return false, nil
+	}
+	if u.Status == adapters.StatusPaid && cur != nil && cur.ID != u.Session {
+		n.log.Warn("payment by a session that is not the order's current one", "merchant", merchant,
+			"reference", u.Reference, "session", u.Session, "current", cur.ID, "currentState", string(cur.State))
+		if n.onStalePaid != nil {
+			if err := n.onStalePaid(ctx, merchant, u, cur); err != nil {
+				return false, fmt.Errorf("notify: paid update %s: record the payment outside the order's current session: %w",
+					u.DeliveryID, err)
+			}
+		}
+	}
+	return true, nil
+}
+
+// noMoney reports whether u is an outcome in which no money moved: a failed payment, or a cancel with
+// nothing captured. A cancel without totals (an update queued by Notify) is not known to be one.
+func noMoney(u adapters.StatusUpdate) bool {
+	switch u.Status {
+	case adapters.StatusFailed:
+		return true
+	case adapters.StatusCancelled:
+		return u.Totals != nil && u.Totals.Captured == 0
+	}
+	return false
+}
+
+// Withhold says why the update u must not change its order on the platform, given the session the
+// order's reference points at now (cur, nil if none), or "" if it may. Only outcomes where no money
+// moved (failed; cancelled with nothing captured) are ever withheld: from a session that is no longer
+// the order's current one, since the order has a newer checkout that speaks for it (which may be paid:
+// a failed older checkout would mark a paid order failed); and from the current session when another
+// session of the order took money (payment.CauseOrderPaidElsewhere in its history), since the order is
+// paid. Money (paid, captured, refunded, settled) always reaches the platform.
+func Withhold(u adapters.StatusUpdate, cur *payment.Session) string {
+	if cur == nil || !noMoney(u) {
+		return ""
+	}
+	if cur.ID != u.Session {
+		return fmt.Sprintf("session %s (%s) is the order's current checkout", cur.ID, cur.State)
+	}
+	for _, e := range cur.History {
+		if e.Cause == payment.CauseOrderPaidElsewhere {
+			return e.Detail
+		}
+	}
+	return ""
 }
 
 // send sends one request. Network errors, 408, 425, 429 and 5xx are retried; other answers outside 2xx

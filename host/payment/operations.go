@@ -265,6 +265,16 @@ func (s *Session) RecordNotices(before *Session, now time.Time) int {
 const (
 	CauseNoticeQueued    = "platform update queued"
 	CauseNoticeDelivered = "platform update delivered"
+	// CauseNoticeWithheld: the notice was not sent, because the session no longer speaks for the shop's
+	// order (host/notify, Withhold); the event's detail says why.
+	CauseNoticeWithheld = "platform update withheld"
+	// CausePaidNotCurrent: the session took money while another session was the shop order's current
+	// checkout (the order's reference points at that one, so the shop's own capture and cancel reach that
+	// one, not this): an operator must decide what becomes of this money.
+	CausePaidNotCurrent = "paid while not the order's current checkout"
+	// CauseOrderPaidElsewhere, on the order's current session: another session of the order took money.
+	// A failure of this session then no longer tells the shop its order failed.
+	CauseOrderPaidElsewhere = "another session of the order took money"
 )
 
 // DropNotices removes the notices with the given delivery ids from the Outbox (they were handed to the
