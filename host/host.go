@@ -249,7 +249,8 @@ func (s *Server) openStore(ctx context.Context, cfg *config.Config, opts Options
 	// With settlement on, every session write keeps the index of captures awaiting the ledger, which
 	// the follower reads (the memory store always keeps it).
 	rs, err := store.NewRedisFromClient(client, store.RedisOptions{WaitReplicas: rc.WaitReplicas,
-		WaitTimeout: time.Duration(rc.WaitTimeout), AwaitingSettlement: cfg.Settlement.Enabled})
+		WaitTimeout: time.Duration(rc.WaitTimeout), AwaitingSettlement: cfg.Settlement.Enabled,
+		SeparateReads: rc.SeparateReads})
 	if err != nil {
 		return fmt.Errorf("host: %w", err)
 	}

@@ -653,7 +653,7 @@ func TestRedisURLEnvironmentWithSettingsOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := strings.Replace(string(raw), `    addrs: ["10.0.0.1:6379", "10.0.0.2:6379", "10.0.0.3:6379"]`, "    waitReplicas: 1\n    waitTimeout: 100ms", 1)
+	text := strings.Replace(string(raw), `    addrs: ["10.0.0.1:6379", "10.0.0.2:6379", "10.0.0.3:6379"]`, "    waitReplicas: 1\n    waitTimeout: 100ms\n    separateReads: true", 1)
 	path := filepath.Join(t.TempDir(), "kasse.yaml")
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
@@ -668,7 +668,7 @@ func TestRedisURLEnvironmentWithSettingsOnly(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", tc.url, err)
 		}
-		if r := c.Store.Redis; r.Mode != tc.mode || r.WaitReplicas != 1 || time.Duration(r.WaitTimeout) != 100*time.Millisecond {
+		if r := c.Store.Redis; r.Mode != tc.mode || r.WaitReplicas != 1 || time.Duration(r.WaitTimeout) != 100*time.Millisecond || !r.SeparateReads {
 			t.Errorf("%s: store.redis %+v", tc.url, r)
 		}
 	}

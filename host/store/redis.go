@@ -63,6 +63,11 @@ type RedisOptions struct {
 	// settlement follower needs it. Off (the default), the index is not written: a deployment that
 	// follows no ledger would otherwise keep an entry per capture that nothing reads or removes.
 	AwaitingSettlement bool
+	// SeparateReads sends every session read (Get, GetByProviderReference and the read of an Update) to
+	// Redis on its own. By default they go through go-redis's automatic pipeliner, which sends the reads
+	// of concurrent callers in one batch (see RATIONALE.md, "Why session reads are pipelined and writes
+	// are not"); writes never do.
+	SeparateReads bool
 }
 
 // DefaultWaitTimeout bounds the wait for replicas after a write (RedisOptions.WaitReplicas): long
@@ -133,7 +138,9 @@ const DefaultWaitTimeout = 500 * time.Millisecond
 // checks the session), and it keeps the reference reserved until it expires with the session's TTL.
 // See RATIONALE.md, "Why sessions are partitioned by id".
 type Redis struct {
-	client      redis.UniversalClient
+	client redis.UniversalClient
+	// reads serves the session reads: client's automatic pipeliner, or client itself (readerFor).
+	reads       redis.Cmdable
 	owned       bool
 	prefix      string
 	maxAttempts int
@@ -376,6 +383,10 @@ func NewRedisFromClient(client redis.UniversalClient, opts RedisOptions) (*Redis
 		timeout = DefaultOpTimeout
 	}
 	client.AddHook(bounded{timeout: timeout})
+	reads, err := readerFor(client, opts.SeparateReads)
+	if err != nil {
+		return nil, err
+	}
 	wait := opts.WaitTimeout
 	if wait <= 0 {
 		wait = DefaultWaitTimeout
@@ -386,6 +397,7 @@ func NewRedisFromClient(client redis.UniversalClient, opts RedisOptions) (*Redis
 		waitTimeout:  wait,
 		opTimeout:    timeout,
 		client:       client,
+		reads:        reads,
 		prefix:       prefix,
 		maxAttempts:  attempts,
 		createScript: redis.NewScript(createScript),
@@ -573,7 +585,7 @@ func (r *Redis) create(ctx context.Context, s *payment.Session, ttl time.Duratio
 
 // get reads and decodes session id; raw is the stored JSON.
 func (r *Redis) get(ctx context.Context, id string) (s *payment.Session, raw string, err error) {
-	raw, err = r.client.Get(ctx, r.sessionKey(id)).Result()
+	raw, err = r.reads.Get(ctx, r.sessionKey(id)).Result()
 	if errors.Is(err, redis.Nil) {
 		return nil, "", ErrNotFound
 	}
@@ -612,7 +624,7 @@ func (r *Redis) GetByProviderReference(ctx context.Context, merchant, ref string
 	if k == "" {
 		return fail(ErrNotFound)
 	}
-	vals, err := r.client.MGet(ctx, k, r.sessionKey(ref)).Result()
+	vals, err := r.reads.MGet(ctx, k, r.sessionKey(ref)).Result()
 	if err != nil {
 		return fail(err)
 	}
@@ -1103,4 +1115,31 @@ func (r *Redis) write(ctx context.Context, script *redis.Script, keys []string, 
 		cmd.SetErr(fmt.Errorf("store: write to %s: %w (%w)", keys[0], ErrNotReplicated, err))
 	}
 	return cmd
+}
+
+// readerFor returns what serves the session reads of client: its automatic pipeliner (the blocking face,
+// shared by every caller of the client), which sends the reads of concurrent callers to Redis in one batch,
+// or client itself when separate is set or client has no pipeliner. Only reads take this path: a read
+// that the pipeliner sends again after a broken connection reads again, while a write sent twice could be
+// applied twice.
+func readerFor(client redis.UniversalClient, separate bool) (redis.Cmdable, error) {
+	if separate {
+		return client, nil
+	}
+	var (
+		ap  *redis.AutoPipeliner
+		err error
+	)
+	switch c := client.(type) {
+	case *redis.Client:
+		ap, err = c.AutoPipeline()
+	case *redis.ClusterClient:
+		ap, err = c.AutoPipeline()
+	default:
+		return client, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: new redis store: read pipeline: %w", err)
+	}
+	return ap, nil
 }

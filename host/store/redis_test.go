@@ -32,8 +32,12 @@ var prefixes atomic.Int64
 func newPrefix() string { return fmt.Sprintf("kasse:test%d:", prefixes.Add(1)) }
 
 func newRedis(t testing.TB, prefix string) *store.Redis {
+	return newRedisWith(t, store.RedisOptions{KeyPrefix: prefix, AwaitingSettlement: true})
+}
+
+func newRedisWith(t testing.TB, opts store.RedisOptions) *store.Redis {
 	t.Helper()
-	r, err := store.NewRedis(t.Context(), redisURL, store.RedisOptions{KeyPrefix: prefix, AwaitingSettlement: true})
+	r, err := store.NewRedis(t.Context(), redisURL, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,6 +60,19 @@ func TestRedisConformance(t *testing.T) {
 		storetest.WithShared(func(t *testing.T) (a, b store.Store) {
 			p := newPrefix()
 			return newRedis(t, p), newRedis(t, p)
+		}))
+}
+
+// TestRedisSeparateReadsConformance runs the conformance suite with every session read sent on its own
+// (RedisOptions.SeparateReads), the path the other runs replace with the pipeliner.
+func TestRedisSeparateReadsConformance(t *testing.T) {
+	separate := func(p string) *store.Redis {
+		return newRedisWith(t, store.RedisOptions{KeyPrefix: p, AwaitingSettlement: true, SeparateReads: true})
+	}
+	storetest.Run(t, func(t *testing.T) store.Store { return separate(newPrefix()) },
+		storetest.WithShared(func(t *testing.T) (a, b store.Store) {
+			p := newPrefix()
+			return separate(p), separate(p)
 		}))
 }
 
