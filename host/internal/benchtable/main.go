@@ -112,7 +112,7 @@ const (
 var loadTargets = map[string]string{
 	"callback-duplicate": ">= 15%", "callback-first": ">= 10%", "get-checkout": ">= 45%",
 	"post-checkout": ">= 6%", "woo-order-created": ">= 5%", "express-shipping-details": "p99 <= 20 ms",
-	"gin-redis-get": "(floor of GET)",
+	"gin-redis-get": "(floor of GET, each on its own)", "gin-redis-get-pipelined": "(floor of GET, pipelined)",
 }
 
 // printLoad prints the load benchmark's table, if its rows are in ms: each path's req/s as a share of the

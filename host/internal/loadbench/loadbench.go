@@ -183,16 +183,25 @@ func NoopHandler() http.Handler {
 }
 
 // RedisGetHandler is the floor under a read path: a bare gin engine whose one route, GET /get, reads value
-// (stored under its own key first) with one Redis GET through rdb and answers it as JSON.
-func RedisGetHandler(ctx context.Context, rdb *redis.Client, value []byte) (http.Handler, error) {
+// (stored under its own key first) with one Redis GET through rdb and answers it as JSON. With pipelined,
+// the GET goes through rdb's automatic pipeliner, as kasse's session reads do by default.
+func RedisGetHandler(ctx context.Context, rdb *redis.Client, value []byte, pipelined bool) (http.Handler, error) {
 	const key = "loadbench:floor"
 	if err := rdb.Set(ctx, key, value, 0).Err(); err != nil {
 		return nil, fmt.Errorf("loadbench: store the floor's value: %w", err)
 	}
+	var reads redis.Cmdable = rdb
+	if pipelined {
+		ap, err := rdb.AutoPipeline()
+		if err != nil {
+			return nil, fmt.Errorf("loadbench: the floor's pipeliner: %w", err)
+		}
+		reads = ap
+	}
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.GET("/get", func(c *gin.Context) {
-		v, err := rdb.Get(c.Request.Context(), key).Bytes()
+		v, err := reads.Get(c.Request.Context(), key).Bytes()
 		if err != nil {
 			c.Status(http.StatusServiceUnavailable)
 			return
