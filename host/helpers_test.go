@@ -114,3 +114,33 @@ func simPaymentCount(t *testing.T, s *stack) int {
 	}
 	return len(list)
 }
+
+// wooMerchant is the extraMerchants block of merchant "woo": a WooCommerce shop at shopURL (the gateway
+// id "vipps", the default) whose webhook secret and REST API key and secret are read from the variables
+// wooEnv sets.
+func wooMerchant(shopURL string) string {
+	return `
+  woo:
+    plugin: vipps-ecom
+    apiKeyEnv: TEST_API_KEY
+    returnUrlPrefixes: ["` + shopURL + `/"]
+    vipps:
+      baseUrl: {{simURL}}
+      merchantSerialNumber: "123456"
+      clientId: demo-client-id
+      clientSecretEnv: TEST_CLIENT_SECRET
+      subscriptionKeyEnv: TEST_SUBSCRIPTION_KEY
+    platform:
+      kind: woocommerce
+      webhookSecretEnv: TEST_WOO_SECRET
+      baseUrl: ` + shopURL + `/
+      consumerKeyEnv: TEST_WOO_KEY
+      consumerSecretEnv: TEST_WOO_CONSUMER_SECRET
+      gatewayId: vipps
+`
+}
+
+// wooEnv is the environment of wooMerchant's shop, with webhook secret secret.
+func wooEnv(secret string) map[string]string {
+	return map[string]string{"TEST_WOO_SECRET": secret, "TEST_WOO_KEY": "ck_test", "TEST_WOO_CONSUMER_SECRET": "cs_test"}
+}

@@ -74,26 +74,8 @@ func TestWooCommerceOrderToCapture(t *testing.T) {
 	woo := newFakeWoo(t)
 	const secret = "woo-webhook-secret"
 	s := newStack(t, stackOptions{
-		extraMerchants: `
-  woo:
-    plugin: vipps-ecom
-    apiKeyEnv: TEST_API_KEY
-    returnUrlPrefixes: ["` + woo.srv.URL + `/"]
-    vipps:
-      baseUrl: {{simURL}}
-      merchantSerialNumber: "123456"
-      clientId: demo-client-id
-      clientSecretEnv: TEST_CLIENT_SECRET
-      subscriptionKeyEnv: TEST_SUBSCRIPTION_KEY
-    platform:
-      kind: woocommerce
-      webhookSecretEnv: TEST_WOO_SECRET
-      baseUrl: ` + woo.srv.URL + `/
-      consumerKeyEnv: TEST_WOO_KEY
-      consumerSecretEnv: TEST_WOO_CONSUMER_SECRET
-      gatewayId: vipps
-`,
-		env: map[string]string{"TEST_WOO_SECRET": secret, "TEST_WOO_KEY": "ck_test", "TEST_WOO_CONSUMER_SECRET": "cs_test"},
+		extraMerchants: wooMerchant(woo.srv.URL),
+		env:            wooEnv(secret),
 	})
 	raw, err := os.ReadFile("../adapters/woocommerce/testdata/woocommerce-order-created.json")
 	if err != nil {

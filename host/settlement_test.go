@@ -202,24 +202,7 @@ func TestSettlementMismatches(t *testing.T) {
 // TestSettlementTellsWooCommerce: a WooCommerce merchant's order gets a note with the settlement.
 func TestSettlementTellsWooCommerce(t *testing.T) {
 	woo := newFakeWoo(t)
-	s := newStack(t, stackOptions{topYAML: settlementYAML, extraMerchants: `
-  woo:
-    plugin: vipps-ecom
-    apiKeyEnv: TEST_API_KEY
-    returnUrlPrefixes: ["` + woo.srv.URL + `/"]
-    vipps:
-      baseUrl: {{simURL}}
-      merchantSerialNumber: "123456"
-      clientId: demo-client-id
-      clientSecretEnv: TEST_CLIENT_SECRET
-      subscriptionKeyEnv: TEST_SUBSCRIPTION_KEY
-    platform:
-      kind: woocommerce
-      webhookSecretEnv: TEST_WOO_SECRET
-      baseUrl: ` + woo.srv.URL + `/
-      consumerKeyEnv: TEST_WOO_KEY
-      consumerSecretEnv: TEST_WOO_CONSUMER_SECRET
-`, env: map[string]string{"TEST_WOO_SECRET": "s", "TEST_WOO_KEY": "ck_test", "TEST_WOO_CONSUMER_SECRET": "cs_test"}})
+	s := newStack(t, stackOptions{topYAML: settlementYAML, extraMerchants: wooMerchant(woo.srv.URL), env: wooEnv("s")})
 	body := checkoutBody(2935)
 	body["merchant"], body["reference"], body["returnUrl"] = "woo", "727", woo.srv.URL+"/thanks"
 	res := s.do("POST", "/v1/checkouts", body)

@@ -224,26 +224,8 @@ func historyHas(res result, cause string) bool {
 func TestOlderCheckoutDoesNotFailAPaidWooCommerceOrder(t *testing.T) {
 	woo := newFakeWoo(t)
 	s := newStack(t, stackOptions{
-		extraMerchants: `
-  woo:
-    plugin: vipps-ecom
-    apiKeyEnv: TEST_API_KEY
-    returnUrlPrefixes: ["` + woo.srv.URL + `/"]
-    vipps:
-      baseUrl: {{simURL}}
-      merchantSerialNumber: "123456"
-      clientId: demo-client-id
-      clientSecretEnv: TEST_CLIENT_SECRET
-      subscriptionKeyEnv: TEST_SUBSCRIPTION_KEY
-    platform:
-      kind: woocommerce
-      webhookSecretEnv: TEST_WOO_SECRET
-      baseUrl: ` + woo.srv.URL + `/
-      consumerKeyEnv: TEST_WOO_KEY
-      consumerSecretEnv: TEST_WOO_CONSUMER_SECRET
-      gatewayId: vipps
-`,
-		env: map[string]string{"TEST_WOO_SECRET": "woo-webhook-secret", "TEST_WOO_KEY": "ck_test", "TEST_WOO_CONSUMER_SECRET": "cs_test"},
+		extraMerchants: wooMerchant(woo.srv.URL),
+		env:            wooEnv("woo-webhook-secret"),
 	})
 	create := func() (id, orderID string) {
 		res := s.do("POST", "/v1/checkouts", map[string]any{"merchant": "woo", "reference": "727", "amount": 2935,
