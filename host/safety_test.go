@@ -198,24 +198,7 @@ func TestInsecureNoAuthOnLoopback(t *testing.T) {
 // TestWooCommercePingStillAnswered: WooCommerce's creation ping is form-encoded and unsigned; it is the one
 // non-JSON body the hooks take, and it must get exactly 200. Other form bodies on a hook get 415.
 func TestWooCommercePingStillAnswered(t *testing.T) {
-	s := newStack(t, stackOptions{extraMerchants: `
-  woo:
-    plugin: vipps-ecom
-    apiKeyEnv: TEST_API_KEY
-    returnUrlPrefixes: ["https://woo.test/"]
-    vipps:
-      baseUrl: {{simURL}}
-      merchantSerialNumber: "123456"
-      clientId: demo-client-id
-      clientSecretEnv: TEST_CLIENT_SECRET
-      subscriptionKeyEnv: TEST_SUBSCRIPTION_KEY
-    platform:
-      kind: woocommerce
-      webhookSecretEnv: TEST_WOO_SECRET
-      baseUrl: https://woo.test/
-      consumerKeyEnv: TEST_WOO_KEY
-      consumerSecretEnv: TEST_WOO_CONSUMER_SECRET
-`, env: map[string]string{"TEST_WOO_SECRET": "w", "TEST_WOO_KEY": "ck_x", "TEST_WOO_CONSUMER_SECRET": "cs_x"}})
+	s := newStack(t, stackOptions{extraMerchants: wooMerchant("https://woo.test"), env: map[string]string{"TEST_WOO_SECRET": "w", "TEST_WOO_KEY": "ck_x", "TEST_WOO_CONSUMER_SECRET": "cs_x"}})
 	for _, ct := range []string{"application/x-www-form-urlencoded; charset=UTF-8", ""} {
 		if res := s.do("POST", "/hooks/woocommerce/woo", "webhook_id=142", "Content-Type", ct, "Authorization", ""); res.status != http.StatusOK {
 			t.Fatalf("ping with Content-Type %q: %d %s", ct, res.status, res.raw)

@@ -193,9 +193,7 @@ func rawAsIs(raw []byte) bool {
 			return false
 		}
 	}
-	var s sdk.Scanner
-	s.Reset(raw)
-	return s.Skip() == nil && s.End() == nil
+	return checkRaw(raw) == nil
 }
 
 func responseBody(in *abi.Input) []byte {

@@ -39,14 +39,35 @@ func stores(t *testing.T, run func(t *testing.T, st store.Store)) {
 		run(t, st)
 	})
 	t.Run("redis", func(t *testing.T) {
-		st, err := store.NewRedis(t.Context(), redisURL,
-			store.RedisOptions{KeyPrefix: fmt.Sprintf("kasse:settle%d:", prefixes.Add(1)), AwaitingSettlement: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = st.Close() })
-		run(t, st)
+		run(t, openRedis(t, newPrefix(), true))
 	})
+}
+
+// newPrefix returns a key prefix no other test uses.
+func newPrefix() string { return fmt.Sprintf("kasse:settle%d:", prefixes.Add(1)) }
+
+// openRedis opens a Redis store on prefix, closed when t ends; indexed keeps the index of sessions awaiting
+// the ledger, as kasse with settlement on does (an older version, or settlement off, does not).
+func openRedis(t *testing.T, prefix string, indexed bool) *store.Redis {
+	t.Helper()
+	st, err := store.NewRedis(t.Context(), redisURL, store.RedisOptions{KeyPrefix: prefix, AwaitingSettlement: indexed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return st
+}
+
+// ledgerShows records that the ledger shows all amount of session id captured, as the follower does, with
+// st (an older version's store leaves the index as it is).
+func ledgerShows(t *testing.T, st store.Store, id string, amount int64) {
+	t.Helper()
+	if _, err := st.Update(t.Context(), id, func(s *payment.Session) (bool, error) {
+		s.Settlement = &payment.Settlement{Captured: amount, Net: amount}
+		return true, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // ledger is an in-process Report API feed: the entries of each topic in order, served in pages of two
@@ -611,15 +632,8 @@ func restartable(t *testing.T, run func(t *testing.T, st store.Store, restart fu
 		run(t, st, func() store.Store { return st })
 	})
 	t.Run("redis", func(t *testing.T) {
-		prefix := fmt.Sprintf("kasse:settle%d:", prefixes.Add(1))
-		open := func() store.Store {
-			st, err := store.NewRedis(t.Context(), redisURL, store.RedisOptions{KeyPrefix: prefix, AwaitingSettlement: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = st.Close() })
-			return st
-		}
+		prefix := newPrefix()
+		open := func() store.Store { return openRedis(t, prefix, true) }
 		first := open()
 		run(t, first, func() store.Store { _ = first.Close(); return open() })
 	})
@@ -628,11 +642,7 @@ func restartable(t *testing.T, run func(t *testing.T, st store.Store, restart fu
 // TestFollowerNeedsTheIndex: a store whose session writes do not keep the index of sessions awaiting the
 // ledger would leave every missing capture unreported, so the follower refuses it.
 func TestFollowerNeedsTheIndex(t *testing.T) {
-	st, err := store.NewRedis(t.Context(), redisURL, store.RedisOptions{KeyPrefix: fmt.Sprintf("kasse:settle%d:", prefixes.Add(1))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
+	st := openRedis(t, newPrefix(), false)
 	if _, err := settlement.New(settlement.Config{Store: st, Source: &ledger{}}); err == nil {
 		t.Fatal("settlement.New accepted a store that does not index the sessions awaiting the ledger")
 	}
@@ -642,21 +652,12 @@ func TestFollowerNeedsTheIndex(t *testing.T) {
 // that its writes did not index) are reported like any other after an upgrade; a settled one is not.
 func TestLegacyExpectationsAdopted(t *testing.T) {
 	ctx := t.Context()
-	prefix := fmt.Sprintf("kasse:settle%d:", prefixes.Add(1))
+	prefix := newPrefix()
 	// The older version's writes: captured sessions, not indexed.
-	old, err := store.NewRedis(ctx, redisURL, store.RedisOptions{KeyPrefix: prefix})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = old.Close() })
+	old := openRedis(t, prefix, false)
 	captured(t, old, "s16", "purchase-16", 5000, 0)
 	captured(t, old, "s17", "purchase-17", 7000, 0)
-	if _, err := old.Update(ctx, "s17", func(s *payment.Session) (bool, error) {
-		s.Settlement = &payment.Settlement{Captured: 7000, Net: 7000}
-		return true, nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	ledgerShows(t, old, "s17", 7000)
 	at := time.Date(2022, 10, 1, 12, 0, 0, 0, time.UTC) // captured's time
 	legacy := prefix + "{g}:expect:m1/57860"
 	for _, id := range []string{"s16", "s17"} {
@@ -665,11 +666,7 @@ func TestLegacyExpectationsAdopted(t *testing.T) {
 		}
 	}
 
-	st, err := store.NewRedis(ctx, redisURL, store.RedisOptions{KeyPrefix: prefix, AwaitingSettlement: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
+	st := openRedis(t, prefix, true)
 	src := &ledger{}
 	guideDay(src)
 	mm := &mismatches{}
@@ -693,26 +690,13 @@ func TestLegacyExpectationsAdopted(t *testing.T) {
 // a session that still awaits it stays.
 func TestStaleEntryDropped(t *testing.T) {
 	ctx := t.Context()
-	prefix := fmt.Sprintf("kasse:settle%d:", prefixes.Add(1))
-	st, err := store.NewRedis(ctx, redisURL, store.RedisOptions{KeyPrefix: prefix, AwaitingSettlement: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	old, err := store.NewRedis(ctx, redisURL, store.RedisOptions{KeyPrefix: prefix})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = old.Close() })
+	prefix := newPrefix()
+	st := openRedis(t, prefix, true)
+	old := openRedis(t, prefix, false)
 	captured(t, st, "s16", "purchase-16", 5000, 0)
 	captured(t, st, "s17", "purchase-17", 7000, 0)
 	// The older version records the ledger's capture of s17 without touching the index.
-	if _, err := old.Update(ctx, "s17", func(s *payment.Session) (bool, error) {
-		s.Settlement = &payment.Settlement{Captured: 7000, Net: 7000}
-		return true, nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	ledgerShows(t, old, "s17", 7000)
 	at := time.Date(2022, 10, 1, 12, 0, 0, 0, time.UTC) // captured's time
 	if ids, err := st.AwaitingSettlement(ctx, "m1", at); err != nil || !slices.Equal(ids, []string{"s16", "s17"}) {
 		t.Fatalf("awaiting the ledger before the round: %q, %v; want [s16 s17]", ids, err)
